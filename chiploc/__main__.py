@@ -1,0 +1,3 @@
+from chiploc.cli import main
+
+raise SystemExit(main())

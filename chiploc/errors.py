@@ -1,0 +1,165 @@
+"""The one exception tree of chiploc.
+
+Branches follow trust boundaries, so a caller can tell *whose* fault a failure
+is and count it under a stable ``reason`` code (the label used by ``/metrics``
+and by rejection counters everywhere)::
+
+    ChiplocError
+    ├── ProtocolError                 the wire format
+    │   ├── DecodeError (ValueError)  bytes from a peer that do not parse:
+    │   │                             truncated, oversized, bad magic, wrong
+    │   │                             version, unknown message type
+    │   └── LocalProtocolError        we were asked to send something invalid
+    ├── VerificationError             a message parsed but must not be trusted
+    │   ├── BadSignature              signature does not verify
+    │   ├── UnknownIdentity           chip / landmark / verifier not enrolled
+    │   ├── RevokedIdentity           enrolled, but revoked
+    │   ├── StaleMessage              outside its freshness window
+    │   ├── ReplayDetected            seen before (nonce, sequence, session)
+    │   └── BindingError              valid signature over the wrong session,
+    │                                 nonce, chip, landmark or source address
+    ├── NetworkError                  sockets and peers
+    │   ├── ProbeTimeout              no answer within the deadline
+    │   └── TransportError            the socket or HTTP layer failed
+    ├── InputError (ValueError)       files and arguments given by a user
+    │   ├── ConfigError               a TOML config or CLI argument
+    │   ├── KeyFileError              a key file that is missing or malformed
+    │   ├── RegistryError             a registry that is malformed or whose
+    │   │                             authority signature fails
+    │   ├── RegionSpecError           an authorized-region spec or GeoJSON file
+    │   └── MeasurementError          a measurement CSV row or value
+    └── StoreError                    the embedded database
+        └── IntegrityError            the audit chain or a stored record has
+                                      been edited, deleted or reordered
+
+Every instance carries ``reason``: a short, stable, lowercase code such as
+``"truncated"`` or ``"bad_signature"``. Subclasses set a default; a raiser may
+pass a more specific one. Foreign exceptions are converted at one seam per
+adapter with ``raise ... from e``; nothing outside this module defines a new
+root.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BadSignature",
+    "BindingError",
+    "ChiplocError",
+    "ConfigError",
+    "DecodeError",
+    "InputError",
+    "IntegrityError",
+    "KeyFileError",
+    "LocalProtocolError",
+    "MeasurementError",
+    "NetworkError",
+    "ProbeTimeout",
+    "ProtocolError",
+    "RegionSpecError",
+    "RegistryError",
+    "ReplayDetected",
+    "RevokedIdentity",
+    "StaleMessage",
+    "StoreError",
+    "TransportError",
+    "UnknownIdentity",
+    "VerificationError",
+]
+
+
+class ChiplocError(Exception):
+    """Root of every error chiploc raises on purpose."""
+
+    default_reason = "error"
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason: str = reason if reason is not None else self.default_reason
+
+
+class ProtocolError(ChiplocError):
+    default_reason = "protocol"
+
+
+class DecodeError(ProtocolError, ValueError):
+    """Bytes from a peer that are not a valid message. Never our bug."""
+
+    default_reason = "malformed"
+
+
+class LocalProtocolError(ProtocolError):
+    """We were asked to encode or send something the protocol forbids."""
+
+    default_reason = "local_protocol"
+
+
+class VerificationError(ChiplocError):
+    default_reason = "verification"
+
+
+class BadSignature(VerificationError):
+    default_reason = "bad_signature"
+
+
+class UnknownIdentity(VerificationError):
+    default_reason = "unknown_identity"
+
+
+class RevokedIdentity(VerificationError):
+    default_reason = "revoked"
+
+
+class StaleMessage(VerificationError):
+    default_reason = "stale"
+
+
+class ReplayDetected(VerificationError):
+    default_reason = "replayed"
+
+
+class BindingError(VerificationError):
+    default_reason = "wrong_binding"
+
+
+class NetworkError(ChiplocError):
+    default_reason = "network"
+
+
+class ProbeTimeout(NetworkError):
+    default_reason = "timeout"
+
+
+class TransportError(NetworkError):
+    default_reason = "transport"
+
+
+class InputError(ChiplocError, ValueError):
+    default_reason = "bad_input"
+
+
+class ConfigError(InputError):
+    default_reason = "bad_config"
+
+
+class KeyFileError(InputError):
+    default_reason = "bad_key_file"
+
+
+class RegistryError(InputError):
+    default_reason = "bad_registry"
+
+
+class RegionSpecError(InputError):
+    default_reason = "bad_region"
+
+
+class MeasurementError(InputError):
+    default_reason = "bad_measurement"
+
+
+class StoreError(ChiplocError):
+    default_reason = "store"
+
+
+class IntegrityError(StoreError):
+    default_reason = "integrity"
