@@ -1,0 +1,63 @@
+"""Simulated world for chiploc: real city coordinates, a path model, and a
+user-space UDP delay emulator that never delivers early.
+
+Public API (re-exported from private modules):
+
+- cities: :data:`CITIES`, :data:`CITIES_BY_CODE`, :class:`City`, :func:`city`
+- path model: :class:`PathModel`, :class:`Point`, :class:`Hop`, :class:`Route`,
+  :func:`geodesic_km`, :func:`draw_hop`, :func:`draw_route`,
+  :func:`fastest_route`, :data:`FIBER_SPEED_KM_PER_MS`
+- delay emulator: :class:`DelayScheduler`, :class:`DelayEmulator`,
+  :class:`DelaySource`, :class:`FixedDelay`, :class:`RouteDelay`,
+  :class:`LatenessStats`, :func:`lateness_stats`
+"""
+
+from __future__ import annotations
+
+from ._cities import CITIES, CITIES_BY_CODE, EUROPE, City, city
+from ._delay import (
+    Address,
+    DelayEmulator,
+    DelayScheduler,
+    DelaySource,
+    FixedDelay,
+    LatenessStats,
+    RouteDelay,
+    lateness_stats,
+)
+from ._paths import (
+    FIBER_SPEED_KM_PER_MS,
+    Hop,
+    PathModel,
+    Point,
+    Route,
+    draw_hop,
+    draw_route,
+    fastest_route,
+    geodesic_km,
+)
+
+__all__ = [
+    "CITIES",
+    "CITIES_BY_CODE",
+    "EUROPE",
+    "FIBER_SPEED_KM_PER_MS",
+    "Address",
+    "City",
+    "DelayEmulator",
+    "DelayScheduler",
+    "DelaySource",
+    "FixedDelay",
+    "Hop",
+    "LatenessStats",
+    "PathModel",
+    "Point",
+    "Route",
+    "RouteDelay",
+    "city",
+    "draw_hop",
+    "draw_route",
+    "fastest_route",
+    "geodesic_km",
+    "lateness_stats",
+]
