@@ -9,7 +9,8 @@ Public API (re-exported from private modules):
   :func:`fastest_route`, :data:`FIBER_SPEED_KM_PER_MS`
 - delay emulator: :class:`DelayScheduler`, :class:`DelayEmulator`,
   :class:`DelaySource`, :class:`FixedDelay`, :class:`RouteDelay`,
-  :class:`LatenessStats`, :func:`lateness_stats`
+  :class:`LatenessStats`, :func:`lateness_stats`; in a child process:
+  :class:`EmulatorHost`, :class:`RemoteEmulator`
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ._delay import (
     RouteDelay,
     lateness_stats,
 )
+from ._host import EmulatorHost, RemoteEmulator
 from ._paths import (
     FIBER_SPEED_KM_PER_MS,
     Hop,
@@ -47,11 +49,13 @@ __all__ = [
     "DelayEmulator",
     "DelayScheduler",
     "DelaySource",
+    "EmulatorHost",
     "FixedDelay",
     "Hop",
     "LatenessStats",
     "PathModel",
     "Point",
+    "RemoteEmulator",
     "Route",
     "RouteDelay",
     "city",

@@ -394,14 +394,15 @@ class DelayScheduler:
         sent_at_ns = time.perf_counter_ns()
         if sent_at_ns < deadline_ns:  # never true: the loop above spins past the deadline
             emulator._early += 1
-        try:
-            pending.sock.sendto(pending.data, pending.dest)
-        except OSError:
-            emulator.counters["send_failed"] += 1
-            return
+        # Book-keeping first, so that whoever receives the datagram sees it counted.
         if len(emulator._lateness_ns) < _MAX_SAMPLES:
             emulator._lateness_ns.append(sent_at_ns - deadline_ns)
         emulator.counters["sent"] += 1
+        try:
+            pending.sock.sendto(pending.data, pending.dest)
+        except OSError:
+            emulator.counters["sent"] -= 1
+            emulator.counters["send_failed"] += 1
 
 
 @dataclass(slots=True)

@@ -13,6 +13,7 @@ from sim import (
     Address,
     DelayEmulator,
     DelayScheduler,
+    EmulatorHost,
     FixedDelay,
     LatenessStats,
     PathModel,
@@ -245,3 +246,32 @@ def test_many_emulators_share_one_scheduler_and_stop_cleanly(echo: EchoServer) -
         for lm in landmarks:
             lm.close()
     sched.stop()  # idempotent
+
+
+@pytest.mark.slow
+def test_emulator_host_runs_emulators_in_a_child_process(echo: EchoServer) -> None:
+    host = EmulatorHost(seed=5, timeout_s=10.0)
+    host.start()
+    lm = Landmark()
+    try:
+        emulator = host.emulator("chip-x", backends=[echo.address])
+        source = emulator.set_path(lm.address, delay=FixedDelay(delay_ns=1_500_000))
+        assert emulator.delay_floor_ns(lm.address) == 1_500_000
+        for i in range(10):
+            assert lm.rtt_ns(emulator.address, b"h%d" % i) >= 3_000_000
+        assert echo.sources == [source] * 10
+        stats = emulator.stats()
+        assert (stats.count, stats.early) == (20, 0)
+        assert emulator.counters["sent"] == 20
+        assert host.stats().count == 20
+        with pytest.raises(InputError):
+            host.emulator("chip-x", backends=[echo.address])
+        with pytest.raises(InputError):
+            emulator.set_path(lm.address, delay=FixedDelay(delay_ns=1), backend=3)
+        emulator.close()
+    finally:
+        started = time.monotonic()
+        host.stop(timeout_s=5.0)
+        assert time.monotonic() - started < 6.0
+        lm.close()
+    assert not host._process.is_alive()
