@@ -1,0 +1,7 @@
+"""The chip agent: an embeddable asyncio UDP responder over :mod:`protocol`."""
+
+from __future__ import annotations
+
+from chip_agent._agent import AgentLimits, ChipAgent
+
+__all__ = ["AgentLimits", "ChipAgent"]

@@ -1,0 +1,138 @@
+"""Landmark configuration (``landmark.toml``), validated once at the boundary.
+
+Example::
+
+    [landmark]
+    id = "lm-fra"
+    key = "keys/lm-fra.key"          # private key, mode 0600
+    registry = "registry.json"
+    authority_key = "authority.pub"  # optional; default authority.pub beside the registry
+    udp_listen = "0.0.0.0:7400"
+    http_listen = "127.0.0.1:7480"
+    db = "landmark.db"
+    probes_per_round = 32
+    probe_timeout_ms = 500
+    hello_timeout_ms = 1000
+    max_concurrent_rounds = 64
+
+Relative paths are relative to the config file.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from chiploc.errors import ConfigError
+from protocol import validate_id
+
+__all__ = ["LandmarkConfig", "parse_host_port"]
+
+
+def parse_host_port(text: str, *, what: str = "address") -> tuple[str, int]:
+    """``HOST:PORT`` or ``[V6]:PORT`` → (host, port); ConfigError otherwise."""
+    if not isinstance(text, str) or ":" not in text:
+        raise ConfigError(f"{what} must be HOST:PORT, got {text!r}")
+    host, _, port_text = text.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        port = int(port_text)
+    except ValueError as e:
+        raise ConfigError(f"{what}: port must be an integer, got {port_text!r}") from e
+    if not host or not 0 <= port <= 65535:
+        raise ConfigError(f"{what} must be HOST:PORT with a port in 0..65535, got {text!r}")
+    return host, port
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LandmarkConfig:
+    id: str
+    key_path: Path
+    registry_path: Path
+    db_path: Path
+    authority_key_path: Path | None = None
+    udp_host: str = "127.0.0.1"
+    udp_port: int = 0
+    http_host: str = "127.0.0.1"
+    http_port: int = 0
+    probes_per_round: int = 32
+    probe_timeout_ms: int = 500
+    hello_timeout_ms: int = 1000
+    max_concurrent_rounds: int = 64
+
+    def __post_init__(self) -> None:
+        try:
+            validate_id(self.id, what="landmark id")
+        except ValueError as e:
+            raise ConfigError(str(e)) from e
+        for name, low, high in (
+            ("udp_port", 0, 65535),
+            ("http_port", 0, 65535),
+            ("probes_per_round", 1, 10_000),
+            ("probe_timeout_ms", 1, 60_000),
+            ("hello_timeout_ms", 1, 60_000),
+            ("max_concurrent_rounds", 1, 100_000),
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ConfigError(f"{name} must be an integer in {low}..{high}, got {value!r}")
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> LandmarkConfig:
+        p = Path(path)
+        try:
+            doc = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError as e:
+            raise ConfigError(f"{p}: no such config file") from e
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+            raise ConfigError(f"{p}: cannot parse config: {e}") from e
+        section = doc.get("landmark")
+        if not isinstance(section, dict):
+            raise ConfigError(f"{p}: missing [landmark] table")
+        return cls.from_mapping(section, base=p.parent, source=str(p))
+
+    @classmethod
+    def from_mapping(
+        cls, section: dict[str, Any], *, base: Path, source: str = "<config>"
+    ) -> LandmarkConfig:
+        known = {
+            "id", "key", "registry", "authority_key", "udp_listen", "http_listen", "db",
+            "probes_per_round", "probe_timeout_ms", "hello_timeout_ms", "max_concurrent_rounds",
+        }  # fmt: skip
+        unknown = set(section) - known
+        if unknown:
+            raise ConfigError(f"{source}: unknown keys {sorted(unknown)}")
+        for required in ("id", "key", "registry", "db"):
+            if required not in section:
+                raise ConfigError(f"{source}: missing required key {required!r}")
+
+        def path(name: str) -> Path:
+            value = section[name]
+            if not isinstance(value, str):
+                raise ConfigError(f"{source}: {name} must be a path string")
+            return base / value
+
+        udp_host, udp_port = parse_host_port(
+            section.get("udp_listen", "127.0.0.1:0"), what="udp_listen"
+        )
+        http_host, http_port = parse_host_port(
+            section.get("http_listen", "127.0.0.1:0"), what="http_listen"
+        )
+        return cls(
+            id=section["id"],
+            key_path=path("key"),
+            registry_path=path("registry"),
+            db_path=path("db"),
+            authority_key_path=path("authority_key") if "authority_key" in section else None,
+            udp_host=udp_host,
+            udp_port=udp_port,
+            http_host=http_host,
+            http_port=http_port,
+            probes_per_round=section.get("probes_per_round", 32),
+            probe_timeout_ms=section.get("probe_timeout_ms", 500),
+            hello_timeout_ms=section.get("hello_timeout_ms", 1000),
+            max_concurrent_rounds=section.get("max_concurrent_rounds", 64),
+        )

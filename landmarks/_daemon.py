@@ -1,0 +1,352 @@
+"""``LandmarkDaemon``: the UDP prober, the report store and the aiohttp control plane.
+
+Invariants: a round is only measured for an enrolled, non-revoked chip; every report returned
+(by :meth:`LandmarkDaemon.measure` or HTTP) has been durably stored first; ``stop()`` refuses
+new rounds, waits for in-flight ones to finish and be stored, then closes everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from aiohttp import web
+
+from chiploc.errors import (
+    ChiplocError,
+    InputError,
+    NetworkError,
+    ProbeTimeout,
+    TransportError,
+    VerificationError,
+)
+from landmarks._config import LandmarkConfig, parse_host_port
+from landmarks._core import RoundCore
+from landmarks._store import ReportStore
+from landmarks._udp import UdpProber
+from protocol import (
+    MeasurementReport,
+    PrivateKey,
+    Registry,
+    Role,
+    decode_report,
+    load_private_key,
+    load_registry_pinned,
+)
+
+__all__ = ["LandmarkDaemon"]
+
+_MAX_TARGETS = 100_000
+
+
+class LandmarkDaemon:
+    """An embeddable landmark. ``key``/``registry`` override the config's files (tests, sim)."""
+
+    def __init__(
+        self,
+        config: LandmarkConfig,
+        *,
+        key: PrivateKey | None = None,
+        registry: Registry | None = None,
+    ) -> None:
+        self.config = config
+        self._key = (
+            key if key is not None else load_private_key(config.key_path, role=Role.LANDMARK)
+        )
+        if self._key.role is not Role.LANDMARK or self._key.id != config.id:
+            raise InputError(
+                f"key is {self._key.role.value}:{self._key.id}, not landmark:{config.id}"
+            )
+        self._registry = (
+            registry
+            if registry is not None
+            else load_registry_pinned(config.registry_path, config.authority_key_path)
+        )
+        self._registry.landmark(config.id)  # we must be enrolled ourselves
+        self._counters: dict[str, int] = {}
+        self._prober: UdpProber | None = None
+        self._store: ReportStore | None = None
+        self._db_executor: ThreadPoolExecutor | None = None
+        self._runner: web.AppRunner | None = None
+        self._http_url = ""
+        self._inflight: set[asyncio.Task[Any]] = set()
+        self._closing = False
+        self._semaphore = asyncio.Semaphore(config.max_concurrent_rounds)
+
+    # -- lifecycle -------------------------------------------------------------------
+    async def start(self) -> None:
+        self._store = ReportStore(self.config.db_path)
+        self._db_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="landmark-db")
+        self._prober = UdpProber(self.config.udp_host, self.config.udp_port, self._count)
+        self._prober.start()
+        app = web.Application(client_max_size=16 * 1024 * 1024)
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_post("/v1/rounds", self._rounds)
+        app.router.add_get("/v1/reports", self._reports)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.http_host, self.config.http_port)
+        try:
+            await site.start()
+        except OSError as e:
+            await self.stop()
+            raise TransportError(f"cannot bind HTTP {self.config.http_host}: {e}") from e
+        host, port = self._runner.addresses[0][:2]
+        self._http_url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+
+    async def stop(self) -> None:
+        """Drain: no new rounds; wait for in-flight rounds (and their stores); close."""
+        self._closing = True
+        if self._inflight:
+            await asyncio.gather(*list(self._inflight), return_exceptions=True)
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._prober is not None:
+            self._prober.close()
+            self._prober = None
+        if self._db_executor is not None:
+            self._db_executor.shutdown(wait=True)
+            self._db_executor = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    async def __aenter__(self) -> LandmarkDaemon:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- properties ------------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self._key.id
+
+    @property
+    def http_url(self) -> str:
+        return self._http_url
+
+    @property
+    def udp_address(self) -> tuple[str, int]:
+        if self._prober is None:
+            raise RuntimeError("daemon not started")
+        return self._prober.address
+
+    @property
+    def counters(self) -> Mapping[str, int]:
+        return dict(self._counters)
+
+    @property
+    def kernel_timestamps(self) -> bool:
+        return self._prober is not None and self._prober.kernel_timestamps
+
+    def _count(self, reason: str) -> None:
+        self._counters[reason] = self._counters.get(reason, 0) + 1
+
+    # -- measuring -------------------------------------------------------------------
+    async def measure(
+        self, chip_id: str, address: tuple[str, int], *, probes: int | None = None
+    ) -> MeasurementReport:
+        """Measure one chip: hello, a burst of ``probes`` timed probes, sign, store, return.
+
+        Raises UnknownIdentity/RevokedIdentity (chip), ProbeTimeout (no hello-ack),
+        TransportError (daemon stopping or socket failure).
+        """
+        if self._closing or self._prober is None:
+            raise TransportError("landmark is shutting down", reason="draining")
+        task = asyncio.ensure_future(self._measure(chip_id, address, probes))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+        return await asyncio.shield(task)
+
+    async def _measure(
+        self, chip_id: str, address: tuple[str, int], probes: int | None
+    ) -> MeasurementReport:
+        chip = self._registry.chip(chip_id)
+        count = self.config.probes_per_round if probes is None else probes
+        async with self._semaphore:
+            prober = self._prober
+            if prober is None:
+                raise TransportError("landmark is shutting down", reason="draining")
+            core = RoundCore(
+                key=self._key,
+                chip=chip,
+                chip_address=f"{address[0]}:{address[1]}",
+                session_id=os.urandom(16),
+                probes=count,
+                started_at_unix_ns=time.time_ns(),
+            )
+            ok = await prober.run_round(
+                core,
+                address,
+                probe_timeout_s=self.config.probe_timeout_ms / 1000,
+                hello_timeout_s=self.config.hello_timeout_ms / 1000,
+            )
+            if not ok:
+                self._count("hello_timeout")
+                self._count_round("unreachable")
+                raise ProbeTimeout(f"chip {chip_id} at {address[0]}:{address[1]} did not answer")
+            report = core.finish(finished_at_unix_ns=time.time_ns())
+        await self._store_report(report)
+        self._count_round("measured")
+        answered = report.answered
+        self._counters["probes_answered"] = self._counters.get("probes_answered", 0) + answered
+        self._counters["probes_lost"] = (
+            self._counters.get("probes_lost", 0) + len(report.probes) - answered
+        )
+        return report
+
+    def _count_round(self, outcome: str) -> None:
+        self._count(f"round_{outcome}")
+
+    async def _store_report(self, report: MeasurementReport) -> int:
+        if self._store is None or self._db_executor is None:
+            raise TransportError("landmark store is closed", reason="draining")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._db_executor, self._store.add, report)
+
+    # -- HTTP control plane ------------------------------------------------------------
+    async def _healthz(self, request: web.Request) -> web.Response:
+        status = "draining" if self._closing else "ok"
+        return web.json_response(
+            {"status": status, "landmark": self.id, "udp": list(self.udp_address)},
+            status=503 if self._closing else 200,
+        )
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        lines = [
+            "# HELP chiploc_landmark_rejected_total Datagrams or answers rejected, by reason.",
+            "# TYPE chiploc_landmark_rejected_total counter",
+        ]
+        special = {"probes_answered", "probes_lost", "round_measured", "round_unreachable"}
+        for reason, value in sorted(self._counters.items()):
+            if reason not in special:
+                lines.append(f'chiploc_landmark_rejected_total{{reason="{reason}"}} {value}')
+        lines += [
+            "# HELP chiploc_landmark_probes_total Timed probes, by outcome.",
+            "# TYPE chiploc_landmark_probes_total counter",
+            f'chiploc_landmark_probes_total{{outcome="answered"}} '
+            f"{self._counters.get('probes_answered', 0)}",
+            f'chiploc_landmark_probes_total{{outcome="lost"}} '
+            f"{self._counters.get('probes_lost', 0)}",
+            "# HELP chiploc_landmark_rounds_total Rounds, by outcome.",
+            "# TYPE chiploc_landmark_rounds_total counter",
+            f'chiploc_landmark_rounds_total{{outcome="measured"}} '
+            f"{self._counters.get('round_measured', 0)}",
+            f'chiploc_landmark_rounds_total{{outcome="unreachable"}} '
+            f"{self._counters.get('round_unreachable', 0)}",
+            "# HELP chiploc_landmark_inflight_rounds Rounds in progress.",
+            "# TYPE chiploc_landmark_inflight_rounds gauge",
+            f"chiploc_landmark_inflight_rounds {len(self._inflight)}",
+            "# HELP chiploc_landmark_kernel_timestamps 1 if SO_TIMESTAMPNS is enabled.",
+            "# TYPE chiploc_landmark_kernel_timestamps gauge",
+            f"chiploc_landmark_kernel_timestamps {int(self.kernel_timestamps)}",
+        ]
+        return web.Response(
+            text="\n".join(lines) + "\n",
+            content_type="text/plain",
+            charset="utf-8",
+            headers={"X-Content-Type-Options": "nosniff"},
+        )
+
+    @staticmethod
+    def _error(status: int, message: str, reason: str) -> web.Response:
+        return web.json_response({"error": message, "reason": reason}, status=status)
+
+    @staticmethod
+    def _report_json(report: MeasurementReport) -> dict[str, Any]:
+        return {
+            "chip_id": report.chip_id,
+            "report": report.to_json_dict(),
+            "report_b64": base64.b64encode(report.raw).decode("ascii"),
+        }
+
+    def _target(self, obj: Any, default_probes: int | None) -> tuple[str, tuple[str, int], int]:
+        if not isinstance(obj, dict):
+            raise InputError("each target must be an object")
+        chip_id, address = obj.get("chip_id"), obj.get("address")
+        if not isinstance(chip_id, str) or not isinstance(address, str):
+            raise InputError("a target needs string chip_id and address (host:port)")
+        probes = obj.get("probes", default_probes or self.config.probes_per_round)
+        if isinstance(probes, bool) or not isinstance(probes, int) or not 1 <= probes <= 10_000:
+            raise InputError("probes must be an integer in 1..10000")
+        return chip_id, parse_host_port(address), probes
+
+    async def _rounds(self, request: web.Request) -> web.Response:
+        if self._closing:
+            return self._error(503, "landmark is shutting down", "draining")
+        try:
+            body = await request.json()
+        except ValueError:
+            return self._error(400, "body must be JSON", "bad_json")
+        try:
+            if isinstance(body, dict) and "targets" in body:
+                targets = body["targets"]
+                if not isinstance(targets, list) or not 1 <= len(targets) <= _MAX_TARGETS:
+                    raise InputError(f"targets must be a list of 1..{_MAX_TARGETS} objects")
+                parsed = [self._target(t, body.get("probes")) for t in targets]
+            else:
+                parsed = [self._target(body, None)]
+        except InputError as e:
+            return self._error(400, str(e), e.reason)
+        if "targets" not in body:
+            chip_id, address, probes = parsed[0]
+            try:
+                report = await self.measure(chip_id, address, probes=probes)
+            except ChiplocError as e:
+                return self._error(_status_for(e), str(e), e.reason)
+            return web.json_response(self._report_json(report))
+
+        async def one(chip_id: str, address: tuple[str, int], probes: int) -> dict[str, Any]:
+            try:
+                return self._report_json(await self.measure(chip_id, address, probes=probes))
+            except ChiplocError as e:
+                return {"chip_id": chip_id, "error": str(e), "reason": e.reason}
+
+        results = await asyncio.gather(*(one(*t) for t in parsed))
+        return web.json_response({"results": results})
+
+    async def _reports(self, request: web.Request) -> web.Response:
+        try:
+            since = int(request.query.get("since", "0"))
+            limit = int(request.query.get("limit", "100"))
+        except ValueError:
+            return self._error(400, "since and limit must be integers", "bad_cursor")
+        if since < 0 or not 1 <= limit <= 1000:
+            return self._error(400, "since >= 0 and limit in 1..1000", "bad_cursor")
+        if self._store is None or self._db_executor is None:
+            return self._error(503, "landmark is not running", "draining")
+        loop = asyncio.get_running_loop()
+        rows = await loop.run_in_executor(
+            self._db_executor, lambda: self._store.since(since, limit=limit) if self._store else []
+        )
+        reports = []
+        for cursor, raw in rows:
+            report = decode_report(raw)
+            reports.append(
+                {
+                    "cursor": cursor,
+                    "report_b64": base64.b64encode(raw).decode("ascii"),
+                    "report": report.to_json_dict(),
+                }
+            )
+        next_cursor = rows[-1][0] if rows else since
+        return web.json_response({"reports": reports, "next": next_cursor})
+
+
+def _status_for(error: ChiplocError) -> int:
+    if isinstance(error, VerificationError):  # unknown or revoked chip
+        return 404
+    if isinstance(error, ProbeTimeout):
+        return 504
+    if isinstance(error, NetworkError) and error.reason == "draining":
+        return 503
+    return 502

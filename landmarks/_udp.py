@@ -1,0 +1,236 @@
+"""The landmark's UDP edge: one non-blocking socket, kernel receive timestamps, timed probes.
+
+This is the only place the landmark reads clocks for a measurement. Order inside the window:
+the probe is encoded and the realtime/monotonic offset is read *before* the send clock;
+``perf_counter_ns()`` is read immediately before ``sendto``. On receive, ``recvmsg`` returns the
+datagram with its ``SO_TIMESTAMPNS`` stamp, ``perf_counter_ns()`` is read immediately after,
+then the offset. Signatures are verified afterwards, outside the window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import struct
+import sys
+from collections.abc import Callable
+from time import perf_counter_ns, time_ns
+from typing import Any
+
+from chiploc.errors import ChiplocError, TransportError
+from landmarks._core import RoundCore
+from landmarks._timing import rtt_from_stamps
+from protocol import MAX_DATAGRAM_BYTES, MessageType
+
+__all__ = ["UdpProber"]
+
+_SO_TIMESTAMPNS = getattr(
+    socket, "SO_TIMESTAMPNS", 35 if sys.platform.startswith("linux") else None
+)
+_CMSG_SPACE = socket.CMSG_SPACE(16)
+_TIMESPEC = struct.Struct("@qq")
+_RECV_BYTES = MAX_DATAGRAM_BYTES + 1  # one more, so an oversized datagram is detectable
+
+
+def _offset_lo() -> int:
+    """A lower bound of (CLOCK_REALTIME - CLOCK_MONOTONIC): ``w - b`` of ``a; w; b``."""
+    wall = time_ns()
+    after = perf_counter_ns()
+    return wall - after
+
+
+class _Slot:
+    """What a round waits on: the next datagram of its session, with its stamps."""
+
+    __slots__ = ("address", "future", "waiting")
+
+    def __init__(self, address: Any) -> None:
+        self.address = address
+        self.future: asyncio.Future[tuple[bytes, int, int | None, int]] | None = None
+        self.waiting = False
+
+
+class UdpProber:
+    """Shared socket for all rounds of one landmark; demultiplexes by session id."""
+
+    def __init__(self, host: str, port: int, count: Callable[[str], None]) -> None:
+        self._count = count
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            self._sock.setblocking(False)
+            self._sock.bind((host, port))
+        except OSError as e:
+            self._sock.close()
+            raise TransportError(f"cannot bind UDP {host}:{port}: {e}") from e
+        self.kernel_timestamps = False
+        if _SO_TIMESTAMPNS is not None:
+            try:
+                self._sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+                self.kernel_timestamps = True
+            except OSError:
+                self.kernel_timestamps = False
+        self._slots: dict[bytes, _Slot] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def address(self) -> tuple[str, int]:
+        name = self._sock.getsockname()
+        return (str(name[0]), int(name[1]))
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(self._sock.fileno(), self._on_readable)
+
+    def close(self) -> None:
+        if self._loop is not None:
+            self._loop.remove_reader(self._sock.fileno())
+            self._loop = None
+        self._sock.close()
+
+    # -- receive ---------------------------------------------------------------------
+    def _on_readable(self) -> None:
+        sock = self._sock
+        while True:
+            try:
+                data, ancdata, _flags, addr = sock.recvmsg(_RECV_BYTES, _CMSG_SPACE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                self._count("socket_error")
+                return
+            received_ns = perf_counter_ns()
+            offset_lo = _offset_lo()
+            kernel_ns: int | None = None
+            for level, kind, cdata in ancdata:
+                if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(cdata) >= 16:
+                    sec, nsec = _TIMESPEC.unpack_from(cdata)
+                    kernel_ns = sec * 1_000_000_000 + nsec
+            self._dispatch(data, addr, received_ns, kernel_ns, offset_lo)
+
+    def _dispatch(
+        self, data: bytes, addr: Any, received_ns: int, kernel_ns: int | None, offset_lo: int
+    ) -> None:
+        n = len(data)
+        if n > MAX_DATAGRAM_BYTES:
+            self._count("oversized")
+            return
+        if n < 20:
+            self._count("truncated")
+            return
+        if data[:2] != b"\xc1\x0c":
+            self._count("bad_magic")
+            return
+        if data[2] != 1:
+            self._count("wrong_version")
+            return
+        if data[3] not in (MessageType.RESPONSE, MessageType.HELLO_ACK):
+            self._count("unknown_type" if data[3] > MessageType.REPORT else "unexpected_type")
+            return
+        slot = self._slots.get(data[4:20])
+        if slot is None:
+            self._count("unknown_session")
+            return
+        if addr[:2] != slot.address[:2]:
+            self._count("wrong_source")
+            return
+        future = slot.future
+        if future is None or future.done():
+            self._count("unexpected_response")
+            return
+        future.set_result((data, received_ns, kernel_ns, offset_lo))
+
+    # -- rounds ------------------------------------------------------------------------
+    def _expire(self, future: asyncio.Future[Any]) -> None:
+        if not future.done():
+            future.set_result(None)
+
+    async def _next(
+        self, slot: _Slot, deadline: float
+    ) -> tuple[bytes, int, int | None, int] | None:
+        loop = self._loop
+        assert loop is not None  # noqa: S101
+        future: asyncio.Future[Any] = loop.create_future()
+        slot.future = future
+        handle = loop.call_at(deadline, self._expire, future)
+        try:
+            return await future  # type: ignore[no-any-return]
+        finally:
+            handle.cancel()
+            slot.future = None
+
+    async def run_round(
+        self,
+        core: RoundCore,
+        address: tuple[str, int],
+        *,
+        probe_timeout_s: float,
+        hello_timeout_s: float,
+        random_bytes: Callable[[int], bytes] = os.urandom,
+    ) -> bool:
+        """Drive ``core`` against ``address``. False if the hello was never acknowledged."""
+        loop = self._loop
+        if loop is None:
+            raise TransportError("prober not started")
+        sock = self._sock
+        slot = _Slot(address)
+        self._slots[core.session_id] = slot
+        try:
+            # -- set-up, outside any timed window
+            try:
+                sock.sendto(core.hello, address)
+            except OSError as e:
+                raise TransportError(f"cannot send hello to {address}: {e}") from e
+            deadline = loop.time() + hello_timeout_s
+            while not core.acked:
+                item = await self._next(slot, deadline)
+                if item is None:
+                    return False
+                try:
+                    core.accept_hello_ack(item[0])
+                except ChiplocError as e:
+                    self._count(e.reason)
+            # -- the timed burst: one probe outstanding at a time
+            while not core.done:
+                datagram = core.next_probe(random_bytes(16))
+                send_offset_lo = _offset_lo()
+                future: asyncio.Future[Any] = loop.create_future()
+                slot.future = future
+                sent_ns = perf_counter_ns()
+                try:
+                    sock.sendto(datagram, address)
+                except OSError:
+                    slot.future = None
+                    self._count("send_error")
+                    core.record_lost()
+                    continue
+                deadline = loop.time() + probe_timeout_s
+                handle = loop.call_at(deadline, self._expire, future)
+                try:
+                    item = await future
+                finally:
+                    handle.cancel()
+                    slot.future = None
+                while True:
+                    if item is None:
+                        self._count("probe_timeout")
+                        core.record_lost()
+                        break
+                    data, received_ns, kernel_ns, recv_offset_lo = item
+                    rtt_ns, source = rtt_from_stamps(
+                        sent_ns=sent_ns,
+                        received_ns=received_ns,
+                        kernel_rx_realtime_ns=kernel_ns,
+                        send_offset_lo_ns=send_offset_lo,
+                        receive_offset_lo_ns=recv_offset_lo,
+                    )
+                    try:
+                        core.accept_response(data, rtt_ns=rtt_ns, timestamp_source=source)
+                        break
+                    except ChiplocError as e:  # forged/corrupt/late: keep waiting for the real one
+                        self._count(e.reason)
+                    item = await self._next(slot, deadline)
+            return True
+        finally:
+            del self._slots[core.session_id]

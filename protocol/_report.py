@@ -1,0 +1,350 @@
+"""Signed measurement reports: the landmark's record of one timed burst (sans-I/O).
+
+Invariants enforced here:
+
+* A report is ``header(REPORT) | body | landmark Ed25519 signature`` where the signature covers
+  ``REPORT_DOMAIN | header | body``. :func:`verify_report` checks that signature against the
+  registry's (non-revoked) landmark key, **and** every answered probe's chip signature against
+  the registry's chip key, **and** recomputes every derived field: the minimum RTT, the
+  report-level timestamp source, strictly increasing sequence numbers, distinct nonces,
+  ``finished >= started``. It trusts no field it can recompute.
+* A lost probe has ``rtt_ns = None``, timestamp source ``none`` and an all-zero signature; an
+  answered probe has ``rtt_ns > 0`` and a real timestamp source.
+* RTTs are nanoseconds on the landmark's monotonic clock and are the raw measured values; the
+  landmark-side overhead lower bound is a separate field (``overhead_lower_bound_ns``) that no
+  RTT has been reduced by. It never exceeds the minimum RTT.
+* Parsing never raises anything but :class:`~chiploc.errors.DecodeError`; verification raises
+  :class:`~chiploc.errors.VerificationError` subclasses.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import itertools
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from chiploc.errors import BadSignature, DecodeError
+from protocol._keys import PrivateKey, validate_id, verify_signature
+from protocol._registry import Registry
+from protocol._wire import (
+    HEADER_BYTES,
+    NONCE_BYTES,
+    SESSION_ID_BYTES,
+    SIGNATURE_BYTES,
+    MessageType,
+    _Reader,
+    check_header,
+    encode_id,
+    header,
+    response_message,
+)
+
+__all__ = [
+    "MAX_REPORT_BYTES",
+    "MAX_REPORT_PROBES",
+    "REPORT_DOMAIN",
+    "TIMESTAMP_SOURCES",
+    "MeasurementReport",
+    "ProbeRecord",
+    "decode_report",
+    "sign_report",
+    "verify_report",
+]
+
+REPORT_DOMAIN: Final = b"chiploc/report/v1\x00"
+MAX_REPORT_PROBES: Final = 10_000
+_PROBE_RECORD_BYTES: Final = 4 + NONCE_BYTES + 8 + 1 + SIGNATURE_BYTES  # 93
+MAX_REPORT_BYTES: Final = 1024 + MAX_REPORT_PROBES * _PROBE_RECORD_BYTES
+_LOST: Final = (1 << 64) - 1
+_NO_SIGNATURE: Final = bytes(SIGNATURE_BYTES)
+
+#: Timestamp source codes. Per probe: ``kernel`` (SO_TIMESTAMPNS receive stamp mapped onto the
+#: monotonic clock), ``userspace`` (perf_counter_ns right after recvmsg), ``none`` (lost).
+#: Per report: the common per-probe source, ``mixed`` if answered probes differ, ``none`` if all
+#: were lost.
+TIMESTAMP_SOURCES: Final = ("none", "kernel", "userspace", "mixed")
+_SOURCE_CODE: Final = {name: i for i, name in enumerate(TIMESTAMP_SOURCES)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProbeRecord:
+    """One probe of the burst: ``rtt_ns`` is None when lost (then the signature is all zero)."""
+
+    seq: int
+    nonce: bytes
+    rtt_ns: int | None
+    chip_signature: bytes
+    timestamp_source: str
+
+    def __post_init__(self) -> None:
+        if isinstance(self.seq, bool) or not isinstance(self.seq, int) or not 0 <= self.seq < 2**32:
+            raise ValueError("seq must be an unsigned 32-bit integer")
+        if not isinstance(self.nonce, bytes) or len(self.nonce) != NONCE_BYTES:
+            raise ValueError("nonce must be 16 bytes")
+        if not isinstance(self.chip_signature, bytes) or len(self.chip_signature) != 64:
+            raise ValueError("chip_signature must be 64 bytes")
+        if self.rtt_ns is None:
+            if self.timestamp_source != "none" or self.chip_signature != _NO_SIGNATURE:
+                raise ValueError("a lost probe has source 'none' and an all-zero signature")
+        else:
+            if (
+                isinstance(self.rtt_ns, bool)
+                or not isinstance(self.rtt_ns, int)
+                or not 0 < self.rtt_ns < _LOST
+            ):
+                raise ValueError("rtt_ns must be a positive 64-bit integer or None")
+            if self.timestamp_source not in ("kernel", "userspace"):
+                raise ValueError("an answered probe's source is 'kernel' or 'userspace'")
+
+    @property
+    def lost(self) -> bool:
+        return self.rtt_ns is None
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "nonce": self.nonce.hex(),
+            "rtt_ns": self.rtt_ns,
+            "timestamp_source": self.timestamp_source,
+            "chip_signature": None if self.rtt_ns is None else self.chip_signature.hex(),
+        }
+
+
+def _min_rtt(probes: Sequence[ProbeRecord]) -> int | None:
+    rtts = [p.rtt_ns for p in probes if p.rtt_ns is not None]
+    return min(rtts) if rtts else None
+
+
+def _report_source(probes: Sequence[ProbeRecord]) -> str:
+    sources = {p.timestamp_source for p in probes if p.rtt_ns is not None}
+    if not sources:
+        return "none"
+    if len(sources) == 1:
+        return sources.pop()
+    return "mixed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MeasurementReport:
+    """A parsed report. Obtain a *trusted* one only from :func:`verify_report`."""
+
+    landmark_id: str
+    chip_id: str
+    session_id: bytes
+    chip_address: str
+    started_at_unix_ns: int
+    finished_at_unix_ns: int
+    timestamp_source: str
+    probes: tuple[ProbeRecord, ...]
+    min_rtt_ns: int | None
+    overhead_lower_bound_ns: int = 0
+    raw: bytes = field(default=b"", repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        validate_id(self.landmark_id, what="landmark_id")
+        validate_id(self.chip_id, what="chip_id")
+        if not isinstance(self.session_id, bytes) or len(self.session_id) != SESSION_ID_BYTES:
+            raise ValueError("session_id must be 16 bytes")
+        if not isinstance(self.chip_address, str) or len(self.chip_address.encode()) > 255:
+            raise ValueError("chip_address must be a string of at most 255 bytes")
+        for name in ("started_at_unix_ns", "finished_at_unix_ns", "overhead_lower_bound_ns"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < _LOST:
+                raise ValueError(f"{name} must be a non-negative 64-bit integer")
+        if self.finished_at_unix_ns < self.started_at_unix_ns:
+            raise ValueError("finished_at_unix_ns precedes started_at_unix_ns")
+        if not isinstance(self.probes, tuple) or not 1 <= len(self.probes) <= MAX_REPORT_PROBES:
+            raise ValueError(f"a report has 1..{MAX_REPORT_PROBES} probes")
+        seqs = [p.seq for p in self.probes]
+        if any(b <= a for a, b in itertools.pairwise(seqs)):
+            raise ValueError("probe sequence numbers must strictly increase")
+        if len({p.nonce for p in self.probes}) != len(self.probes):
+            raise ValueError("probe nonces must be distinct")
+        if self.min_rtt_ns != _min_rtt(self.probes):
+            raise ValueError("min_rtt_ns is not the minimum of the probes' RTTs")
+        if self.timestamp_source != _report_source(self.probes):
+            raise ValueError("timestamp_source does not match the probes")
+        if self.min_rtt_ns is not None and self.overhead_lower_bound_ns > self.min_rtt_ns:
+            raise ValueError("overhead lower bound exceeds the minimum RTT")
+
+    @property
+    def digest_hex(self) -> str:
+        """SHA-256 of the exact signed bytes (the report's identity in stores and audit logs)."""
+        return hashlib.sha256(self.raw).hexdigest()
+
+    @property
+    def answered(self) -> int:
+        return sum(1 for p in self.probes if p.rtt_ns is not None)
+
+    def body_bytes(self) -> bytes:
+        """``header(REPORT) | body`` — everything the landmark signature covers after the domain."""
+        parts = [
+            header(MessageType.REPORT),
+            self.session_id,
+            encode_id(self.landmark_id),
+            encode_id(self.chip_id),
+            bytes((len(self.chip_address.encode()),)),
+            self.chip_address.encode(),
+            struct.pack(
+                ">QQBQQH",
+                self.started_at_unix_ns,
+                self.finished_at_unix_ns,
+                _SOURCE_CODE[self.timestamp_source],
+                self.overhead_lower_bound_ns,
+                _LOST if self.min_rtt_ns is None else self.min_rtt_ns,
+                len(self.probes),
+            ),
+        ]
+        for p in self.probes:
+            parts.append(
+                struct.pack(
+                    ">I16sQB",
+                    p.seq,
+                    p.nonce,
+                    _LOST if p.rtt_ns is None else p.rtt_ns,
+                    _SOURCE_CODE[p.timestamp_source],
+                )
+            )
+            parts.append(p.chip_signature)
+        return b"".join(parts)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """A JSON view (informational; the signed bytes are ``raw`` / ``report_b64``)."""
+        return {
+            "landmark_id": self.landmark_id,
+            "chip_id": self.chip_id,
+            "session_id": self.session_id.hex(),
+            "chip_address": self.chip_address,
+            "started_at_unix_ns": self.started_at_unix_ns,
+            "finished_at_unix_ns": self.finished_at_unix_ns,
+            "timestamp_source": self.timestamp_source,
+            "min_rtt_ns": self.min_rtt_ns,
+            "overhead_lower_bound_ns": self.overhead_lower_bound_ns,
+            "probes_sent": len(self.probes),
+            "probes_answered": self.answered,
+            "probes": [p.to_json_dict() for p in self.probes],
+            "digest": self.digest_hex,
+            "report_b64": base64.b64encode(self.raw).decode("ascii"),
+        }
+
+
+def sign_report(
+    key: PrivateKey,
+    *,
+    chip_id: str,
+    session_id: bytes,
+    chip_address: str,
+    started_at_unix_ns: int,
+    finished_at_unix_ns: int,
+    probes: Sequence[ProbeRecord],
+    overhead_lower_bound_ns: int = 0,
+) -> MeasurementReport:
+    """Build and sign a report; derived fields (minimum, source) are computed, not passed."""
+    unsigned = MeasurementReport(
+        landmark_id=key.id,
+        chip_id=chip_id,
+        session_id=session_id,
+        chip_address=chip_address,
+        started_at_unix_ns=started_at_unix_ns,
+        finished_at_unix_ns=finished_at_unix_ns,
+        timestamp_source=_report_source(probes),
+        probes=tuple(probes),
+        min_rtt_ns=_min_rtt(probes),
+        overhead_lower_bound_ns=overhead_lower_bound_ns,
+    )
+    body = unsigned.body_bytes()
+    raw = body + key.sign(REPORT_DOMAIN + body)
+    return decode_report(raw)
+
+
+def decode_report(data: bytes) -> MeasurementReport:
+    """Parse report bytes (structure and derived fields only; signatures NOT checked)."""
+    if check_header(data, max_bytes=MAX_REPORT_BYTES) != MessageType.REPORT:
+        raise DecodeError("not a REPORT", reason="unexpected_type")
+    raw = bytes(data)
+    r = _Reader(raw, HEADER_BYTES)
+    session_id = r.take(SESSION_ID_BYTES)
+    landmark_id = r.ident()
+    chip_id = r.ident()
+    try:
+        chip_address = r.take(r.u8()).decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DecodeError("chip address is not UTF-8", reason="bad_field") from e
+    started, finished, source_code, overhead, min_rtt, count = struct.unpack(">QQBQQH", r.take(35))
+    if count > MAX_REPORT_PROBES:
+        raise DecodeError("too many probes", reason="oversized")
+    try:
+        source = TIMESTAMP_SOURCES[source_code]
+        probes = []
+        for _ in range(count):
+            seq, nonce, rtt, code = struct.unpack(">I16sQB", r.take(29))
+            probes.append(
+                ProbeRecord(
+                    seq=seq,
+                    nonce=nonce,
+                    rtt_ns=None if rtt == _LOST else rtt,
+                    chip_signature=r.take(SIGNATURE_BYTES),
+                    timestamp_source=TIMESTAMP_SOURCES[code],
+                )
+            )
+        r.take(SIGNATURE_BYTES)
+        r.end()
+        return MeasurementReport(
+            landmark_id=landmark_id,
+            chip_id=chip_id,
+            session_id=session_id,
+            chip_address=chip_address,
+            started_at_unix_ns=started,
+            finished_at_unix_ns=finished,
+            timestamp_source=source,
+            probes=tuple(probes),
+            min_rtt_ns=None if min_rtt == _LOST else min_rtt,
+            overhead_lower_bound_ns=overhead,
+            raw=raw,
+        )
+    except DecodeError:
+        raise
+    except (IndexError, ValueError) as e:
+        raise DecodeError(f"invalid report: {e}", reason="bad_field") from e
+
+
+def verify_report(data: bytes, registry: Registry) -> MeasurementReport:
+    """Parse and fully verify a report against ``registry``; return the trusted report.
+
+    Raises DecodeError (malformed; derived fields that do not recompute), UnknownIdentity /
+    RevokedIdentity (landmark or chip), BadSignature (landmark signature, or any chip
+    signature, naming the probe's seq).
+    """
+    report = decode_report(data)
+    landmark = registry.landmark(report.landmark_id)
+    chip = registry.chip(report.chip_id)
+    raw = report.raw
+    body, signature = raw[:-SIGNATURE_BYTES], raw[-SIGNATURE_BYTES:]
+    try:
+        verify_signature(landmark.public_key, REPORT_DOMAIN + body, signature)
+    except BadSignature as e:
+        raise BadSignature(
+            f"landmark {landmark.id!r} signature over the report does not verify"
+        ) from e
+    for probe in report.probes:
+        if probe.rtt_ns is None:
+            continue
+        message = response_message(
+            session_id=report.session_id,
+            chip_id=chip.id,
+            landmark_id=landmark.id,
+            seq=probe.seq,
+            nonce=probe.nonce,
+        )
+        try:
+            verify_signature(chip.public_key, message, probe.chip_signature)
+        except BadSignature as e:
+            raise BadSignature(
+                f"chip {chip.id!r} signature for probe seq {probe.seq} does not verify",
+                reason="bad_chip_signature",
+            ) from e
+    return report
