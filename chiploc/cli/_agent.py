@@ -1,0 +1,58 @@
+"""``chiploc agent run``: run a chip agent until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    agent = subparsers.add_parser("agent", help="run the chip agent")
+    sub = agent.add_subparsers(dest="agent_command", metavar="ACTION", required=True)
+    run = sub.add_parser("run", help="answer enrolled landmarks' timed probes")
+    run.add_argument("--key", required=True, help="the chip's private key file (mode 0600)")
+    run.add_argument("--registry", required=True, help="signed registry JSON")
+    run.add_argument(
+        "--authority-key", help="pinned authority public key (default: authority.pub beside it)"
+    )
+    run.add_argument("--listen", default="0.0.0.0:7401", help="UDP HOST:PORT (default %(default)s)")
+    run.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+    import sys
+
+    from chip_agent import ChipAgent
+    from landmarks import parse_host_port
+    from protocol import Role, load_private_key, load_registry_pinned
+
+    key = load_private_key(args.key, role=Role.CHIP)
+    registry = load_registry_pinned(args.registry, args.authority_key)
+    registry.chip(key.id)  # enrolled and not revoked, or a clear error now
+    host, port = parse_host_port(args.listen, what="--listen")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with ChipAgent(key, registry, host=host, port=port) as agent:
+            a_host, a_port = agent.address
+            print(f"chip agent {key.id} listening on udp {a_host}:{a_port}", flush=True)
+            await stop.wait()
+            print(f"stopping; counters {dict(sorted(agent.counters.items()))}", file=sys.stderr)
+
+    _run_loop(main())
+    return 0
+
+
+def _run_loop(coro: object) -> None:
+    import asyncio
+
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on POSIX
+        asyncio.run(coro)  # type: ignore[arg-type]
+        return
+    uvloop.run(coro)  # type: ignore[arg-type]

@@ -1,0 +1,72 @@
+"""``chiploc landmark serve`` (daemon) and ``chiploc landmark verify-report`` (offline check)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    lm = subparsers.add_parser("landmark", help="run a landmark daemon, verify its reports")
+    sub = lm.add_subparsers(dest="landmark_command", metavar="ACTION", required=True)
+    serve = sub.add_parser("serve", help="UDP prober + HTTP control plane; SIGTERM drains")
+    serve.add_argument("--config", required=True, help="landmark.toml")
+    serve.set_defaults(handler=_serve)
+    check = sub.add_parser("verify-report", help="verify a report file (raw bytes or base64)")
+    check.add_argument("report", help="report file")
+    check.add_argument("--registry", required=True)
+    check.add_argument("--authority-key")
+    check.set_defaults(handler=_verify_report)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import asyncio
+    import signal
+
+    from chiploc.cli._agent import _run_loop
+    from landmarks import LandmarkConfig, LandmarkDaemon
+
+    config = LandmarkConfig.from_toml(args.config)
+    daemon = LandmarkDaemon(config)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await daemon.start()
+        host, port = daemon.udp_address
+        print(f"landmark {daemon.id}: udp {host}:{port}, http {daemon.http_url}", flush=True)
+        try:
+            await stop.wait()
+        finally:
+            print("draining in-flight rounds", flush=True)
+            await daemon.stop()
+            print("stopped", flush=True)
+
+    _run_loop(main())
+    return 0
+
+
+def _verify_report(args: argparse.Namespace) -> int:
+    import base64
+    import binascii
+    import json
+    from pathlib import Path
+
+    from chiploc.errors import InputError
+    from protocol import MAGIC, load_registry_pinned, verify_report
+
+    try:
+        data = Path(args.report).read_bytes()
+    except OSError as e:
+        raise InputError(f"{args.report}: cannot read: {e.strerror}") from e
+    if not data.startswith(MAGIC):
+        try:
+            data = base64.b64decode(data.strip(), validate=True)
+        except binascii.Error as e:
+            raise InputError(f"{args.report}: neither a raw report nor base64") from e
+    registry = load_registry_pinned(args.registry, args.authority_key)
+    report = verify_report(data, registry)
+    summary = {k: v for k, v in report.to_json_dict().items() if k not in ("probes", "report_b64")}
+    print(json.dumps(summary, indent=1))
+    return 0
