@@ -14,6 +14,7 @@ import os
 import socket
 import struct
 import sys
+from collections import deque
 from collections.abc import Callable
 from time import perf_counter_ns, time_ns
 from typing import Any
@@ -40,15 +41,22 @@ def _offset_lo() -> int:
     return wall - after
 
 
-class _Slot:
-    """What a round waits on: the next datagram of its session, with its stamps."""
+_Item = tuple[bytes, int, int | None, int]  # data, received_ns, kernel_ns, offset_lo
+_MAX_QUEUED = 64
 
-    __slots__ = ("address", "future", "waiting")
+
+class _Slot:
+    """A round's inbox: datagrams of its session from its chip's address, with their stamps.
+
+    A queue, not a single future: a forged datagram arriving in the same batch as the real
+    answer must not displace it."""
+
+    __slots__ = ("address", "future", "queue")
 
     def __init__(self, address: Any) -> None:
         self.address = address
-        self.future: asyncio.Future[tuple[bytes, int, int | None, int]] | None = None
-        self.waiting = False
+        self.future: asyncio.Future[None] | None = None
+        self.queue: deque[_Item] = deque()
 
 
 class UdpProber:
@@ -135,30 +143,36 @@ class UdpProber:
         if addr[:2] != slot.address[:2]:
             self._count("wrong_source")
             return
-        future = slot.future
-        if future is None or future.done():
-            self._count("unexpected_response")
+        if len(slot.queue) >= _MAX_QUEUED:
+            self._count("queue_full")
             return
-        future.set_result((data, received_ns, kernel_ns, offset_lo))
+        slot.queue.append((data, received_ns, kernel_ns, offset_lo))
+        future = slot.future
+        if future is not None and not future.done():
+            future.set_result(None)
 
     # -- rounds ------------------------------------------------------------------------
-    def _expire(self, future: asyncio.Future[Any]) -> None:
+    @staticmethod
+    def _expire(future: asyncio.Future[None]) -> None:
         if not future.done():
             future.set_result(None)
 
-    async def _next(
-        self, slot: _Slot, deadline: float
-    ) -> tuple[bytes, int, int | None, int] | None:
+    async def _next(self, slot: _Slot, deadline: float) -> _Item | None:
+        """The next queued datagram, waiting until ``deadline`` (loop time); None on timeout."""
+        if slot.queue:
+            return slot.queue.popleft()
         loop = self._loop
-        assert loop is not None  # noqa: S101
-        future: asyncio.Future[Any] = loop.create_future()
+        if loop is None:
+            raise TransportError("prober stopped")
+        future: asyncio.Future[None] = loop.create_future()
         slot.future = future
         handle = loop.call_at(deadline, self._expire, future)
         try:
-            return await future  # type: ignore[no-any-return]
+            await future
         finally:
             handle.cancel()
             slot.future = None
+        return slot.queue.popleft() if slot.queue else None
 
     async def run_round(
         self,
@@ -193,26 +207,19 @@ class UdpProber:
                     self._count(e.reason)
             # -- the timed burst: one probe outstanding at a time
             while not core.done:
+                slot.queue.clear()  # anything still queued answers an earlier probe
                 datagram = core.next_probe(random_bytes(16))
                 send_offset_lo = _offset_lo()
-                future: asyncio.Future[Any] = loop.create_future()
-                slot.future = future
                 sent_ns = perf_counter_ns()
                 try:
                     sock.sendto(datagram, address)
                 except OSError:
-                    slot.future = None
                     self._count("send_error")
                     core.record_lost()
                     continue
                 deadline = loop.time() + probe_timeout_s
-                handle = loop.call_at(deadline, self._expire, future)
-                try:
-                    item = await future
-                finally:
-                    handle.cancel()
-                    slot.future = None
                 while True:
+                    item = await self._next(slot, deadline)
                     if item is None:
                         self._count("probe_timeout")
                         core.record_lost()
@@ -230,7 +237,6 @@ class UdpProber:
                         break
                     except ChiplocError as e:  # forged/corrupt/late: keep waiting for the real one
                         self._count(e.reason)
-                    item = await self._next(slot, deadline)
             return True
         finally:
             del self._slots[core.session_id]

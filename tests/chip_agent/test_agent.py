@@ -1,0 +1,246 @@
+"""The agent driven in memory (fake transport, fake clocks): one test per drop reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from chip_agent import AgentLimits, ChipAgent
+from protocol import (
+    Hello,
+    PrivateKey,
+    Probe,
+    Registry,
+    Role,
+    generate_private_key,
+    response_message,
+    verify_response,
+)
+
+NOW = 1_700_000_000_000_000_000
+LM_ADDR = ("192.0.2.1", 4000)
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes, Any]] = []
+
+    def sendto(self, data: bytes, addr: Any) -> None:
+        self.sent.append((data, addr))
+
+    def close(self) -> None:
+        pass
+
+    def get_extra_info(self, name: str) -> Any:
+        return ("127.0.0.1", 1)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.mono = 10**12
+
+    def __call__(self) -> int:
+        return self.mono
+
+
+def make_agent(
+    chip_key: PrivateKey, registry: Registry, limits: AgentLimits | None = None
+) -> tuple[ChipAgent, FakeTransport, Clock]:
+    clock = Clock()
+    agent = ChipAgent(chip_key, registry, limits=limits, clock_ns=clock, wall_clock_ns=lambda: NOW)
+    transport = FakeTransport()
+    agent.connection_made(transport)  # type: ignore[arg-type]
+    return agent, transport, clock
+
+
+def hello(key: PrivateKey, sid: bytes = b"S" * 16, *, chip: str = "chip-1", at: int = NOW) -> bytes:
+    return Hello.create(key, session_id=sid, chip_id=chip, issued_at_unix_ns=at).to_bytes()
+
+
+def probe(seq: int, sid: bytes = b"S" * 16, nonce: bytes = b"N" * 16) -> bytes:
+    return Probe(session_id=sid, seq=seq, nonce=nonce).to_bytes()
+
+
+def test_hello_then_probe_is_answered_with_a_valid_signature(
+    chip_key: PrivateKey, landmark_key: PrivateKey, registry: Registry
+) -> None:
+    agent, transport, _ = make_agent(chip_key, registry)
+    agent.datagram_received(hello(landmark_key), LM_ADDR)
+    assert len(transport.sent) == 1  # the signed hello-ack
+    agent.datagram_received(probe(0), LM_ADDR)
+    data, addr = transport.sent[-1]
+    assert addr == LM_ADDR
+    assert len(data) == 88
+    verify_response(
+        chip_key.public_key.key_bytes,
+        session_id=b"S" * 16,
+        chip_id="chip-1",
+        landmark_id="lm-fra",
+        seq=0,
+        nonce=b"N" * 16,
+        signature=data[24:],
+    )
+    assert agent.counters["answered"] == 1
+    assert response_message(
+        session_id=b"S" * 16, chip_id="chip-1", landmark_id="lm-fra", seq=0, nonce=b"N" * 16
+    )
+
+
+def _drops(agent: ChipAgent) -> dict[str, int]:
+    return {k: v for k, v in agent.counters.items() if k not in ("answered", "sessions_opened")}
+
+
+@pytest.mark.parametrize(
+    ("datagram", "reason"),
+    [
+        (b"\xc1\x0c\x01", "truncated"),
+        (b"\xc1\x0c\x01\x03" + bytes(30), "truncated"),
+        (b"\xc1\x0c\x01\x01" + bytes(600), "oversized"),
+        (b"\xc1\x0c\x09\x01" + bytes(100), "wrong_version"),
+        (b"GET / HTTP/1.1\r\n", "bad_magic"),
+        (b"\xc1\x0c\x01\x42" + bytes(30), "unknown_type"),
+        (b"\xc1\x0c\x01\x04" + bytes(84), "unexpected_type"),
+    ],
+)
+def test_malformed_datagrams_are_counted(
+    chip_key: PrivateKey, registry: Registry, datagram: bytes, reason: str
+) -> None:
+    agent, transport, _ = make_agent(chip_key, registry)
+    agent.datagram_received(datagram, LM_ADDR)
+    assert _drops(agent) == {reason: 1}
+    assert transport.sent == []
+
+
+def test_unknown_landmark(chip_key: PrivateKey, registry: Registry) -> None:
+    agent, transport, _ = make_agent(chip_key, registry)
+    stranger = generate_private_key(Role.LANDMARK, "lm-evil", seed=b"\x0e" * 32)
+    agent.datagram_received(hello(stranger), LM_ADDR)
+    assert _drops(agent) == {"unknown_identity": 1}
+    assert transport.sent == []
+
+
+def test_revoked_landmark(
+    chip_key: PrivateKey, landmark_key: PrivateKey, registry: Registry
+) -> None:
+    agent, _transport, _ = make_agent(chip_key, registry.with_revoked("lm-fra"))
+    agent.datagram_received(hello(landmark_key), LM_ADDR)
+    assert _drops(agent) == {"revoked": 1}
+
+
+def test_bad_signature(chip_key: PrivateKey, registry: Registry) -> None:
+    agent, transport, _ = make_agent(chip_key, registry)
+    impostor = generate_private_key(Role.LANDMARK, "lm-fra", seed=b"\x0e" * 32)
+    agent.datagram_received(hello(impostor), LM_ADDR)
+    assert _drops(agent) == {"bad_signature": 1}
+    agent.datagram_received(probe(0), LM_ADDR)  # and no session was opened
+    assert _drops(agent) == {"bad_signature": 1, "no_session": 1}
+    assert transport.sent == []
+
+
+def test_stale_hello(chip_key: PrivateKey, landmark_key: PrivateKey, registry: Registry) -> None:
+    agent, _transport, _ = make_agent(chip_key, registry)
+    agent.datagram_received(hello(landmark_key, at=NOW - 60 * 10**9), LM_ADDR)
+    assert _drops(agent) == {"stale": 1}
+
+
+def test_hello_for_another_chip(
+    chip_key: PrivateKey, landmark_key: PrivateKey, registry: Registry
+) -> None:
+    agent, _, _ = make_agent(chip_key, registry)
+    agent.datagram_received(hello(landmark_key, chip="chip-2"), LM_ADDR)
+    assert _drops(agent) == {"wrong_chip": 1}
+
+
+def test_replayed_hello(chip_key: PrivateKey, landmark_key: PrivateKey, registry: Registry) -> None:
+    agent, transport, _ = make_agent(chip_key, registry)
+    data = hello(landmark_key)
+    agent.datagram_received(data, LM_ADDR)
+    agent.datagram_received(data, ("198.51.100.7", 5))  # an attacker replays it from elsewhere
+    assert _drops(agent) == {"replayed": 1}
+    agent.datagram_received(probe(0), ("198.51.100.7", 5))
+    assert _drops(agent) == {"replayed": 1, "wrong_source": 1}
+    assert len(transport.sent) == 1
+
+
+def test_replayed_and_reordered_probes(
+    chip_key: PrivateKey, landmark_key: PrivateKey, registry: Registry
+) -> None:
+    agent, _transport, _ = make_agent(chip_key, registry)
+    agent.datagram_received(hello(landmark_key), LM_ADDR)
+    agent.datagram_received(probe(5), LM_ADDR)
+    agent.datagram_received(probe(5), LM_ADDR)
+    agent.datagram_received(probe(3), LM_ADDR)
+    assert _drops(agent) == {"replayed": 2}
+    assert agent.counters["answered"] == 1
+
+
+def test_wrong_source(chip_key: PrivateKey, landmark_key: PrivateKey, registry: Registry) -> None:
+    agent, transport, _ = make_agent(chip_key, registry)
+    agent.datagram_received(hello(landmark_key), LM_ADDR)
+    agent.datagram_received(probe(0), ("192.0.2.1", 4001))
+    assert _drops(agent) == {"wrong_source": 1}
+    assert len(transport.sent) == 1
+
+
+def test_probe_without_session(chip_key: PrivateKey, registry: Registry) -> None:
+    agent, transport, _ = make_agent(chip_key, registry)
+    agent.datagram_received(probe(0), LM_ADDR)
+    assert _drops(agent) == {"no_session": 1}
+    assert transport.sent == []
+
+
+def test_session_expires(
+    chip_key: PrivateKey, landmark_key: PrivateKey, registry: Registry
+) -> None:
+    limits = AgentLimits(session_lifetime_ns=10**9)
+    agent, _transport, clock = make_agent(chip_key, registry, limits)
+    agent.datagram_received(hello(landmark_key), LM_ADDR)
+    clock.mono += 2 * 10**9
+    agent.datagram_received(probe(0), LM_ADDR)
+    assert _drops(agent) == {"stale": 1}
+    agent.datagram_received(probe(1), LM_ADDR)
+    assert _drops(agent) == {"stale": 1, "no_session": 1}
+
+
+def test_probe_budget(chip_key: PrivateKey, landmark_key: PrivateKey, registry: Registry) -> None:
+    agent, _, _ = make_agent(chip_key, registry, AgentLimits(max_probes_per_session=2))
+    agent.datagram_received(hello(landmark_key), LM_ADDR)
+    for seq in range(3):
+        agent.datagram_received(probe(seq), LM_ADDR)
+    assert agent.counters["answered"] == 2
+    assert _drops(agent) == {"stale": 1}
+
+
+def test_rate_limit_per_landmark(
+    chip_key: PrivateKey, landmark_key: PrivateKey, registry: Registry
+) -> None:
+    limits = AgentLimits(probe_rate_per_s=1000.0, probe_burst=3.0)
+    agent, _, clock = make_agent(chip_key, registry, limits)
+    agent.datagram_received(hello(landmark_key), LM_ADDR)  # spends one token
+    for seq in range(4):
+        agent.datagram_received(probe(seq), LM_ADDR)
+    assert agent.counters["answered"] == 2
+    assert _drops(agent) == {"rate_limited": 2}
+    clock.mono += 1_000_000  # 1 ms refills one token at 1000/s
+    agent.datagram_received(probe(10), LM_ADDR)
+    assert agent.counters["answered"] == 3
+    # a second session from the same landmark shares the bucket
+    agent.datagram_received(hello(landmark_key, b"T" * 16), LM_ADDR)
+    assert _drops(agent)["rate_limited"] == 3
+
+
+def test_rejects_non_chip_key(landmark_key: PrivateKey, registry: Registry) -> None:
+    with pytest.raises(ValueError, match="chip key"):
+        ChipAgent(landmark_key, registry)
+
+
+def test_many_agents_are_independent(
+    chip_key: PrivateKey, landmark_key: PrivateKey, registry: Registry
+) -> None:
+    a, _ta, _ = make_agent(chip_key, registry)
+    b, _tb, _ = make_agent(chip_key, registry)
+    a.datagram_received(hello(landmark_key), LM_ADDR)
+    b.datagram_received(probe(0), LM_ADDR)
+    assert _drops(b) == {"no_session": 1}
+    assert _drops(a) == {}
