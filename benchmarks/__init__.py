@@ -1,0 +1,1 @@
+"""Benchmarks, one script each: ``python benchmarks/<name>.py --json``."""
