@@ -1,0 +1,92 @@
+"""The ``Store`` interface: what the verifier needs from a database.
+
+One implementation ships (:class:`store.SqliteStore`); a server database
+(PostgreSQL) can implement the same protocol later. Contract for every
+implementation:
+
+- every write is one transaction; a round, verdict or enrolment row and the
+  audit entry covering it commit together or not at all;
+- the audit log is append-only and hash-chained (:mod:`store._audit`);
+- ``add_round`` is idempotent by report digest: the same signed bytes give the
+  same row and no second audit entry;
+- time is an argument (``*_unix_ns``); nothing reads the clock;
+- the store does not verify signatures: callers pass reports that
+  ``protocol.verify_report`` accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Protocol
+
+from store._audit import AuditEntry
+from store._records import (
+    ChipRecord,
+    EnrolmentRecord,
+    LandmarkRecord,
+    ReportLike,
+    RoundInsert,
+    RoundRecord,
+    VerdictRecord,
+)
+
+__all__ = ["Store"]
+
+
+class Store(Protocol):
+    @property
+    def schema_version(self) -> int: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Store: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    # identities ---------------------------------------------------------
+    def record_landmark(self, landmark: LandmarkRecord, *, now_unix_ns: int) -> bool:
+        """Upsert; log an enrolment when key, place or revocation changed. True if changed."""
+        ...
+
+    def record_chip(self, chip: ChipRecord, *, now_unix_ns: int) -> bool: ...
+
+    def record_verifier(
+        self, verifier_id: str, *, public_key: bytes, revoked: bool, now_unix_ns: int
+    ) -> bool: ...
+
+    def landmarks(self) -> list[LandmarkRecord]: ...
+
+    def chips(self) -> list[ChipRecord]: ...
+
+    def enrolments(self) -> Iterator[EnrolmentRecord]: ...
+
+    # rounds and verdicts ------------------------------------------------
+    def add_round(self, report: ReportLike, *, received_at_unix_ns: int) -> RoundInsert: ...
+
+    def round_by_digest(self, digest_hex: str) -> RoundRecord | None: ...
+
+    def rounds(self, *, chip_id: str | None = None) -> Iterator[RoundRecord]: ...
+
+    def add_verdict(
+        self,
+        result: Mapping[str, Any],
+        *,
+        evidence_digests: Sequence[str],
+        certificate: bytes | None,
+        issued_at_unix_ns: int,
+    ) -> VerdictRecord: ...
+
+    def verdicts(self, *, chip_id: str | None = None) -> Iterator[VerdictRecord]: ...
+
+    # audit log ----------------------------------------------------------
+    def audit_entries(self) -> Iterator[AuditEntry]:
+        """Every entry in ``seq`` order, as stored (not verified)."""
+        ...
+
+    def audit_head(self) -> AuditEntry | None: ...

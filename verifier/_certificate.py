@@ -1,0 +1,364 @@
+"""Signed verdict certificates.
+
+A certificate file is canonical JSON (sorted keys, no whitespace, UTF-8)::
+
+    {"certificate": {...fields...}, "signature": "<128 hex digits>"}
+
+and the signature is Ed25519, by an enrolled verifier key, over
+``CERTIFICATE_DOMAIN || canonical_json(certificate)``.
+
+Invariants enforced by :func:`verify_certificate` (in this order, each one
+raising; nothing returns a bare bool):
+
+- the file is at most :data:`MAX_CERTIFICATE_BYTES`, strict UTF-8 JSON
+  without duplicate keys, and byte-identical to its canonical re-encoding
+  (one trailing newline allowed) - so any single changed byte is caught
+  before or at the signature check (:class:`~chiploc.errors.DecodeError`);
+- every field is present, of its type and in range, and no other field is;
+  ``proof`` is true only for the vacuum model; a region digest is present
+  for every verdict that has a region; evidence is sorted, unique and
+  non-empty except for UNREACHABLE (:class:`~chiploc.errors.DecodeError`);
+- the signer is an enrolled verifier that is not revoked
+  (:class:`~chiploc.errors.UnknownIdentity`,
+  :class:`~chiploc.errors.RevokedIdentity`);
+- the signature verifies under that key (:class:`~chiploc.errors.BadSignature`);
+- ``issued_at - leeway <= now < expires_at + leeway``
+  (:class:`~chiploc.errors.StaleMessage`, reason ``not_yet_valid`` or
+  ``expired``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+import nacl.exceptions
+import nacl.signing
+
+from chiploc.errors import (
+    BadSignature,
+    DecodeError,
+    LocalProtocolError,
+    RevokedIdentity,
+    StaleMessage,
+)
+from store import MODELS, VERDICTS, canonical_json, parse_json_strict, sha256_hex
+from verifier._types import RegistryLike, Signer
+
+__all__ = [
+    "CERTIFICATE_DOMAIN",
+    "CERTIFICATE_FORMAT",
+    "DEFAULT_VALIDITY_S",
+    "MAX_CERTIFICATE_BYTES",
+    "Certificate",
+    "SignedCertificate",
+    "issue_certificate",
+    "region_digest_hex",
+    "verify_certificate",
+]
+
+CERTIFICATE_FORMAT: Final = "chiploc-certificate/1"
+CERTIFICATE_DOMAIN: Final = b"chiploc/verdict-certificate/v1\x00"
+#: Default lifetime of a certificate: a location verdict goes stale.
+DEFAULT_VALIDITY_S: Final = 24 * 3600
+MAX_CERTIFICATE_BYTES: Final = 1 << 20
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_HEX_SIG = re.compile(r"[0-9a-f]{128}")
+_FIELDS: Final = frozenset(
+    {
+        "format",
+        "chip_id",
+        "authorized_region",
+        "verdict",
+        "model",
+        "proof",
+        "region_digest",
+        "margin_km",
+        "evidence",
+        "issued_at",
+        "expires_at",
+        "verifier_id",
+    }
+)
+_MAX_UNIX_S: Final = 2**53
+
+
+def _text(name: str, value: object) -> str:
+    if not isinstance(value, str) or not value or len(value) > 1024 or not value.isprintable():
+        raise ValueError(f"{name} must be a non-empty printable string")
+    return value
+
+
+def _digest(name: str, value: object) -> str:
+    if not isinstance(value, str) or not _HEX64.fullmatch(value):
+        raise ValueError(f"{name} must be 64 lowercase hex digits")
+    return value
+
+
+def _unix_s(name: str, value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < _MAX_UNIX_S:
+        raise ValueError(f"{name} must be a non-negative integer of seconds")
+    return value
+
+
+def region_digest_hex(region_geojson: Mapping[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of a computed region (GeoJSON geometry)."""
+    return sha256_hex(canonical_json(region_geojson))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Certificate:
+    """The signed statement: what was decided about one chip, on what evidence, until when."""
+
+    chip_id: str
+    authorized_region_spec: str
+    authorized_region_digest_hex: str
+    verdict: str
+    model: str
+    proof: bool
+    region_digest_hex: str | None
+    margin_km: float | None
+    evidence: tuple[str, ...]
+    issued_at_unix_s: int
+    expires_at_unix_s: int
+    verifier_id: str
+    format: str = CERTIFICATE_FORMAT
+
+    def __post_init__(self) -> None:
+        if self.format != CERTIFICATE_FORMAT:
+            raise ValueError(f"unsupported certificate format {self.format!r}")
+        _text("chip_id", self.chip_id)
+        _text("authorized region spec", self.authorized_region_spec)
+        _digest("authorized region digest", self.authorized_region_digest_hex)
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"unknown verdict {self.verdict!r}")
+        if self.model not in MODELS:
+            raise ValueError(f"unknown model {self.model!r}")
+        if not isinstance(self.proof, bool):
+            raise ValueError("proof must be a boolean")
+        if self.proof and self.model != "vacuum":
+            raise ValueError("only the vacuum model yields a proof")
+        if self.region_digest_hex is not None:
+            _digest("region digest", self.region_digest_hex)
+        elif self.verdict in {"COMPLIANT", "VIOLATION", "INCONCLUSIVE"}:
+            raise ValueError(f"a {self.verdict} certificate needs a region digest")
+        if self.margin_km is not None and (
+            not isinstance(self.margin_km, int | float)
+            or isinstance(self.margin_km, bool)
+            or not math.isfinite(self.margin_km)
+        ):
+            raise ValueError("margin_km must be a finite number or null")
+        if not isinstance(self.evidence, tuple):
+            raise ValueError("evidence must be a tuple")
+        for d in self.evidence:
+            _digest("evidence digest", d)
+        if list(self.evidence) != sorted(set(self.evidence)):
+            raise ValueError("evidence digests must be sorted and unique")
+        if not self.evidence and self.verdict != "UNREACHABLE":
+            raise ValueError(f"a {self.verdict} certificate needs evidence reports")
+        _unix_s("issued_at", self.issued_at_unix_s)
+        _unix_s("expires_at", self.expires_at_unix_s)
+        if self.expires_at_unix_s <= self.issued_at_unix_s:
+            raise ValueError("expires_at must be after issued_at")
+        _text("verifier_id", self.verifier_id)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "chip_id": self.chip_id,
+            "authorized_region": {
+                "spec": self.authorized_region_spec,
+                "digest": self.authorized_region_digest_hex,
+            },
+            "verdict": self.verdict,
+            "model": self.model,
+            "proof": self.proof,
+            "region_digest": self.region_digest_hex,
+            "margin_km": self.margin_km,
+            "evidence": list(self.evidence),
+            "issued_at": self.issued_at_unix_s,
+            "expires_at": self.expires_at_unix_s,
+            "verifier_id": self.verifier_id,
+        }
+
+    @classmethod
+    def from_json_dict(cls, obj: object) -> Certificate:
+        """Strict decode; ValueError names what is wrong."""
+        if not isinstance(obj, dict):
+            raise ValueError("certificate must be a JSON object")
+        keys = set(obj)
+        if keys != _FIELDS:
+            missing, extra = sorted(_FIELDS - keys), sorted(keys - _FIELDS)
+            raise ValueError(f"certificate fields wrong: missing {missing}, unexpected {extra}")
+        region = obj["authorized_region"]
+        if not isinstance(region, dict) or set(region) != {"spec", "digest"}:
+            raise ValueError("authorized_region must be {spec, digest}")
+        evidence = obj["evidence"]
+        if not isinstance(evidence, list):
+            raise ValueError("evidence must be a list")
+        return cls(
+            format=obj["format"],
+            chip_id=obj["chip_id"],
+            authorized_region_spec=region["spec"],
+            authorized_region_digest_hex=region["digest"],
+            verdict=obj["verdict"],
+            model=obj["model"],
+            proof=obj["proof"],
+            region_digest_hex=obj["region_digest"],
+            margin_km=obj["margin_km"],
+            evidence=tuple(evidence),
+            issued_at_unix_s=obj["issued_at"],
+            expires_at_unix_s=obj["expires_at"],
+            verifier_id=obj["verifier_id"],
+        )
+
+    def signed_message(self) -> bytes:
+        """The exact bytes the verifier key signs."""
+        return CERTIFICATE_DOMAIN + canonical_json(self.to_json_dict())
+
+    def summary(self) -> str:
+        """One line for humans."""
+        kind = "proof" if self.proof else "estimate"
+        margin = "" if self.margin_km is None else f", margin {self.margin_km:.1f} km"
+        return (
+            f"chip {self.chip_id}: {self.verdict} for {self.authorized_region_spec} "
+            f"({self.model}, {kind}{margin}); {len(self.evidence)} evidence reports; "
+            f"valid {self.issued_at_unix_s}..{self.expires_at_unix_s}; "
+            f"signed by verifier {self.verifier_id}"
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignedCertificate:
+    """A certificate with its signature, decoded but NOT yet trusted."""
+
+    certificate: Certificate
+    signature: bytes
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.signature, bytes) or len(self.signature) != 64:
+            raise ValueError("signature must be 64 bytes")
+
+    def to_bytes(self) -> bytes:
+        """The canonical file contents (no trailing newline)."""
+        return canonical_json(
+            {"certificate": self.certificate.to_json_dict(), "signature": self.signature.hex()}
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> SignedCertificate:
+        """Structural decode only; raises DecodeError. Does not check the signature."""
+        if not isinstance(data, bytes):
+            raise DecodeError("certificate must be bytes", reason="malformed")
+        if len(data) > MAX_CERTIFICATE_BYTES:
+            raise DecodeError(
+                f"certificate larger than {MAX_CERTIFICATE_BYTES} bytes", reason="oversized"
+            )
+        body = data[:-1] if data.endswith(b"\n") else data
+        obj = parse_json_strict(body, what="certificate")
+        if not isinstance(obj, dict) or set(obj) != {"certificate", "signature"}:
+            raise DecodeError(
+                "certificate file must be {certificate, signature}", reason="malformed"
+            )
+        if canonical_json(obj) != body:
+            raise DecodeError(
+                "certificate is not in canonical form (edited?)", reason="not_canonical"
+            )
+        signature = obj["signature"]
+        if not isinstance(signature, str) or not _HEX_SIG.fullmatch(signature):
+            raise DecodeError("signature must be 128 lowercase hex digits", reason="malformed")
+        try:
+            certificate = Certificate.from_json_dict(obj["certificate"])
+        except (ValueError, TypeError) as e:
+            raise DecodeError(f"malformed certificate: {e}", reason="malformed") from e
+        return cls(certificate=certificate, signature=bytes.fromhex(signature))
+
+    @property
+    def digest_hex(self) -> str:
+        """SHA-256 of the canonical file contents: the certificate's name."""
+        return sha256_hex(self.to_bytes())
+
+
+class _HasJsonDict(Protocol):
+    def to_json_dict(self) -> dict[str, Any]: ...
+
+
+def issue_certificate(
+    result: Mapping[str, Any] | _HasJsonDict,
+    *,
+    authorized_region_digest_hex: str,
+    evidence_digests: Sequence[str],
+    signer: Signer,
+    issued_at_unix_s: int,
+    validity_s: int = DEFAULT_VALIDITY_S,
+) -> bytes:
+    """Sign a certificate for a solve result; return the canonical file bytes.
+
+    ``result`` is a ``solver.SolveResult`` or its ``to_json_dict()``;
+    ``authorized_region_digest_hex`` is ``AuthorizedRegion.digest_hex`` of the
+    region the chip was judged against; ``evidence_digests`` are the
+    ``digest_hex`` of every report the verdict used.
+    """
+    obj = result if isinstance(result, Mapping) else result.to_json_dict()
+    if not isinstance(validity_s, int) or validity_s <= 0:
+        raise LocalProtocolError("validity_s must be a positive integer", reason="bad_certificate")
+    try:
+        region = obj["region"]
+        margin = obj["margin_km"]
+        certificate = Certificate(
+            chip_id=obj["target"],
+            authorized_region_spec=obj["region_spec"],
+            authorized_region_digest_hex=authorized_region_digest_hex,
+            verdict=obj["verdict"],
+            model=obj["model"],
+            proof=obj["proof"],
+            region_digest_hex=None if region is None else region_digest_hex(region),
+            margin_km=None if margin is None else float(margin),
+            evidence=tuple(sorted(set(evidence_digests))),
+            issued_at_unix_s=issued_at_unix_s,
+            expires_at_unix_s=issued_at_unix_s + validity_s,
+            verifier_id=signer.id,
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise LocalProtocolError(
+            f"cannot issue certificate: {e!r}", reason="bad_certificate"
+        ) from e
+    signature = signer.sign(certificate.signed_message())
+    return SignedCertificate(certificate=certificate, signature=bytes(signature)).to_bytes()
+
+
+def verify_certificate(
+    data: bytes, registry: RegistryLike, *, now_unix_s: int, leeway_s: int = 0
+) -> Certificate:
+    """Verify a certificate file against the registry at time ``now_unix_s``.
+
+    Returns the trusted :class:`Certificate`; raises DecodeError,
+    UnknownIdentity, RevokedIdentity, BadSignature or StaleMessage.
+    """
+
+    signed = SignedCertificate.from_bytes(data)
+    cert = signed.certificate
+    entry = registry.verifier(cert.verifier_id)
+    if entry.revoked:
+        raise RevokedIdentity(f"verifier {cert.verifier_id!r} is revoked")
+    try:
+        nacl.signing.VerifyKey(entry.public_key).verify(cert.signed_message(), signed.signature)
+    except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, TypeError) as e:
+        raise BadSignature(
+            f"certificate signature does not verify under verifier {cert.verifier_id!r}"
+        ) from e
+    if now_unix_s + leeway_s < cert.issued_at_unix_s:
+        raise StaleMessage(
+            f"certificate is not valid before {cert.issued_at_unix_s} (now {now_unix_s})",
+            reason="not_yet_valid",
+        )
+    if now_unix_s - leeway_s >= cert.expires_at_unix_s:
+        raise StaleMessage(
+            f"certificate expired at {cert.expires_at_unix_s} (now {now_unix_s})",
+            reason="expired",
+        )
+    return cert
