@@ -11,6 +11,9 @@ Public API (re-exported from private modules):
   :class:`DelaySource`, :class:`FixedDelay`, :class:`RouteDelay`,
   :class:`LatenessStats`, :func:`lateness_stats`; in a child process:
   :class:`EmulatorHost`, :class:`RemoteEmulator`
+- scenarios (pure): :class:`FleetScenario`, :class:`LandmarkSpec`, :class:`ChipSpec`,
+  :data:`CASES`, :data:`DEFAULT_LANDMARK_CODES`
+- runtime: :class:`SimulatedWorld` (landmarks + agents + emulators on 127.0.0.1)
 """
 
 from __future__ import annotations
@@ -38,26 +41,34 @@ from ._paths import (
     fastest_route,
     geodesic_km,
 )
+from ._scenario import CASES, DEFAULT_LANDMARK_CODES, ChipSpec, FleetScenario, LandmarkSpec
+from ._world import SimulatedWorld
 
 __all__ = [
+    "CASES",
     "CITIES",
     "CITIES_BY_CODE",
+    "DEFAULT_LANDMARK_CODES",
     "EUROPE",
     "FIBER_SPEED_KM_PER_MS",
     "Address",
+    "ChipSpec",
     "City",
     "DelayEmulator",
     "DelayScheduler",
     "DelaySource",
     "EmulatorHost",
     "FixedDelay",
+    "FleetScenario",
     "Hop",
+    "LandmarkSpec",
     "LatenessStats",
     "PathModel",
     "Point",
     "RemoteEmulator",
     "Route",
     "RouteDelay",
+    "SimulatedWorld",
     "city",
     "draw_hop",
     "draw_route",
