@@ -1,0 +1,280 @@
+"""Certificates: issue, verify, and one test per attack (tampering, expiry, wrong keys)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chiploc.errors import (
+    BadSignature,
+    DecodeError,
+    LocalProtocolError,
+    RevokedIdentity,
+    StaleMessage,
+    UnknownIdentity,
+    VerificationError,
+)
+from protocol import PrivateKey, Registry, Role, generate_private_key
+from store import canonical_json, sha256_hex
+from verifier import (
+    CERTIFICATE_DOMAIN,
+    DEFAULT_VALIDITY_S,
+    Certificate,
+    SignedCertificate,
+    issue_certificate,
+    region_digest_hex,
+    verify_certificate,
+)
+
+from .conftest import AUTH_REGION_DIGEST, EVIDENCE, NOW_S, result_dict
+
+
+def _issue(key: PrivateKey, result: dict[str, Any] | None = None, **kw: Any) -> bytes:
+    args: dict[str, Any] = {
+        "authorized_region_digest_hex": AUTH_REGION_DIGEST,
+        "evidence_digests": list(EVIDENCE),
+        "signer": key,
+        "issued_at_unix_s": NOW_S,
+    }
+    args.update(kw)
+    return issue_certificate(result or result_dict(), **args)
+
+
+def _resign(key: PrivateKey, cert: dict[str, Any]) -> bytes:
+    """An attacker with `key` re-signing an edited certificate body."""
+    sig = key.sign(CERTIFICATE_DOMAIN + canonical_json(cert))
+    return canonical_json({"certificate": cert, "signature": sig.hex()})
+
+
+def test_issue_and_verify_round_trip(verifier_key: PrivateKey, registry: Registry) -> None:
+    data = _issue(verifier_key)
+    cert = verify_certificate(data, registry, now_unix_s=NOW_S + 60)
+    assert cert.chip_id == "chip-1"
+    assert cert.verdict == "COMPLIANT"
+    assert cert.proof is True
+    assert cert.model == "vacuum"
+    assert cert.authorized_region_spec == "country:DEU"
+    assert cert.authorized_region_digest_hex == AUTH_REGION_DIGEST
+    assert cert.region_digest_hex == region_digest_hex(result_dict()["region"])
+    assert cert.margin_km == 12.3
+    assert cert.evidence == tuple(sorted(EVIDENCE))
+    assert cert.expires_at_unix_s == NOW_S + DEFAULT_VALIDITY_S
+    assert cert.verifier_id == "verifier-1"
+    assert "COMPLIANT" in cert.summary()
+    # The file is canonical JSON, and a trailing newline is tolerated.
+    assert data == canonical_json(json.loads(data))
+    verify_certificate(data + b"\n", registry, now_unix_s=NOW_S)
+
+
+def test_certificate_is_deterministic_and_named_by_digest(verifier_key: PrivateKey) -> None:
+    a, b = _issue(verifier_key), _issue(verifier_key)
+    assert a == b  # Ed25519 is deterministic
+    assert SignedCertificate.from_bytes(a).digest_hex == sha256_hex(a)
+
+
+def test_region_digest_is_of_canonical_geojson() -> None:
+    region = {"coordinates": [[[1.0, 2.0]]], "type": "Polygon"}
+    reordered = {"type": "Polygon", "coordinates": [[[1.0, 2.0]]]}
+    assert region_digest_hex(region) == region_digest_hex(reordered)
+    assert region_digest_hex(region) == sha256_hex(
+        b'{"coordinates":[[[1.0,2.0]]],"type":"Polygon"}'
+    )
+
+
+def test_accepts_an_object_with_to_json_dict(verifier_key: PrivateKey, registry: Registry) -> None:
+    class FakeSolveResult:
+        def to_json_dict(self) -> dict[str, Any]:
+            return result_dict("VIOLATION", margin_km=-40.0)
+
+    data = issue_certificate(
+        FakeSolveResult(),
+        authorized_region_digest_hex=AUTH_REGION_DIGEST,
+        evidence_digests=EVIDENCE,
+        signer=verifier_key,
+        issued_at_unix_s=NOW_S,
+    )
+    assert verify_certificate(data, registry, now_unix_s=NOW_S).verdict == "VIOLATION"
+
+
+def test_unreachable_without_region_or_evidence(
+    verifier_key: PrivateKey, registry: Registry
+) -> None:
+    result = result_dict("UNREACHABLE", region=None, margin_km=None, region_center=None)
+    data = _issue(verifier_key, result, evidence_digests=[])
+    cert = verify_certificate(data, registry, now_unix_s=NOW_S)
+    assert cert.region_digest_hex is None
+    assert cert.evidence == ()
+
+
+@pytest.mark.parametrize(
+    ("result", "kw"),
+    [
+        (result_dict(model="fiber"), {}),  # proof with a weaker model
+        (result_dict(verdict="MAYBE"), {}),
+        (result_dict(region=None), {}),  # COMPLIANT needs a region
+        (result_dict(), {"evidence_digests": []}),  # COMPLIANT needs evidence
+        (result_dict(), {"evidence_digests": ["XYZ"]}),
+        (result_dict(), {"authorized_region_digest_hex": "short"}),
+        (result_dict(margin_km=float("nan")), {}),
+        (result_dict(), {"validity_s": 0}),
+        ({"target": "chip-1"}, {}),
+    ],
+)
+def test_issue_refuses_inconsistent_input(
+    verifier_key: PrivateKey, result: dict[str, Any], kw: dict[str, Any]
+) -> None:
+    with pytest.raises(LocalProtocolError):
+        _issue(verifier_key, result, **kw)
+
+
+def test_expired_and_not_yet_valid(verifier_key: PrivateKey, registry: Registry) -> None:
+    data = _issue(verifier_key, validity_s=3600)
+    verify_certificate(data, registry, now_unix_s=NOW_S + 3599)
+    with pytest.raises(StaleMessage) as info:
+        verify_certificate(data, registry, now_unix_s=NOW_S + 3600)
+    assert info.value.reason == "expired"
+    with pytest.raises(StaleMessage) as info:
+        verify_certificate(data, registry, now_unix_s=NOW_S - 1)
+    assert info.value.reason == "not_yet_valid"
+    verify_certificate(data, registry, now_unix_s=NOW_S - 5, leeway_s=5)
+
+
+def test_unenrolled_signer_is_unknown(registry: Registry) -> None:
+    stranger = generate_private_key(Role.VERIFIER, "verifier-9", seed=b"\x09" * 32)
+    with pytest.raises(UnknownIdentity):
+        verify_certificate(_issue(stranger), registry, now_unix_s=NOW_S)
+
+
+def test_revoked_signer_is_refused(other_verifier_key: PrivateKey, registry: Registry) -> None:
+    with pytest.raises(RevokedIdentity):
+        verify_certificate(_issue(other_verifier_key), registry, now_unix_s=NOW_S)
+
+
+def test_wrong_key_under_an_enrolled_id_is_bad_signature(registry: Registry) -> None:
+    impostor = generate_private_key(Role.VERIFIER, "verifier-1", seed=b"\x07" * 32)
+    with pytest.raises(BadSignature):
+        verify_certificate(_issue(impostor), registry, now_unix_s=NOW_S)
+
+
+def test_claiming_another_verifier_id_is_bad_signature(
+    verifier_key: PrivateKey, registry: Registry
+) -> None:
+    cert = json.loads(_issue(verifier_key))["certificate"]
+    cert["verifier_id"] = "verifier-2x"
+    body = json.loads(_issue(verifier_key))
+    body["certificate"] = cert
+    with pytest.raises(UnknownIdentity):
+        verify_certificate(canonical_json(body), registry, now_unix_s=NOW_S)
+
+
+def test_signature_from_another_domain_does_not_verify(
+    verifier_key: PrivateKey, registry: Registry
+) -> None:
+    cert = json.loads(_issue(verifier_key))["certificate"]
+    sig = verifier_key.sign(canonical_json(cert))  # no domain separator
+    data = canonical_json({"certificate": cert, "signature": sig.hex()})
+    with pytest.raises(BadSignature):
+        verify_certificate(data, registry, now_unix_s=NOW_S)
+
+
+_EDITS: list[tuple[str, Any]] = [
+    ("chip_id", "chip-2"),
+    ("verdict", "VIOLATION"),
+    ("proof", False),
+    ("region_digest", "ee" * 32),
+    ("margin_km", 500.0),
+    ("evidence", sorted(EVIDENCE[:2])),
+    ("issued_at", NOW_S - 1),
+    ("expires_at", NOW_S + 10 * DEFAULT_VALIDITY_S),
+    ("authorized_region", {"spec": "country:FRA", "digest": AUTH_REGION_DIGEST}),
+    ("authorized_region", {"spec": "country:DEU", "digest": "ae" * 32}),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), _EDITS, ids=[f"{f}={v!r}"[:40] for f, v in _EDITS])
+def test_every_field_edit_breaks_the_signature(
+    verifier_key: PrivateKey, registry: Registry, field: str, value: Any
+) -> None:
+    body = json.loads(_issue(verifier_key))
+    body["certificate"][field] = value
+    with pytest.raises(BadSignature):
+        verify_certificate(canonical_json(body), registry, now_unix_s=NOW_S)
+
+
+def test_edited_model_breaks_the_signature(verifier_key: PrivateKey, registry: Registry) -> None:
+    body = json.loads(_issue(verifier_key, result_dict(model="calibrated", proof=False)))
+    body["certificate"]["model"] = "fiber"
+    with pytest.raises(BadSignature):
+        verify_certificate(canonical_json(body), registry, now_unix_s=NOW_S)
+
+
+def test_edited_signature_is_bad_signature(verifier_key: PrivateKey, registry: Registry) -> None:
+    body = json.loads(_issue(verifier_key))
+    sig = bytearray(bytes.fromhex(body["signature"]))
+    sig[0] ^= 1
+    body["signature"] = sig.hex()
+    with pytest.raises(BadSignature):
+        verify_certificate(canonical_json(body), registry, now_unix_s=NOW_S)
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda d: d.replace(b'{"certificate"', b'{ "certificate"'),  # not canonical
+        lambda d: d.replace(b'"signature":"', b'"signature":"' + b"A"),
+        lambda d: d[:-2],
+        lambda d: b"",
+        lambda d: b"\xff" + d,
+        lambda d: d.replace(b'"verdict":"COMPLIANT"', b'"verdict":"COMPLIANT","verdict":"X"'),
+        lambda d: d.replace(b'"margin_km":12.3', b'"margin_km":NaN'),
+        lambda d: d.replace(b'"format":"chiploc-certificate/1"', b'"format":"v2"'),
+        lambda d: d.replace(b'"proof":true', b'"proof":1'),
+        lambda d: d.replace(b'{"certificate":', b'{"extra":1,"certificate":'),
+        lambda d: b"[]",
+        lambda d: b" " * (2 << 20),
+    ],
+)
+def test_malformed_files_are_decode_errors(
+    verifier_key: PrivateKey, registry: Registry, mangle: Any
+) -> None:
+    data = _issue(verifier_key)
+    with pytest.raises(DecodeError):
+        verify_certificate(mangle(data), registry, now_unix_s=NOW_S)
+
+
+def test_resigned_proof_with_weaker_model_is_malformed(
+    verifier_key: PrivateKey, registry: Registry
+) -> None:
+    cert = json.loads(_issue(verifier_key))["certificate"]
+    cert["model"] = "fiber"
+    with pytest.raises(DecodeError, match="only the vacuum model"):
+        verify_certificate(_resign(verifier_key, cert), registry, now_unix_s=NOW_S)
+
+
+@given(position=st.integers(min_value=0), delta=st.integers(min_value=1, max_value=255))
+def test_any_single_byte_change_never_verifies(position: int, delta: int) -> None:
+    key = generate_private_key(Role.VERIFIER, "verifier-1", seed=b"\x01" * 32)
+    from protocol import VerifierEntry, index_by_id
+
+    registry = Registry(
+        authority_public_key=b"\x05" * 32,
+        verifiers=index_by_id(
+            [VerifierEntry(id="verifier-1", public_key=key.public_key.key_bytes)]
+        ),
+    )
+    data = bytearray(_issue(key))
+    i = position % len(data)
+    data[i] = (data[i] + delta) % 256
+    with pytest.raises((VerificationError, DecodeError)):
+        verify_certificate(bytes(data), registry, now_unix_s=NOW_S)
+
+
+def test_signed_certificate_round_trip(verifier_key: PrivateKey) -> None:
+    data = _issue(verifier_key)
+    signed = SignedCertificate.from_bytes(data)
+    assert signed.to_bytes() == data
+    assert Certificate.from_json_dict(signed.certificate.to_json_dict()) == signed.certificate

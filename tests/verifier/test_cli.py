@@ -1,0 +1,195 @@
+"""`chiploc certificate verify|show` and `chiploc audit verify|head|list` end to end."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from chiploc.cli import main
+from protocol import (
+    ChipEntry,
+    LandmarkEntry,
+    PrivateKey,
+    Registry,
+    Role,
+    VerifierEntry,
+    generate_private_key,
+    index_by_id,
+    write_keypair,
+)
+from store import open_store
+from verifier import issue_certificate, record_registry, verify_audit
+
+from .conftest import AUTH_REGION_DIGEST, EVIDENCE, NOW_S, result_dict
+
+T0_NS = NOW_S * 1_000_000_000
+
+
+@pytest.fixture
+def world(tmp_path: Path, verifier_key: PrivateKey, authority_key: PrivateKey) -> Path:
+    """registry.json + authority.pub in tmp_path, a valid certificate in cert.json."""
+    revoked = generate_private_key(Role.VERIFIER, "verifier-2", seed=b"\x02" * 32)
+    chip = generate_private_key(Role.CHIP, "chip-1", seed=b"\x03" * 32)
+    lm = generate_private_key(Role.LANDMARK, "fra", seed=b"\x04" * 32)
+    registry = Registry(
+        authority_public_key=authority_key.public_key.key_bytes,
+        landmarks=index_by_id(
+            [LandmarkEntry(id="fra", lat=50.11, lon=8.68, public_key=lm.public_key.key_bytes)]
+        ),
+        chips=index_by_id(
+            [ChipEntry(id="chip-1", public_key=chip.public_key.key_bytes, region="country:DEU")]
+        ),
+        verifiers=index_by_id(
+            [
+                VerifierEntry(id="verifier-1", public_key=verifier_key.public_key.key_bytes),
+                VerifierEntry(
+                    id="verifier-2", public_key=revoked.public_key.key_bytes, revoked=True
+                ),
+            ]
+        ),
+    )
+    (tmp_path / "registry.json").write_bytes(registry.to_signed_json(authority_key))
+    write_keypair(authority_key, tmp_path / "keys")
+    (tmp_path / "authority.pub").write_bytes((tmp_path / "keys" / "authority.pub").read_bytes())
+    for name, key in (("cert.json", verifier_key), ("revoked.json", revoked)):
+        data = issue_certificate(
+            result_dict(),
+            authorized_region_digest_hex=AUTH_REGION_DIGEST,
+            evidence_digests=EVIDENCE,
+            signer=key,
+            issued_at_unix_s=NOW_S,
+            validity_s=3600,
+        )
+        (tmp_path / name).write_bytes(data + b"\n")
+    return tmp_path
+
+
+def _verify(world: Path, cert: str, *extra: str) -> int:
+    return main(
+        [
+            "certificate",
+            "verify",
+            str(world / cert),
+            "--registry",
+            str(world / "registry.json"),
+            "--now",
+            str(NOW_S + 10),
+            *extra,
+        ]
+    )
+
+
+def test_valid_certificate_exits_0(world: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _verify(world, "cert.json") == 0
+    out = capsys.readouterr().out
+    assert out.startswith("certificate valid: chip chip-1: COMPLIANT")
+    assert out.count("\n") == 1
+
+
+def test_explicit_authority_key(world: Path) -> None:
+    (world / "authority.pub").unlink()
+    assert _verify(world, "cert.json") == 2  # nothing pinned: an input error
+    assert _verify(world, "cert.json", "--authority-key", str(world / "keys/authority.pub")) == 0
+
+
+def test_wrong_authority_key_is_refused(world: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    other = generate_private_key(Role.AUTHORITY, "authority", seed=b"\x0b" * 32)
+    write_keypair(other, world / "other")
+    code = _verify(world, "cert.json", "--authority-key", str(world / "other/authority.pub"))
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "registry.json" in err
+    assert "[bad_registry]" in err or "[bad_signature]" in err
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (lambda d: d.replace(b"COMPLIANT", b"VIOLATION"), "bad_signature"),
+        (lambda d: d.replace(b'"verifier-1"', b'"verifier-9"'), "unknown_identity"),
+        (lambda d: d.replace(b'"signature":"', b'"signature": "'), "not_canonical"),
+    ],
+)
+def test_tampered_certificate_exits_1_with_reason(
+    world: Path, capsys: pytest.CaptureFixture[str], edit: object, reason: str
+) -> None:
+    path = world / "cert.json"
+    path.write_bytes(edit(path.read_bytes()))  # type: ignore[operator]
+    assert _verify(world, "cert.json") == 1
+    err = capsys.readouterr().err
+    assert err.startswith("chiploc certificate: error:")
+    assert f"[{reason}]" in err
+
+
+def test_expired_and_revoked_exit_1(world: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        [
+            "certificate",
+            "verify",
+            str(world / "cert.json"),
+            "--registry",
+            str(world / "registry.json"),
+            "--now",
+            str(NOW_S + 3600),
+        ]
+    )
+    assert code == 1
+    assert "[expired]" in capsys.readouterr().err
+    assert _verify(world, "revoked.json") == 1
+    assert "[revoked]" in capsys.readouterr().err
+
+
+def test_missing_certificate_file_exits_2(world: Path) -> None:
+    assert _verify(world, "nope.json") == 2
+
+
+def test_show(world: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["certificate", "show", str(world / "cert.json")]) == 0
+    out = capsys.readouterr().out
+    assert "NOT checked" in out
+    assert "COMPLIANT" in out
+    assert main(["certificate", "show", "--json", str(world / "cert.json")]) == 0
+    assert json.loads(capsys.readouterr().out)["chip_id"] == "chip-1"
+
+
+def test_audit_cli_with_a_real_registry(
+    world: Path, authority_key: PrivateKey, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from protocol import load_registry
+
+    registry = load_registry(
+        world / "registry.json", authority_public_key=authority_key.public_key.key_bytes
+    )
+    db = world / "chiploc.db"
+    with open_store(db) as s:
+        assert record_registry(s, registry, now_unix_ns=T0_NS) == 4
+        assert record_registry(s, registry, now_unix_ns=T0_NS + 1) == 0  # idempotent
+        assert verify_audit(s).enrolments == 4
+    assert main(["audit", "verify", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("audit log intact: 4 entries")
+    assert main(["audit", "head", "--db", str(db)]) == 0
+    head = capsys.readouterr().out.strip()
+    assert head.startswith("4:")
+    assert main(["audit", "verify", "--db", str(db), "--anchor", head]) == 0
+    capsys.readouterr()
+    assert main(["audit", "list", "--db", str(db), "--since", "4"]) == 0
+    assert json.loads(capsys.readouterr().out)["seq"] == 4
+
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TRIGGER audit_log_no_delete")
+    conn.execute("DELETE FROM audit_log WHERE seq = 2")
+    conn.commit()
+    conn.close()
+    assert main(["audit", "verify", "--db", str(db)]) == 1
+    err = capsys.readouterr().err
+    assert "audit entry seq=3: entry seq=2 is missing (deleted)" in err
+    assert main(["audit", "verify", "--db", str(db), "--anchor", "junk"]) == 2
+
+
+def test_audit_verify_missing_db_exits_1_and_creates_nothing(tmp_path: Path) -> None:
+    assert main(["audit", "verify", "--db", str(tmp_path / "none.db")]) == 1
+    assert not (tmp_path / "none.db").exists()
