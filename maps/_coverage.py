@@ -191,12 +191,13 @@ def coverage_grid(
     minx, miny, maxx, maxy = bounds
     rows = max(1, math.ceil((maxy - miny) / dlat))
     cols = max(1, math.ceil((maxx - minx) / dlon))
-    south = miny + dlat * np.arange(rows)
-    west = minx + dlon * np.arange(cols)
-    ss, ww = np.meshgrid(south, west, indexing="ij")
-    ss, ww = ss.ravel(), ww.ravel()
-    nn = np.minimum(ss + dlat, 90.0)
-    ee = np.minimum(ww + dlon, 180.0)
+    # Shared edges, so that neighbouring cells touch exactly and merge without seams.
+    lat_edges = np.minimum(miny + dlat * np.arange(rows + 1), 90.0)
+    lon_edges = np.minimum(minx + dlon * np.arange(cols + 1), 180.0)
+    row, col = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
+    row, col = row.ravel(), col.ravel()
+    ss, nn = lat_edges[row], lat_edges[row + 1]
+    ww, ee = lon_edges[col], lon_edges[col + 1]
     boxes = shapely.box(ww, ss, ee, nn)
     shapely.prepare(zone)
     touching = shapely.intersects(boxes, zone)

@@ -25,6 +25,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from functools import cache
+from html import escape
 from importlib import resources
 from typing import Any
 
@@ -332,7 +333,7 @@ def render_html(
     load anything from the network other than the opted-in ``tiles`` URL.
     """
     figure = figure_of(m)
-    figure.title = title
+    figure.title = escape(title)
     leaflet_js, leaflet_css = _leaflet_assets()
     figure.header.add_child(Element(_style(leaflet_css)), name="leaflet_css", index=0)
     figure.header.add_child(Element(_script(leaflet_js)), name="leaflet_js", index=1)

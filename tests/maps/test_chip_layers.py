@@ -1,0 +1,101 @@
+"""Chip-map layers from real solver results: the map shows what the proof used."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+import solver
+from chiploc.errors import InputError
+
+from ._scenarios import scenario
+
+if not hasattr(solver, "solve"):  # the solver package is being written in parallel
+    pytest.skip("solver.solve is not in this checkout yet", allow_module_level=True)
+from maps import ESTIMATE_LABEL, chip_layers, chip_map, network_references
+
+
+def test_bounds_are_the_solvers_circumscribing_polygons() -> None:
+    from shapely.geometry import shape
+
+    result = scenario("compliant")
+    layers = chip_layers(result)
+    assert [lm.id for lm in layers.landmarks] == [lm["id"] for lm in result["landmarks"]]
+    for lm, src in zip(layers.landmarks, result["landmarks"], strict=True):
+        expected = solver.geodesic_disk(src["lat"], src["lon"], src["radius_km"])
+        assert shape(lm.bound).equals_exact(expected, 1e-9)
+    assert layers.region is not None
+    assert layers.verdict == "COMPLIANT"
+    assert layers.proof is True
+    # The view is the proven region; "zoom to all" covers every landmark too.
+    (s, w), (n, e) = layers.focus_bounds
+    assert shape(result["region"]).bounds == pytest.approx((w, s, e, n))
+    (s2, w2), (n2, e2) = layers.all_bounds
+    for lm in layers.landmarks:
+        assert s2 <= lm.lat <= n2
+        assert w2 <= lm.lon <= e2
+
+
+def test_authorized_region_is_the_decision_geometry() -> None:
+    from shapely.geometry import shape
+
+    layers = chip_layers(scenario("compliant"))
+    assert layers.authorized is not None
+    assert shape(layers.authorized).equals(solver.load_region("country:DEU").geometry)
+
+
+def test_small_region_is_flagged_for_the_zoom_control() -> None:
+    layers = chip_layers(scenario("small"))
+    assert layers.region is not None
+    assert layers.region_extent_km is not None
+    assert layers.region_extent_km < 20
+    assert layers.small_region
+    assert not chip_layers(scenario("compliant")).small_region
+
+
+def test_inconsistent_has_no_region_and_names_the_conflict() -> None:
+    result = scenario("inconsistent")
+    assert result["verdict"] == "INCONSISTENT"
+    layers = chip_layers(result)
+    assert layers.region is None
+    assert {lm.id for lm in layers.landmarks if lm.conflicting} == set(
+        result["conflicting_landmarks"]
+    )
+    # With no region the view falls back to the landmarks.
+    (s, w), (n, e) = layers.focus_bounds
+    for lm in layers.landmarks:
+        assert s <= lm.lat <= n
+        assert w <= lm.lon <= e
+
+
+def test_estimate_model_is_never_presented_as_a_proof() -> None:
+    result = scenario("estimate")
+    assert result["proof"] is False
+    page = chip_map(result)
+    assert "not a proof" in page
+    assert ESTIMATE_LABEL in page
+    assert network_references(page) == []
+
+
+def test_ids_are_escaped_in_the_page() -> None:
+    page = chip_map(scenario("small"))
+    assert "chip-small<&>" not in page
+    assert network_references(page) == []
+
+
+@pytest.mark.parametrize(
+    ("mutate", "match"),
+    [
+        (lambda r: r.pop("region_spec"), "region_spec"),
+        (lambda r: r["landmarks"][0].pop("radius_km"), "radius_km"),
+        (lambda r: r["landmarks"][0].update(radius_km=-1.0), "negative"),
+        (lambda r: r.update(verdict="PROBABLY"), "unknown verdict"),
+        (lambda r: r.update(region={"type": "Polygon", "coordinates": "x"}), "GeoJSON"),
+    ],
+)
+def test_malformed_result_is_an_input_error(mutate: object, match: str) -> None:
+    result = copy.deepcopy(scenario("compliant"))
+    mutate(result)  # type: ignore[operator]
+    with pytest.raises(InputError, match=match):
+        chip_layers(result)
