@@ -194,8 +194,8 @@ def coverage_grid(
     # Shared edges, so that neighbouring cells touch exactly and merge without seams.
     lat_edges = np.minimum(miny + dlat * np.arange(rows + 1), 90.0)
     lon_edges = np.minimum(minx + dlon * np.arange(cols + 1), 180.0)
-    row, col = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
-    row, col = row.ravel(), col.ravel()
+    row_grid, col_grid = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
+    row, col = row_grid.ravel(), col_grid.ravel()
     ss, nn = lat_edges[row], lat_edges[row + 1]
     ww, ee = lon_edges[col], lon_edges[col + 1]
     boxes = shapely.box(ww, ss, ee, nn)
