@@ -5,21 +5,25 @@ event loop (landmarks, agents) at every deadline; the interpreter hands it over
 only every ``sys.getswitchinterval()`` (5 ms by default), so datagrams leave
 late and, worse, the spin before each deadline stalls the event loop. An
 :class:`EmulatorHost` runs one :class:`~sim._delay.DelayScheduler` and all its
-emulators in a child process (``spawn``) and drives them over a pipe. The
+emulators in a child process (``python -m sim._emulator_child``, started with
+``subprocess`` so that it never re-imports the caller's ``__main__`` as
+``multiprocessing``'s spawn would) and drives it over a socket pair. The
 parent-side :class:`RemoteEmulator` offers the same methods as
 :class:`~sim._delay.DelayEmulator`.
 
 Invariants: the same never-early guarantee as the in-process emulator (the
 child runs the very same code); every call has a timeout; ``stop`` ends the
-child (joined with a timeout, then terminated), and a dead parent takes the
-daemonic child with it.
+child (waited for with a timeout, then killed), and the child exits as soon
+as its end of the socket pair reports EOF (the parent is gone).
 """
 
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import random
+import socket
+import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
@@ -31,15 +35,18 @@ from ._delay import Address, DelayEmulator, DelayScheduler, DelaySource, Latenes
 __all__ = ["EmulatorHost", "RemoteEmulator"]
 
 
-def _child_main(conn: Connection, seed: int, max_queue: int) -> None:  # pragma: no cover - child
+def child_main(conn: Connection, seed: int, max_queue: int) -> None:  # pragma: no cover - child
     scheduler = DelayScheduler(rng=random.Random(seed), max_queue=max_queue)
     scheduler.start()
     emulators: dict[str, DelayEmulator] = {}
     try:
         while True:
-            if not conn.poll(1.0):
-                continue
-            op, args = conn.recv()
+            try:
+                if not conn.poll(1.0):
+                    continue
+                op, args = conn.recv()
+            except (EOFError, OSError):
+                return  # the parent is gone
             try:
                 result: Any = None
                 if op == "stop":
@@ -76,35 +83,57 @@ class EmulatorHost:
     """A child process hosting a :class:`DelayScheduler` and its emulators."""
 
     def __init__(self, *, seed: int, max_queue: int = 100_000, timeout_s: float = 10.0) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        self._conn, child_conn = ctx.Pipe()
+        self._seed = int(seed)
+        self._max_queue = int(max_queue)
         self._timeout_s = timeout_s
-        self._process = ctx.Process(
-            target=_child_main,
-            args=(child_conn, seed, max_queue),
-            name="sim-delay-host",
-            daemon=True,
-        )
-        self._child_conn = child_conn
-        self._started = False
+        self._conn: Connection | None = None
+        self._process: subprocess.Popen[bytes] | None = None
         self._stopped = False
 
     def start(self) -> None:
-        self._process.start()
-        self._child_conn.close()
-        self._started = True
+        if self._process is not None:
+            raise InputError("emulator host already started", reason="already_started")
+        parent_sock, child_sock = socket.socketpair()
+        try:
+            self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                [
+                    sys.executable,
+                    "-m",
+                    "sim._emulator_child",
+                    str(child_sock.fileno()),
+                    str(self._seed),
+                    str(self._max_queue),
+                ],
+                pass_fds=[child_sock.fileno()],
+                stdin=subprocess.DEVNULL,
+            )
+        except OSError as exc:
+            parent_sock.close()
+            raise TransportError(f"cannot start the emulator host: {exc}", reason="spawn") from exc
+        finally:
+            child_sock.close()
+        self._conn = Connection(parent_sock.detach())
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
+    def is_alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
 
     def stop(self, *, timeout_s: float = 5.0) -> None:
-        if not self._started or self._stopped:
+        if self._process is None or self._stopped:
             return
         self._stopped = True
         with contextlib.suppress(TransportError, OSError, EOFError):
             self._call("stop", None)
-        self._process.join(timeout_s)
-        if self._process.is_alive():
-            self._process.terminate()
-            self._process.join(timeout_s)
-        self._conn.close()
+        if self._conn is not None:
+            self._conn.close()
+        try:
+            self._process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait(timeout_s)
 
     def __enter__(self) -> EmulatorHost:
         self.start()
@@ -114,8 +143,8 @@ class EmulatorHost:
         self.stop()
 
     def _call(self, op: str, args: object) -> Any:
-        if not self._started:
-            raise TransportError("emulator host not started", reason="not_started")
+        if self._conn is None or self._stopped:
+            raise TransportError("emulator host not running", reason="not_started")
         try:
             self._conn.send((op, args))
             if not self._conn.poll(self._timeout_s):

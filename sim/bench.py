@@ -8,6 +8,12 @@ fixed one-way delay per (landmark, chip) path drawn from 1-20 ms. Prints the
 emulator's lateness statistics, the RTT excess the landmarks measured
 (``rtt - 2 * delay``, which also includes loopback and event-loop costs) and
 the CPU time the process used. Never early: the excess must be >= 0.
+
+``--world`` instead runs a whole :class:`SimulatedWorld` (real landmark
+daemons and chip agents, emulators in a child process), every landmark
+measuring every enrolled chip, landmarks concurrently, and prints the
+emulator's lateness and each report's min-RTT excess over twice the modelled
+one-way floor.
 """
 
 from __future__ import annotations
@@ -17,11 +23,14 @@ import asyncio
 import random
 import resource
 import sys
+import tempfile
 import time
 from typing import cast
 
 from ._delay import DelayEmulator, DelayScheduler, FixedDelay, lateness_stats
 from ._host import EmulatorHost, RemoteEmulator
+from ._scenario import FleetScenario
+from ._world import SimulatedWorld
 
 
 class _Echo(asyncio.DatagramProtocol):
@@ -136,6 +145,42 @@ async def _run(
         raise SystemExit("EARLY DELIVERY OBSERVED")
 
 
+async def _run_world(chips: int, landmarks: int, probes: int, seed: int) -> None:
+    """A whole :class:`SimulatedWorld`: every landmark measures every enrolled chip."""
+    scenario = FleetScenario.generate(seed=seed, chips=chips, landmarks=landmarks)
+    excess_ns: list[int] = []
+    with tempfile.TemporaryDirectory() as directory:
+        t0 = time.perf_counter()
+        async with SimulatedWorld(scenario, directory, probes_per_round=probes) as world:
+            t1 = time.perf_counter()
+
+            async def rounds(landmark_id: str) -> None:
+                for chip in scenario.chips:
+                    if chip.enrolled:
+                        report = await world.measure(landmark_id, chip.id)
+                        if report.min_rtt_ns is not None:
+                            floor_ns = world.delay_floor_ns(landmark_id, chip.id)
+                            excess_ns.append(report.min_rtt_ns - 2 * floor_ns)
+
+            await asyncio.gather(*(rounds(lm.id) for lm in scenario.landmarks))
+            t2 = time.perf_counter()
+            stats = await world.lateness()
+        t3 = time.perf_counter()
+    excess = lateness_stats(excess_ns)
+    print(f"world: chips={chips} landmarks={landmarks} probes={probes} (landmarks concurrent)")
+    print(f"start {t1 - t0:.2f} s, measure {t2 - t1:.2f} s, stop {t3 - t2:.2f} s")
+    print(
+        f"emulator lateness: n={stats.count} early={stats.early} median={stats.median_us:.1f} "
+        f"p99={stats.p99_us:.1f} max={stats.max_us:.1f} us"
+    )
+    print(
+        f"report min-RTT excess over 2*floor: n={excess.count} min={excess.min_us:.0f} "
+        f"median={excess.median_us:.0f} p99={excess.p99_us:.0f} max={excess.max_us:.0f} us"
+    )
+    if excess_ns and min(excess_ns) < 0:
+        raise SystemExit("EARLY DELIVERY OBSERVED")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m sim.bench", description=__doc__)
     parser.add_argument("--chips", type=int, default=30)
@@ -143,9 +188,13 @@ def main() -> None:
     parser.add_argument("--probes", type=int, default=10)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--spacing-ms", type=float, default=2.0, help="gap between probes")
+    parser.add_argument("--world", action="store_true", help="a whole SimulatedWorld instead")
     parser.add_argument("--child", action="store_true", help="emulators in a child process")
     parser.add_argument("--switch-interval-us", type=float, default=None)
     args = parser.parse_args()
+    if args.world:
+        asyncio.run(_run_world(args.chips, args.landmarks, args.probes, args.seed))
+        return
     if args.switch_interval_us is not None:
         sys.setswitchinterval(args.switch_interval_us / 1e6)
     asyncio.run(

@@ -274,4 +274,4 @@ def test_emulator_host_runs_emulators_in_a_child_process(echo: EchoServer) -> No
         host.stop(timeout_s=5.0)
         assert time.monotonic() - started < 6.0
         lm.close()
-    assert not host._process.is_alive()
+    assert not host.is_alive()
