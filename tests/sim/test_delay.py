@@ -275,3 +275,18 @@ def test_emulator_host_runs_emulators_in_a_child_process(echo: EchoServer) -> No
         assert time.monotonic() - started < 6.0
         lm.close()
     assert not host.is_alive()
+
+
+@pytest.mark.slow
+def test_emulator_host_child_exits_when_the_parent_goes_away() -> None:
+    host = EmulatorHost(seed=1)
+    host.start()
+    assert host.is_alive()
+    assert host._conn is not None
+    host._conn.close()  # what the parent's death looks like from the child
+    deadline = time.monotonic() + 10.0
+    while host.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    alive = host.is_alive()
+    host.stop(timeout_s=2.0)
+    assert not alive
