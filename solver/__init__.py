@@ -1,0 +1,46 @@
+"""Sound solver: from round-trip times to a proven region and a verdict.
+
+Sans-I/O: numbers in, frozen dataclasses out (numpy, scipy, shapely, pyproj only).
+See ``docs/solver.md`` for the models, the geometry and why each approximation
+errs on the safe side.
+"""
+
+from __future__ import annotations
+
+from ._estimate import estimate_position
+from ._geodesy import (
+    chord_to_geodesic_km,
+    geodesic_disk,
+    geodesic_km,
+    geodesic_to_chord_km,
+    inscribed_disk,
+    polygon_area_km2,
+)
+from ._models import Bestline, Calibration, Measurement, Model, fit_bestline, radius_km
+from ._regions import AuthorizedRegion, country_geometries, load_region
+from ._solve import Estimate, LandmarkBound, Settle, SolveResult, Verdict, solve
+
+__all__ = [
+    "AuthorizedRegion",
+    "Bestline",
+    "Calibration",
+    "Estimate",
+    "LandmarkBound",
+    "Measurement",
+    "Model",
+    "Settle",
+    "SolveResult",
+    "Verdict",
+    "chord_to_geodesic_km",
+    "country_geometries",
+    "estimate_position",
+    "fit_bestline",
+    "geodesic_disk",
+    "geodesic_km",
+    "geodesic_to_chord_km",
+    "inscribed_disk",
+    "load_region",
+    "polygon_area_km2",
+    "radius_km",
+    "solve",
+]

@@ -1,0 +1,270 @@
+"""Authorized regions: where a chip may be, from a spec string.
+
+Specs: ``country:DEU``, ``countries:DEU,FRA,NLD``, ``not:<spec>`` (anywhere
+except), ``circle:LAT,LON,KM`` (a geodesic disk) or a path to a GeoJSON file
+(Feature, FeatureCollection or a Polygon/MultiPolygon geometry).
+
+Invariants enforced here:
+
+* Every region carries two lon/lat geometries: ``geometry`` (the INNER zone,
+  a subset of the true zone) and ``outer_geometry`` (a superset). A verdict of
+  COMPLIANT needs the computed region inside ``geometry``; VIOLATION needs it
+  disjoint from ``outer_geometry``. For borders and GeoJSON (polygons with
+  straight lon/lat edges, as the data defines them) both are the same; for a
+  circle the inner one is an INSCRIBED polygon and the outer one circumscribes;
+  ``not:X`` swaps them (inner = world - outer(X), outer = world - inner(X)).
+* An empty zone, an unknown country code or a broken file raises
+  :class:`~chiploc.errors.RegionSpecError` naming the code or file.
+* Borders are Natural Earth admin-0 1:10m v5.1.1 (public domain), float64,
+  unsimplified, packaged in ``solver/data/borders.npz``; loaded lazily once.
+* ``digest_hex`` = SHA-256 over a canonical spec and both geometries' WKB.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import shapely
+from shapely.geometry import MultiPolygon, Polygon, shape
+from shapely.geometry.base import BaseGeometry
+
+from chiploc.errors import RegionSpecError
+
+from ._geodesy import WORLD, _polygonal, geodesic_disk, inscribed_disk
+
+__all__ = ["AuthorizedRegion", "BorderSegments", "country_geometries", "load_region"]
+
+_CODE = re.compile(r"^[A-Z]{3}$")
+_MAX_GEOJSON_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class BorderSegments:
+    """Border segments of a zone (artificial cuts at +-180 and +-90 removed)."""
+
+    lat_a: npt.NDArray[np.float64]
+    lon_a: npt.NDArray[np.float64]
+    lat_b: npt.NDArray[np.float64]
+    lon_b: npt.NDArray[np.float64]
+
+    @classmethod
+    def of(cls, geom: BaseGeometry) -> BorderSegments:
+        rings = shapely.get_rings(shapely.get_parts(geom))
+        coords, idx = shapely.get_coordinates(rings, return_index=True)
+        same = idx[1:] == idx[:-1]
+        a, b = coords[:-1][same], coords[1:][same]
+        cut = ((np.abs(a[:, 0]) == 180.0) & (a[:, 0] == b[:, 0])) | (
+            (np.abs(a[:, 1]) == 90.0) & (a[:, 1] == b[:, 1])
+        )
+        a, b = a[~cut], b[~cut]
+        return cls(lat_a=a[:, 1], lon_a=a[:, 0], lat_b=b[:, 1], lon_b=b[:, 0])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuthorizedRegion:
+    """A zone a chip is allowed to be in. Build with :func:`load_region`."""
+
+    spec: str
+    canonical: str
+    geometry: BaseGeometry
+    outer_geometry: BaseGeometry
+    digest_hex: str = field(default="")
+
+    def __post_init__(self) -> None:
+        for name in ("geometry", "outer_geometry"):
+            g = getattr(self, name)
+            if not isinstance(g, Polygon | MultiPolygon) or g.is_empty:
+                raise RegionSpecError(f"{self.spec}: the authorized zone is empty", reason="empty")
+        if not self.digest_hex:
+            h = hashlib.sha256()
+            h.update(self.canonical.encode())
+            h.update(b"\0")
+            h.update(shapely.to_wkb(self.geometry, output_dimension=2))
+            h.update(b"\0")
+            h.update(shapely.to_wkb(self.outer_geometry, output_dimension=2))
+            object.__setattr__(self, "digest_hex", h.hexdigest())
+        shapely.prepare(self.geometry)
+        shapely.prepare(self.outer_geometry)
+
+    @property
+    def inner_border(self) -> BorderSegments:
+        return _segments(self, inner=True)
+
+    @property
+    def outer_border(self) -> BorderSegments:
+        return _segments(self, inner=False)
+
+
+_SEGMENTS: dict[tuple[str, bool], BorderSegments] = {}
+
+
+def _segments(region: AuthorizedRegion, *, inner: bool) -> BorderSegments:
+    key = (region.digest_hex, inner)
+    seg = _SEGMENTS.get(key)
+    if seg is None:
+        seg = BorderSegments.of(region.geometry if inner else region.outer_geometry)
+        if len(_SEGMENTS) > 64:
+            _SEGMENTS.clear()
+        _SEGMENTS[key] = seg
+    return seg
+
+
+@cache
+def _borders() -> dict[str, tuple[str, BaseGeometry]]:
+    ref = resources.files("solver") / "data" / "borders.npz"
+    with resources.as_file(ref) as path, np.load(path) as data:
+        geoms = shapely.from_ragged_array(
+            shapely.GeometryType.MULTIPOLYGON,
+            data["coords"],
+            (data["offsets_rings"], data["offsets_polygons"], data["offsets_multi"]),
+        )
+        codes = [str(c) for c in data["codes"]]
+        names = [str(n) for n in data["names"]]
+    out = {}
+    for code, name, geom in zip(codes, names, geoms, strict=True):
+        out[code] = (name, geom)
+    return out
+
+
+def country_geometries() -> Mapping[str, tuple[str, BaseGeometry]]:
+    """ISO 3166 alpha-3 (or Natural Earth ADM0_A3) code -> (name, lon/lat MultiPolygon)."""
+    return _borders()
+
+
+def _countries(codes_text: str, spec: str) -> tuple[str, BaseGeometry]:
+    codes = [c.strip().upper() for c in codes_text.split(",") if c.strip()]
+    if not codes:
+        raise RegionSpecError(f"{spec!r}: no country code given", reason="no_code")
+    table = _borders()
+    geoms = []
+    for code in codes:
+        if not _CODE.match(code) or code not in table:
+            raise RegionSpecError(
+                f"{spec!r}: unknown country code {code!r}", reason="unknown_country"
+            )
+        geoms.append(table[code][1])
+    unique = sorted(set(codes))
+    geom = geoms[0] if len(geoms) == 1 else _polygonal(shapely.union_all(geoms))
+    return "countries:" + ",".join(unique), geom
+
+
+def _circle(text: str, spec: str) -> tuple[str, BaseGeometry, BaseGeometry]:
+    parts = text.split(",")
+    try:
+        if len(parts) != 3:
+            raise ValueError("expected LAT,LON,KM")
+        lat, lon, km = (float(p) for p in parts)
+        if not all(math.isfinite(v) for v in (lat, lon, km)):
+            raise ValueError("not finite")
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180 and km > 0):
+            raise ValueError("lat in [-90, 90], lon in [-180, 180] and KM > 0 required")
+    except ValueError as e:
+        raise RegionSpecError(f"{spec!r}: bad circle: {e}", reason="bad_circle") from e
+    inner = inscribed_disk(lat, lon, km)
+    outer = geodesic_disk(lat, lon, km)
+    return f"circle:{lat!r},{lon!r},{km!r}", inner, outer
+
+
+def _geojson(path: Path, spec: str) -> tuple[str, BaseGeometry]:
+    def fail(why: str, reason: str = "bad_geojson") -> RegionSpecError:
+        return RegionSpecError(f"GeoJSON file {str(path)!r}: {why}", reason=reason)
+
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise fail(f"cannot read ({e.strerror})", "unreadable") from e
+    if len(raw) > _MAX_GEOJSON_BYTES:
+        raise fail("larger than 64 MiB")
+    try:
+        doc: Any = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise fail(f"not valid JSON ({e})") from e
+    if not isinstance(doc, dict):
+        raise fail("top level is not a JSON object")
+    kind = doc.get("type")
+    if kind == "FeatureCollection":
+        feats = doc.get("features")
+        if not isinstance(feats, list) or not feats:
+            raise fail("FeatureCollection has no features")
+        geoms_json = []
+        for i, f in enumerate(feats):
+            if not isinstance(f, dict) or f.get("type") != "Feature":
+                raise fail(f"features[{i}] is not a Feature")
+            geoms_json.append(f.get("geometry"))
+    elif kind == "Feature":
+        geoms_json = [doc.get("geometry")]
+    elif kind in ("Polygon", "MultiPolygon"):
+        geoms_json = [doc]
+    else:
+        raise fail(f"type {kind!r} is not a Feature, FeatureCollection, Polygon or MultiPolygon")
+    geoms = []
+    for i, g in enumerate(geoms_json):
+        if not isinstance(g, dict) or g.get("type") not in ("Polygon", "MultiPolygon"):
+            got = g.get("type") if isinstance(g, dict) else g
+            raise fail(f"geometry {i} is {got!r}, not a Polygon or MultiPolygon")
+        try:
+            geom = shape(g)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as e:
+            raise fail(f"geometry {i} is malformed ({e})") from e
+        xy = shapely.get_coordinates(geom)
+        if xy.size == 0 or geom.is_empty:
+            raise fail(f"geometry {i} is empty", "empty")
+        if not np.all(np.isfinite(xy)):
+            raise fail(f"geometry {i} has non-finite coordinates")
+        if np.any(np.abs(xy[:, 0]) > 180) or np.any(np.abs(xy[:, 1]) > 90):
+            raise fail(f"geometry {i} has coordinates outside lon [-180, 180] / lat [-90, 90]")
+        if not geom.is_valid:
+            why = shapely.is_valid_reason(geom)
+            raise fail(f"geometry {i} is not a valid polygon ({why})")
+        geoms.append(geom)
+    geom = _polygonal(shapely.union_all(geoms))
+    if geom.is_empty or geom.area == 0:
+        raise fail("the zone has no area", "empty")
+    digest = hashlib.sha256(raw).hexdigest()
+    return f"geojson:{digest}", geom
+
+
+def _parse(spec: str) -> tuple[str, BaseGeometry, BaseGeometry]:
+    text = spec.strip()
+    low = text.lower()
+    if low.startswith("not:"):
+        rest = text[4:].strip()
+        if re.fullmatch(r"[A-Za-z]{3}(\s*,\s*[A-Za-z]{3})*", rest):
+            rest = "countries:" + rest  # not:CHN, not:CHN,RUS
+        canon, inner, outer = _parse(rest)
+        new_inner = _polygonal(shapely.difference(WORLD, outer))
+        new_outer = _polygonal(shapely.difference(WORLD, inner))
+        return f"not:{canon}", new_inner, new_outer
+    if low.startswith("country:") or low.startswith("countries:"):
+        canon, geom = _countries(text.split(":", 1)[1], spec)
+        return canon, geom, geom
+    if low.startswith("circle:"):
+        return _circle(text[7:], spec)
+    path = Path(text)
+    if text and (path.suffix.lower() in (".geojson", ".json") or path.exists()):
+        canon, geom = _geojson(path, spec)
+        return canon, geom, geom
+    raise RegionSpecError(
+        f"{spec!r}: not a region spec (country:XXX, countries:A,B, not:SPEC, circle:LAT,LON,KM "
+        "or a GeoJSON file)",
+        reason="bad_spec",
+    )
+
+
+def load_region(spec: str) -> AuthorizedRegion:
+    """Parse an authorized-region spec; raises RegionSpecError naming the spec, code or file."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise RegionSpecError("empty region spec", reason="bad_spec")
+    canon, inner, outer = _parse(spec)
+    return AuthorizedRegion(spec=spec, canonical=canon, geometry=inner, outer_geometry=outer)

@@ -1,0 +1,633 @@
+"""Solve: intersect the landmarks' disks into a region and decide against a zone.
+
+Invariants enforced here:
+
+* The region is an OUTER approximation of the exact intersection of the
+  model's geodesic disks: each disk polygon circumscribes its disk, and the
+  intersection of supersets is a superset. An empty polygon intersection
+  therefore proves an empty exact intersection (INCONSISTENT).
+* COMPLIANT only if the region is covered by the zone's inner geometry;
+  VIOLATION only if it misses the zone's outer geometry; otherwise
+  INCONCLUSIVE. No landmark -> UNREACHABLE; empty region -> INCONSISTENT.
+  Nothing but vacuum is a proof.
+* Disks are taken by increasing radius; a disk that provably contains the
+  current region (all region vertices within ``r - half the longest edge``, by
+  an upper bound of the geodesic distance, and its antipode outside the region)
+  is skipped: it cannot change the region. Landmarks whose disk touches the
+  final region are *binding*; the region equals the intersection of the
+  binding disks, so ``tolerate=N`` only branches on binding landmarks.
+* ``margin_km`` never overstates: for every border segment it takes
+  ``(f(A) + f(B) - len) / 2`` with ``f(v) = max_i (dist(v, c_i) - r_i)``, a lower
+  bound of the distance from ``v`` to the exact intersection (triangle
+  inequality) and a 1-Lipschitz function along the border.
+* The point estimate is labelled and never affects the verdict.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+import shapely
+from shapely.geometry import mapping
+from shapely.geometry.base import BaseGeometry
+
+from chiploc.errors import MeasurementError
+
+from ._estimate import estimate_position
+from ._geodesy import (
+    R0_KM,
+    R1_KM,
+    WORLD,
+    _polygonal,
+    edge_length_bound_km,
+    geodesic_disk,
+    geodesic_km,
+    polygon_area_km2,
+)
+from ._models import Calibration, Measurement, Model, radius_km, rtt_for_radius_ms
+from ._regions import AuthorizedRegion, BorderSegments
+
+__all__ = ["Estimate", "LandmarkBound", "Settle", "SolveResult", "Verdict", "solve"]
+
+_BIG_DISK_KM: Final = 9000.0  # above this the region may be disconnected: all intersected bind
+_MAX_SETTLE_CANDIDATES: Final = 8
+_MAX_TOLERATE: Final = 8
+
+
+class Verdict(enum.Enum):
+    COMPLIANT = "COMPLIANT"
+    VIOLATION = "VIOLATION"
+    INCONCLUSIVE = "INCONCLUSIVE"
+    INCONSISTENT = "INCONSISTENT"
+    UNREACHABLE = "UNREACHABLE"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settle:
+    """A lower RTT from ``landmark`` (at most ``rtt_needed_ms``) would give ``would_give``."""
+
+    landmark: str
+    rtt_ms: float
+    rtt_needed_ms: float
+    would_give: Verdict
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "landmark": self.landmark,
+            "rtt_ms": self.rtt_ms,
+            "rtt_needed_ms": round(self.rtt_needed_ms, 6),
+            "would_give": self.would_give.value,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LandmarkBound:
+    measurement: Measurement
+    radius_km: float  # inf: the whole Earth
+    binding: bool
+
+    def to_json_dict(self) -> dict[str, Any]:
+        m = self.measurement
+        return {
+            "id": m.landmark,
+            "lat": m.lat,
+            "lon": m.lon,
+            "rtt_ms": m.rtt_ms,
+            "overhead_ms": m.overhead_ms,
+            "radius_km": round(self.radius_km, 6) if math.isfinite(self.radius_km) else None,
+            "binding": self.binding,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Estimate:
+    lat: float
+    lon: float
+    model: Model
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {"lat": round(self.lat, 6), "lon": round(self.lon, 6), "model": self.model.value}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SolveResult:
+    """Outcome of :func:`solve`. ``region`` is a lon/lat shapely geometry or None."""
+
+    target: str
+    verdict: Verdict
+    proof: bool
+    model: Model
+    region_spec: str
+    region: BaseGeometry | None
+    region_center: tuple[float, float] | None  # (lat, lon)
+    area_km2: float | None
+    margin_km: float | None
+    binding_landmarks: tuple[str, ...]
+    conflicting_landmarks: tuple[str, ...]
+    settle: tuple[Settle, ...]
+    tolerate: int
+    estimate: Estimate | None
+    landmarks: tuple[LandmarkBound, ...]
+    message: str
+    likely_liars: tuple[tuple[str, ...], ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if self.proof and self.model is not Model.VACUUM:
+            raise ValueError("only the vacuum model yields a proof")
+
+    def to_json_dict(self) -> dict[str, Any]:
+        region = None
+        if self.region is not None and not self.region.is_empty:
+            region = _lists(mapping(self.region))
+        return {
+            "target": self.target,
+            "verdict": self.verdict.value,
+            "proof": self.proof,
+            "model": self.model.value,
+            "region_spec": self.region_spec,
+            "region": region,
+            "region_center": (
+                None
+                if self.region_center is None
+                else {"lat": round(self.region_center[0], 6), "lon": round(self.region_center[1], 6)}
+            ),
+            "area_km2": None if self.area_km2 is None else round(self.area_km2, 3),
+            "margin_km": None if self.margin_km is None else round(self.margin_km, 3),
+            "binding_landmarks": list(self.binding_landmarks),
+            "conflicting_landmarks": list(self.conflicting_landmarks),
+            "settle": [s.to_json_dict() for s in self.settle],
+            "tolerate": self.tolerate,
+            "estimate": None if self.estimate is None else self.estimate.to_json_dict(),
+            "landmarks": [b.to_json_dict() for b in self.landmarks],
+            "message": self.message,
+        }
+
+
+def _lists(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _lists(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_lists(v) for v in obj]
+    return obj
+
+
+# --------------------------------------------------------------------------- geometry helpers
+
+
+def _unit(lat: npt.ArrayLike, lon: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    la, lo = np.radians(np.asarray(lat, dtype=np.float64)), np.radians(np.asarray(lon, dtype=np.float64))
+    return np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], axis=-1)
+
+
+def _sphere_km(
+    lat: float, lon: float, plat: npt.NDArray[np.float64], plon: npt.NDArray[np.float64], radius: float
+) -> npt.NDArray[np.float64]:
+    """Great-circle distance on a sphere of ``radius`` with geodetic coordinates.
+
+    With ``radius = R0`` it never exceeds the WGS84 geodesic distance; with ``R1``
+    it is never below it (all curvature radii of WGS84 lie in [R0, R1]).
+    """
+    p1, l1 = math.radians(lat), math.radians(lon)
+    p2, l2 = np.radians(plat), np.radians(plon)
+    h = np.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * np.cos(p2) * np.sin((l2 - l1) / 2) ** 2
+    return np.asarray(2 * radius * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0))))
+
+
+@dataclass(slots=True)
+class _Shape:
+    """Vertices of a region and half its longest edge (km, upper bound)."""
+
+    geom: BaseGeometry
+    lat: npt.NDArray[np.float64]
+    lon: npt.NDArray[np.float64]
+    half_edge_km: float
+
+    @classmethod
+    def of(cls, geom: BaseGeometry) -> _Shape:
+        rings = shapely.get_rings(shapely.get_parts(geom))
+        coords, idx = shapely.get_coordinates(rings, return_index=True)
+        same = idx[1:] == idx[:-1]
+        a, b = coords[:-1][same], coords[1:][same]
+        lens = edge_length_bound_km(a[:, 1], a[:, 0], b[:, 1], b[:, 0])
+        half = float(lens.max()) / 2 if lens.size else 0.0
+        return cls(geom=geom, lat=coords[:, 1], lon=coords[:, 0], half_edge_km=half)
+
+
+def _inside_disk(shape: _Shape, lat: float, lon: float, r_km: float) -> bool:
+    """True only if the whole region provably lies within ``r_km`` of (lat, lon)."""
+    if not math.isfinite(r_km):
+        return True
+    slack = shape.half_edge_km
+    ub = _sphere_km(lat, lon, shape.lat, shape.lon, R1_KM)
+    if float(ub.max()) + slack > r_km:
+        lb = _sphere_km(lat, lon, shape.lat, shape.lon, R0_KM)
+        if float(lb.max()) + slack > r_km:
+            return False
+        exact = geodesic_km(lat, lon, shape.lat, shape.lon)
+        if float(exact.max()) + slack > r_km:
+            return False
+    # All of the boundary is inside; the disk's complement (which holds the antipode)
+    # must not sit inside the region.
+    alon = lon + 180.0 if lon <= 0 else lon - 180.0
+    return not bool(shapely.intersects_xy(shape.geom, alon, -lat))
+
+
+@dataclass(frozen=True, slots=True)
+class _SetResult:
+    region: BaseGeometry  # empty when inconsistent
+    binding: frozenset[int]
+    conflict: tuple[int, ...]  # minimal conflicting set when empty
+
+
+class _Problem:
+    """The landmarks of one target under one model: disks, cached per landmark."""
+
+    def __init__(self, ms: Sequence[Measurement], model: Model, cal: Calibration | None) -> None:
+        self.ms = ms
+        self.r = np.array([radius_km(m, model, cal) for m in ms], dtype=np.float64)
+        self.lat = np.array([m.lat for m in ms], dtype=np.float64)
+        self.lon = np.array([m.lon for m in ms], dtype=np.float64)
+        self._disks: dict[int, BaseGeometry] = {}
+        self._sets: dict[frozenset[int], _SetResult] = {}
+
+    def disk(self, i: int) -> BaseGeometry:
+        d = self._disks.get(i)
+        if d is None:
+            d = geodesic_disk(float(self.lat[i]), float(self.lon[i]), float(self.r[i]))
+            self._disks[i] = d
+        return d
+
+    def order(self, members: Iterable[int]) -> list[int]:
+        return sorted((i for i in members if math.isfinite(self.r[i])), key=lambda i: self.r[i])
+
+    def intersect(self, members: Iterable[int]) -> tuple[BaseGeometry, list[int], int | None]:
+        """Region of ``members``; the disks actually intersected; the index that emptied it."""
+        order = self.order(members)
+        if not order:
+            return WORLD, [], None
+        region = self.disk(order[0])
+        used = [order[0]]
+        shape = _Shape.of(region)
+        for j in order[1:]:
+            if _inside_disk(shape, float(self.lat[j]), float(self.lon[j]), float(self.r[j])):
+                continue
+            region = _polygonal(shapely.intersection(region, self.disk(j)))
+            used.append(j)
+            if region.is_empty:
+                return region, used, j
+            shape = _Shape.of(region)
+        return region, used, None
+
+    def binding_of(self, region: BaseGeometry, used: Sequence[int]) -> frozenset[int]:
+        if any(self.r[i] > _BIG_DISK_KM for i in used) or len(used) <= 1:
+            return frozenset(used)
+        shape = _Shape.of(region)
+        return frozenset(
+            i
+            for i in used
+            if not _inside_disk(shape, float(self.lat[i]), float(self.lon[i]), float(self.r[i]))
+        )
+
+    def solve_set(self, members: frozenset[int]) -> _SetResult:
+        cached = self._sets.get(members)
+        if cached is not None:
+            return cached
+        region, used, failed = self.intersect(members)
+        if failed is None:
+            result = _SetResult(region, self.binding_of(region, used), ())
+        else:
+            before, used_before, _ = self.intersect(u for u in used if u != failed)
+            candidates = set(self.binding_of(before, used_before)) | {failed}
+            result = _SetResult(region, frozenset(), self.minimal_conflict(candidates))
+        self._sets[members] = result
+        return result
+
+    def minimal_conflict(self, candidates: set[int]) -> tuple[int, ...]:
+        idx = sorted(candidates)
+        best: tuple[float, int, int] | None = None
+        for a_pos, a in enumerate(idx):
+            rest = np.array(idx[a_pos + 1 :], dtype=np.int64)
+            if rest.size == 0:
+                continue
+            d = geodesic_km(self.lat[a], self.lon[a], self.lat[rest], self.lon[rest])
+            gap = d - (self.r[a] + self.r[rest])
+            k = int(np.argmax(gap))
+            if gap[k] > 0 and (best is None or gap[k] > best[0]):
+                best = (float(gap[k]), a, int(rest[k]))
+        if best is not None:
+            return tuple(sorted((best[1], best[2])))
+        current = set(idx)
+        for e in sorted(idx, key=lambda i: -self.r[i]):
+            trial = current - {e}
+            region, _, _ = self.intersect(trial)
+            if region.is_empty:
+                current = trial
+        return tuple(sorted(current))
+
+
+# --------------------------------------------------------------------------- verdicts
+
+
+def _decide(region: BaseGeometry, zone: AuthorizedRegion) -> Verdict:
+    if region.is_empty:
+        return Verdict.INCONSISTENT
+    if shapely.covers(zone.geometry, region):
+        return Verdict.COMPLIANT
+    if not shapely.intersects(zone.outer_geometry, region):
+        return Verdict.VIOLATION
+    return Verdict.INCONCLUSIVE
+
+
+def _margin_km(
+    prob: _Problem, members: Iterable[int], region: BaseGeometry, border: BorderSegments
+) -> float:
+    """Lower bound (km) of the distance from the exact intersection to ``border``."""
+    idx = np.array(sorted(members), dtype=np.int64)
+    if idx.size == 0 or border.lat_a.size == 0:
+        return 0.0
+    shape = _Shape.of(region)
+    u = _unit(shape.lat, shape.lon)
+    u0 = u.mean(axis=0)
+    norm = float(np.linalg.norm(u0))
+    if norm < 1e-6:
+        return 0.0
+    u0 /= norm
+    alpha = float(np.arccos(np.clip(u @ u0, -1, 1)).max()) + shape.half_edge_km / R0_KM
+    ua, ub = _unit(border.lat_a, border.lon_a), _unit(border.lat_b, border.lon_b)
+    ang_a = np.arccos(np.clip(ua @ u0, -1, 1))
+    ang_b = np.arccos(np.clip(ub @ u0, -1, 1))
+    seg_len = edge_length_bound_km(border.lat_a, border.lon_a, border.lat_b, border.lon_b)
+    lat_c, lon_c, r_c = prob.lat[idx], prob.lon[idx], prob.r[idx]
+
+    def f_bound(lat: npt.NDArray[np.float64], lon: npt.NDArray[np.float64], radius: float) -> npt.NDArray[np.float64]:
+        out = np.full(lat.shape, -np.inf)
+        for k in range(idx.size):
+            out = np.maximum(out, _sphere_km(float(lat_c[k]), float(lon_c[k]), lat, lon, radius) - r_c[k])
+        return out
+
+    beta_km = 250.0
+    while True:
+        sel = np.minimum(ang_a, ang_b) <= alpha + (beta_km + seg_len) / R0_KM
+        if not sel.any():
+            best = math.inf
+        else:
+            la, loa, lb, lob, ln = (
+                border.lat_a[sel], border.lon_a[sel], border.lat_b[sel], border.lon_b[sel], seg_len[sel]
+            )
+            lo = (f_bound(la, loa, R0_KM) + f_bound(lb, lob, R0_KM) - ln) / 2
+            hi = (f_bound(la, loa, R1_KM) + f_bound(lb, lob, R1_KM) - ln) / 2
+            cand = lo <= float(hi.min())
+            ea = np.full(int(cand.sum()), -np.inf)
+            eb = np.full(int(cand.sum()), -np.inf)
+            for k in range(idx.size):
+                ea = np.maximum(ea, geodesic_km(lat_c[k], lon_c[k], la[cand], loa[cand]) - r_c[k])
+                eb = np.maximum(eb, geodesic_km(lat_c[k], lon_c[k], lb[cand], lob[cand]) - r_c[k])
+            best = float(((ea + eb - ln[cand]) / 2).min())
+        if best <= beta_km or beta_km >= 40000.0:
+            return max(0.0, min(best, beta_km))
+        beta_km *= 4
+
+
+def _center(region: BaseGeometry) -> tuple[float, float] | None:
+    if region.is_empty:
+        return None
+    dense = shapely.segmentize(region, 1.0)
+    xy = shapely.get_coordinates(dense)
+    v = _unit(xy[:, 1], xy[:, 0]).mean(axis=0)
+    n = float(np.linalg.norm(v))
+    if n < 1e-9:
+        return None
+    v /= n
+    lat = math.degrees(math.asin(max(-1.0, min(1.0, float(v[2])))))
+    lon = math.degrees(math.atan2(float(v[1]), float(v[0])))
+    return lat, lon
+
+
+def _settle(
+    prob: _Problem,
+    root: frozenset[int],
+    res: _SetResult,
+    zone: AuthorizedRegion,
+    model: Model,
+    cal: Calibration | None,
+) -> tuple[Settle, ...]:
+    region = res.region
+    cx = _center(region)
+    others = [i for i in root if i not in res.binding and math.isfinite(prob.r[i])]
+    if cx is not None and others:
+        oi = np.array(others, dtype=np.int64)
+        dist = _sphere_km(cx[0], cx[1], prob.lat[oi], prob.lon[oi], R0_KM)
+        others = [others[k] for k in np.argsort(dist)]
+    candidates = sorted(res.binding, key=lambda i: prob.r[i]) + others
+    out: list[tuple[float, Settle]] = []
+    for i in candidates[:_MAX_SETTLE_CANDIDATES]:
+        base = prob.solve_set(root - {i}).region if i in res.binding else region
+        best: tuple[float, Verdict] | None = None
+        for goal, rest in (
+            (Verdict.COMPLIANT, shapely.difference(base, zone.geometry)),
+            (Verdict.VIOLATION, shapely.intersection(base, zone.outer_geometry)),
+        ):
+            rest = _polygonal(rest)
+            if rest.is_empty:
+                continue
+            lat, lon = float(prob.lat[i]), float(prob.lon[i])
+            if shapely.intersects_xy(rest, lon, lat):
+                continue
+            s = _Shape.of(rest)
+            d = geodesic_km(lat, lon, s.lat, s.lon)
+            need = float(d.min()) - s.half_edge_km
+            need *= 0.999  # room for the polygon's circumscription
+            if need > 0 and (best is None or need > best[0]):
+                best = (need, goal)
+        if best is None:
+            continue
+        m = prob.ms[i]
+        rtt_needed = rtt_for_radius_ms(m, best[0], model, cal)
+        if rtt_needed <= m.overhead_ms or rtt_needed >= m.rtt_ms:
+            continue
+        out.append(
+            (
+                rtt_needed / m.rtt_ms,
+                Settle(landmark=m.landmark, rtt_ms=m.rtt_ms, rtt_needed_ms=rtt_needed, would_give=best[1]),
+            )
+        )
+    out.sort(key=lambda t: -t[0])
+    return tuple(s for _, s in out[:3])
+
+
+# --------------------------------------------------------------------------- solve
+
+
+def _tolerant_nodes(
+    prob: _Problem, root: frozenset[int], budget: int
+) -> dict[frozenset[int], frozenset[int]]:
+    """Every distinct ``root - X`` (|X| <= budget) whose region may differ, mapped to X."""
+    seen: dict[frozenset[int], frozenset[int]] = {}
+
+    def visit(node: frozenset[int], removed: frozenset[int], left: int) -> None:
+        if node in seen:
+            return
+        seen[node] = removed
+        if left == 0:
+            return
+        res = prob.solve_set(node)
+        branch = res.binding if not res.region.is_empty else frozenset(res.conflict)
+        for b in sorted(branch):
+            visit(node - {b}, removed | {b}, left - 1)
+
+    visit(root, frozenset(), budget)
+    return seen
+
+
+def solve(
+    target: str,
+    measurements: Sequence[Measurement],
+    region: AuthorizedRegion,
+    *,
+    model: Model = Model.VACUUM,
+    tolerate: int = 0,
+    calibration: Calibration | None = None,
+    estimate: bool = True,
+) -> SolveResult:
+    """Locate ``target`` from its landmarks' minimum RTTs and decide against ``region``.
+
+    Expected outcomes (including INCONSISTENT and UNREACHABLE) are values;
+    only malformed input raises (MeasurementError / ValueError).
+    """
+    if not isinstance(model, Model):
+        raise ValueError(f"model must be a Model, got {model!r}")
+    if isinstance(tolerate, bool) or not isinstance(tolerate, int) or not 0 <= tolerate <= _MAX_TOLERATE:
+        raise ValueError(f"tolerate must be an int in [0, {_MAX_TOLERATE}], got {tolerate!r}")
+    ms = tuple(measurements)
+    ids = [m.landmark for m in ms]
+    if len(set(ids)) != len(ids):
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        raise MeasurementError(f"{target}: duplicate landmark(s) {', '.join(dup)}", reason="duplicate")
+    proof = model is Model.VACUUM
+    common = {"target": target, "proof": proof, "model": model, "region_spec": region.spec, "tolerate": tolerate}
+    if not ms:
+        return SolveResult(
+            **common, verdict=Verdict.UNREACHABLE, region=None, region_center=None, area_km2=None,
+            margin_km=None, binding_landmarks=(), conflicting_landmarks=(), settle=(), estimate=None,
+            landmarks=(), message=f"{target}: no measurement from any landmark",
+        )  # fmt: skip
+    prob = _Problem(ms, model, calibration)
+    root = frozenset(range(len(ms)))
+    res = prob.solve_set(root)
+    nodes = _tolerant_nodes(prob, root, tolerate) if tolerate else {root: frozenset()}
+    names = [m.landmark for m in ms]
+
+    def bounds(binding: frozenset[int]) -> tuple[LandmarkBound, ...]:
+        return tuple(
+            LandmarkBound(measurement=m, radius_km=float(prob.r[i]), binding=i in binding)
+            for i, m in enumerate(ms)
+        )
+
+    consistent = {n: x for n, x in nodes.items() if not prob.solve_set(n).region.is_empty}
+    if not consistent:
+        conflict = tuple(names[i] for i in res.conflict)
+        return SolveResult(
+            **common, verdict=Verdict.INCONSISTENT, region=None, region_center=None, area_km2=None,
+            margin_km=None, binding_landmarks=(), conflicting_landmarks=conflict, settle=(),
+            estimate=None, landmarks=bounds(frozenset()),
+            message=(
+                f"no location satisfies all bounds under the {model.value} model: "
+                f"{', '.join(conflict)} conflict"
+                + (f" (even with any {tolerate} left out)" if tolerate else "")
+            ),
+        )  # fmt: skip
+
+    verdicts = {n: _decide(prob.solve_set(n).region, region) for n in consistent}
+    kinds = set(verdicts.values())
+    verdict = kinds.pop() if len(kinds) == 1 else Verdict.INCONCLUSIVE
+    if len(consistent) == 1:
+        out_region = prob.solve_set(next(iter(consistent))).region
+    else:
+        out_region = _polygonal(shapely.union_all([prob.solve_set(n).region for n in consistent]))
+    liars: tuple[tuple[str, ...], ...] = ()
+    if res.region.is_empty:
+        smallest = min(len(x) for x in consistent.values())
+        liars = tuple(
+            sorted({tuple(sorted(names[i] for i in x)) for x in consistent.values() if len(x) == smallest})
+        )
+    root_binding = res.binding if not res.region.is_empty else frozenset()
+
+    margin: float | None = None
+    if verdict in (Verdict.COMPLIANT, Verdict.VIOLATION):
+        border = region.inner_border if verdict is Verdict.COMPLIANT else region.outer_border
+        margin = min(
+            _margin_km(prob, prob.solve_set(n).binding, prob.solve_set(n).region, border)
+            for n in consistent
+        )
+    settle: tuple[Settle, ...] = ()
+    if verdict is Verdict.INCONCLUSIVE and not res.region.is_empty and len(kinds) == 0:
+        settle = _settle(prob, root, res, region, model, calibration)
+    elif verdict is Verdict.INCONCLUSIVE and len(consistent) == 1:
+        settle = _settle(prob, root, res, region, model, calibration)
+
+    center = _center(out_region)
+    est = None
+    if estimate:
+        est_model = Model.CALIBRATED if model is Model.CALIBRATED else Model.FIBER
+        use = [ms[i] for i in sorted(next(iter(sorted(consistent, key=len, reverse=True))))]
+        start = center if center is not None else (use[0].lat, use[0].lon)
+        pos = estimate_position(use, est_model, calibration, start)
+        if pos is not None:
+            est = Estimate(lat=pos[0], lon=pos[1], model=est_model)
+
+    message = _message(verdict, region.spec, margin, model, settle, names, verdicts, consistent, liars, res)
+    return SolveResult(
+        **common, verdict=verdict, region=out_region, region_center=center,
+        area_km2=polygon_area_km2(out_region), margin_km=margin,
+        binding_landmarks=tuple(names[i] for i in sorted(root_binding, key=lambda i: prob.r[i])),
+        conflicting_landmarks=tuple(names[i] for i in res.conflict), settle=settle, estimate=est,
+        landmarks=bounds(root_binding), message=message, likely_liars=liars,
+    )  # fmt: skip
+
+
+def _message(
+    verdict: Verdict,
+    spec: str,
+    margin: float | None,
+    model: Model,
+    settle: tuple[Settle, ...],
+    names: list[str],
+    verdicts: dict[frozenset[int], Verdict],
+    consistent: dict[frozenset[int], frozenset[int]],
+    liars: tuple[tuple[str, ...], ...],
+    res: _SetResult,
+) -> str:
+    label = "" if model is Model.VACUUM else f" (under the {model.value} model: an estimate, not a proof)"
+    if verdict is Verdict.COMPLIANT:
+        text = f"region lies {margin or 0.0:.1f} km inside {spec}{label}"
+    elif verdict is Verdict.VIOLATION:
+        text = f"region lies {margin or 0.0:.1f} km outside {spec}{label}"
+    else:
+        text = f"region overlaps the border of {spec}{label}"
+        if settle:
+            s = settle[0]
+            text += (
+                f"; {s.landmark} at <= {s.rtt_needed_ms:.3f} ms (now {s.rtt_ms:.3f} ms) "
+                f"would give {s.would_give.value}"
+            )
+        flips = sorted(
+            {
+                ", ".join(sorted(names[i] for i in consistent[n]))
+                for n, v in verdicts.items()
+                if consistent[n]
+            }
+        )
+        if len(set(verdicts.values())) > 1 and flips:
+            text += f"; the verdict changes when leaving out {' or '.join(flips[:3])}"
+    if liars:
+        text += (
+            f"; all landmarks together are inconsistent ({', '.join(names[i] for i in res.conflict)}"
+            f" conflict); likely liar(s): {' or '.join('+'.join(x) for x in liars)}"
+        )
+    return text
