@@ -127,6 +127,18 @@ def _find_chromium() -> str | None:
     return None
 
 
+def _only(url: str) -> Any:
+    """A route handler letting through the page itself and refusing everything else."""
+
+    def route(r: Any) -> None:
+        if r.request.url == url:
+            r.continue_()
+        else:
+            r.abort()
+
+    return route
+
+
 def load_seconds(browser: Any, path: Path, *, repeat: int) -> tuple[float, int]:
     """Median navigation-start → ready seconds over ``repeat`` fresh pages; foreign requests."""
     url = path.resolve().as_uri()
@@ -136,13 +148,7 @@ def load_seconds(browser: Any, path: Path, *, repeat: int) -> tuple[float, int]:
         context = browser.new_context(viewport={"width": 1280, "height": 860})
         requests: list[str] = []
 
-        def route(r: Any, url: str = url) -> None:
-            if r.request.url == url:
-                r.continue_()
-            else:
-                r.abort()
-
-        context.route("**/*", route)
+        context.route("**/*", _only(url))
         page = context.new_page()
         page.on("request", lambda req, requests=requests: requests.append(req.url))
         try:

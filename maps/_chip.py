@@ -44,6 +44,12 @@ def _fmt(value: float | None, unit: str, digits: int = 1) -> str:
     return f"{value:,.{digits}f} {unit}"
 
 
+def _fmt_area(area_km2: float | None) -> str:
+    if area_km2 is None:
+        return "—"
+    return _fmt(area_km2, "km²", 0 if area_km2 >= 100 else 3)
+
+
 def _landmark_html(lm: LandmarkLayer) -> str:
     role = "conflicting" if lm.conflicting else "binding" if lm.binding else "not binding"
     return (
@@ -72,7 +78,7 @@ def _banner_html(layers: ChipLayers) -> str:
         f"<tr><td>tolerate</td><td>{layers.tolerate} landmark(s) may be dropped</td></tr>",
     ]
     if layers.area_km2 is not None:
-        rows.append(f"<tr><td>region</td><td>{_fmt(layers.area_km2, 'km²', 0)}</td></tr>")
+        rows.append(f"<tr><td>region</td><td>{_fmt_area(layers.area_km2)}</td></tr>")
     rows.append("</table>")
     if layers.message:
         rows.append(f"<div>{escape(layers.message)}</div>")
@@ -189,7 +195,7 @@ def chip_map_from_layers(layers: ChipLayers, *, tiles: str | None = None) -> str
             },
             tooltip_html=(
                 f"<b>{'proven' if layers.proof else 'estimated'} region</b><br>"
-                f"area {_fmt(layers.area_km2, 'km²', 0)}<br>"
+                f"area {_fmt_area(layers.area_km2)}<br>"
                 f"across ≈ {_fmt(layers.region_extent_km, 'km')}"
             ),
         )

@@ -234,6 +234,8 @@ def chip_layers(result: Mapping[str, Any], *, authorized: Any = None) -> ChipLay
         radius_km = _num(_field(lm, "radius_km", what), f"{what}.radius_km")
         rtt_ms = _opt_num(lm.get("rtt_ms"), f"{what}.rtt_ms")
         overhead_ms = _num(lm.get("overhead_ms", 0.0), f"{what}.overhead_ms")
+        if radius_km < 0.0:
+            raise _bad(f"{what}: negative radius_km {radius_km}")
         bound = dict(mapping(solver.geodesic_disk(pos[0], pos[1], radius_km)))
         landmarks.append(
             LandmarkLayer(
