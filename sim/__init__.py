@@ -18,6 +18,7 @@ Public API (re-exported from private modules):
 
 from __future__ import annotations
 
+from ._attacks import ATTACKS, AttackOutcome, run_attacks
 from ._cities import CITIES, CITIES_BY_CODE, EUROPE, City, city
 from ._delay import (
     Address,
@@ -45,6 +46,7 @@ from ._scenario import CASES, DEFAULT_LANDMARK_CODES, ChipSpec, FleetScenario, L
 from ._world import SimulatedWorld
 
 __all__ = [
+    "ATTACKS",
     "CASES",
     "CITIES",
     "CITIES_BY_CODE",
@@ -52,6 +54,7 @@ __all__ = [
     "EUROPE",
     "FIBER_SPEED_KM_PER_MS",
     "Address",
+    "AttackOutcome",
     "ChipSpec",
     "City",
     "DelayEmulator",
@@ -75,4 +78,5 @@ __all__ = [
     "fastest_route",
     "geodesic_km",
     "lateness_stats",
+    "run_attacks",
 ]
