@@ -170,7 +170,12 @@ class LandmarkDaemon:
     async def _measure(
         self, chip_id: str, address: tuple[str, int], probes: int | None
     ) -> MeasurementReport:
-        chip = self._registry.chip(chip_id)
+        try:
+            chip = self._registry.chip(chip_id)
+        except VerificationError as e:  # unknown or revoked chip: refused, and counted
+            self._count(e.reason)
+            self._count_round("refused")
+            raise
         count = self.config.probes_per_round if probes is None else probes
         async with self._semaphore:
             prober = self._prober
@@ -226,7 +231,13 @@ class LandmarkDaemon:
             "# HELP chiploc_landmark_rejected_total Datagrams or answers rejected, by reason.",
             "# TYPE chiploc_landmark_rejected_total counter",
         ]
-        special = {"probes_answered", "probes_lost", "round_measured", "round_unreachable"}
+        special = {
+            "probes_answered",
+            "probes_lost",
+            "round_measured",
+            "round_unreachable",
+            "round_refused",
+        }
         for reason, value in sorted(self._counters.items()):
             if reason not in special:
                 lines.append(f'chiploc_landmark_rejected_total{{reason="{reason}"}} {value}')
@@ -243,6 +254,8 @@ class LandmarkDaemon:
             f"{self._counters.get('round_measured', 0)}",
             f'chiploc_landmark_rounds_total{{outcome="unreachable"}} '
             f"{self._counters.get('round_unreachable', 0)}",
+            f'chiploc_landmark_rounds_total{{outcome="refused"}} '
+            f"{self._counters.get('round_refused', 0)}",
             "# HELP chiploc_landmark_inflight_rounds Rounds in progress.",
             "# TYPE chiploc_landmark_inflight_rounds gauge",
             f"chiploc_landmark_inflight_rounds {len(self._inflight)}",

@@ -207,7 +207,11 @@ class UdpProber:
                     self._count(e.reason)
             # -- the timed burst: one probe outstanding at a time
             while not core.done:
-                slot.queue.clear()  # anything still queued answers an earlier probe
+                # anything still queued arrived while no probe was outstanding (a late
+                # duplicate, or an answer sent before its probe): dropped, and counted
+                for _ in range(len(slot.queue)):
+                    self._count("unsolicited")
+                slot.queue.clear()
                 datagram = core.next_probe(random_bytes(16))
                 send_offset_lo = _offset_lo()
                 sent_ns = perf_counter_ns()
@@ -239,4 +243,6 @@ class UdpProber:
                         self._count(e.reason)
             return True
         finally:
+            for _ in range(len(slot.queue)):
+                self._count("unsolicited")
             del self._slots[core.session_id]
