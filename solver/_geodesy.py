@@ -75,7 +75,9 @@ WORLD: Final = box(-180.0, -90.0, 180.0, 90.0)
 
 _N_VERTICES: Final = 128
 _N_MAX: Final = 4096
-_FLOOR_KM: Final = 1e-6  # 1 mm: strict containment despite rounding
+#: Inflation (relative to the radius) above which edges are densified instead.
+_TOLERANCE: Final = 2e-4
+_FLOOR_KM: Final = 1e-5  # 1 cm: strict containment despite rounding and snapping
 _MIN_RADIUS_KM: Final = 1e-3
 
 
@@ -165,6 +167,22 @@ def _dip_km(
     return worst if math.isfinite(worst) else math.inf
 
 
+def _bulge_km(
+    lat: float, lon: float, lat_r: npt.NDArray[np.float64], lon_u: npt.NDArray[np.float64]
+) -> float:
+    """How far (km, spherical estimate) edge midpoints stand outside the ring: looseness only."""
+    p1, l1 = math.radians(lat), math.radians(lon)
+
+    def dist(la: npt.NDArray[np.float64], lo: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        p2, l2 = np.radians(la), np.radians(lo)
+        h = np.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * np.cos(p2) * np.sin((l2 - l1) / 2) ** 2
+        return np.asarray(2 * 6371.0 * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0))))
+
+    mid = dist((lat_r[:-1] + lat_r[1:]) / 2, (lon_u[:-1] + lon_u[1:]) / 2)
+    ends = np.minimum(dist(lat_r[:-1], lon_u[:-1]), dist(lat_r[1:], lon_u[1:]))
+    return float(np.max(np.abs(mid - ends)))
+
+
 def _ring(
     lat: float, lon: float, radius_km: float, n: int
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
@@ -175,6 +193,9 @@ def _ring(
     lats = np.append(lats, lats[0])
     lons = np.append(lons, lons[0])
     lon_u = np.degrees(np.unwrap(np.radians(lons)))
+    # Dyadic longitudes (2**-30 deg, 0.1 mm; inside the 1 mm floor) make the +-360 shifts
+    # of the antimeridian split exact, so split pieces meet exactly.
+    lon_u = np.round(lon_u * 2.0**30) / 2.0**30
     return np.asarray(lats, dtype=np.float64), lon_u
 
 
@@ -242,9 +263,15 @@ def _disk(lat: float, lon: float, radius_km: float, inscribed: bool) -> BaseGeom
             return WORLD
         lat_r, lon_u = _ring(lat, lon, r_ring, n)
         dip = _dip_km(lat_r, lon_u, r_ring, inscribed)
-        if dip + _FLOOR_KM <= margin:
+        need = dip + _FLOOR_KM
+        if need <= margin and margin > 1.5 * need + _TOLERANCE * radius_km:
+            margin = 1.1 * need  # the first guess was too generous: tighten and re-check
+            continue
+        if need <= margin and (
+            n >= _N_MAX or _bulge_km(lat, lon, lat_r, lon_u) <= 4 * _TOLERANCE * radius_km
+        ):
             return _assemble(lat, lon, r_ring, lat_r, lon_u, inscribed)
-        if dip > 4 * margin and n < _N_MAX:
+        if dip + _FLOOR_KM <= margin or (dip > _TOLERANCE * radius_km and n < _N_MAX):
             n *= 2  # edges too long (or too close to a pole): densify
         else:
             margin = 1.1 * (dip + _FLOOR_KM) if math.isfinite(dip) else 2 * margin
@@ -276,6 +303,8 @@ def _assemble(
         far = _split(ring_poly, lo, hi)
         return _polygonal(shapely.difference(WORLD, far))
     pole = 90.0 if lat >= 0 else -90.0
+    lon_u = lon_u.copy()
+    lon_u[-1] = lon_u[0] + 360.0 * winding  # exact, so the split pieces meet exactly
     coords = np.column_stack([lon_u, lat_r])
     closing = np.array([[lon_u[-1], pole], [lon_u[0], pole]])
     poly = Polygon(np.vstack([coords, closing]))

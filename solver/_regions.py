@@ -107,6 +107,28 @@ class AuthorizedRegion:
 
 
 _SEGMENTS: dict[tuple[str, bool], BorderSegments] = {}
+_COARSE: dict[str, tuple[BaseGeometry, BaseGeometry]] = {}
+_COARSE_DEG = 0.01
+
+
+def coarse_geometries(region: AuthorizedRegion) -> tuple[BaseGeometry, BaseGeometry]:
+    """Simplified (inner subset, outer superset) of the zone, for advice (settle) only.
+
+    ``simplify(buffer(g, -2t), t)`` lies inside ``g`` and ``simplify(buffer(g, 2t), t)``
+    contains it (Douglas-Peucker moves a boundary by at most ``t``; planar lon/lat).
+    """
+    got = _COARSE.get(region.digest_hex)
+    if got is None:
+        t = _COARSE_DEG
+        inner = _polygonal(shapely.simplify(shapely.buffer(region.geometry, -2 * t), t))
+        outer = _polygonal(shapely.simplify(shapely.buffer(region.outer_geometry, 2 * t), t))
+        shapely.prepare(inner)
+        shapely.prepare(outer)
+        got = (inner, outer)
+        if len(_COARSE) > 16:
+            _COARSE.clear()
+        _COARSE[region.digest_hex] = got
+    return got
 
 
 def _segments(region: AuthorizedRegion, *, inner: bool) -> BorderSegments:

@@ -51,12 +51,12 @@ from ._geodesy import (
     polygon_area_km2,
 )
 from ._models import Calibration, Measurement, Model, radius_km, rtt_for_radius_ms
-from ._regions import AuthorizedRegion, BorderSegments
+from ._regions import AuthorizedRegion, BorderSegments, coarse_geometries
 
 __all__ = ["Estimate", "LandmarkBound", "Settle", "SolveResult", "Verdict", "solve"]
 
 _BIG_DISK_KM: Final = 9000.0  # above this the region may be disconnected: all intersected bind
-_MAX_SETTLE_CANDIDATES: Final = 8
+_MAX_SETTLE_CANDIDATES: Final = 3
 _MAX_TOLERATE: Final = 8
 
 
@@ -427,11 +427,17 @@ def _settle(
     candidates = sorted(res.binding, key=lambda i: prob.r[i]) + others
     out: list[tuple[float, Settle]] = []
     for i in candidates[:_MAX_SETTLE_CANDIDATES]:
-        base = prob.solve_set(root - {i}).region if i in res.binding else region
+        # Without a binding landmark the region is at most the other binding disks' intersection
+        # (a superset of the exact one: the advice stays on the safe side).
+        base = prob.intersect(res.binding - {i})[0] if i in res.binding else region
         best: tuple[float, Verdict] | None = None
+        box = base.bounds
+        coarse_inner, coarse_outer = coarse_geometries(zone)
+        inner_local = shapely.clip_by_rect(coarse_inner, *box)
+        outer_local = shapely.clip_by_rect(coarse_outer, *box)
         for goal, rest in (
-            (Verdict.COMPLIANT, shapely.difference(base, zone.geometry)),
-            (Verdict.VIOLATION, shapely.intersection(base, zone.outer_geometry)),
+            (Verdict.COMPLIANT, shapely.difference(base, inner_local)),
+            (Verdict.VIOLATION, shapely.intersection(base, outer_local)),
         ):
             rest = _polygonal(rest)
             if rest.is_empty:
@@ -440,7 +446,7 @@ def _settle(
             if shapely.intersects_xy(rest, lon, lat):
                 continue
             s = _Shape.of(rest)
-            d = geodesic_km(lat, lon, s.lat, s.lon)
+            d = _sphere_km(lat, lon, s.lat, s.lon, R0_KM)  # never above the geodesic distance
             need = float(d.min()) - s.half_edge_km
             need *= 0.999  # room for the polygon's circumscription
             if need > 0 and (best is None or need > best[0]):

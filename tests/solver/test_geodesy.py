@@ -1,0 +1,132 @@
+"""Geodesy: chord bounds, circumscribing disks anywhere on Earth, areas."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import shapely
+from hypothesis import given
+from hypothesis import strategies as st
+
+from solver import (
+    chord_to_geodesic_km,
+    geodesic_disk,
+    geodesic_km,
+    geodesic_to_chord_km,
+    inscribed_disk,
+    polygon_area_km2,
+)
+from solver._geodesy import GEOD, R0_KM, WORLD, ecef_km
+
+lats = st.floats(-90, 90, allow_nan=False)
+lons = st.floats(-180, 180, allow_nan=False)
+
+
+def _boundary_distances(geom: shapely.Geometry, lat: float, lon: float) -> np.ndarray:
+    """Distances from (lat, lon) to points densely sampled on the disk's real boundary."""
+    dense = shapely.segmentize(geom, 0.02)
+    xy = shapely.get_coordinates(shapely.get_rings(shapely.get_parts(dense)))
+    real = (np.abs(xy[:, 0]) < 180.0 - 1e-9) & (np.abs(xy[:, 1]) < 90.0 - 1e-9)
+    xy = xy[real]
+    return geodesic_km(lat, lon, xy[:, 1], xy[:, 0])
+
+
+@given(lat=lats, lon=lons, chord=st.floats(0, 2 * R0_KM * 0.999))
+def test_chord_bound_holds_for_sampled_points(lat: float, lon: float, chord: float) -> None:
+    """Every surface point within `chord` in a straight line is within the geodesic bound."""
+    s = chord_to_geodesic_km(chord)
+    az = np.linspace(0, 360, 24, endpoint=False)
+    for frac in (0.5, 0.9, 0.999, 1.0):
+        # Points at geodesic distance slightly beyond the bound must have a longer chord.
+        d = min(s * (1 + 1e-6) + 1e-6, 20003.0)
+        lo, la, _ = GEOD.fwd(np.full(az.size, lon), np.full(az.size, lat), az, np.full(az.size, d * 1000))
+        c = np.linalg.norm(ecef_km(la, lo) - ecef_km(lat, lon), axis=-1)
+        assert np.all(c > chord * frac - 1e-9)
+
+
+def test_chord_bound_limits() -> None:
+    assert chord_to_geodesic_km(0.0) == 0.0
+    assert chord_to_geodesic_km(2 * R0_KM) == math.inf
+    assert geodesic_to_chord_km(chord_to_geodesic_km(1000.0)) == pytest.approx(1000.0)
+    with pytest.raises(ValueError, match="chord"):
+        chord_to_geodesic_km(-1.0)
+
+
+def test_far_points_have_long_chords() -> None:
+    """Points beyond pi*R0 along the surface lie > 2*R0 away in a straight line."""
+    for lat in (0.0, 30.0, 60.0, 89.0):
+        la, lo = np.meshgrid(np.linspace(-lat - 2, -lat + 2, 81), np.linspace(175, 185, 201))
+        la = np.clip(la, -90, 90).ravel()
+        lo = lo.ravel()
+        s = geodesic_km(lat, 0.0, la, lo)
+        far = s >= math.pi * R0_KM
+        c = np.linalg.norm(ecef_km(la, lo) - ecef_km(lat, 0.0), axis=-1)
+        assert far.any()
+        assert c[far].min() > 2 * R0_KM
+
+
+@given(lat=lats, lon=lons, radius=st.floats(0.01, 19_900))
+def test_disk_circumscribes(lat: float, lon: float, radius: float) -> None:
+    disk = geodesic_disk(lat, lon, radius)
+    assert disk.is_valid
+    assert shapely.contains_xy(disk, lon, lat) or shapely.intersects_xy(disk, lon, lat)
+    d = _boundary_distances(disk, lat, lon)
+    if d.size:
+        assert d.min() >= radius * (1 - 1e-9)
+    # Random points inside the true disk are inside the polygon.
+    az = np.linspace(0, 360, 37)
+    for frac in (0.3, 0.99, 1.0):
+        lo, la, _ = GEOD.fwd(np.full(az.size, lon), np.full(az.size, lat), az, np.full(az.size, radius * frac * 1000))
+        assert np.all(shapely.intersects_xy(disk, lo, la))
+
+
+@given(lat=lats, lon=lons, radius=st.floats(0.05, 15_000))
+def test_inscribed_disk_is_inside(lat: float, lon: float, radius: float) -> None:
+    inner = inscribed_disk(lat, lon, radius)
+    if inner.is_empty:
+        return
+    d = _boundary_distances(inner, lat, lon)
+    if d.size:
+        assert d.max() <= radius * (1 + 1e-9)
+    assert inner.area <= geodesic_disk(lat, lon, radius).area + 1e-9
+
+
+@pytest.mark.parametrize(
+    ("lat", "lon", "radius", "pieces"),
+    [
+        (-17.7, 178.0, 300.0, 2),  # Fiji: across the antimeridian
+        (65.8, -169.0, 700.0, 2),  # Bering Strait
+        (89.0, 0.0, 300.0, 1),  # holds the north pole
+        (-90.0, 0.0, 2000.0, 1),  # centred on the south pole
+        (10.0, 20.0, 15_000.0, 1),  # 15,000 km: both poles inside
+        (48.0, 11.0, 2.0, 1),  # 2 km
+        (48.0, 11.0, 0.02, 1),  # 20 m
+    ],
+)
+def test_explicit_disks(lat: float, lon: float, radius: float, pieces: int) -> None:
+    disk = geodesic_disk(lat, lon, radius)
+    assert len(shapely.get_parts(disk)) == pieces
+    xmin, ymin, xmax, ymax = disk.bounds
+    assert -180 <= xmin <= xmax <= 180 and -90 <= ymin <= ymax <= 90
+    az = np.linspace(0, 360, 20000, endpoint=False)
+    lo, la, _ = GEOD.fwd(np.zeros_like(az), np.full_like(az, lat), az, np.full_like(az, radius * 1000))
+    exact, _ = GEOD.polygon_area_perimeter(lo, la)
+    exact_km2 = abs(exact) / 1e6
+    if radius > 10_002:  # pyproj reports the smaller side of the ring
+        exact_km2 = polygon_area_km2(WORLD) - exact_km2
+    ratio = polygon_area_km2(disk) / exact_km2
+    assert 1.0 <= ratio < 1.01
+
+
+def test_whole_world_and_area() -> None:
+    assert geodesic_disk(0.0, 0.0, 19_995.0).equals(WORLD)
+    assert polygon_area_km2(WORLD) == pytest.approx(510_065_621.7, rel=1e-6)
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="coordinates"):
+        geodesic_disk(91.0, 0.0, 10.0)
+    with pytest.raises(ValueError, match="radius"):
+        geodesic_disk(0.0, 0.0, -1.0)
