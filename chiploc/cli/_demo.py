@@ -1,0 +1,499 @@
+"""``chiploc demo``: verify a simulated fleet end to end on this machine, with no network.
+
+Builds the seeded :class:`sim.FleetScenario` (landmarks at real cities, chips
+with planted cases), runs it as a :class:`sim.SimulatedWorld` on 127.0.0.1,
+enrols every identity in the store, has the :class:`verifier.Collector`
+trigger rounds at every landmark over HTTP and collect the signed reports,
+verifies, solves, certifies and stores each verdict, then writes the outputs
+(``docs/demo.md``) and checks the audit log. Exit status 1 if a planted case
+came out outside its acceptable verdicts or the audit log does not verify.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import functools
+import json
+import os
+import shutil
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from chiploc.errors import ChiplocError, InputError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from protocol import MeasurementReport, PrivateKey
+    from sim import FleetScenario, LatenessStats
+    from verifier import AuditReport, Collection, IssuedVerdict, TriggerOutcome
+
+#: Written into every demo output directory; only such a directory is ever cleared.
+MARKER = ".chiploc-demo"
+#: What a demo run writes (and a re-run removes first).
+OUTPUTS = (
+    MARKER,
+    "registry.json",
+    "authority.pub",
+    "keys",
+    "landmarks",
+    "maps",
+    "certificates",
+    "verdicts.jsonl",
+    "fleet_map.html",
+    "scenario.json",
+    "chiploc.db",
+    "chiploc.db-wal",
+    "chiploc.db-shm",
+)
+VERIFIER_ID = "demo-verifier"
+DEFAULT_CHIPS = 24
+DEFAULT_LANDMARKS = 20
+DEFAULT_PROBES = 8
+#: Rounds a landmark runs at once. Every simulated landmark, agent and the
+#: verifier share this machine's event loop and cores, so many concurrent
+#: short-RTT rounds would queue each other's datagrams and inflate RTTs (sound
+#: but loose); real landmarks on their own hosts need no such bound.
+ROUNDS_PER_LANDMARK = 2
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    demo = subparsers.add_parser(
+        "demo",
+        help="verify a simulated fleet end to end (no network, ~30 s)",
+        description=(
+            "Start simulated landmarks and chips on 127.0.0.1 (a user-space delay emulator "
+            "adds each geographic path's delay), collect signed reports, solve, certify, "
+            "store, and write verdicts, maps and certificates to DIR."
+        ),
+    )
+    demo.add_argument(
+        "--chips", type=int, default=DEFAULT_CHIPS, metavar="N", help="chips (default 24)"
+    )
+    demo.add_argument(
+        "--landmarks",
+        type=int,
+        default=DEFAULT_LANDMARKS,
+        metavar="M",
+        help="landmarks (default 20: 17 in Europe, Tokyo, Ashburn, Singapore)",
+    )
+    demo.add_argument(
+        "--out",
+        default="chiploc-demo",
+        metavar="DIR",
+        help="output directory (default ./chiploc-demo; a previous demo there is replaced)",
+    )
+    demo.add_argument("--seed", type=int, default=0, metavar="S", help="scenario seed")
+    demo.add_argument(
+        "--probes", type=int, default=DEFAULT_PROBES, metavar="P", help="probes per round"
+    )
+    demo.set_defaults(handler=_run)
+
+
+# -- output directory ----------------------------------------------------------------
+
+
+def prepare_output_dir(path: Path) -> None:
+    """Create ``path``, or clear a previous demo's outputs there; refuse anything else."""
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{path} exists and is not a directory", reason="bad_output_dir")
+    if path.is_dir() and any(path.iterdir()):
+        if not (path / MARKER).is_file():
+            raise InputError(
+                f"{path} is not empty and not a chiploc demo directory "
+                f"(no {MARKER}); choose another --out",
+                reason="bad_output_dir",
+            )
+        for name in OUTPUTS:
+            target = path / name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            elif target.exists() or target.is_symlink():
+                target.unlink()
+    path.mkdir(parents=True, exist_ok=True)
+    (path / MARKER).write_text(
+        "chiploc demo output; `chiploc demo` may delete and rewrite this directory's files\n",
+        encoding="utf-8",
+    )
+
+
+# -- progress ------------------------------------------------------------------------
+
+
+class _Progress:
+    """A rich progress bar on a terminal; one plain line per finished phase otherwise."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self._live = console.is_terminal
+        self._bar: Any = None
+        self._tasks: dict[str, Any] = {}
+        self._totals: dict[str, int] = {}
+        self._done: dict[str, int] = {}
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[_Progress]:
+        if self._live:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self._bar = Progress(
+                TextColumn("{task.description:<28}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=self._console,
+                transient=False,
+            )
+            with self._bar:
+                yield self
+        else:
+            yield self
+
+    def phase(self, name: str, total: int) -> None:
+        self._totals[name] = total
+        self._done[name] = 0
+        if self._bar is not None:
+            self._tasks[name] = self._bar.add_task(name, total=total)
+
+    def advance(self, name: str, n: int = 1) -> None:
+        self._done[name] += n
+        if self._bar is not None:
+            self._bar.advance(self._tasks[name], n)
+        elif self._done[name] == self._totals[name]:
+            self._console.print(f"{name}: {self._done[name]}/{self._totals[name]} done")
+
+
+# -- the run -------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class DemoRun:
+    """Everything the demo measured and decided (rendered by the CLI, asserted by tests)."""
+
+    directory: Path
+    issued: tuple[IssuedVerdict, ...]
+    expected: Mapping[str, frozenset[str]]
+    triggers: tuple[TriggerOutcome, ...]
+    collection: Collection
+    lateness: LatenessStats
+    excess_ns: tuple[int, ...]  # per evidence report: min RTT - 2 x modelled one-way floor
+    audit: AuditReport
+    map_errors: tuple[str, ...]
+    elapsed_s: float
+
+    @property
+    def mismatches(self) -> tuple[str, ...]:
+        return tuple(
+            i.judgement.chip_id
+            for i in self.issued
+            if i.judgement.result.verdict.value not in self.expected[i.judgement.chip_id]
+        )
+
+
+def _verifier_key() -> PrivateKey:
+    from protocol import Role, generate_private_key
+
+    return generate_private_key(Role.VERIFIER, VERIFIER_ID, seed=os.urandom(32))
+
+
+def _with_verifier(scenario: FleetScenario, verifier: PrivateKey) -> FleetScenario:
+    from protocol import VerifierEntry
+
+    entry = VerifierEntry(id=verifier.id, public_key=verifier.public_key.key_bytes)
+    return dataclasses.replace(scenario, registry=scenario.registry.with_entry(entry))
+
+
+async def run_demo(
+    *,
+    directory: Path,
+    chips: int,
+    landmarks: int,
+    seed: int,
+    probes: int,
+    rounds_per_landmark: int = ROUNDS_PER_LANDMARK,
+    progress: _Progress | None = None,
+) -> DemoRun:
+    """Run the whole demonstration into ``directory`` (already prepared)."""
+    from protocol import write_keypair
+    from sim import FleetScenario, SimulatedWorld
+    from store import open_store
+    from verifier import (
+        Collector,
+        RoundTarget,
+        judge_all,
+        record_judgement,
+        record_registry,
+        verify_audit,
+    )
+
+    started = time.perf_counter()
+    if probes < 1 or probes > 1000:
+        raise InputError("--probes must be in 1..1000", reason="bad_argument")
+    scenario = FleetScenario.generate(seed=seed, chips=chips, landmarks=landmarks)
+    verifier = _verifier_key()
+    scenario = _with_verifier(scenario, verifier)
+    registry = scenario.registry
+    write_keypair(verifier, directory / "keys")
+    (directory / "scenario.json").write_text(
+        json.dumps(
+            {
+                "seed": seed,
+                "landmarks": [
+                    {"id": lm.id, "city": lm.city.name, "lat": lm.city.lat, "lon": lm.city.lon}
+                    for lm in scenario.landmarks
+                ],
+                "chips": [c.to_json_dict() for c in scenario.chips],
+            },
+            indent=1,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    chip_ids = [c.id for c in scenario.chips]
+    with open_store(directory / "chiploc.db") as store:
+        record_registry(store, registry, now_unix_ns=time.time_ns())
+        async with SimulatedWorld(
+            scenario,
+            directory,
+            probes_per_round=probes,
+            probe_timeout_ms=2000,
+            max_concurrent_rounds=rounds_per_landmark,
+        ) as world:
+            targets = [
+                RoundTarget(chip_id=cid, address=f"{host}:{port}")
+                for cid, (host, port) in world.chip_addresses.items()
+            ]
+            async with Collector(
+                landmark_urls=world.landmark_urls,
+                registry=registry,
+                store=store,
+                concurrency=len(world.landmark_urls),
+            ) as collector:
+                if progress:
+                    progress.phase("measuring (landmarks)", len(world.landmark_urls))
+                triggers = await collector.trigger(
+                    targets,
+                    probes=probes,
+                    on_done=lambda _o: (
+                        progress.advance("measuring (landmarks)") if progress else None
+                    ),
+                )
+                collection = await collector.collect()
+            lateness = await world.lateness()
+            floors = {
+                (lm.id, c.id): world.delay_floor_ns(lm.id, c.id)
+                for lm in scenario.landmarks
+                for c in scenario.chips
+            }
+
+        if progress:
+            progress.phase("solving and certifying", len(chip_ids))
+        unenrolled = {c.id: c.region for c in scenario.chips if not c.enrolled}
+        judgements = await asyncio.to_thread(
+            judge_all, chip_ids, collection.screened, registry, region_specs=unenrolled
+        )
+        issued = []
+        evidence: list[MeasurementReport] = []
+        by_digest = {r.digest_hex: r for r in collection.screened.reports}
+        for judgement in judgements:
+            issued.append(
+                record_judgement(store, judgement, signer=verifier, now_unix_ns=time.time_ns())
+            )
+            evidence.extend(by_digest[d] for d in judgement.evidence_digests)
+            if progress:
+                progress.advance("solving and certifying")
+        map_errors = _write_outputs(directory, issued, scenario, progress)
+        audit = verify_audit(store)
+    excess = tuple(
+        r.min_rtt_ns - 2 * floors[r.landmark_id, r.chip_id]
+        for r in evidence
+        if r.min_rtt_ns is not None
+    )
+    return DemoRun(
+        directory=directory,
+        issued=tuple(issued),
+        expected={c.id: c.expected for c in scenario.chips},
+        triggers=triggers,
+        collection=collection,
+        lateness=lateness,
+        excess_ns=excess,
+        audit=audit,
+        map_errors=map_errors,
+        elapsed_s=time.perf_counter() - started,
+    )
+
+
+def _write_outputs(
+    directory: Path,
+    issued: Sequence[IssuedVerdict],
+    scenario: FleetScenario,
+    progress: _Progress | None,
+) -> tuple[str, ...]:
+    """Certificates, verdicts.jsonl and maps; returns the maps that could not be drawn."""
+    from maps import chip_map, fleet_map
+
+    certificates = directory / "certificates"
+    maps_dir = directory / "maps"
+    certificates.mkdir(exist_ok=True)
+    maps_dir.mkdir(exist_ok=True)
+    lines = []
+    results = []
+    for item in issued:
+        chip_id = item.judgement.chip_id
+        (certificates / f"{chip_id}.json").write_bytes(item.certificate)
+        obj = item.judgement.to_json_dict()
+        obj["expected"] = scenario.chip(chip_id).expected_spec
+        lines.append(json.dumps(obj, sort_keys=True, separators=(",", ":")) + "\n")
+        results.append(item.judgement.result.to_json_dict())
+    (directory / "verdicts.jsonl").write_text("".join(lines), encoding="utf-8")
+    non_compliant = [r for r in results if r["verdict"] != "COMPLIANT"]
+    if progress:
+        progress.phase("drawing maps", len(non_compliant) + 1)
+    errors: list[str] = []
+    pages: list[tuple[Path, Callable[[], str]]] = [
+        (directory / "fleet_map.html", lambda: fleet_map(results))
+    ]
+    for result in non_compliant:
+        pages.append((maps_dir / f"{result['target']}.html", functools.partial(chip_map, result)))
+    for path, draw in pages:
+        try:
+            path.write_text(draw(), encoding="utf-8")
+        except ChiplocError as e:  # a map is a view: report it, keep the verdicts
+            errors.append(f"{path.name}: {e} [{e.reason}]")
+        if progress:
+            progress.advance("drawing maps")
+    return tuple(errors)
+
+
+# -- rendering -----------------------------------------------------------------------
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def render(run: DemoRun, console: Console) -> None:
+    """The verdict table, the summary line and where the files are."""
+    from rich.table import Table
+
+    table = Table(title="chiploc demo: verdicts", title_justify="left")
+    for name, justify in (
+        ("chip", "left"),
+        ("expected", "left"),
+        ("verdict", "left"),
+        ("margin km", "right"),
+        ("area km²", "right"),
+        ("binding landmarks", "left"),
+        ("check", "left"),
+    ):
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    colours = {
+        "COMPLIANT": "green",
+        "VIOLATION": "red",
+        "INCONCLUSIVE": "yellow",
+        "INCONSISTENT": "magenta",
+        "UNREACHABLE": "bright_black",
+    }
+    for item in run.issued:
+        result = item.judgement.result
+        verdict = result.verdict.value
+        ok = verdict in run.expected[item.judgement.chip_id]
+        table.add_row(
+            item.judgement.chip_id,
+            "|".join(sorted(run.expected[item.judgement.chip_id])),
+            f"[{colours.get(verdict, 'white')}]{verdict}[/]",
+            _fmt(result.margin_km),
+            _fmt(result.area_km2, 0),
+            ", ".join(result.binding_landmarks) or "-",
+            "[green]OK[/]" if ok else "[bold red]MISMATCH[/]",
+        )
+    console.print(table)
+    console.print(summary_line(run), markup=False, highlight=False)
+    console.print(run.audit.summary(), markup=False, highlight=False)
+
+
+def summary_line(run: DemoRun) -> str:
+    from chiploc.units import SPEED_OF_LIGHT_KM_PER_MS
+
+    total = len(run.issued)
+    wrong = len(run.mismatches)
+    lat = run.lateness
+    excess = sorted(run.excess_ns)
+    if excess:
+        median_us = statistics.median(excess) / 1000
+        p99_us = excess[min(len(excess) - 1, round(0.99 * (len(excess) - 1)))] / 1000
+        km = median_us / 1000 / 2 * SPEED_OF_LIGHT_KM_PER_MS
+        overhead = (
+            f"software overhead (min RTT - modelled path, {len(excess)} reports): "
+            f"median {median_us:.0f} us (~{km:.0f} km of radius), p99 {p99_us:.0f} us"
+        )
+    else:
+        overhead = "software overhead: no reports"
+    failed = sorted(
+        {o.landmark_id for o in run.triggers if o.failure} | set(run.collection.failures)
+    )
+    rejected = run.collection.screened.rejected_total
+    parts = [
+        f"planted cases: {total - wrong}/{total} right, {wrong} wrong",
+        f"emulator lateness: median {lat.median_us:.1f} / p99 {lat.p99_us:.1f} / "
+        f"max {lat.max_us:.1f} us over {lat.count} datagrams, early deliveries = {lat.early}",
+        overhead,
+        f"reports: {len(run.collection.screened.reports)} verified, {rejected} rejected"
+        + (f", landmarks failed: {', '.join(failed)}" if failed else ""),
+        f"elapsed {run.elapsed_s:.1f} s",
+        f"files in {run.directory}/ (verdicts.jsonl, fleet_map.html, maps/, certificates/, "
+        "registry.json, chiploc.db)",
+    ]
+    return "; ".join(parts)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    if not 1 <= args.chips <= 1000:
+        raise InputError("--chips must be in 1..1000", reason="bad_argument")
+    directory = Path(args.out)
+    prepare_output_dir(directory)
+    err = Console(stderr=True)
+    out = Console()
+    if not out.is_terminal:  # a log or a pipe: do not squeeze the table into 80 columns
+        out = Console(width=160)
+    progress = _Progress(err)
+    with progress.running():
+        run = asyncio.run(
+            run_demo(
+                directory=directory,
+                chips=args.chips,
+                landmarks=args.landmarks,
+                seed=args.seed,
+                probes=args.probes,
+                progress=progress,
+            )
+        )
+    render(run, out)
+    for error in run.map_errors:
+        print(f"chiploc demo: warning: map not drawn: {error}", file=sys.stderr)
+    if run.mismatches:
+        print(
+            f"chiploc demo: {len(run.mismatches)} planted case(s) outside their acceptable "
+            f"verdicts: {', '.join(run.mismatches)}",
+            file=sys.stderr,
+        )
+        return 1
+    if run.map_errors:
+        print(f"chiploc demo: {len(run.map_errors)} map(s) missing", file=sys.stderr)
+        return 1
+    return 0

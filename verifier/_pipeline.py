@@ -1,0 +1,367 @@
+"""The verification pipeline: signed report bytes in, judged chips and certificates out.
+
+Three pure steps and one thin edge:
+
+1. :func:`screen_reports` - every report's bytes go through
+   :func:`protocol.verify_report` against the registry (landmark signature,
+   every chip signature, recomputed minimum) and a freshness window on the
+   report's own timestamps. A report that fails is counted under its reason
+   and never used; the JSON view a landmark serves beside the bytes is never
+   read.
+2. :func:`group_evidence` - per chip, per landmark, the report with the
+   smallest ``min_rtt_ns - overhead_lower_bound_ns`` (answered probes only:
+   ``min_rtt_ns`` is None when every probe was lost). The landmark's
+   coordinates come from the registry, never from the report.
+3. :func:`judge_chip` - :func:`solver.solve` against the chip's authorized
+   region from the registry. A chip with no usable report is UNREACHABLE; an
+   unenrolled or revoked chip is UNREACHABLE with the reason in the message.
+4. :func:`record_judgement` (edge) - sign a certificate with the verifier key
+   and store the verdict with the digests of its evidence reports.
+
+Invariants: only reports that :func:`screen_reports` accepted reach the
+solver; each measurement is one landmark's minimum over its verified
+reports; a report's ``overhead_lower_bound_ns`` is the only thing ever
+subtracted (the landmark's own proven bound); time is an argument
+(``now_unix_ns``); the evidence named in a certificate and in the store is
+exactly the set of reports whose minimum entered the solve.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from chiploc.errors import ChiplocError, InputError
+from protocol import MeasurementReport, Registry, verify_report
+from solver import (
+    AuthorizedRegion,
+    Calibration,
+    Measurement,
+    Model,
+    SolveResult,
+    load_region,
+    solve,
+)
+from store import Store, VerdictRecord
+from verifier._certificate import DEFAULT_VALIDITY_S, issue_certificate
+from verifier._types import Signer
+
+__all__ = [
+    "DEFAULT_MAX_AGE_S",
+    "DEFAULT_MAX_SKEW_S",
+    "ChipEvidence",
+    "ChipJudgement",
+    "IssuedVerdict",
+    "Screened",
+    "group_evidence",
+    "judge_all",
+    "judge_chip",
+    "record_judgement",
+    "screen_reports",
+]
+
+#: A report whose round started longer ago than this is stale (the chip may have moved).
+DEFAULT_MAX_AGE_S = 3600
+#: A report claiming to finish this far after ``now`` is refused (clock error or forgery).
+DEFAULT_MAX_SKEW_S = 60
+
+_NS_PER_S = 1_000_000_000
+_NS_PER_MS = 1_000_000
+
+
+def _frozen_counts(counts: Mapping[str, int]) -> Mapping[str, int]:
+    return MappingProxyType(dict(sorted(counts.items())))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Screened:
+    """Reports that verified (unique by digest, in input order) and why others did not."""
+
+    reports: tuple[MeasurementReport, ...]
+    rejected: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    duplicates: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.reports, tuple):
+            raise TypeError("reports must be a tuple")
+        if any(v < 0 for v in self.rejected.values()) or self.duplicates < 0:
+            raise ValueError("counts must be non-negative")
+        object.__setattr__(self, "rejected", _frozen_counts(self.rejected))
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())
+
+    def merged(self, other: Screened) -> Screened:
+        """Both batches, the second's reports already in the first counted as duplicates."""
+        seen = {r.digest_hex for r in self.reports}
+        extra = tuple(r for r in other.reports if r.digest_hex not in seen)
+        return Screened(
+            reports=self.reports + extra,
+            rejected=Counter(self.rejected) + Counter(other.rejected),
+            duplicates=self.duplicates + other.duplicates + len(other.reports) - len(extra),
+        )
+
+
+def screen_reports(
+    raw_reports: Iterable[bytes],
+    registry: Registry,
+    *,
+    now_unix_ns: int,
+    max_age_s: int = DEFAULT_MAX_AGE_S,
+    max_skew_s: int = DEFAULT_MAX_SKEW_S,
+) -> Screened:
+    """Verify each report's bytes against ``registry``; count and drop every failure.
+
+    Reasons are the ``reason`` of the error :func:`protocol.verify_report`
+    raised (``bad_signature``, ``bad_chip_signature``, ``unknown_identity``,
+    ``revoked``, a decode reason, ...), plus ``stale`` (started more than
+    ``max_age_s`` before ``now_unix_ns``) and ``from_future`` (finished more
+    than ``max_skew_s`` after it).
+    """
+    if max_age_s <= 0 or max_skew_s < 0:
+        raise InputError("max_age_s must be positive and max_skew_s non-negative")
+    oldest_ns = now_unix_ns - max_age_s * _NS_PER_S
+    latest_ns = now_unix_ns + max_skew_s * _NS_PER_S
+    accepted: dict[str, MeasurementReport] = {}
+    rejected: Counter[str] = Counter()
+    duplicates = 0
+    for raw in raw_reports:
+        try:
+            report = verify_report(bytes(raw), registry)
+        except ChiplocError as e:
+            rejected[e.reason] += 1
+            continue
+        except ValueError:  # a structural check outside the codec's own errors
+            rejected["malformed"] += 1
+            continue
+        if report.started_at_unix_ns < oldest_ns:
+            rejected["stale"] += 1
+        elif report.finished_at_unix_ns > latest_ns:
+            rejected["from_future"] += 1
+        elif report.digest_hex in accepted:
+            duplicates += 1
+        else:
+            accepted[report.digest_hex] = report
+    return Screened(reports=tuple(accepted.values()), rejected=rejected, duplicates=duplicates)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChipEvidence:
+    """One chip's measurements: per landmark, the best verified report."""
+
+    chip_id: str
+    measurements: tuple[Measurement, ...]  # sorted by landmark id
+    evidence: tuple[MeasurementReport, ...]  # the report behind each measurement, same order
+    reports_seen: int  # verified reports of this chip, answered or not
+
+    def __post_init__(self) -> None:
+        if len(self.measurements) != len(self.evidence):
+            raise ValueError("one evidence report per measurement")
+        for m, r in zip(self.measurements, self.evidence, strict=True):
+            if m.landmark != r.landmark_id or r.chip_id != self.chip_id:
+                raise ValueError("evidence does not match its measurement")
+        if self.reports_seen < len(self.evidence):
+            raise ValueError("reports_seen counts every report")
+
+    @property
+    def evidence_digests(self) -> tuple[str, ...]:
+        return tuple(sorted(r.digest_hex for r in self.evidence))
+
+
+def _effective_ns(report: MeasurementReport) -> tuple[int, int, str]:
+    min_rtt_ns = report.min_rtt_ns if report.min_rtt_ns is not None else 2**64
+    return (min_rtt_ns - report.overhead_lower_bound_ns, min_rtt_ns, report.digest_hex)
+
+
+def group_evidence(screened: Screened, registry: Registry) -> Mapping[str, ChipEvidence]:
+    """Per chip: one :class:`~solver.Measurement` per landmark from its best report.
+
+    The best report is the one with the smallest ``min_rtt_ns -
+    overhead_lower_bound_ns`` (ties: smaller ``min_rtt_ns``, then digest), so
+    the result does not depend on the order reports arrived in. Reports of a
+    landmark the registry no longer accepts are skipped (``screen_reports``
+    with the same registry never lets one through).
+    """
+    seen: Counter[str] = Counter()
+    best: dict[str, dict[str, MeasurementReport]] = {}
+    for report in screened.reports:
+        seen[report.chip_id] += 1
+        per_landmark = best.setdefault(report.chip_id, {})
+        if report.min_rtt_ns is None:
+            continue  # every probe lost: the round proves nothing
+        current = per_landmark.get(report.landmark_id)
+        if current is None or _effective_ns(report) < _effective_ns(current):
+            per_landmark[report.landmark_id] = report
+    out: dict[str, ChipEvidence] = {}
+    for chip_id in sorted(best):
+        measurements: list[Measurement] = []
+        evidence: list[MeasurementReport] = []
+        for landmark_id in sorted(best[chip_id]):
+            report = best[chip_id][landmark_id]
+            try:
+                entry = registry.landmark(landmark_id)
+            except ChiplocError:
+                continue
+            if report.min_rtt_ns is None:  # never chosen: lost rounds are skipped above
+                continue
+            measurements.append(
+                Measurement(
+                    landmark=landmark_id,
+                    lat=entry.lat,
+                    lon=entry.lon,
+                    rtt_ms=report.min_rtt_ns / _NS_PER_MS,
+                    overhead_ms=report.overhead_lower_bound_ns / _NS_PER_MS,
+                )
+            )
+            evidence.append(report)
+        out[chip_id] = ChipEvidence(
+            chip_id=chip_id,
+            measurements=tuple(measurements),
+            evidence=tuple(evidence),
+            reports_seen=seen[chip_id],
+        )
+    return MappingProxyType(out)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChipJudgement:
+    """A chip's solve result, the authorized region it was judged against, its evidence."""
+
+    chip_id: str
+    result: SolveResult
+    region: AuthorizedRegion
+    evidence_digests: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if self.result.target != self.chip_id:
+            raise ValueError("result is for another chip")
+        if self.evidence_digests != tuple(sorted(set(self.evidence_digests))):
+            raise ValueError("evidence digests must be sorted and unique")
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """``chiploc solve --json``'s object plus ``chip``."""
+        return {**self.result.to_json_dict(), "chip": self.chip_id}
+
+
+def judge_chip(
+    chip_id: str,
+    evidence: ChipEvidence | None,
+    registry: Registry,
+    *,
+    region_spec: str | None = None,
+    model: Model = Model.VACUUM,
+    tolerate: int = 0,
+    calibration: Calibration | None = None,
+) -> ChipJudgement:
+    """Solve one chip against its authorized region from the registry.
+
+    ``region_spec`` is used only for a chip the registry does not hold (an
+    unenrolled node someone claims is in that region); it then comes out
+    UNREACHABLE whatever ``evidence`` says, as does a revoked chip. A chip
+    whose region is neither in the registry nor given raises InputError.
+    """
+    refusal: str | None = None
+    try:
+        spec = registry.chip(chip_id).region
+    except ChiplocError as e:
+        refusal = f"chip {chip_id} is not usable: {e} [{e.reason}]"
+        if region_spec is None:
+            raise InputError(
+                f"chip {chip_id}: not in the registry and no region given", reason="unknown_chip"
+            ) from e
+        spec = region_spec
+    region = load_region(spec)
+    if refusal is not None or evidence is None or not evidence.measurements:
+        result = solve(chip_id, (), region, model=model, tolerate=tolerate, calibration=calibration)
+        if refusal is not None:
+            result = dataclasses.replace(result, message=f"{refusal}; {result.message}")
+        elif evidence is not None and evidence.reports_seen:
+            result = dataclasses.replace(
+                result,
+                message=f"{result.message} ({evidence.reports_seen} verified reports, "
+                "every probe lost)",
+            )
+        return ChipJudgement(chip_id=chip_id, result=result, region=region, evidence_digests=())
+    result = solve(
+        chip_id,
+        evidence.measurements,
+        region,
+        model=model,
+        tolerate=tolerate,
+        calibration=calibration,
+    )
+    return ChipJudgement(
+        chip_id=chip_id, result=result, region=region, evidence_digests=evidence.evidence_digests
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IssuedVerdict:
+    """A judgement, its signed certificate (file bytes) and the stored verdict row."""
+
+    judgement: ChipJudgement
+    certificate: bytes
+    record: VerdictRecord
+
+
+def record_judgement(
+    store: Store,
+    judgement: ChipJudgement,
+    *,
+    signer: Signer,
+    now_unix_ns: int,
+    validity_s: int = DEFAULT_VALIDITY_S,
+) -> IssuedVerdict:
+    """Sign a certificate for ``judgement`` and store the verdict (audited) with it.
+
+    Every evidence report must already be stored (``store.add_round``);
+    otherwise the store refuses the verdict (``StoreError`` ``unknown_evidence``).
+    """
+    result = judgement.result.to_json_dict()
+    certificate = issue_certificate(
+        result,
+        authorized_region_digest_hex=judgement.region.digest_hex,
+        evidence_digests=judgement.evidence_digests,
+        signer=signer,
+        issued_at_unix_s=now_unix_ns // _NS_PER_S,
+        validity_s=validity_s,
+    )
+    record = store.add_verdict(
+        result,
+        evidence_digests=judgement.evidence_digests,
+        certificate=certificate,
+        issued_at_unix_ns=now_unix_ns,
+    )
+    return IssuedVerdict(judgement=judgement, certificate=certificate, record=record)
+
+
+def judge_all(
+    chip_ids: Sequence[str],
+    screened: Screened,
+    registry: Registry,
+    *,
+    region_specs: Mapping[str, str] | None = None,
+    model: Model = Model.VACUUM,
+    tolerate: int = 0,
+    calibration: Calibration | None = None,
+) -> tuple[ChipJudgement, ...]:
+    """:func:`judge_chip` for each of ``chip_ids`` (in order) from one screened batch."""
+    grouped = group_evidence(screened, registry)
+    specs = region_specs or {}
+    return tuple(
+        judge_chip(
+            chip_id,
+            grouped.get(chip_id),
+            registry,
+            region_spec=specs.get(chip_id),
+            model=model,
+            tolerate=tolerate,
+            calibration=calibration,
+        )
+        for chip_id in chip_ids
+    )
