@@ -66,7 +66,7 @@ def speed(n_landmarks: int, seconds: float, rng: random.Random) -> float:
     region = load_region("country:DEU")
     geom = region.geometry
     minx, miny, maxx, maxy = geom.bounds
-    chips = []
+    chips: list[list[Measurement]] = []
     while len(chips) < 400:
         lon, lat = rng.uniform(minx, maxx), rng.uniform(miny, maxy)
         if not shapely.contains_xy(geom, lon, lat):
@@ -74,7 +74,9 @@ def speed(n_landmarks: int, seconds: float, rng: random.Random) -> float:
         ms = []
         for k in range(n_landmarks):
             la, lo = _near(lat, lon, 2500.0, rng)
-            ms.append(Measurement(landmark=f"l{k}", lat=la, lon=lo, rtt_ms=_rtt(lat, lon, la, lo, rng)))
+            ms.append(
+                Measurement(landmark=f"l{k}", lat=la, lon=lo, rtt_ms=_rtt(lat, lon, la, lo, rng))
+            )
         chips.append(ms)
     solve("warm", chips[0], region)
     done = 0
@@ -86,11 +88,17 @@ def speed(n_landmarks: int, seconds: float, rng: random.Random) -> float:
 
 
 def reference_area(
-    ms: list[Measurement], radii: list[float], region: Any, center: tuple[float, float], n: int = 900
+    ms: list[Measurement],
+    radii: list[float],
+    region: Any,
+    center: tuple[float, float],
+    n: int = 900,
 ) -> float:
     lat0, lon0 = center
     tr = Transformer.from_crs(
-        f"+proj=laea +lat_0={lat0} +lon_0={lon0} +ellps=WGS84 +units=km", "EPSG:4326", always_xy=True
+        f"+proj=laea +lat_0={lat0} +lon_0={lon0} +ellps=WGS84 +units=km",
+        "EPSG:4326",
+        always_xy=True,
     )
     xy = shapely.get_coordinates(region)
     px, py = tr.transform(xy[:, 0], xy[:, 1], direction="INVERSE")
@@ -119,7 +127,7 @@ def reference_area(
 
 def tightness(cases: int, rng: random.Random) -> list[float]:
     region = load_region("not:ATA")  # any zone; the verdict is not used here
-    ratios = []
+    ratios: list[float] = []
     while len(ratios) < cases:
         lat = math.degrees(math.asin(rng.uniform(-1, 1)))
         lon = rng.uniform(-180, 180)
@@ -130,7 +138,9 @@ def tightness(cases: int, rng: random.Random) -> list[float]:
         ms = []
         for k in range(rng.randint(2, 6)):
             la, lo = _near(lat, lon, 3000.0, rng)
-            ms.append(Measurement(landmark=f"l{k}", lat=la, lon=lo, rtt_ms=_rtt(lat, lon, la, lo, rng)))
+            ms.append(
+                Measurement(landmark=f"l{k}", lat=la, lon=lo, rtt_ms=_rtt(lat, lon, la, lo, rng))
+            )
         res = solve("t", ms, region, estimate=False)
         if res.region is None or res.area_km2 is None or res.region_center is None:
             continue

@@ -89,7 +89,7 @@ def build(wheel: Path, out: Path) -> None:
             names[code] = rec["NAME"]
     codes = sorted(parts)
     geoms = [_as_multipolygon(shapely.union_all(parts[c])) for c in codes]
-    geom_type, coords, offsets = shapely.to_ragged_array(geoms)
+    _geom_type, coords, offsets = shapely.to_ragged_array(geoms)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
         out,

@@ -148,7 +148,7 @@ def edge_length_bound_km(
 def _dip_km(
     lat: npt.NDArray[np.float64], lon_u: npt.NDArray[np.float64], r_km: float, inscribed: bool
 ) -> float:
-    """Largest possible deviation of the centre distance along the ring's edges from the vertices."""
+    """Largest possible deviation of the centre distance along the ring's edges (km)."""
     la, lb = lat[:-1], lat[1:]
     length = edge_length_bound_km(la, lon_u[:-1], lb, lon_u[1:])
     max_abs = np.minimum(np.maximum(np.abs(la), np.abs(lb)), 90.0)
@@ -187,9 +187,7 @@ def _ring(
     lat: float, lon: float, radius_km: float, n: int
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     az = np.linspace(0.0, 360.0, n, endpoint=False)
-    lons, lats, _ = GEOD.fwd(
-        np.full(n, lon), np.full(n, lat), az, np.full(n, radius_km * 1000.0)
-    )
+    lons, lats, _ = GEOD.fwd(np.full(n, lon), np.full(n, lat), az, np.full(n, radius_km * 1000.0))
     lats = np.append(lats, lats[0])
     lons = np.append(lons, lons[0])
     lon_u = np.degrees(np.unwrap(np.radians(lons)))
@@ -224,7 +222,9 @@ def _polygonal(geom: BaseGeometry) -> BaseGeometry:
     return MultiPolygon(polys)
 
 
-def _inside_ring(ring: BaseGeometry, lon_u: npt.NDArray[np.float64], lat: float, lon: float) -> bool:
+def _inside_ring(
+    ring: BaseGeometry, lon_u: npt.NDArray[np.float64], lat: float, lon: float
+) -> bool:
     mid = float(np.mean(lon_u))
     shifted = lon + 360.0 * round((mid - lon) / 360.0)
     return bool(shapely.contains_xy(ring, shifted, lat))
@@ -346,9 +346,7 @@ _GL_X, _GL_W = np.polynomial.legendre.leggauss(6)
 def _authalic_f(lat_deg: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """Area (km² per radian of longitude) between the equator and ``lat_deg`` on WGS84."""
     s = np.sin(np.radians(lat_deg))
-    return np.asarray(
-        B_KM * B_KM / 2 * (s / (1 - _E2 * s * s) + np.arctanh(_E * s) / _E)
-    )
+    return np.asarray(B_KM * B_KM / 2 * (s / (1 - _E2 * s * s) + np.arctanh(_E * s) / _E))
 
 
 def _ring_area_km2(xy: npt.NDArray[np.float64]) -> float:

@@ -90,7 +90,9 @@ class Measurement:
         if rtt < 0:
             raise MeasurementError(f"rtt_ms {rtt} is negative", reason="negative_rtt")
         if overhead < 0:
-            raise MeasurementError(f"overhead_ms {overhead} is negative", reason="negative_overhead")
+            raise MeasurementError(
+                f"overhead_ms {overhead} is negative", reason="negative_overhead"
+            )
         if overhead > rtt:
             raise MeasurementError(
                 f"overhead_ms {overhead} exceeds rtt_ms {rtt}", reason="overhead_exceeds_rtt"
@@ -220,7 +222,9 @@ class Calibration:
             try:
                 vals = [float(row[c] or "nan") for c in need[1:] if c != "peer"]
                 lat, lon, plat, plon, rtt = vals
-                for name, v in zip(("lat", "lon", "peer_lat", "peer_lon", "rtt_ms"), vals, strict=True):
+                for name, v in zip(
+                    ("lat", "lon", "peer_lat", "peer_lon", "rtt_ms"), vals, strict=True
+                ):
                     if not math.isfinite(v):
                         raise ValueError(f"{name} not a finite number")
                 if not (-90 <= lat <= 90 and -90 <= plat <= 90):

@@ -268,7 +268,7 @@ def _parse(spec: str) -> tuple[str, BaseGeometry, BaseGeometry]:
         new_inner = _polygonal(shapely.difference(WORLD, outer))
         new_outer = _polygonal(shapely.difference(WORLD, inner))
         return f"not:{canon}", new_inner, new_outer
-    if low.startswith("country:") or low.startswith("countries:"):
+    if low.startswith(("country:", "countries:")):
         canon, geom = _countries(text.split(":", 1)[1], spec)
         return canon, geom, geom
     if low.startswith("circle:"):

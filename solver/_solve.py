@@ -155,7 +155,10 @@ class SolveResult:
             "region_center": (
                 None
                 if self.region_center is None
-                else {"lat": round(self.region_center[0], 6), "lon": round(self.region_center[1], 6)}
+                else {
+                    "lat": round(self.region_center[0], 6),
+                    "lon": round(self.region_center[1], 6),
+                }
             ),
             "area_km2": None if self.area_km2 is None else round(self.area_km2, 3),
             "margin_km": None if self.margin_km is None else round(self.margin_km, 3),
@@ -181,12 +184,19 @@ def _lists(obj: Any) -> Any:
 
 
 def _unit(lat: npt.ArrayLike, lon: npt.ArrayLike) -> npt.NDArray[np.float64]:
-    la, lo = np.radians(np.asarray(lat, dtype=np.float64)), np.radians(np.asarray(lon, dtype=np.float64))
+    la, lo = (
+        np.radians(np.asarray(lat, dtype=np.float64)),
+        np.radians(np.asarray(lon, dtype=np.float64)),
+    )
     return np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], axis=-1)
 
 
 def _sphere_km(
-    lat: float, lon: float, plat: npt.NDArray[np.float64], plon: npt.NDArray[np.float64], radius: float
+    lat: float,
+    lon: float,
+    plat: npt.NDArray[np.float64],
+    plon: npt.NDArray[np.float64],
+    radius: float,
 ) -> npt.NDArray[np.float64]:
     """Great-circle distance on a sphere of ``radius`` with geodetic coordinates.
 
@@ -365,10 +375,14 @@ def _margin_km(
     seg_len = edge_length_bound_km(border.lat_a, border.lon_a, border.lat_b, border.lon_b)
     lat_c, lon_c, r_c = prob.lat[idx], prob.lon[idx], prob.r[idx]
 
-    def f_bound(lat: npt.NDArray[np.float64], lon: npt.NDArray[np.float64], radius: float) -> npt.NDArray[np.float64]:
+    def f_bound(
+        lat: npt.NDArray[np.float64], lon: npt.NDArray[np.float64], radius: float
+    ) -> npt.NDArray[np.float64]:
         out = np.full(lat.shape, -np.inf)
         for k in range(idx.size):
-            out = np.maximum(out, _sphere_km(float(lat_c[k]), float(lon_c[k]), lat, lon, radius) - r_c[k])
+            out = np.maximum(
+                out, _sphere_km(float(lat_c[k]), float(lon_c[k]), lat, lon, radius) - r_c[k]
+            )
         return out
 
     beta_km = 250.0
@@ -378,7 +392,11 @@ def _margin_km(
             best = math.inf
         else:
             la, loa, lb, lob, ln = (
-                border.lat_a[sel], border.lon_a[sel], border.lat_b[sel], border.lon_b[sel], seg_len[sel]
+                border.lat_a[sel],
+                border.lon_a[sel],
+                border.lat_b[sel],
+                border.lon_b[sel],
+                seg_len[sel],
             )
             lo = (f_bound(la, loa, R0_KM) + f_bound(lb, lob, R0_KM) - ln) / 2
             hi = (f_bound(la, loa, R1_KM) + f_bound(lb, lob, R1_KM) - ln) / 2
@@ -460,7 +478,12 @@ def _settle(
         out.append(
             (
                 rtt_needed / m.rtt_ms,
-                Settle(landmark=m.landmark, rtt_ms=m.rtt_ms, rtt_needed_ms=rtt_needed, would_give=best[1]),
+                Settle(
+                    landmark=m.landmark,
+                    rtt_ms=m.rtt_ms,
+                    rtt_needed_ms=rtt_needed,
+                    would_give=best[1],
+                ),
             )
         )
     out.sort(key=lambda t: -t[0])
@@ -508,19 +531,36 @@ def solve(
     """
     if not isinstance(model, Model):
         raise ValueError(f"model must be a Model, got {model!r}")
-    if isinstance(tolerate, bool) or not isinstance(tolerate, int) or not 0 <= tolerate <= _MAX_TOLERATE:
+    if (
+        isinstance(tolerate, bool)
+        or not isinstance(tolerate, int)
+        or not 0 <= tolerate <= _MAX_TOLERATE
+    ):
         raise ValueError(f"tolerate must be an int in [0, {_MAX_TOLERATE}], got {tolerate!r}")
     ms = tuple(measurements)
     ids = [m.landmark for m in ms]
     if len(set(ids)) != len(ids):
         dup = sorted({i for i in ids if ids.count(i) > 1})
-        raise MeasurementError(f"{target}: duplicate landmark(s) {', '.join(dup)}", reason="duplicate")
+        raise MeasurementError(
+            f"{target}: duplicate landmark(s) {', '.join(dup)}", reason="duplicate"
+        )
     proof = model is Model.VACUUM
-    common = {"target": target, "proof": proof, "model": model, "region_spec": region.spec, "tolerate": tolerate}
-    if not ms:
+
+    def make(**kw: Any) -> SolveResult:
         return SolveResult(
-            **common, verdict=Verdict.UNREACHABLE, region=None, region_center=None, area_km2=None,
-            margin_km=None, binding_landmarks=(), conflicting_landmarks=(), settle=(), estimate=None,
+            target=target,
+            proof=proof,
+            model=model,
+            region_spec=region.spec,
+            tolerate=tolerate,
+            **kw,
+        )
+
+    if not ms:
+        return make(
+            verdict=Verdict.UNREACHABLE, region=None, region_center=None, area_km2=None,
+            margin_km=None, binding_landmarks=(), conflicting_landmarks=(), settle=(),
+            estimate=None,
             landmarks=(), message=f"{target}: no measurement from any landmark",
         )  # fmt: skip
     prob = _Problem(ms, model, calibration)
@@ -538,8 +578,8 @@ def solve(
     consistent = {n: x for n, x in nodes.items() if not prob.solve_set(n).region.is_empty}
     if not consistent:
         conflict = tuple(names[i] for i in res.conflict)
-        return SolveResult(
-            **common, verdict=Verdict.INCONSISTENT, region=None, region_center=None, area_km2=None,
+        return make(
+            verdict=Verdict.INCONSISTENT, region=None, region_center=None, area_km2=None,
             margin_km=None, binding_landmarks=(), conflicting_landmarks=conflict, settle=(),
             estimate=None, landmarks=bounds(frozenset()),
             message=(
@@ -560,7 +600,13 @@ def solve(
     if res.region.is_empty:
         smallest = min(len(x) for x in consistent.values())
         liars = tuple(
-            sorted({tuple(sorted(names[i] for i in x)) for x in consistent.values() if len(x) == smallest})
+            sorted(
+                {
+                    tuple(sorted(names[i] for i in x))
+                    for x in consistent.values()
+                    if len(x) == smallest
+                }
+            )
         )
     root_binding = res.binding if not res.region.is_empty else frozenset()
 
@@ -572,24 +618,26 @@ def solve(
             for n in consistent
         )
     settle: tuple[Settle, ...] = ()
-    if verdict is Verdict.INCONCLUSIVE and not res.region.is_empty and len(kinds) == 0:
-        settle = _settle(prob, root, res, region, model, calibration)
-    elif verdict is Verdict.INCONCLUSIVE and len(consistent) == 1:
+    root_verdict = verdicts.get(root)
+    if verdict is Verdict.INCONCLUSIVE and root_verdict is Verdict.INCONCLUSIVE:
         settle = _settle(prob, root, res, region, model, calibration)
 
     center = _center(out_region)
     est = None
     if estimate:
         est_model = Model.CALIBRATED if model is Model.CALIBRATED else Model.FIBER
-        use = [ms[i] for i in sorted(next(iter(sorted(consistent, key=len, reverse=True))))]
+        largest: frozenset[int] = max(consistent, key=len)
+        use = [ms[i] for i in sorted(largest)]
         start = center if center is not None else (use[0].lat, use[0].lon)
         pos = estimate_position(use, est_model, calibration, start)
         if pos is not None:
             est = Estimate(lat=pos[0], lon=pos[1], model=est_model)
 
-    message = _message(verdict, region.spec, margin, model, settle, names, verdicts, consistent, liars, res)
-    return SolveResult(
-        **common, verdict=verdict, region=out_region, region_center=center,
+    message = _message(
+        verdict, region.spec, margin, model, settle, names, verdicts, consistent, liars, res
+    )
+    return make(
+        verdict=verdict, region=out_region, region_center=center,
         area_km2=polygon_area_km2(out_region), margin_km=margin,
         binding_landmarks=tuple(names[i] for i in sorted(root_binding, key=lambda i: prob.r[i])),
         conflicting_landmarks=tuple(names[i] for i in res.conflict), settle=settle, estimate=est,
@@ -609,7 +657,11 @@ def _message(
     liars: tuple[tuple[str, ...], ...],
     res: _SetResult,
 ) -> str:
-    label = "" if model is Model.VACUUM else f" (under the {model.value} model: an estimate, not a proof)"
+    label = (
+        ""
+        if model is Model.VACUUM
+        else f" (under the {model.value} model: an estimate, not a proof)"
+    )
     if verdict is Verdict.COMPLIANT:
         text = f"region lies {margin or 0.0:.1f} km inside {spec}{label}"
     elif verdict is Verdict.VIOLATION:
@@ -633,7 +685,8 @@ def _message(
             text += f"; the verdict changes when leaving out {' or '.join(flips[:3])}"
     if liars:
         text += (
-            f"; all landmarks together are inconsistent ({', '.join(names[i] for i in res.conflict)}"
-            f" conflict); likely liar(s): {' or '.join('+'.join(x) for x in liars)}"
+            "; all landmarks together are inconsistent ("
+            + ", ".join(names[i] for i in res.conflict)
+            + f" conflict); likely liar(s): {' or '.join('+'.join(x) for x in liars)}"
         )
     return text

@@ -41,7 +41,9 @@ def test_chord_bound_holds_for_sampled_points(lat: float, lon: float, chord: flo
     for frac in (0.5, 0.9, 0.999, 1.0):
         # Points at geodesic distance slightly beyond the bound must have a longer chord.
         d = min(s * (1 + 1e-6) + 1e-6, 20003.0)
-        lo, la, _ = GEOD.fwd(np.full(az.size, lon), np.full(az.size, lat), az, np.full(az.size, d * 1000))
+        lo, la, _ = GEOD.fwd(
+            np.full(az.size, lon), np.full(az.size, lat), az, np.full(az.size, d * 1000)
+        )
         c = np.linalg.norm(ecef_km(la, lo) - ecef_km(lat, lon), axis=-1)
         assert np.all(c > chord * frac - 1e-9)
 
@@ -78,7 +80,9 @@ def test_disk_circumscribes(lat: float, lon: float, radius: float) -> None:
     # Random points inside the true disk are inside the polygon.
     az = np.linspace(0, 360, 37)
     for frac in (0.3, 0.99, 1.0):
-        lo, la, _ = GEOD.fwd(np.full(az.size, lon), np.full(az.size, lat), az, np.full(az.size, radius * frac * 1000))
+        lo, la, _ = GEOD.fwd(
+            np.full(az.size, lon), np.full(az.size, lat), az, np.full(az.size, radius * frac * 1000)
+        )
         assert np.all(shapely.intersects_xy(disk, lo, la))
 
 
@@ -109,9 +113,12 @@ def test_explicit_disks(lat: float, lon: float, radius: float, pieces: int) -> N
     disk = geodesic_disk(lat, lon, radius)
     assert len(shapely.get_parts(disk)) == pieces
     xmin, ymin, xmax, ymax = disk.bounds
-    assert -180 <= xmin <= xmax <= 180 and -90 <= ymin <= ymax <= 90
+    assert -180 <= xmin <= xmax <= 180
+    assert -90 <= ymin <= ymax <= 90
     az = np.linspace(0, 360, 20000, endpoint=False)
-    lo, la, _ = GEOD.fwd(np.zeros_like(az), np.full_like(az, lat), az, np.full_like(az, radius * 1000))
+    lo, la, _ = GEOD.fwd(
+        np.zeros_like(az), np.full_like(az, lat), az, np.full_like(az, radius * 1000)
+    )
     exact, _ = GEOD.polygon_area_perimeter(lo, la)
     exact_km2 = abs(exact) / 1e6
     if radius > 10_002:  # pyproj reports the smaller side of the ring

@@ -1,0 +1,311 @@
+"""solve(): soundness properties worldwide, explicit cases, verdicts, tolerate."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import shapely
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chiploc.errors import MeasurementError
+from chiploc.units import SPEED_OF_LIGHT_KM_PER_MS as C
+from solver import (
+    Calibration,
+    Measurement,
+    Model,
+    Verdict,
+    fit_bestline,
+    geodesic_disk,
+    geodesic_km,
+    load_region,
+    polygon_area_km2,
+    radius_km,
+    solve,
+)
+from solver._geodesy import GEOD, ecef_km
+
+DEU = load_region("country:DEU")
+
+
+def _rtt(lat: float, lon: float, la: float, lo: float, stretch: float = 1.0) -> float:
+    chord = float(np.linalg.norm(ecef_km(lat, lon) - ecef_km(la, lo)))
+    return 2 * chord / C * stretch
+
+
+def _inside(geom: shapely.Geometry, lat: float, lon: float) -> bool:
+    return bool(shapely.intersects_xy(geom, lon, lat))
+
+
+point = st.tuples(st.floats(-1, 1).map(lambda s: math.degrees(math.asin(s))), st.floats(-180, 180))
+
+
+@st.composite
+def scenario(draw: st.DrawFn) -> tuple[float, float, list[Measurement]]:
+    lat, lon = draw(point)
+    n = draw(st.integers(1, 8))
+    ms = []
+    for k in range(n):
+        if draw(st.booleans()):
+            la, lo = draw(point)
+        else:  # a landmark near the target
+            az = draw(st.floats(0, 360))
+            d = draw(st.floats(0, 3000))
+            lo_, la_, _ = GEOD.fwd(lon, lat, az, d * 1000)
+            la, lo = float(la_), float(lo_)
+        stretch = draw(st.floats(1.0, 2.5))
+        ms.append(
+            Measurement(landmark=f"l{k}", lat=la, lon=lo, rtt_ms=_rtt(lat, lon, la, lo, stretch))
+        )
+    return lat, lon, ms
+
+
+@given(scenario())
+def test_true_location_always_inside(sc: tuple[float, float, list[Measurement]]) -> None:
+    lat, lon, ms = sc
+    res = solve("t", ms, DEU, estimate=False)
+    assert res.verdict is not Verdict.INCONSISTENT
+    assert res.region is not None
+    assert _inside(res.region, lat, lon)
+
+
+@given(
+    scenario(), st.sampled_from(["country:DEU", "not:CHN", "circle:48,11,800", "countries:USA,CAN"])
+)
+def test_verdict_never_contradicts_truth(
+    sc: tuple[float, float, list[Measurement]], spec: str
+) -> None:
+    lat, lon, ms = sc
+    zone = load_region(spec)
+    res = solve("t", ms, zone, estimate=False)
+    if spec.startswith("circle:"):
+        d = float(geodesic_km(48.0, 11.0, lat, lon))
+        truly_in, truly_out = d < 800 - 1e-6, d > 800 + 1e-6
+    else:
+        truly_in = _inside(zone.geometry, lat, lon)
+        truly_out = not truly_in
+    if res.verdict is Verdict.COMPLIANT:
+        assert not truly_out
+    if res.verdict is Verdict.VIOLATION:
+        assert not truly_in
+    if res.margin_km is not None:
+        assert res.margin_km >= 0
+
+
+@given(scenario(), point, st.floats(1.0, 2.0))
+def test_adding_a_landmark_never_grows_the_region(
+    sc: tuple[float, float, list[Measurement]], extra: tuple[float, float], stretch: float
+) -> None:
+    lat, lon, ms = sc
+    before = solve("t", ms, DEU, estimate=False)
+    la, lo = extra
+    more = [
+        *ms,
+        Measurement(landmark="extra", lat=la, lon=lo, rtt_ms=_rtt(lat, lon, la, lo, stretch)),
+    ]
+    after = solve("t", more, DEU, estimate=False)
+    assert before.region is not None
+    assert after.region is not None
+    assert after.area_km2 is not None
+    assert before.area_km2 is not None
+    assert after.area_km2 <= before.area_km2 * (1 + 1e-9) + 1e-6
+    assert shapely.difference(after.region, before.region).area < 1e-9
+
+
+def _lms(
+    lat: float, lon: float, spots: list[tuple[str, float, float]], stretch: float
+) -> list[Measurement]:
+    return [
+        Measurement(landmark=n, lat=la, lon=lo, rtt_ms=_rtt(lat, lon, la, lo, stretch))
+        for n, la, lo in spots
+    ]
+
+
+EUROPE = [
+    ("fra", 50.11, 8.68),
+    ("ber", 52.52, 13.40),
+    ("muc", 48.14, 11.58),
+    ("ham", 53.55, 9.99),
+    ("ams", 52.37, 4.90),
+    ("par", 48.86, 2.35),
+]
+
+
+def test_compliant_with_margin_and_json() -> None:
+    res = solve("chip-1", _lms(50.9, 10.5, EUROPE, 1.05), DEU)
+    assert res.verdict is Verdict.COMPLIANT
+    assert res.proof
+    assert res.margin_km is not None
+    assert 0 < res.margin_km < 200
+    d = res.to_json_dict()
+    assert set(d) == {
+        "target", "verdict", "proof", "model", "region_spec", "region", "region_center",
+        "area_km2", "margin_km", "binding_landmarks", "conflicting_landmarks", "settle",
+        "tolerate", "estimate", "landmarks", "message",
+    }  # fmt: skip
+    assert d["region"]["type"] in ("Polygon", "MultiPolygon")
+    assert d["estimate"]["model"] == "fiber"
+    assert all(lm["binding"] == (lm["id"] in d["binding_landmarks"]) for lm in d["landmarks"])
+    # The margin never overstates: the border is at least that far from every region point.
+    border = DEU.inner_border
+    xy = shapely.get_coordinates(res.region)
+    nearest = min(
+        float(geodesic_km(la, lo, border.lat_a, border.lon_a).min()) for lo, la in xy[::8]
+    )
+    assert res.margin_km <= nearest + 1e-6
+
+
+def test_violation_and_inconclusive_with_settle() -> None:
+    res = solve("chip-2", _lms(48.86, 2.35, EUROPE, 1.02), DEU)  # in Paris
+    assert res.verdict is Verdict.VIOLATION
+    assert res.margin_km is not None
+    assert res.margin_km > 0
+    res = solve("chip-3", _lms(50.9, 10.5, EUROPE, 1.6), DEU)
+    assert res.verdict is Verdict.INCONCLUSIVE
+    assert res.settle
+    s = res.settle[0]
+    assert s.rtt_needed_ms < s.rtt_ms
+    # Taking the advice settles it.
+    better = [
+        Measurement(landmark=m.landmark, lat=m.lat, lon=m.lon, rtt_ms=s.rtt_needed_ms)
+        if m.landmark == s.landmark
+        else m
+        for m in _lms(50.9, 10.5, EUROPE, 1.6)
+    ]
+    assert solve("chip-3", better, DEU).verdict in (s.would_give, Verdict.INCONSISTENT)
+
+
+def test_unreachable_and_inconsistent_minimal_set() -> None:
+    assert solve("x", [], DEU).verdict is Verdict.UNREACHABLE
+    ms = _lms(50.9, 10.5, EUROPE, 1.1)
+    # Two landmarks claiming the chip is right next to each of them: they conflict.
+    ms += [
+        Measurement(landmark="liar-nyc", lat=40.7, lon=-74.0, rtt_ms=1.0),
+    ]
+    res = solve("x", ms, DEU)
+    assert res.verdict is Verdict.INCONSISTENT
+    assert res.region is None
+    assert res.area_km2 is None
+    assert res.estimate is None
+    assert "liar-nyc" in res.conflicting_landmarks
+    assert len(res.conflicting_landmarks) == 2
+    # Irreducible: removing any member leaves a consistent set.
+    for drop in res.conflicting_landmarks:
+        rest = [m for m in ms if m.landmark in res.conflicting_landmarks and m.landmark != drop]
+        assert solve("x", rest, DEU).verdict is not Verdict.INCONSISTENT
+
+
+def test_tolerate_catches_a_lying_landmark() -> None:
+    # Chip in Paris; the liar in Berlin claims 0.1 ms, dragging the region into Germany.
+    honest = _lms(
+        48.86, 2.35, [("par", 48.85, 2.34), ("lon", 51.5, -0.12), ("bru", 50.85, 4.35)], 1.2
+    )
+    liar = Measurement(
+        landmark="ber", lat=52.52, lon=13.40, rtt_ms=_rtt(48.86, 2.35, 52.52, 13.40, 1.0) * 0.9
+    )
+    plain = solve("x", [*honest, liar], DEU, tolerate=0)
+    tolerant = solve("x", [*honest, liar], DEU, tolerate=1)
+    assert plain.verdict is Verdict.INCONSISTENT
+    assert tolerant.verdict is Verdict.VIOLATION
+    assert ("ber",) in tolerant.likely_liars
+    assert "ber" in tolerant.message
+    # A subtler liar keeps the set consistent but drags the region into Germany: tolerate
+    # refuses to call it COMPLIANT.
+    ms = _lms(50.9, 10.5, EUROPE, 1.05)
+    assert solve("x", ms, DEU, tolerate=1).verdict in (Verdict.COMPLIANT, Verdict.INCONCLUSIVE)
+    region_union = solve("x", ms, DEU, tolerate=1).region
+    assert region_union is not None
+    assert _inside(region_union, 50.9, 10.5)
+
+
+@pytest.mark.parametrize(
+    ("lat", "lon", "spots"),
+    [
+        (-17.8, 178.1, [("suv", -18.14, 178.44), ("nan", -17.76, 177.44), ("tbu", -21.2, -175.2)]),
+        (65.9, -169.5, [("nome", 64.5, -165.4), ("anadyr", 64.7, 177.5), ("uelen", 66.16, -169.8)]),
+        (89.5, 30.0, [("alert", 82.5, -62.3), ("ny", 78.9, 11.9), ("bar", 80.0, 100.0)]),
+        (-89.0, 0.0, [("pole", -90.0, 0.0), ("mcm", -77.85, 166.67)]),
+    ],
+)
+def test_antimeridian_and_poles(
+    lat: float, lon: float, spots: list[tuple[str, float, float]]
+) -> None:
+    ms = _lms(lat, lon, spots, 1.3)
+    res = solve("x", ms, load_region("not:CHN"))
+    assert res.region is not None
+    assert _inside(res.region, lat, lon)
+    assert res.verdict is Verdict.COMPLIANT
+    xmin, _, xmax, _ = res.region.bounds
+    assert -180 <= xmin <= xmax <= 180
+
+
+def test_huge_and_tiny_bounds() -> None:
+    far = Measurement(landmark="far", lat=-40.0, lon=175.0, rtt_ms=2 * 15_000 / C)
+    res = solve("x", [far], DEU)
+    assert res.landmarks[0].radius_km > 15_000
+    assert res.verdict is Verdict.INCONCLUSIVE
+    near = Measurement(landmark="near", lat=50.0, lon=10.0, rtt_ms=2 * 2.0 / C)
+    res = solve("x", [near], DEU)
+    assert res.verdict is Verdict.COMPLIANT
+    assert res.area_km2 is not None
+    assert res.area_km2 == pytest.approx(math.pi * 4, rel=0.01)
+    whole = Measurement(landmark="w", lat=0.0, lon=0.0, rtt_ms=200.0)
+    res = solve("x", [whole], DEU)
+    assert res.landmarks[0].radius_km == math.inf
+    assert res.to_json_dict()["landmarks"][0]["radius_km"] is None
+
+
+def test_landmark_on_the_border() -> None:
+    # Aachen-ish point on the DEU/BEL/NLD border; a 5 km bound straddles it.
+    lat, lon = 50.7539, 6.0208
+    m = Measurement(landmark="tri", lat=lat, lon=lon, rtt_ms=2 * 5.0 / C)
+    assert solve("x", [m], DEU).verdict is Verdict.INCONCLUSIVE
+
+
+def test_overhead_and_models() -> None:
+    m = Measurement(landmark="a", lat=0.0, lon=0.0, rtt_ms=10.0, overhead_ms=4.0)
+    assert radius_km(m, Model.FIBER) == pytest.approx(3 * C * 2 / 3)
+    assert radius_km(m, Model.VACUUM) > 3 * C
+    res = solve("x", [m], DEU, model=Model.FIBER)
+    assert not res.proof
+    assert "estimate" in res.message
+    with pytest.raises(MeasurementError, match="exceeds"):
+        Measurement(landmark="a", lat=0.0, lon=0.0, rtt_ms=1.0, overhead_ms=2.0)
+    with pytest.raises(MeasurementError, match="duplicate"):
+        solve("x", [m, m], DEU)
+    with pytest.raises(ValueError, match="tolerate"):
+        solve("x", [m], DEU, tolerate=-1)
+
+
+def test_calibrated_bestline() -> None:
+    d = [100.0, 500.0, 1000.0, 2000.0]
+    rtt = [3.0, 8.0, 14.0, 30.0]
+    line = fit_bestline(d, rtt)
+    assert line.slope_ms_per_km >= 2 / C
+    assert all(line.rtt_ms(x) <= t + 1e-9 for x, t in zip(d, rtt, strict=True))
+    cal = Calibration.fit([("a", 0.0, 0.0, 0.0, 1.0, 3.0), ("a", 0.0, 0.0, 0.0, 5.0, 8.0)])
+    m = Measurement(landmark="a", lat=0.0, lon=0.0, rtt_ms=6.0)
+    r = radius_km(m, Model.CALIBRATED, cal)
+    assert 0 < r < radius_km(m, Model.VACUUM)
+    res = solve("x", [m], DEU, model=Model.CALIBRATED, calibration=cal)
+    assert res.estimate is not None
+    assert res.estimate.model is Model.CALIBRATED
+
+
+def test_tightness_against_dense_grid() -> None:
+    lat, lon = 50.0, 10.0
+    ms = _lms(lat, lon, EUROPE, 1.3)
+    res = solve("x", ms, DEU, estimate=False)
+    assert res.region is not None
+    assert res.area_km2 is not None
+    minx, miny, maxx, maxy = res.region.bounds
+    gx, gy = np.meshgrid(np.linspace(minx, maxx, 500), np.linspace(miny, maxy, 500))
+    inside = np.ones(gx.size, dtype=bool)
+    for m in ms:
+        inside &= geodesic_km(m.lat, m.lon, gy.ravel(), gx.ravel()) <= radius_km(m, Model.VACUUM)
+    cells = shapely.box(minx, miny, maxx, maxy)
+    ref = polygon_area_km2(cells) * inside.mean()
+    assert 0.98 < res.area_km2 / ref < 1.02
+    assert geodesic_disk(lat, lon, 1.0).is_valid
