@@ -56,8 +56,12 @@ def _landmark_html(lm: LandmarkLayer) -> str:
         f"<b>landmark {escape(lm.id)}</b> ({role})<br>"
         f"min RTT {_fmt(lm.rtt_ms, 'ms', 3)}"
         + (f" - overhead {_fmt(lm.overhead_ms, 'ms', 3)}" if lm.overhead_ms else "")
-        + f"<br>bound radius {_fmt(lm.radius_km, 'km')}"
-        f"<br><span class='chiploc-small'>{lm.lat:.4f}, {lm.lon:.4f}</span>"
+        + (
+            "<br>bound covers the whole Earth (no constraint)"
+            if lm.radius_km is None
+            else f"<br>bound radius {_fmt(lm.radius_km, 'km')}"
+        )
+        + f"<br><span class='chiploc-small'>{lm.lat:.4f}, {lm.lon:.4f}</span>"
     )
 
 
@@ -164,6 +168,8 @@ def chip_map_from_layers(layers: ChipLayers, *, tiles: str | None = None) -> str
 
     bounds = folium.FeatureGroup(name="Landmark bounds (geodesic, circumscribing)")
     for lm in layers.landmarks:
+        if lm.bound is None:  # whole-Earth bound: nothing to draw, the marker says so
+            continue
         style: dict[str, Any]
         if lm.conflicting:
             style = {"color": _CONFLICT_COLOUR, "weight": 3, "fill": False}

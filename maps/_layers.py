@@ -116,13 +116,16 @@ class LandmarkLayer:
     lon: float
     rtt_ms: float
     overhead_ms: float
-    radius_km: float
+    radius_km: float | None  # None: the bound covers the whole Earth (no constraint)
     binding: bool
     conflicting: bool
-    bound: GeoJson  # solver.geodesic_disk(lat, lon, radius_km), lon/lat GeoJSON
+    bound: GeoJson | None  # solver.geodesic_disk(lat, lon, radius_km); None for the whole Earth
 
     def __post_init__(self) -> None:
-        if not self.radius_km >= 0.0:
+        if self.radius_km is None:
+            if self.bound is not None:
+                raise _bad(f"landmark {self.id}: a whole-Earth bound has no polygon")
+        elif not self.radius_km >= 0.0:
             raise _bad(f"landmark {self.id}: negative radius_km {self.radius_km}")
 
 
@@ -231,12 +234,18 @@ def chip_layers(result: Mapping[str, Any], *, authorized: Any = None) -> ChipLay
         what = f"{where}.landmarks[{i}]"
         lm_id = _str(_field(lm, "id", what), f"{what}.id")
         pos = _point(lm, what)
-        radius_km = _num(_field(lm, "radius_km", what), f"{what}.radius_km")
+        # radius_km null: the solver's bound covers the whole Earth (RTT too long to
+        # constrain anything); there is no polygon to draw, only the marker.
+        radius_km = _opt_num(_field(lm, "radius_km", what), f"{what}.radius_km")
         rtt_ms = _opt_num(lm.get("rtt_ms"), f"{what}.rtt_ms")
         overhead_ms = _num(lm.get("overhead_ms", 0.0), f"{what}.overhead_ms")
-        if radius_km < 0.0:
+        if radius_km is not None and radius_km < 0.0:
             raise _bad(f"{what}: negative radius_km {radius_km}")
-        bound = dict(mapping(solver.geodesic_disk(pos[0], pos[1], radius_km)))
+        bound = (
+            None
+            if radius_km is None
+            else dict(mapping(solver.geodesic_disk(pos[0], pos[1], radius_km)))
+        )
         landmarks.append(
             LandmarkLayer(
                 id=lm_id,

@@ -99,3 +99,25 @@ def test_malformed_result_is_an_input_error(mutate: object, match: str) -> None:
     mutate(result)  # type: ignore[operator]
     with pytest.raises(InputError, match=match):
         chip_layers(result)
+
+
+def test_whole_earth_bound_is_listed_but_not_drawn() -> None:
+    # A 200 ms RTT bounds nothing (the solver reports radius_km null); the map must
+    # still render, list the landmark, and say its bound covers the whole Earth.
+    result = solver.solve(
+        "chip-far",
+        [
+            solver.Measurement(landmark="fra", lat=50.11, lon=8.68, rtt_ms=2.0),
+            solver.Measurement(landmark="syd", lat=-33.87, lon=151.21, rtt_ms=200.0),
+        ],
+        solver.load_region("country:DEU"),
+    ).to_json_dict()
+    far = next(lm for lm in result["landmarks"] if lm["id"] == "syd")
+    assert far["radius_km"] is None
+    layers = chip_layers(result)
+    by_id = {lm.id: lm for lm in layers.landmarks}
+    assert by_id["syd"].bound is None
+    assert by_id["fra"].bound is not None
+    html = chip_map(result)
+    assert "bound covers the whole Earth" in html
+    assert network_references(html) == []
