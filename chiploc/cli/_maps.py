@@ -11,6 +11,7 @@ URL`` is given.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import sys
@@ -32,7 +33,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="draw chip or fleet maps (offline HTML) from `chiploc solve --json` results",
         description="Draw the evidence of solver results as self-contained offline HTML maps.",
     )
-    p.add_argument("results", help="results file, one JSON object per line (- for stdin)")
+    p.add_argument(
+        "results",
+        nargs="?",
+        help="results file, one JSON object per line (- for stdin); or use --db",
+    )
+    p.add_argument(
+        "--db",
+        help="read results from a chiploc store instead: the latest verdict of each chip",
+    )
     p.add_argument("--out", help="output HTML file (one chip, or the fleet map)")
     p.add_argument("--out-dir", help="write one chip map per result line into this directory")
     p.add_argument("--target", help="draw only the result for this chip id (the last such line)")
@@ -100,6 +109,29 @@ def read_results(text: str, *, source: str) -> list[dict[str, Any]]:
     return out
 
 
+def results_from_store(db: str, *, chip_id: str | None = None) -> list[dict[str, Any]]:
+    """The latest stored verdict of each chip (or of ``chip_id``), as result dicts.
+
+    The store is opened read-only; a missing file or a store with no verdict is an
+    :class:`InputError` naming the database.
+    """
+    import store
+
+    if not Path(db).is_file():
+        raise ConfigError(f"{db}: no such database file", reason="missing_file")
+    latest: dict[str, dict[str, Any]] = {}
+    with contextlib.closing(store.open_store(db, read_only=True)) as st:
+        for record in st.verdicts(chip_id=chip_id):
+            result = store.parse_json_strict(record.result_json, what=f"{db}: verdict")
+            if not isinstance(result, dict):
+                raise InputError(f"{db}: verdict {record.verdict_id} is not an object")
+            latest[record.chip_id] = {**result, "target": record.chip_id}
+    if not latest:
+        what = f"chip {chip_id!r}" if chip_id else "any chip"
+        raise InputError(f"{db}: no verdict stored for {what}", reason="no_results")
+    return list(latest.values())
+
+
 def _read_text(path: str) -> str:
     if path == "-":
         return sys.stdin.read()
@@ -139,7 +171,12 @@ def _select(results: Sequence[Mapping[str, Any]], target: str | None) -> list[Ma
 def _map(args: argparse.Namespace) -> int:
     import maps
 
-    results = read_results(_read_text(args.results), source=args.results)
+    if (args.results is None) == (args.db is None):
+        raise ConfigError("give a results file or --db PATH (one of them)", reason="bad_args")
+    if args.db is not None:
+        results = results_from_store(args.db, chip_id=None if args.fleet else args.target)
+    else:
+        results = read_results(_read_text(args.results), source=args.results)
     if args.fleet:
         if args.out_dir or args.target:
             raise ConfigError("--fleet takes --out, not --out-dir/--target", reason="bad_args")

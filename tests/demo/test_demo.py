@@ -192,3 +192,17 @@ def test_output_directory_rules(tmp_path: Path) -> None:
     a_file.write_text("x", encoding="utf-8")
     with pytest.raises(InputError):
         prepare_output_dir(a_file)
+
+
+def test_maps_from_the_store(demo: DemoOutput, tmp_path: Path) -> None:
+    # `chiploc map --db` draws what the store holds: one chip, and the whole fleet.
+    db = str(demo.directory / "chiploc.db")
+    chip = tmp_path / "inside.html"
+    assert main(["map", "--db", db, "--target", "chip-001-inside", "--out", str(chip)]) == 0
+    assert "chip-001-inside" in chip.read_text(encoding="utf-8")
+    fleet = tmp_path / "fleet.html"
+    assert main(["map", "--fleet", "--db", db, "--out", str(fleet)]) == 0
+    page = fleet.read_text(encoding="utf-8")
+    assert all(f"chip-00{i}" in page for i in range(1, CHIPS + 1))
+    assert main(["map", "--db", db, "--target", "no-such-chip", "--out", str(chip)]) == 2
+    assert main(["map", "--db", str(tmp_path / "missing.db"), "--fleet", "--out", str(fleet)]) == 2
