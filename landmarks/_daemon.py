@@ -333,8 +333,8 @@ class LandmarkDaemon:
             limit = int(request.query.get("limit", "100"))
         except ValueError:
             return self._error(400, "since and limit must be integers", "bad_cursor")
-        if since < 0 or not 1 <= limit <= 1000:
-            return self._error(400, "since >= 0 and limit in 1..1000", "bad_cursor")
+        if not 0 <= since < 2**63 or not 1 <= limit <= 1000:  # sqlite INTEGER is 64-bit
+            return self._error(400, "since in 0..2^63-1 and limit in 1..1000", "bad_cursor")
         if self._store is None or self._db_executor is None:
             return self._error(503, "landmark is not running", "draining")
         loop = asyncio.get_running_loop()

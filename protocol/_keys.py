@@ -224,7 +224,7 @@ def _read_json(path: Path) -> Any:
         raise KeyFileError(f"{path}: cannot read key file: {e}") from e
     try:
         return json.loads(text)
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, RecursionError) as e:
         raise KeyFileError(f"{path}: not a JSON key file: {e}") from e
 
 

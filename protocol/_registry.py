@@ -337,7 +337,7 @@ class Registry:
         Any failure is a RegistryError naming ``source``."""
         try:
             doc = json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
             raise RegistryError(f"{source}: registry is not JSON: {e}", reason="malformed") from e
         if not isinstance(doc, dict) or doc.get("format") != REGISTRY_FORMAT:
             raise RegistryError(f"{source}: not a {REGISTRY_FORMAT} document", reason="malformed")

@@ -207,8 +207,15 @@ class Calibration:
         path = Path(path)
         try:
             text = path.read_text(encoding="utf-8")
-        except OSError as e:
+        except (OSError, UnicodeDecodeError) as e:
             raise MeasurementError(f"{path}: cannot read: {e}", reason="unreadable") from e
+        try:
+            return cls._from_csv_text(text, path)
+        except csv.Error as e:  # e.g. a field over csv's size limit
+            raise MeasurementError(f"{path}: not a readable CSV: {e}", reason="bad_row") from e
+
+    @classmethod
+    def _from_csv_text(cls, text: str, path: Path) -> Calibration:
         reader = csv.DictReader(text.splitlines())
         need = ["landmark", "lat", "lon", "peer", "peer_lat", "peer_lon", "rtt_ms"]
         missing = [c for c in need if c not in (reader.fieldnames or [])]

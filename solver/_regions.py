@@ -204,13 +204,13 @@ def _geojson(path: Path, spec: str) -> tuple[str, BaseGeometry]:
 
     try:
         raw = path.read_bytes()
-    except OSError as e:
-        raise fail(f"cannot read ({e.strerror})", "unreadable") from e
+    except (OSError, ValueError) as e:  # ValueError: a NUL in the path
+        raise fail(f"cannot read ({getattr(e, 'strerror', None) or e})", "unreadable") from e
     if len(raw) > _MAX_GEOJSON_BYTES:
         raise fail("larger than 64 MiB")
     try:
         doc: Any = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
         raise fail(f"not valid JSON ({e})") from e
     if not isinstance(doc, dict):
         raise fail("top level is not a JSON object")
@@ -274,7 +274,11 @@ def _parse(spec: str) -> tuple[str, BaseGeometry, BaseGeometry]:
     if low.startswith("circle:"):
         return _circle(text[7:], spec)
     path = Path(text)
-    if text and (path.suffix.lower() in (".geojson", ".json") or path.exists()):
+    try:
+        exists = path.exists()
+    except (OSError, ValueError):  # name too long, NUL byte: not a file we can name
+        exists = False
+    if text and (path.suffix.lower() in (".geojson", ".json") or exists):
         canon, geom = _geojson(path, spec)
         return canon, geom, geom
     raise RegionSpecError(

@@ -55,12 +55,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def read_measurements(path: Path) -> dict[str, list[Measurement]]:
     """Parse the CSV; every bad row is reported with its line number (MeasurementError)."""
-    from solver import Measurement
-
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise MeasurementError(f"{path}: cannot read: {e}", reason="unreadable") from e
+    try:
+        return _parse_measurements(text, path)
+    except csv.Error as e:  # e.g. a field over csv's size limit
+        raise MeasurementError(f"{path}: not a readable CSV: {e}", reason="bad_row") from e
+
+
+def _parse_measurements(text: str, path: Path) -> dict[str, list[Measurement]]:
+    from solver import Measurement
+
     reader = csv.reader(text.splitlines())
     header = next(reader, None)
     if header is None:
