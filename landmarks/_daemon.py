@@ -298,7 +298,7 @@ class LandmarkDaemon:
             return self._error(503, "landmark is shutting down", "draining")
         try:
             body = await request.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested too deeply
             return self._error(400, "body must be JSON", "bad_json")
         try:
             if isinstance(body, dict) and "targets" in body:
