@@ -141,6 +141,7 @@ async def test_http_api_answers_4xx_json_never_5xx(tmp_path: Path) -> None:
         drawn += [
             ("GET", "/v1/reports?since=99999999999999999999999", b""),
             ("GET", f"/v1/reports?since={2**63}", b""),
+            ("POST", "/v1/rounds", b'{"chip_id": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
             ("POST", "/v1/rounds", b'{"targets": []}'),
             ("POST", "/v1/rounds", b'{"chip_id": "chip-00000", "address": "h:99999"}'),
             ("POST", "/v1/rounds", b'{"chip_id": "chip-00000", "address": "1.2.3.4:x"}'),
