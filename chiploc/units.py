@@ -11,6 +11,18 @@ from typing import Final
 #: Speed of light in vacuum, exact by definition of the metre (km per millisecond).
 SPEED_OF_LIGHT_KM_PER_MS: Final = 299.792458
 
+#: Default bound (parts per million) on a landmark clock's rate error, used by the solver's
+#: proof. A landmark times RTTs on ``CLOCK_MONOTONIC``, which NTP may slew: the Linux kernel
+#: caps the NTP frequency correction at 500 ppm (``MAXFREQ``) and an ``adjtime`` slew at
+#: 500 ppm (``MAX_TICKADJ``). A clock running slow under-measures an RTT, so the solver takes
+#: the true duration of an interval measured as ``t`` to lie in ``[t / (1 + e), t / (1 - e)]``
+#: (``e = ppm * 1e-6``) and bounds distances with ``rtt / (1 - e)`` (about ``rtt * (1 + e)``).
+#: Not covered, so a landmark host must avoid them or the solver be given a larger tolerance:
+#: a frequency correction and an ``adjtime`` slew at once (up to 1,000 ppm), and tick
+#: adjustment (``ADJ_TICK``, up to 10 %), which chrony uses to slew faster (its documented
+#: default ``maxslewrate`` is 83,333 ppm; set ``maxslewrate 500``).
+MAX_CLOCK_RATE_ERROR_PPM: Final = 500.0
+
 #: Nanoseconds per millisecond.
 NS_PER_MS: Final = 1_000_000
 

@@ -41,13 +41,19 @@ def estimate_position(
     model: Model,
     calibration: Calibration | None,
     start: tuple[float, float],
+    clock_tolerance_ppm: float = 0.0,
 ) -> tuple[float, float] | None:
     """Least-squares (lat, lon) under ``model`` (fiber or calibrated), from ``start``."""
     from scipy.optimize import least_squares
 
     if not measurements:
         return None
-    dist = np.array([radius_km(m, model, calibration) for m in measurements])
+    dist = np.array(
+        [
+            radius_km(m, model, calibration, clock_tolerance_ppm=clock_tolerance_ppm)
+            for m in measurements
+        ]
+    )
     order = np.argsort(dist)[:_MAX_LANDMARKS]
     dist = dist[order]
     lat_l = np.array([measurements[i].lat for i in order])

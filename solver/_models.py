@@ -12,6 +12,11 @@ Invariants enforced here:
   faster than light and ``b >= 0`` (an estimate, no proof).
 * Only ``overhead_ms`` that the landmark itself proved (a lower bound of its
   own processing time) is ever subtracted; the chip's word never is.
+* The landmark's clock may run off rate by up to ``clock_tolerance_ppm``
+  (default :data:`~chiploc.units.MAX_CLOCK_RATE_ERROR_PPM`): an interval it
+  measured as ``t`` lasted between ``t / (1 + e)`` and ``t / (1 - e)``, so the
+  distance bound uses the largest possible true RTT minus the smallest
+  possible true overhead, ``rtt / (1 - e) - overhead / (1 + e)``.
 * A :class:`Measurement` is validated once, in ``__post_init__``.
 """
 
@@ -28,7 +33,7 @@ from typing import Final
 import numpy as np
 
 from chiploc.errors import MeasurementError
-from chiploc.units import SPEED_OF_LIGHT_KM_PER_MS
+from chiploc.units import MAX_CLOCK_RATE_ERROR_PPM, SPEED_OF_LIGHT_KM_PER_MS
 
 from ._geodesy import chord_to_geodesic_km, geodesic_km, geodesic_to_chord_km
 
@@ -38,6 +43,7 @@ __all__ = [
     "Calibration",
     "Measurement",
     "Model",
+    "check_clock_tolerance_ppm",
     "radius_km",
     "rtt_for_radius_ms",
 ]
@@ -46,6 +52,27 @@ __all__ = [
 FIBER_KM_PER_MS: Final = SPEED_OF_LIGHT_KM_PER_MS * 2.0 / 3.0
 #: Fewest landmark-to-landmark points for a per-landmark bestline.
 MIN_CALIBRATION_POINTS: Final = 2
+#: Largest accepted clock-rate tolerance (10 %, the kernel's tick-adjustment range).
+MAX_CLOCK_TOLERANCE_PPM: Final = 100_000.0
+
+
+def check_clock_tolerance_ppm(ppm: float) -> float:
+    """Validate a clock-rate tolerance (ppm): a finite number in [0, 100,000]."""
+    if (
+        isinstance(ppm, bool)
+        or not isinstance(ppm, int | float)
+        or not 0.0 <= ppm <= MAX_CLOCK_TOLERANCE_PPM
+    ):
+        raise ValueError(
+            f"clock_tolerance_ppm must be a number in [0, {MAX_CLOCK_TOLERANCE_PPM:g}], got {ppm!r}"
+        )
+    return float(ppm)
+
+
+def true_rtt_bound_ms(m: Measurement, clock_tolerance_ppm: float) -> float:
+    """Largest possible true RTT minus smallest possible true overhead (ms), at least 0."""
+    e = check_clock_tolerance_ppm(clock_tolerance_ppm) * 1e-6
+    return max(m.rtt_ms / (1.0 - e) - m.overhead_ms / (1.0 + e), 0.0)
 
 
 class Model(enum.Enum):
@@ -254,9 +281,18 @@ class Calibration:
         return line
 
 
-def radius_km(m: Measurement, model: Model, calibration: Calibration | None = None) -> float:
-    """Geodesic-radius bound (km) of the disk that must hold the target; ``inf`` = whole Earth."""
-    rtt = m.effective_rtt_ms
+def radius_km(
+    m: Measurement,
+    model: Model,
+    calibration: Calibration | None = None,
+    *,
+    clock_tolerance_ppm: float = MAX_CLOCK_RATE_ERROR_PPM,
+) -> float:
+    """Geodesic-radius bound (km) of the disk that must hold the target; ``inf`` = whole Earth.
+
+    The RTT is first widened for the landmark clock's rate error (see the module docstring).
+    """
+    rtt = true_rtt_bound_ms(m, clock_tolerance_ppm)
     if model is Model.VACUUM:
         return chord_to_geodesic_km(rtt / 2.0 * SPEED_OF_LIGHT_KM_PER_MS)
     if model is Model.FIBER:
@@ -266,9 +302,14 @@ def radius_km(m: Measurement, model: Model, calibration: Calibration | None = No
 
 
 def rtt_for_radius_ms(
-    m: Measurement, radius: float, model: Model, calibration: Calibration | None = None
+    m: Measurement,
+    radius: float,
+    model: Model,
+    calibration: Calibration | None = None,
+    *,
+    clock_tolerance_ppm: float = MAX_CLOCK_RATE_ERROR_PPM,
 ) -> float:
-    """The RTT (ms, overhead included) at which the model's radius is ``radius`` km."""
+    """The measured RTT (ms, overhead included) at which :func:`radius_km` is ``radius`` km."""
     if model is Model.VACUUM:
         rtt = 2.0 * geodesic_to_chord_km(radius) / SPEED_OF_LIGHT_KM_PER_MS
     elif model is Model.FIBER:
@@ -276,4 +317,5 @@ def rtt_for_radius_ms(
     else:
         cal = calibration if calibration is not None else Calibration()
         rtt = cal.bestline(m.landmark).rtt_ms(radius)
-    return rtt + m.overhead_ms
+    e = check_clock_tolerance_ppm(clock_tolerance_ppm) * 1e-6
+    return (rtt + m.overhead_ms / (1.0 + e)) * (1.0 - e)

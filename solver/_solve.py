@@ -38,6 +38,7 @@ from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
 from chiploc.errors import MeasurementError
+from chiploc.units import MAX_CLOCK_RATE_ERROR_PPM
 
 from ._estimate import estimate_position
 from ._geodesy import (
@@ -50,7 +51,14 @@ from ._geodesy import (
     geodesic_km,
     polygon_area_km2,
 )
-from ._models import Calibration, Measurement, Model, radius_km, rtt_for_radius_ms
+from ._models import (
+    Calibration,
+    Measurement,
+    Model,
+    check_clock_tolerance_ppm,
+    radius_km,
+    rtt_for_radius_ms,
+)
 from ._regions import AuthorizedRegion, BorderSegments, coarse_geometries
 
 __all__ = ["Estimate", "LandmarkBound", "Settle", "SolveResult", "Verdict", "solve"]
@@ -136,6 +144,7 @@ class SolveResult:
     landmarks: tuple[LandmarkBound, ...]
     message: str
     likely_liars: tuple[tuple[str, ...], ...] = field(default=())
+    clock_tolerance_ppm: float = MAX_CLOCK_RATE_ERROR_PPM
 
     def __post_init__(self) -> None:
         if self.proof and self.model is not Model.VACUUM:
@@ -169,6 +178,7 @@ class SolveResult:
             "estimate": None if self.estimate is None else self.estimate.to_json_dict(),
             "landmarks": [b.to_json_dict() for b in self.landmarks],
             "message": self.message,
+            "clock_tolerance_ppm": self.clock_tolerance_ppm,
         }
 
 
@@ -258,9 +268,19 @@ class _SetResult:
 class _Problem:
     """The landmarks of one target under one model: disks, cached per landmark."""
 
-    def __init__(self, ms: Sequence[Measurement], model: Model, cal: Calibration | None) -> None:
+    def __init__(
+        self,
+        ms: Sequence[Measurement],
+        model: Model,
+        cal: Calibration | None,
+        clock_tolerance_ppm: float,
+    ) -> None:
         self.ms = ms
-        self.r = np.array([radius_km(m, model, cal) for m in ms], dtype=np.float64)
+        self.clock_tolerance_ppm = clock_tolerance_ppm
+        self.r = np.array(
+            [radius_km(m, model, cal, clock_tolerance_ppm=clock_tolerance_ppm) for m in ms],
+            dtype=np.float64,
+        )
         self.lat = np.array([m.lat for m in ms], dtype=np.float64)
         self.lon = np.array([m.lon for m in ms], dtype=np.float64)
         self._disks: dict[int, BaseGeometry] = {}
@@ -472,7 +492,9 @@ def _settle(
         if best is None:
             continue
         m = prob.ms[i]
-        rtt_needed = rtt_for_radius_ms(m, best[0], model, cal)
+        rtt_needed = rtt_for_radius_ms(
+            m, best[0], model, cal, clock_tolerance_ppm=prob.clock_tolerance_ppm
+        )
         if rtt_needed <= m.overhead_ms or rtt_needed >= m.rtt_ms:
             continue
         out.append(
@@ -523,12 +545,16 @@ def solve(
     tolerate: int = 0,
     calibration: Calibration | None = None,
     estimate: bool = True,
+    clock_tolerance_ppm: float = MAX_CLOCK_RATE_ERROR_PPM,
 ) -> SolveResult:
     """Locate ``target`` from its landmarks' minimum RTTs and decide against ``region``.
 
+    ``clock_tolerance_ppm`` bounds the landmark clocks' rate error; every RTT is
+    widened accordingly before it becomes a distance (see ``docs/solver.md``).
     Expected outcomes (including INCONSISTENT and UNREACHABLE) are values;
     only malformed input raises (MeasurementError / ValueError).
     """
+    clock_tolerance_ppm = check_clock_tolerance_ppm(clock_tolerance_ppm)
     if not isinstance(model, Model):
         raise ValueError(f"model must be a Model, got {model!r}")
     if (
@@ -553,6 +579,7 @@ def solve(
             model=model,
             region_spec=region.spec,
             tolerate=tolerate,
+            clock_tolerance_ppm=clock_tolerance_ppm,
             **kw,
         )
 
@@ -563,7 +590,7 @@ def solve(
             estimate=None,
             landmarks=(), message=f"{target}: no measurement from any landmark",
         )  # fmt: skip
-    prob = _Problem(ms, model, calibration)
+    prob = _Problem(ms, model, calibration, clock_tolerance_ppm)
     root = frozenset(range(len(ms)))
     res = prob.solve_set(root)
     nodes = _tolerant_nodes(prob, root, tolerate) if tolerate else {root: frozenset()}
@@ -629,7 +656,7 @@ def solve(
         largest: frozenset[int] = max(consistent, key=len)
         use = [ms[i] for i in sorted(largest)]
         start = center if center is not None else (use[0].lat, use[0].lon)
-        pos = estimate_position(use, est_model, calibration, start)
+        pos = estimate_position(use, est_model, calibration, start, clock_tolerance_ppm)
         if pos is not None:
             est = Estimate(lat=pos[0], lon=pos[1], model=est_model)
 

@@ -49,6 +49,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=Path,
         help="landmark-to-landmark CSV: landmark,lat,lon,peer,peer_lat,peer_lon,rtt_ms",
     )
+    p.add_argument(
+        "--clock-tolerance-ppm",
+        type=float,
+        default=None,
+        metavar="PPM",
+        help="bound on the landmark clocks' rate error; every RTT is widened by it before it "
+        "becomes a distance (default 500, the Linux kernel's NTP slew limit)",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per target per line")
     p.set_defaults(handler=_handle)
 
@@ -142,10 +150,16 @@ def _parse_measurements(text: str, path: Path) -> dict[str, list[Measurement]]:
 
 def _handle(args: argparse.Namespace) -> int:
     from chiploc.errors import ConfigError
+    from chiploc.units import MAX_CLOCK_RATE_ERROR_PPM
     from solver import Calibration, Model, load_region, solve
 
     if not 0 <= args.tolerate <= 8:
         raise ConfigError("--tolerate must be between 0 and 8", reason="bad_argument")
+    ppm = MAX_CLOCK_RATE_ERROR_PPM if args.clock_tolerance_ppm is None else args.clock_tolerance_ppm
+    if not 0.0 <= ppm <= 100_000.0:  # also refuses nan
+        raise ConfigError(
+            "--clock-tolerance-ppm must be between 0 and 100000", reason="bad_argument"
+        )
     model = Model(args.model)
     calibration = None
     if args.calibration is not None:
@@ -155,14 +169,25 @@ def _handle(args: argparse.Namespace) -> int:
     region = load_region(args.region)
     by_target = read_measurements(args.measurements)
     results = [
-        solve(t, ms, region, model=model, tolerate=args.tolerate, calibration=calibration)
+        solve(
+            t,
+            ms,
+            region,
+            model=model,
+            tolerate=args.tolerate,
+            calibration=calibration,
+            clock_tolerance_ppm=ppm,
+        )
         for t, ms in by_target.items()
     ]
     if args.json:
         for r in results:
             sys.stdout.write(json.dumps(r.to_json_dict(), allow_nan=False) + "\n")
         return 0
-    print(f"region {region.spec}  model {model.value}  tolerate {args.tolerate}")
+    print(
+        f"region {region.spec}  model {model.value}  tolerate {args.tolerate}  "
+        f"clock tolerance {ppm:g} ppm"
+    )
     print(f"{'target':<20} {'verdict':<13} {'margin km':>10} {'area km2':>14}  binding")
     for r in results:
         margin = "" if r.margin_km is None else f"{r.margin_km:.1f}"

@@ -95,3 +95,20 @@ def test_calibration_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     cal.write_text("landmark,lat,lon,peer,peer_lat,peer_lon,rtt_ms\nfra,95,8,x,1,1,2\n")
     assert main([*args, "--calibration", str(cal)]) == 2
     assert "line 2" in capsys.readouterr().err
+
+
+def test_clock_tolerance_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = tmp_path / "m.csv"
+    p.write_text(GOOD)
+    assert main(["solve", str(p), "--region", "country:DEU", "--json"]) == 0
+    default = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert default["clock_tolerance_ppm"] == 500.0
+    args = ["solve", str(p), "--region", "country:DEU", "--json", "--clock-tolerance-ppm", "0"]
+    assert main(args) == 0
+    exact = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert exact["clock_tolerance_ppm"] == 0.0
+    for a, b in zip(exact["landmarks"], default["landmarks"], strict=True):
+        assert b["radius_km"] > a["radius_km"]
+    assert main([*args[:-1], "-3"]) == 2
+    assert "--clock-tolerance-ppm" in capsys.readouterr().err
+    assert main([*args[:-1], "nan"]) == 2

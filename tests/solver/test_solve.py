@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chiploc.errors import MeasurementError
+from chiploc.units import MAX_CLOCK_RATE_ERROR_PPM
 from chiploc.units import SPEED_OF_LIGHT_KM_PER_MS as C
 from solver import (
     Calibration,
@@ -25,7 +26,8 @@ from solver import (
     radius_km,
     solve,
 )
-from solver._geodesy import GEOD, ecef_km
+from solver._geodesy import GEOD, ecef_km, geodesic_to_chord_km
+from solver._models import rtt_for_radius_ms
 
 DEU = load_region("country:DEU")
 
@@ -143,8 +145,9 @@ def test_compliant_with_margin_and_json() -> None:
     assert set(d) == {
         "target", "verdict", "proof", "model", "region_spec", "region", "region_center",
         "area_km2", "margin_km", "binding_landmarks", "conflicting_landmarks", "settle",
-        "tolerate", "estimate", "landmarks", "message",
+        "tolerate", "estimate", "landmarks", "message", "clock_tolerance_ppm",
     }  # fmt: skip
+    assert d["clock_tolerance_ppm"] == MAX_CLOCK_RATE_ERROR_PPM
     assert d["region"]["type"] in ("Polygon", "MultiPolygon")
     assert d["estimate"]["model"] == "fiber"
     assert all(lm["binding"] == (lm["id"] in d["binding_landmarks"]) for lm in d["landmarks"])
@@ -266,7 +269,7 @@ def test_landmark_on_the_border() -> None:
 
 def test_overhead_and_models() -> None:
     m = Measurement(landmark="a", lat=0.0, lon=0.0, rtt_ms=10.0, overhead_ms=4.0)
-    assert radius_km(m, Model.FIBER) == pytest.approx(3 * C * 2 / 3)
+    assert radius_km(m, Model.FIBER, clock_tolerance_ppm=0) == pytest.approx(3 * C * 2 / 3)
     assert radius_km(m, Model.VACUUM) > 3 * C
     res = solve("x", [m], DEU, model=Model.FIBER)
     assert not res.proof
@@ -309,3 +312,64 @@ def test_tightness_against_dense_grid() -> None:
     ref = polygon_area_km2(cells) * inside.mean()
     assert 0.98 < res.area_km2 / ref < 1.02
     assert geodesic_disk(lat, lon, 1.0).is_valid
+
+
+@pytest.mark.parametrize("ppm", [0.0, 1.0, 500.0, 20_000.0])
+@pytest.mark.parametrize("model", [Model.VACUUM, Model.FIBER])
+def test_clock_tolerance_widens_the_rtt_by_exactly_its_factor(ppm: float, model: Model) -> None:
+    e = ppm * 1e-6
+    m = Measurement(landmark="a", lat=50.0, lon=10.0, rtt_ms=9.0)
+    exact = radius_km(m, model, clock_tolerance_ppm=0.0)
+    widened = radius_km(m, model, clock_tolerance_ppm=ppm)
+    if model is Model.FIBER:  # linear in the RTT
+        assert widened == pytest.approx(exact / (1 - e), rel=1e-12)
+    else:  # the chord is linear in the RTT; the geodesic radius is a function of the chord
+        assert geodesic_to_chord_km(widened) == pytest.approx(
+            geodesic_to_chord_km(exact) / (1 - e), rel=1e-12
+        )
+    assert widened >= exact
+    # A landmark-proven overhead is discounted by the fastest possible clock.
+    mo = Measurement(landmark="a", lat=50.0, lon=10.0, rtt_ms=9.0, overhead_ms=3.0)
+    fib = radius_km(mo, Model.FIBER, clock_tolerance_ppm=ppm)
+    assert fib == pytest.approx((9.0 / (1 - e) - 3.0 / (1 + e)) / 2 * C * 2 / 3, rel=1e-12)
+    # rtt_for_radius_ms inverts radius_km.
+    assert rtt_for_radius_ms(mo, fib, Model.FIBER, clock_tolerance_ppm=ppm) == pytest.approx(
+        9.0, rel=1e-12
+    )
+
+
+def test_solve_uses_the_clock_tolerance_and_reports_it() -> None:
+    ms = _lms(50.9, 10.5, EUROPE, 1.3)
+    strict = solve("x", ms, DEU, estimate=False, clock_tolerance_ppm=0.0)
+    default = solve("x", ms, DEU, estimate=False)
+    wide = solve("x", ms, DEU, estimate=False, clock_tolerance_ppm=50_000.0)
+    assert default.clock_tolerance_ppm == MAX_CLOCK_RATE_ERROR_PPM == 500.0
+    assert wide.to_json_dict()["clock_tolerance_ppm"] == 50_000.0
+    for a, b in zip(strict.landmarks, default.landmarks, strict=True):
+        assert geodesic_to_chord_km(b.radius_km) == pytest.approx(
+            geodesic_to_chord_km(a.radius_km) / (1 - 5e-4), rel=1e-12
+        )
+    assert strict.area_km2 is not None
+    assert default.area_km2 is not None
+    assert wide.area_km2 is not None
+    assert strict.area_km2 < default.area_km2 < wide.area_km2
+    for bad in (-1.0, math.nan, math.inf, 100_001.0):
+        with pytest.raises(ValueError, match="clock_tolerance_ppm"):
+            solve("x", ms, DEU, clock_tolerance_ppm=bad)
+
+
+@given(scenario(), st.floats(0.0, 5000.0))
+def test_slow_landmark_clock_within_tolerance_keeps_the_chip_inside(
+    sc: tuple[float, float, list[Measurement]], slow_ppm: float
+) -> None:
+    # Each landmark's clock runs slow by up to the tolerance: it under-measures every RTT.
+    lat, lon, ms = sc
+    slow = [
+        Measurement(
+            landmark=m.landmark, lat=m.lat, lon=m.lon, rtt_ms=m.rtt_ms * (1 - slow_ppm * 1e-6)
+        )
+        for m in ms
+    ]
+    res = solve("t", slow, DEU, estimate=False, clock_tolerance_ppm=slow_ppm)
+    assert res.region is not None
+    assert _inside(res.region, lat, lon)
