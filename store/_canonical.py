@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from typing import Any
 
 from chiploc.errors import DecodeError
@@ -50,6 +51,13 @@ def _no_constants(name: str) -> Any:
     raise DecodeError(f"non-finite number {name} in JSON", reason="non_finite")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # e.g. 1e999 overflows to infinity
+        raise DecodeError(f"number {text[:40]} overflows a float", reason="non_finite")
+    return value
+
+
 def parse_json_strict(data: bytes, *, what: str = "JSON") -> Any:
     """Parse ``data`` as UTF-8 JSON, refusing duplicate keys and NaN / Infinity."""
     try:
@@ -57,7 +65,12 @@ def parse_json_strict(data: bytes, *, what: str = "JSON") -> Any:
     except UnicodeDecodeError as e:
         raise DecodeError(f"{what} is not valid UTF-8: {e}", reason="bad_utf8") from e
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+        return json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_no_constants,
+            parse_float=_finite_float,
+        )
     except json.JSONDecodeError as e:
         raise DecodeError(f"{what} is not valid JSON: {e}", reason="bad_json") from e
     except RecursionError as e:
