@@ -59,7 +59,7 @@ async def _attacks(directory: Path) -> dict[str, Any]:
     return {
         "attacks_tried": len(outcomes),
         "attacks_detected": sum(o.detected for o in outcomes),
-        "attacks_missed": [o.name for o in outcomes if not o.detected],
+        "attacks_missed": [f"{o.name}: {o.evidence[:400]}" for o in outcomes if not o.detected],
     }
 
 

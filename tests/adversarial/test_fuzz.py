@@ -77,6 +77,9 @@ _DEEP = b"[" * 100_000 + b"]" * 100_000
         ("public_key", _DEEP),
         ("region_geojson", _DEEP),
         ("certificate", _DEEP),
+        # a number that overflows to inf broke canonical re-encoding with a ValueError
+        # (found by scripts/fuzz_atheris.py; fixed: store/_canonical.py parse_json_strict)
+        ("certificate", b'{"certificate":{"issued_at":1e7777},"signature":"00"}'),
         # csv.Error "field larger than field limit" (fixed: chiploc/cli/_solve.py,
         # solver/_models.py)
         ("measurement_csv", b"target,landmark,lat,lon,rtt_ms\n" + b"a" * 140_000 + b",b,1,2,3\n"),
