@@ -18,22 +18,8 @@ __all__ = ["estimate_position"]
 
 _R_MEAN_KM = 6371.0088
 _MAX_LANDMARKS = 16
-
-
-def _hav_km(
-    lat: float, lon: float, plat: npt.NDArray[np.float64], plon: npt.NDArray[np.float64]
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Spherical distance and its partial derivatives (km per degree)."""
-    p1, l1 = math.radians(lat), math.radians(lon)
-    p2, l2 = np.radians(plat), np.radians(plon)
-    cosc = np.sin(p1) * np.sin(p2) + np.cos(p1) * np.cos(p2) * np.cos(l1 - l2)
-    cosc = np.clip(cosc, -1.0, 1.0)
-    c = np.arccos(cosc)
-    sinc = np.maximum(np.sin(c), 1e-9)
-    dc_dp1 = -(np.cos(p1) * np.sin(p2) - np.sin(p1) * np.cos(p2) * np.cos(l1 - l2)) / sinc
-    dc_dl1 = (np.cos(p1) * np.cos(p2) * np.sin(l1 - l2)) / sinc
-    k = _R_MEAN_KM * math.pi / 180.0
-    return _R_MEAN_KM * c, k * dc_dp1, k * dc_dl1
+_MAX_STEPS = 40
+_STOP_DEG = 1e-3  # about 0.1 km: far below the error of any RTT-based estimate
 
 
 def estimate_position(
@@ -43,9 +29,12 @@ def estimate_position(
     start: tuple[float, float],
     clock_tolerance_ppm: float = 0.0,
 ) -> tuple[float, float] | None:
-    """Least-squares (lat, lon) under ``model`` (fiber or calibrated), from ``start``."""
-    from scipy.optimize import least_squares
+    """Least-squares (lat, lon) under ``model`` (fiber or calibrated), from ``start``.
 
+    Levenberg-Marquardt on the 2x2 normal equations with the analytic Jacobian of
+    the spherical distance (an estimate: 0.1 km of convergence slack is
+    irrelevant, so it stops at steps below 1e-3 degrees or after 40 steps).
+    """
     if not measurements:
         return None
     dist = np.array(
@@ -56,26 +45,53 @@ def estimate_position(
     )
     order = np.argsort(dist)[:_MAX_LANDMARKS]
     dist = dist[order]
-    lat_l = np.array([measurements[i].lat for i in order])
-    lon_l = np.array([measurements[i].lon for i in order])
+    lat_l = np.radians([measurements[i].lat for i in order])
+    lon_l = np.radians([measurements[i].lon for i in order])
+    sin_l, cos_l = np.sin(lat_l), np.cos(lat_l)
     w = 1.0 / np.maximum(dist, 10.0)
+    k = _R_MEAN_KM * math.pi / 180.0  # km per degree of arc
+    wk = w * k
 
-    def fun(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        d, _, _ = _hav_km(float(x[0]), float(x[1]), lat_l, lon_l)
-        return np.asarray((d - dist) * w)
+    def residual(
+        x: npt.NDArray[np.float64],
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Weighted residuals and their derivatives (per degree) at x = (lat, lon)."""
+        p1, l1 = math.radians(float(x[0])), math.radians(float(x[1]))
+        sp, cp = math.sin(p1), math.cos(p1)
+        dl = l1 - lon_l
+        cos_dl = np.cos(dl)
+        cosc = np.clip(sp * sin_l + cp * cos_l * cos_dl, -1.0, 1.0)
+        c = np.arccos(cosc)
+        inv = wk / np.maximum(np.sqrt(1.0 - cosc * cosc), 1e-9)
+        dp = -(cp * sin_l - sp * cos_l * cos_dl) * inv
+        dlon = (cp * cos_l * np.sin(dl)) * inv
+        return (_R_MEAN_KM * c - dist) * w, dp, dlon
 
-    def jac(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        _, dp, dl = _hav_km(float(x[0]), float(x[1]), lat_l, lon_l)
-        return np.column_stack([dp * w, dl * w])
-
-    res = least_squares(
-        fun,
-        np.array(start, dtype=np.float64),
-        jac=jac,
-        method="lm" if len(order) >= 2 else "trf",
-        max_nfev=60,
-    )
-    lat, lon = float(res.x[0]), float(res.x[1])
+    x = np.array(start, dtype=np.float64)
+    f, jp, jl = residual(x)
+    cost = float(f @ f)
+    lam = 1e-4
+    for _ in range(_MAX_STEPS):
+        a11, a12, a22 = float(jp @ jp), float(jp @ jl), float(jl @ jl)
+        g1, g2 = float(jp @ f), float(jl @ f)
+        while True:
+            b11, b22 = a11 * (1 + lam) + 1e-12, a22 * (1 + lam) + 1e-12
+            det = b11 * b22 - a12 * a12
+            step = np.array([(b22 * g1 - a12 * g2) / det, (b11 * g2 - a12 * g1) / det])
+            trial = x - step
+            f_t, jp_t, jl_t = residual(trial)
+            cost_t = float(f_t @ f_t)
+            if cost_t <= cost or lam > 1e8:
+                break
+            lam *= 10.0
+        if cost_t > cost:
+            break
+        x, f, jp, jl, cost = trial, f_t, jp_t, jl_t, cost_t
+        lam = max(lam / 10.0, 1e-9)
+        if float(np.abs(step).max()) < _STOP_DEG:
+            break
+    res_x = x
+    lat, lon = float(res_x[0]), float(res_x[1])
     if not (math.isfinite(lat) and math.isfinite(lon)):
         return None
     # Fold back onto the globe.

@@ -41,9 +41,16 @@ from shapely.geometry.base import BaseGeometry
 
 from chiploc.errors import RegionSpecError
 
-from ._geodesy import WORLD, _polygonal, geodesic_disk, inscribed_disk
+from ._geodesy import WORLD, _polygonal, edge_length_bound_km, geodesic_disk, inscribed_disk
 
-__all__ = ["AuthorizedRegion", "BorderSegments", "country_geometries", "load_region"]
+__all__ = [
+    "AuthorizedRegion",
+    "BorderSegments",
+    "CoarseZone",
+    "coarse_zone",
+    "country_geometries",
+    "load_region",
+]
 
 _CODE = re.compile(r"^[A-Z]{3}$")
 _MAX_GEOJSON_BYTES = 64 * 1024 * 1024
@@ -128,6 +135,57 @@ def coarse_geometries(region: AuthorizedRegion) -> tuple[BaseGeometry, BaseGeome
         if len(_COARSE) > 16:
             _COARSE.clear()
         _COARSE[region.digest_hex] = got
+    return got
+
+
+@dataclass(frozen=True, slots=True)
+class CoarseZone:
+    """A simplified zone geometry (prepared) and its boundary segments, for advice only.
+
+    ``tree`` indexes the boundary segments (one LineString each) in the order of
+    the arrays; ``unit_a``/``unit_b`` are the endpoints as unit vectors
+    (geodetic latitude), ``len_km`` upper bounds of the segments' lengths.
+    """
+
+    geom: BaseGeometry
+    tree: shapely.STRtree
+    unit_a: npt.NDArray[np.float64]
+    unit_b: npt.NDArray[np.float64]
+    len_km: npt.NDArray[np.float64]
+
+    @classmethod
+    def of(cls, geom: BaseGeometry) -> CoarseZone:
+        rings = shapely.get_rings(shapely.get_parts(geom))
+        coords, idx = shapely.get_coordinates(rings, return_index=True)
+        same = idx[1:] == idx[:-1]
+        a, b = coords[:-1][same], coords[1:][same]
+        lines = shapely.linestrings(np.stack([a, b], axis=1))
+        return cls(
+            geom=geom,
+            tree=shapely.STRtree(lines),
+            unit_a=_unit_xy(a),
+            unit_b=_unit_xy(b),
+            len_km=edge_length_bound_km(a[:, 1], a[:, 0], b[:, 1], b[:, 0]),
+        )
+
+
+def _unit_xy(xy: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    lon, lat = np.radians(xy[:, 0]), np.radians(xy[:, 1])
+    return np.stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)], axis=-1)
+
+
+_COARSE_ZONES: dict[str, tuple[CoarseZone, CoarseZone]] = {}
+
+
+def coarse_zone(region: AuthorizedRegion) -> tuple[CoarseZone, CoarseZone]:
+    """:func:`coarse_geometries` with boundary segments and an index, built once per zone."""
+    got = _COARSE_ZONES.get(region.digest_hex)
+    if got is None:
+        inner, outer = coarse_geometries(region)
+        got = (CoarseZone.of(inner), CoarseZone.of(outer))
+        if len(_COARSE_ZONES) > 16:
+            _COARSE_ZONES.clear()
+        _COARSE_ZONES[region.digest_hex] = got
     return got
 
 

@@ -59,7 +59,7 @@ from ._models import (
     radius_km,
     rtt_for_radius_ms,
 )
-from ._regions import AuthorizedRegion, BorderSegments, coarse_geometries
+from ._regions import AuthorizedRegion, BorderSegments, CoarseZone, coarse_zone
 
 __all__ = ["Estimate", "LandmarkBound", "Settle", "SolveResult", "Verdict", "solve"]
 
@@ -447,6 +447,21 @@ def _center(region: BaseGeometry) -> tuple[float, float] | None:
     return lat, lon
 
 
+#: Relative and absolute bound on how far a :func:`geodesic_disk` polygon reaches beyond its
+#: radius (measured worst case 0.22 %; checked in tests/solver/test_geodesy.py).
+DISK_REACH_REL: Final = 5e-3
+DISK_REACH_KM: Final = 0.02
+_NEAR_OTHERS: Final = 3  # non-binding landmarks (nearest to the region) also asked
+_ARC_SLACK_KM: Final = 1e-3  # rounding of arccos near 0 (~1e-8 rad) with room to spare
+
+
+def _arc_km(
+    u: npt.NDArray[np.float64], v: npt.NDArray[np.float64], radius: float
+) -> npt.NDArray[np.float64]:
+    """Great-circle distances (km) on a sphere of ``radius`` between rows of u and of v."""
+    return np.asarray(radius * np.arccos(np.clip(u @ v.T, -1.0, 1.0)))
+
+
 def _settle(
     prob: _Problem,
     root: frozenset[int],
@@ -454,41 +469,99 @@ def _settle(
     zone: AuthorizedRegion,
     model: Model,
     cal: Calibration | None,
+    center: tuple[float, float] | None,
 ) -> tuple[Settle, ...]:
+    """Landmarks whose lower RTT would settle an INCONCLUSIVE region, and at which RTT.
+
+    For landmark i with a radius r' < r_i the new region is inside the current
+    region R (a polygonised disk reaches at most ``r'(1 + DISK_REACH_REL) +
+    DISK_REACH_KM`` from its centre, within the exact disk of radius r_i, within
+    R's own polygon for i). It is COMPLIANT if that reach stays below the distance
+    from landmark i to ``R - inner`` and VIOLATION if below the distance to
+    ``R ∩ outer``, and not INCONSISTENT if some vertex of R is closer than r'.
+    Both distances are bounded from below, with zone geometries that err on the
+    safe side (:func:`coarse_geometries`), over a superset of the boundary of
+    the set: boundary segments of R that leave the inner zone (resp. touch the
+    outer one), and zone boundary segments that meet R. Each segment AB counts
+    ``(d(A) + d(B) - |AB|) / 2`` (distance is 1-Lipschitz), with d the
+    great-circle distance on the sphere of radius R0 (never above the WGS84
+    geodesic). So the advice errs towards asking for a lower RTT than needed.
+    """
     region = res.region
-    cx = _center(region)
+    ci, co = coarse_zone(zone)
+    binding = sorted(res.binding, key=lambda i: prob.r[i])
     others = [i for i in root if i not in res.binding and math.isfinite(prob.r[i])]
-    if cx is not None and others:
+    if center is not None and others:
         oi = np.array(others, dtype=np.int64)
-        dist = _sphere_km(cx[0], cx[1], prob.lat[oi], prob.lon[oi], R0_KM)
-        others = [others[k] for k in np.argsort(dist)]
-    candidates = sorted(res.binding, key=lambda i: prob.r[i]) + others
+        dist = _sphere_km(center[0], center[1], prob.lat[oi], prob.lon[oi], R0_KM)
+        others = [others[k] for k in np.argsort(dist)[:_NEAR_OTHERS]]
+    cand = np.array(binding + others[:_NEAR_OTHERS], dtype=np.int64)
+    cand = cand[np.isfinite(prob.r[cand])]
+    if cand.size == 0:
+        return ()
+    # The region's boundary segments.
+    rings = shapely.get_rings(shapely.get_parts(region))
+    coords, idx = shapely.get_coordinates(rings, return_index=True)
+    same = idx[1:] == idx[:-1]
+    a, b = coords[:-1][same], coords[1:][same]
+    seg_len = edge_length_bound_km(a[:, 1], a[:, 0], b[:, 1], b[:, 0])
+    lines = shapely.linestrings(np.stack([a, b], axis=1))
+    ua, ub = _unit(a[:, 1], a[:, 0]), _unit(b[:, 1], b[:, 0])
+    in_ci_a = shapely.contains_xy(ci.geom, a[:, 0], a[:, 1])
+    in_ci_b = shapely.contains_xy(ci.geom, b[:, 0], b[:, 1])
+    in_co_a = shapely.intersects_xy(co.geom, a[:, 0], a[:, 1])
+    in_co_b = shapely.intersects_xy(co.geom, b[:, 0], b[:, 1])
+    cross_ci = np.zeros(len(a), dtype=bool)
+    cross_ci[ci.tree.query(lines, predicate="intersects")[0]] = True
+    cross_co = np.zeros(len(a), dtype=bool)
+    cross_co[co.tree.query(lines, predicate="intersects")[0]] = True
+    # Superset of the boundary of R - inner (goal COMPLIANT) and of R ∩ outer (VIOLATION).
+    own_c = ~(in_ci_a & in_ci_b) | cross_ci
+    own_v = in_co_a | in_co_b | cross_co
+    zone_c = ci.tree.query(region, predicate="intersects")
+    zone_v = co.tree.query(region, predicate="intersects")
+
+    pu = _unit(prob.lat[cand], prob.lon[cand])
+    d_a, d_b = _arc_km(pu, ua, R0_KM), _arc_km(pu, ub, R0_KM)
+    own_bound = (d_a + d_b - seg_len) / 2 - _ARC_SLACK_KM
+
+    def lower(own: npt.NDArray[np.bool_], z: CoarseZone, sel: npt.NDArray[np.intp]) -> Any:
+        best = np.full(cand.size, np.inf)
+        if own.any():
+            best = own_bound[:, own].min(axis=1)
+        if sel.size:
+            zb = (
+                _arc_km(pu, z.unit_a[sel], R0_KM)
+                + _arc_km(pu, z.unit_b[sel], R0_KM)
+                - z.len_km[sel]
+            ) / 2 - _ARC_SLACK_KM
+            best = np.minimum(best, zb.min(axis=1))
+        return best
+
+    reach_c, reach_v = lower(own_c, ci, zone_c), lower(own_v, co, zone_v)
+    # A vertex of R within r' keeps the new region non-empty (upper bound: sphere R1).
+    nearest_vertex = _arc_km(pu, ua, R1_KM).min(axis=1) + _ARC_SLACK_KM
     out: list[tuple[float, Settle]] = []
-    for i in candidates[:_MAX_SETTLE_CANDIDATES]:
-        # Without a binding landmark the region is at most the other binding disks' intersection
-        # (a superset of the exact one: the advice stays on the safe side).
-        base = prob.intersect(res.binding - {i})[0] if i in res.binding else region
+    for k, i in enumerate(cand.tolist()):
+        lat, lon = float(prob.lat[i]), float(prob.lon[i])
+        in_r = bool(shapely.intersects_xy(region, lon, lat))
         best: tuple[float, Verdict] | None = None
-        box = base.bounds
-        coarse_inner, coarse_outer = coarse_geometries(zone)
-        inner_local = shapely.clip_by_rect(coarse_inner, *box)
-        outer_local = shapely.clip_by_rect(coarse_outer, *box)
-        for goal, rest in (
-            (Verdict.COMPLIANT, shapely.difference(base, inner_local)),
-            (Verdict.VIOLATION, shapely.intersection(base, outer_local)),
+        for goal, reach, inside_rest in (
+            (Verdict.COMPLIANT, reach_c[k], in_r and not shapely.contains_xy(ci.geom, lon, lat)),
+            (
+                Verdict.VIOLATION,
+                reach_v[k],
+                in_r and bool(shapely.intersects_xy(co.geom, lon, lat)),
+            ),
         ):
-            rest = _polygonal(rest)
-            if rest.is_empty:
+            if inside_rest or not math.isfinite(reach):
                 continue
-            lat, lon = float(prob.lat[i]), float(prob.lon[i])
-            if shapely.intersects_xy(rest, lon, lat):
-                continue
-            s = _Shape.of(rest)
-            d = _sphere_km(lat, lon, s.lat, s.lon, R0_KM)  # never above the geodesic distance
-            need = float(d.min()) - s.half_edge_km
-            need *= 0.999  # room for the polygon's circumscription
-            if need > 0 and (best is None or need > best[0]):
-                best = (need, goal)
+            r_new = (min(float(reach), float(prob.r[i])) - DISK_REACH_KM) / (1 + DISK_REACH_REL)
+            r_new *= 1 - 1e-9
+            if r_new <= float(nearest_vertex[k]):
+                continue  # might leave nothing: INCONSISTENT, not a settlement
+            if best is None or r_new > best[0]:
+                best = (r_new, goal)
         if best is None:
             continue
         m = prob.ms[i]
@@ -509,7 +582,7 @@ def _settle(
             )
         )
     out.sort(key=lambda t: -t[0])
-    return tuple(s for _, s in out[:3])
+    return tuple(s for _, s in out[:_MAX_SETTLE_CANDIDATES])
 
 
 # --------------------------------------------------------------------------- solve
@@ -644,12 +717,11 @@ def solve(
             _margin_km(prob, prob.solve_set(n).binding, prob.solve_set(n).region, border)
             for n in consistent
         )
+    center = _center(out_region)
     settle: tuple[Settle, ...] = ()
     root_verdict = verdicts.get(root)
     if verdict is Verdict.INCONCLUSIVE and root_verdict is Verdict.INCONCLUSIVE:
-        settle = _settle(prob, root, res, region, model, calibration)
-
-    center = _center(out_region)
+        settle = _settle(prob, root, res, region, model, calibration, center)
     est = None
     if estimate:
         est_model = Model.CALIBRATED if model is Model.CALIBRATED else Model.FIBER

@@ -19,6 +19,7 @@ from solver import (
     polygon_area_km2,
 )
 from solver._geodesy import GEOD, R0_KM, WORLD, ecef_km
+from solver._solve import DISK_REACH_KM, DISK_REACH_REL
 
 lats = st.floats(-90, 90, allow_nan=False)
 lons = st.floats(-180, 180, allow_nan=False)
@@ -77,6 +78,8 @@ def test_disk_circumscribes(lat: float, lon: float, radius: float) -> None:
     d = _boundary_distances(disk, lat, lon)
     if d.size:
         assert d.min() >= radius * (1 - 1e-9)
+        # ... and reaches no farther than the settle advice assumes (solver._solve).
+        assert d.max() <= radius * (1 + DISK_REACH_REL) + DISK_REACH_KM
     # Random points inside the true disk are inside the polygon.
     az = np.linspace(0, 360, 37)
     for frac in (0.3, 0.99, 1.0):
@@ -137,3 +140,12 @@ def test_bad_arguments() -> None:
         geodesic_disk(91.0, 0.0, 10.0)
     with pytest.raises(ValueError, match="radius"):
         geodesic_disk(0.0, 0.0, -1.0)
+
+
+@pytest.mark.parametrize("lat", [0.0, 45.0, 70.0, 80.0, 85.0, 88.0, 89.5, 90.0, -89.9])
+@pytest.mark.parametrize("radius", [0.0, 0.5, 30.0, 600.0, 3000.0, 8556.9, 12_000.0, 19_000.0])
+def test_disk_reach_is_bounded(lat: float, radius: float) -> None:
+    disk = geodesic_disk(lat, 87.73, radius)
+    d = _boundary_distances(disk, lat, 87.73)
+    if d.size:
+        assert d.max() <= radius * (1 + DISK_REACH_REL) + DISK_REACH_KM

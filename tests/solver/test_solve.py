@@ -170,14 +170,41 @@ def test_violation_and_inconclusive_with_settle() -> None:
     assert res.settle
     s = res.settle[0]
     assert s.rtt_needed_ms < s.rtt_ms
-    # Taking the advice settles it.
-    better = [
-        Measurement(landmark=m.landmark, lat=m.lat, lon=m.lon, rtt_ms=s.rtt_needed_ms)
-        if m.landmark == s.landmark
-        else m
-        for m in _lms(50.9, 10.5, EUROPE, 1.6)
-    ]
-    assert solve("chip-3", better, DEU).verdict in (s.would_give, Verdict.INCONSISTENT)
+    # Taking any of the advice settles it, exactly as claimed.
+    for s in res.settle:
+        better = [
+            Measurement(landmark=m.landmark, lat=m.lat, lon=m.lon, rtt_ms=s.rtt_needed_ms)
+            if m.landmark == s.landmark
+            else m
+            for m in _lms(50.9, 10.5, EUROPE, 1.6)
+        ]
+        assert solve("chip-3", better, DEU).verdict is s.would_give
+
+
+@given(
+    scenario(),
+    st.sampled_from(["country:DEU", "circle:48,11,800", "countries:FRA,ESP", "not:CHN"]),
+    st.floats(0.9, 1.0),
+)
+def test_settle_advice_settles_as_claimed(
+    sc: tuple[float, float, list[Measurement]], spec: str, factor: float
+) -> None:
+    # The advice must never name a value that would not settle: solve again with the
+    # suggested RTT (or a little lower, still consistent with the truth) and compare.
+    _, _, ms = sc
+    zone = load_region(spec)
+    res = solve("t", ms, zone, estimate=False)
+    for s in res.settle:
+        assert s.rtt_needed_ms < s.rtt_ms
+        for f in (1.0, factor):
+            better = [
+                Measurement(landmark=m.landmark, lat=m.lat, lon=m.lon, rtt_ms=s.rtt_needed_ms * f)
+                if m.landmark == s.landmark
+                else m
+                for m in ms
+            ]
+            again = solve("t", better, zone, estimate=False).verdict
+            assert again in (s.would_give, Verdict.INCONSISTENT) if f < 1 else again is s.would_give
 
 
 def test_unreachable_and_inconsistent_minimal_set() -> None:
