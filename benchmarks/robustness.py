@@ -37,9 +37,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from chip_agent import ChipAgent
-from landmarks import LandmarkDaemon
-from sim import (
+# run as a script, this directory is sys.path[0] and benchmarks/solver.py would shadow the
+# solver package
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+from chip_agent import ChipAgent  # noqa: E402
+from landmarks import LandmarkDaemon  # noqa: E402
+from sim import (  # noqa: E402
     FUZZ_TARGETS,
     FuzzLab,
     fuzz_agent,
@@ -49,7 +53,7 @@ from sim import (
     run_attacks,
     run_faults,
 )
-from sim._faults import _config, _identities
+from sim._faults import _config, _identities  # noqa: E402
 
 _ROOT = Path(__file__).resolve().parents[1]
 
