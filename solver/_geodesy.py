@@ -183,14 +183,22 @@ def _bulge_km(
     return float(np.max(np.abs(mid - ends)))
 
 
+@lru_cache(maxsize=16)
+def _azimuths(n: int) -> npt.NDArray[np.float64]:
+    return np.linspace(0.0, 360.0, n, endpoint=False)
+
+
 def _ring(
     lat: float, lon: float, radius_km: float, n: int
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    az = np.linspace(0.0, 360.0, n, endpoint=False)
-    lons, lats, _ = GEOD.fwd(np.full(n, lon), np.full(n, lat), az, np.full(n, radius_km * 1000.0))
+    lons, lats, _ = GEOD.fwd(
+        np.full(n, lon), np.full(n, lat), _azimuths(n).copy(), np.full(n, radius_km * 1000.0)
+    )
     lats = np.append(lats, lats[0])
     lons = np.append(lons, lons[0])
-    lon_u = np.degrees(np.unwrap(np.radians(lons)))
+    step = np.diff(lons)
+    step -= 360.0 * np.round(step / 360.0)  # unwrap: no edge spans more than 180 deg of lon
+    lon_u = np.concatenate(([lons[0]], lons[0] + np.cumsum(step)))
     # Dyadic longitudes (2**-30 deg, 0.1 mm; inside the 1 mm floor) make the +-360 shifts
     # of the antimeridian split exact, so split pieces meet exactly.
     lon_u = np.round(lon_u * 2.0**30) / 2.0**30
@@ -255,6 +263,7 @@ def _disk(lat: float, lon: float, radius_km: float, inscribed: bool) -> BaseGeom
     )
     step = 2 * math.pi * R1_KM * math.sin(min(radius_km / R1_KM, math.pi / 2)) / n
     margin = 1.2 * k_guess * step * step / 8 + _FLOOR_KM + radius_km * 1e-12
+    tightened = 0
     for _ in range(24):
         r_ring = radius_km + sign * margin
         if inscribed and r_ring <= 0:
@@ -265,10 +274,23 @@ def _disk(lat: float, lon: float, radius_km: float, inscribed: bool) -> BaseGeom
         dip = _dip_km(lat_r, lon_u, r_ring, inscribed)
         need = dip + _FLOOR_KM
         if need <= margin and margin > 1.5 * need + _TOLERANCE * radius_km:
-            margin = 1.1 * need  # the first guess was too generous: tighten and re-check
-            continue
+            # The guess was too generous: tighten and re-check. Near a pole the dip jumps
+            # with the ring's radius and tightening can oscillate: after two tightenings,
+            # densify instead (a quarter of the dip); at the vertex limit tighten up to six
+            # times in all, then accept the (sound, looser) ring.
+            if n < _N_MAX and tightened >= 2:
+                n *= 2
+                continue
+            if tightened < 6:
+                margin = 1.1 * need
+                tightened += 1
+                continue
+            return _assemble(lat, lon, r_ring, lat_r, lon_u, inscribed)
+        # The dip bound also bounds the real sag, so a small one skips the looseness check.
         if need <= margin and (
-            n >= _N_MAX or _bulge_km(lat, lon, lat_r, lon_u) <= 4 * _TOLERANCE * radius_km
+            n >= _N_MAX
+            or dip <= 3 * _TOLERANCE * radius_km
+            or _bulge_km(lat, lon, lat_r, lon_u) <= 4 * _TOLERANCE * radius_km
         ):
             return _assemble(lat, lon, r_ring, lat_r, lon_u, inscribed)
         if dip + _FLOOR_KM <= margin or (dip > _TOLERANCE * radius_km and n < _N_MAX):

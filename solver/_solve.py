@@ -219,13 +219,28 @@ def _sphere_km(
     return np.asarray(2 * radius * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0))))
 
 
+_ARC_SLACK_KM: Final = 1e-3  # rounding of arccos near 0 (~1e-8 rad) with room to spare
+
+
+def _arc_km(
+    u: npt.NDArray[np.float64], v: npt.NDArray[np.float64], radius: float
+) -> npt.NDArray[np.float64]:
+    """Great-circle distances (km) on a sphere of ``radius`` between rows of u and of v.
+
+    Geodetic coordinates on a sphere: with R0 never above the WGS84 geodesic
+    distance, with R1 never below it (up to ``_ARC_SLACK_KM`` of rounding).
+    """
+    return np.asarray(radius * np.arccos(np.clip(u @ v.T, -1.0, 1.0)))
+
+
 @dataclass(slots=True)
 class _Shape:
-    """Vertices of a region and half its longest edge (km, upper bound)."""
+    """Vertices of a region (also as unit vectors) and half its longest edge (km, upper bound)."""
 
     geom: BaseGeometry
     lat: npt.NDArray[np.float64]
     lon: npt.NDArray[np.float64]
+    unit: npt.NDArray[np.float64]
     half_edge_km: float
 
     @classmethod
@@ -236,26 +251,42 @@ class _Shape:
         a, b = coords[:-1][same], coords[1:][same]
         lens = edge_length_bound_km(a[:, 1], a[:, 0], b[:, 1], b[:, 0])
         half = float(lens.max()) / 2 if lens.size else 0.0
-        return cls(geom=geom, lat=coords[:, 1], lon=coords[:, 0], half_edge_km=half)
+        lat, lon = coords[:, 1], coords[:, 0]
+        return cls(geom=geom, lat=lat, lon=lon, unit=_unit(lat, lon), half_edge_km=half)
 
 
-def _inside_disk(shape: _Shape, lat: float, lon: float, r_km: float) -> bool:
-    """True only if the whole region provably lies within ``r_km`` of (lat, lon)."""
-    if not math.isfinite(r_km):
-        return True
-    slack = shape.half_edge_km
-    ub = _sphere_km(lat, lon, shape.lat, shape.lon, R1_KM)
-    if float(ub.max()) + slack > r_km:
-        lb = _sphere_km(lat, lon, shape.lat, shape.lon, R0_KM)
-        if float(lb.max()) + slack > r_km:
-            return False
-        exact = geodesic_km(lat, lon, shape.lat, shape.lon)
-        if float(exact.max()) + slack > r_km:
-            return False
-    # All of the boundary is inside; the disk's complement (which holds the antipode)
-    # must not sit inside the region.
-    alon = lon + 180.0 if lon <= 0 else lon - 180.0
-    return not bool(shapely.intersects_xy(shape.geom, alon, -lat))
+def _inside_disks(
+    shape: _Shape,
+    lat: npt.NDArray[np.float64],
+    lon: npt.NDArray[np.float64],
+    unit: npt.NDArray[np.float64],
+    r_km: npt.NDArray[np.float64],
+) -> npt.NDArray[np.bool_]:
+    """Per disk: True only if the whole region provably lies within ``r_km`` of its centre.
+
+    Every vertex within ``r - half the longest edge`` (sphere R1 upper bound, then
+    sphere R0 lower bound to give up early, then exact ``Geod.inv``), and the
+    disk's antipode (inside its complement) outside the region.
+    """
+    out = ~np.isfinite(r_km)
+    test = np.flatnonzero(~out)
+    if test.size == 0 or shape.lat.size == 0:
+        return out
+    need = r_km[test] - shape.half_edge_km
+    ub = _arc_km(unit[test], shape.unit, R1_KM).max(axis=1) + _ARC_SLACK_KM
+    ok = ub <= need
+    unsure = np.flatnonzero(~ok)
+    if unsure.size:
+        lb = _arc_km(unit[test[unsure]], shape.unit, R0_KM).max(axis=1) - _ARC_SLACK_KM
+        for k in unsure[lb <= need[unsure]].tolist():
+            i = test[k]
+            exact = geodesic_km(lat[i], lon[i], shape.lat, shape.lon)
+            ok[k] = float(exact.max()) <= need[k]
+    cand = test[ok]
+    if cand.size:
+        alon = np.where(lon[cand] <= 0, lon[cand] + 180.0, lon[cand] - 180.0)
+        out[cand] = ~shapely.intersects_xy(shape.geom, alon, -lat[cand])
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +314,7 @@ class _Problem:
         )
         self.lat = np.array([m.lat for m in ms], dtype=np.float64)
         self.lon = np.array([m.lon for m in ms], dtype=np.float64)
+        self.unit = _unit(self.lat, self.lon)
         self._disks: dict[int, BaseGeometry] = {}
         self._sets: dict[frozenset[int], _SetResult] = {}
 
@@ -297,32 +329,39 @@ class _Problem:
         return sorted((i for i in members if math.isfinite(self.r[i])), key=lambda i: self.r[i])
 
     def intersect(self, members: Iterable[int]) -> tuple[BaseGeometry, list[int], int | None]:
-        """Region of ``members``; the disks actually intersected; the index that emptied it."""
+        """Region of ``members``; the disks actually intersected; the index that emptied it.
+
+        Disks by increasing radius; after each intersection every remaining disk is
+        tested against the new region at once, and one that provably contains it
+        is dropped (it contains every later, smaller region too).
+        """
         order = self.order(members)
         if not order:
             return WORLD, [], None
         region = self.disk(order[0])
         used = [order[0]]
-        shape = _Shape.of(region)
-        for j in order[1:]:
-            if _inside_disk(shape, float(self.lat[j]), float(self.lon[j]), float(self.r[j])):
-                continue
+        pending = np.array(order[1:], dtype=np.int64)
+        while pending.size:
+            shape = _Shape.of(region)
+            pending = pending[~self.inside(shape, pending)]
+            if pending.size == 0:
+                break
+            j = int(pending[0])
+            pending = pending[1:]
             region = _polygonal(shapely.intersection(region, self.disk(j)))
             used.append(j)
             if region.is_empty:
                 return region, used, j
-            shape = _Shape.of(region)
         return region, used, None
+
+    def inside(self, shape: _Shape, idx: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        return _inside_disks(shape, self.lat[idx], self.lon[idx], self.unit[idx], self.r[idx])
 
     def binding_of(self, region: BaseGeometry, used: Sequence[int]) -> frozenset[int]:
         if any(self.r[i] > _BIG_DISK_KM for i in used) or len(used) <= 1:
             return frozenset(used)
-        shape = _Shape.of(region)
-        return frozenset(
-            i
-            for i in used
-            if not _inside_disk(shape, float(self.lat[i]), float(self.lon[i]), float(self.r[i]))
-        )
+        idx = np.array(used, dtype=np.int64)
+        return frozenset(idx[~self.inside(_Shape.of(region), idx)].tolist())
 
     def solve_set(self, members: frozenset[int]) -> _SetResult:
         cached = self._sets.get(members)
@@ -452,14 +491,6 @@ def _center(region: BaseGeometry) -> tuple[float, float] | None:
 DISK_REACH_REL: Final = 5e-3
 DISK_REACH_KM: Final = 0.02
 _NEAR_OTHERS: Final = 3  # non-binding landmarks (nearest to the region) also asked
-_ARC_SLACK_KM: Final = 1e-3  # rounding of arccos near 0 (~1e-8 rad) with room to spare
-
-
-def _arc_km(
-    u: npt.NDArray[np.float64], v: npt.NDArray[np.float64], radius: float
-) -> npt.NDArray[np.float64]:
-    """Great-circle distances (km) on a sphere of ``radius`` between rows of u and of v."""
-    return np.asarray(radius * np.arccos(np.clip(u @ v.T, -1.0, 1.0)))
 
 
 def _settle(
