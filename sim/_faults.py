@@ -1431,9 +1431,8 @@ class FuzzLab:
         return load_region(text)
 
     def _file_reader(self, data: bytes, name: str, target: str) -> object:
-        from chiploc.cli._solve import read_measurements
         from protocol import load_private_key, load_public_key
-        from solver import Calibration, load_region
+        from solver import Calibration, load_region, parse_measurements_csv
 
         path = self.directory / name
         path.write_bytes(data)
@@ -1442,8 +1441,8 @@ class FuzzLab:
             return load_private_key(path)
         if target == "public_key":
             return load_public_key(path)
-        if target == "measurement_csv":
-            return read_measurements(path)
+        if target == "measurement_csv":  # the parser the CLI runs after decoding the file
+            return parse_measurements_csv(data.decode("utf-8", "surrogateescape"), source=str(path))
         if target == "calibration_csv":
             return Calibration.from_csv(path)
         return load_region(str(path))

@@ -7,6 +7,7 @@ errs on the safe side.
 
 from __future__ import annotations
 
+from ._csv import MEASUREMENT_COLUMNS, parse_measurements_csv
 from ._estimate import estimate_position
 from ._geodesy import (
     chord_to_geodesic_km,
@@ -21,6 +22,7 @@ from ._regions import AuthorizedRegion, country_geometries, load_region
 from ._solve import Estimate, LandmarkBound, Settle, SolveResult, Verdict, solve
 
 __all__ = [
+    "MEASUREMENT_COLUMNS",
     "AuthorizedRegion",
     "Bestline",
     "Calibration",
@@ -40,6 +42,7 @@ __all__ = [
     "geodesic_to_chord_km",
     "inscribed_disk",
     "load_region",
+    "parse_measurements_csv",
     "polygon_area_km2",
     "radius_km",
     "solve",

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,8 +12,6 @@ from chiploc.errors import MeasurementError
 
 if TYPE_CHECKING:
     from solver import Measurement
-
-REQUIRED = ("target", "landmark", "lat", "lon", "rtt_ms")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -62,90 +58,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def read_measurements(path: Path) -> dict[str, list[Measurement]]:
-    """Parse the CSV; every bad row is reported with its line number (MeasurementError)."""
+    """Read and parse the CSV; every bad row is reported with its line number."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise MeasurementError(f"{path}: cannot read: {e}", reason="unreadable") from e
-    try:
-        return _parse_measurements(text, path)
-    except csv.Error as e:  # e.g. a field over csv's size limit
-        raise MeasurementError(f"{path}: not a readable CSV: {e}", reason="bad_row") from e
+    from solver import parse_measurements_csv
 
-
-def _parse_measurements(text: str, path: Path) -> dict[str, list[Measurement]]:
-    from solver import Measurement
-
-    reader = csv.reader(text.splitlines())
-    header = next(reader, None)
-    if header is None:
-        raise MeasurementError(f"{path}: empty file (no header)", reason="no_header")
-    cols = [h.strip() for h in header]
-    missing = [c for c in REQUIRED if c not in cols]
-    if missing:
-        raise MeasurementError(
-            f"{path}: line 1: missing column(s) {', '.join(missing)}", reason="missing_column"
-        )
-    pos = {c: cols.index(c) for c in (*REQUIRED, "overhead_ms") if c in cols}
-    errors: list[str] = []
-    out: dict[str, list[Measurement]] = {}
-    seen: dict[tuple[str, str], int] = {}
-    for line_no, row in enumerate(reader, start=2):
-        if not row or all(not c.strip() for c in row):
-            continue
-        if len(row) != len(cols):
-            errors.append(f"line {line_no}: {len(row)} fields, expected {len(cols)}")
-            continue
-        target, landmark = row[pos["target"]].strip(), row[pos["landmark"]].strip()
-        if not target or not landmark:
-            errors.append(f"line {line_no}: empty target or landmark")
-            continue
-        nums: dict[str, float] = {}
-        bad = False
-        for c in ("lat", "lon", "rtt_ms", "overhead_ms"):
-            if c not in pos:
-                continue
-            raw = row[pos[c]].strip()
-            if c == "overhead_ms" and raw == "":
-                continue
-            try:
-                v = float(raw)
-            except ValueError:
-                errors.append(f"line {line_no}: {c} {raw!r} is not a number")
-                bad = True
-                continue
-            if not math.isfinite(v):
-                errors.append(f"line {line_no}: {c} {raw!r} is not finite")
-                bad = True
-                continue
-            nums[c] = v
-        if bad:
-            continue
-        key = (target, landmark)
-        if key in seen:
-            errors.append(
-                f"line {line_no}: duplicate landmark {landmark!r} for target {target!r} "
-                f"(first on line {seen[key]})"
-            )
-            continue
-        seen[key] = line_no
-        try:
-            m = Measurement(
-                landmark=landmark,
-                lat=nums["lat"],
-                lon=nums["lon"],
-                rtt_ms=nums["rtt_ms"],
-                overhead_ms=nums.get("overhead_ms", 0.0),
-            )
-        except MeasurementError as e:
-            errors.append(f"line {line_no}: {e}")
-            continue
-        out.setdefault(target, []).append(m)
-    if errors:
-        raise MeasurementError(
-            f"{path}: {len(errors)} bad row(s):\n  " + "\n  ".join(errors), reason="bad_row"
-        )
-    return out
+    return parse_measurements_csv(text, source=str(path))
 
 
 def _handle(args: argparse.Namespace) -> int:
