@@ -6,6 +6,12 @@ Invariants enforced here:
   is addressed to this chip, was issued within ``max_hello_skew_ns`` of the agent's wall clock,
   carries a valid landmark signature and a session id never seen before (replay cache kept for
   the freshness window). All of this happens outside any timed window.
+* A byte-identical copy of the HELLO that opened a live session, from the session's address,
+  before any probe of it was answered, is the landmark retransmitting a HELLO whose HELLO_ACK
+  was lost: the cached HELLO_ACK is sent again (one token spent, counted
+  ``hello_acks_resent``); no second session is opened and it is not counted as a replay. Any
+  other copy of a seen session id (another address, a different body, or after probing
+  began, when the landmark provably holds the ACK) is ``replayed``.
 * A session is bound to the HELLO's source address; a PROBE is answered only if its session is
   live (not expired, under its probe budget), it comes from that address, its sequence number
   is higher than any answered before in the session, and the landmark's token bucket has a
@@ -91,10 +97,26 @@ class _Bucket:
 
 
 class _Session:
-    __slots__ = ("addr", "bucket", "expires_ns", "last_seq", "prefix", "remaining")
+    __slots__ = (
+        "ack",
+        "addr",
+        "bucket",
+        "expires_ns",
+        "hello",
+        "last_seq",
+        "prefix",
+        "remaining",
+    )
 
     def __init__(
-        self, addr: Any, prefix: bytes, expires_ns: int, remaining: int, bucket: _Bucket
+        self,
+        addr: Any,
+        prefix: bytes,
+        expires_ns: int,
+        remaining: int,
+        bucket: _Bucket,
+        hello: bytes,
+        ack: bytes,
     ) -> None:
         self.addr = addr
         self.prefix = prefix
@@ -102,6 +124,8 @@ class _Session:
         self.remaining = remaining
         self.last_seq = -1
         self.bucket = bucket
+        self.hello = hello  # the exact HELLO that opened it (retransmissions compare equal)
+        self.ack = ack  # the signed HELLO_ACK, re-sent verbatim to a retransmitted HELLO
 
 
 class ChipAgent(asyncio.DatagramProtocol):
@@ -179,7 +203,8 @@ class ChipAgent(asyncio.DatagramProtocol):
 
     @property
     def counters(self) -> Mapping[str, int]:
-        """Per-reason drop counters plus ``answered`` and ``sessions_opened``."""
+        """Per-reason drop counters plus ``answered``, ``sessions_opened`` and
+        ``hello_acks_resent`` (the three that are not drops)."""
         return {**self._counters, "answered": self._answered}
 
     @property
@@ -258,10 +283,44 @@ class ChipAgent(asyncio.DatagramProtocol):
             if message_type in (MessageType.HELLO_ACK, MessageType.RESPONSE, MessageType.REPORT):
                 raise DecodeError("not a message an agent accepts", reason="unexpected_type")
             raise DecodeError(f"unknown message type {message_type}", reason="unknown_type")
-        hello = Hello.from_bytes(data)
-        self._accept_hello(hello, addr)
+        raw = bytes(data)
+        session = self._sessions.get(raw[4:20])
+        if session is not None and self._retransmitted_hello(session, raw, addr):
+            return
+        hello = Hello.from_bytes(raw)
+        self._accept_hello(hello, raw, addr)
 
-    def _accept_hello(self, hello: Hello, addr: Any) -> None:
+    def _retransmitted_hello(self, session: _Session, raw: bytes, addr: Any) -> bool:
+        """Re-send the cached HELLO_ACK if ``raw`` is the landmark retransmitting the HELLO
+        of ``session`` (same bytes, same address, still live, no probe answered yet)."""
+        now = self._clock_ns()
+        if (
+            raw != session.hello
+            or addr != session.addr
+            or session.last_seq >= 0
+            or now > session.expires_ns
+        ):
+            return False  # not a retransmission: the replay cache decides
+        self._take_token(session.bucket, now)
+        self._counters["hello_acks_resent"] = self._counters.get("hello_acks_resent", 0) + 1
+        if self._transport is not None:
+            self._transport.sendto(session.ack, addr)
+        return True
+
+    def _take_token(self, bucket: _Bucket, now: int) -> None:
+        """Spend one of the landmark's tokens on set-up traffic (raises ``rate_limited``)."""
+        limits = self._limits
+        tokens = min(
+            limits.probe_burst,
+            bucket.tokens + (now - bucket.last_ns) * limits.probe_rate_per_s * 1e-9,
+        )
+        bucket.last_ns = now
+        if tokens < 1.0:
+            bucket.tokens = tokens
+            raise ChiplocError("landmark over its rate", reason="rate_limited")
+        bucket.tokens = tokens - 1.0
+
+    def _accept_hello(self, hello: Hello, raw: bytes, addr: Any) -> None:
         now = self._clock_ns()
         limits = self._limits
         if hello.session_id in self._seen_sessions:
@@ -280,29 +339,25 @@ class ChipAgent(asyncio.DatagramProtocol):
         if bucket is None:
             bucket = self._buckets[hello.landmark_id] = _Bucket(limits.probe_burst, now)
         # hellos also spend a token: a landmark cannot flood session set-up either
-        tokens = min(
-            limits.probe_burst,
-            bucket.tokens + (now - bucket.last_ns) * limits.probe_rate_per_s * 1e-9,
-        )
-        bucket.last_ns = now
-        if tokens < 1.0:
-            bucket.tokens = tokens
-            raise ChiplocError("landmark over its rate", reason="rate_limited")
-        bucket.tokens = tokens - 1.0
+        self._take_token(bucket, now)
         # remember the session id for twice the skew window: a replay is then either
         # caught here or stale
         self._seen_sessions[hello.session_id] = now + 2 * limits.max_hello_skew_ns
+        ack = HelloAck.create(
+            self._key, session_id=hello.session_id, landmark_id=hello.landmark_id
+        ).to_bytes()
         self._sessions[hello.session_id] = _Session(
             addr,
             response_prefix(hello.session_id, self._key.id, hello.landmark_id),
             now + limits.session_lifetime_ns,
             limits.max_probes_per_session,
             bucket,
+            raw,
+            ack,
         )
         self._counters["sessions_opened"] = self._counters.get("sessions_opened", 0) + 1
-        ack = HelloAck.create(self._key, session_id=hello.session_id, landmark_id=hello.landmark_id)
         if self._transport is not None:
-            self._transport.sendto(ack.to_bytes(), addr)
+            self._transport.sendto(ack, addr)
 
     def _prune(self, now: int) -> None:
         if len(self._seen_sessions) > 64:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from landmarks._config import LandmarkConfig, parse_host_port
-from landmarks._core import RoundCore
+from landmarks._core import RoundCore, hello_schedule_ns
 from landmarks._daemon import LandmarkDaemon
 from landmarks._store import ReportStore
 from landmarks._timing import rtt_from_stamps
@@ -13,6 +13,7 @@ __all__ = [
     "LandmarkDaemon",
     "ReportStore",
     "RoundCore",
+    "hello_schedule_ns",
     "parse_host_port",
     "rtt_from_stamps",
 ]

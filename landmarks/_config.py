@@ -13,6 +13,7 @@ Example::
     probes_per_round = 32
     probe_timeout_ms = 500
     hello_timeout_ms = 1000
+    hello_retries = 3                # HELLO re-sent up to 3 times within hello_timeout_ms
     max_concurrent_rounds = 64
 
 Relative paths are relative to the config file.
@@ -61,6 +62,7 @@ class LandmarkConfig:
     probes_per_round: int = 32
     probe_timeout_ms: int = 500
     hello_timeout_ms: int = 1000
+    hello_retries: int = 3
     max_concurrent_rounds: int = 64
 
     def __post_init__(self) -> None:
@@ -74,6 +76,7 @@ class LandmarkConfig:
             ("probes_per_round", 1, 10_000),
             ("probe_timeout_ms", 1, 60_000),
             ("hello_timeout_ms", 1, 60_000),
+            ("hello_retries", 0, 10),
             ("max_concurrent_rounds", 1, 100_000),
         ):
             value = getattr(self, name)
@@ -100,7 +103,8 @@ class LandmarkConfig:
     ) -> LandmarkConfig:
         known = {
             "id", "key", "registry", "authority_key", "udp_listen", "http_listen", "db",
-            "probes_per_round", "probe_timeout_ms", "hello_timeout_ms", "max_concurrent_rounds",
+            "probes_per_round", "probe_timeout_ms", "hello_timeout_ms", "hello_retries",
+            "max_concurrent_rounds",
         }  # fmt: skip
         unknown = set(section) - known
         if unknown:
@@ -134,5 +138,6 @@ class LandmarkConfig:
             probes_per_round=section.get("probes_per_round", 32),
             probe_timeout_ms=section.get("probe_timeout_ms", 500),
             hello_timeout_ms=section.get("hello_timeout_ms", 1000),
+            hello_retries=section.get("hello_retries", 3),
             max_concurrent_rounds=section.get("max_concurrent_rounds", 64),
         )

@@ -1,9 +1,11 @@
 """The landmark's sans-I/O round: hello, a burst of timed probes, a signed report.
 
-The edge drives a :class:`RoundCore`: it sends :attr:`RoundCore.hello`, feeds back the agent's
-HELLO_ACK, then for each probe asks :meth:`RoundCore.next_probe` for the datagram (built before
-the send clock is read), times it, and feeds back the response with its RTT, or declares it
-lost. :meth:`RoundCore.finish` signs the report.
+The edge drives a :class:`RoundCore`: it sends :attr:`RoundCore.hello` (again, byte for byte,
+at the offsets :func:`hello_schedule_ns` gives, until a HELLO_ACK is accepted or the hello
+timeout passes), feeds back the agent's HELLO_ACK, then for each probe asks
+:meth:`RoundCore.next_probe` for the datagram (built before the send clock is read), times it,
+and feeds back the response with its RTT, or declares it lost. :meth:`RoundCore.finish`
+signs the report.
 
 Invariants enforced here:
 
@@ -16,6 +18,12 @@ Invariants enforced here:
   otherwise the matching error is raised and the probe stays outstanding (a forged or corrupt
   answer cannot cancel the real one).
 * RTTs are recorded exactly as measured; the report's overhead lower bound is a separate field.
+* Set-up is retransmitted, timed probes never are: a HELLO is re-sent as the same signed bytes
+  (same session, same ``issued_at``), so every copy is one session at the agent and every
+  HELLO_ACK is the same bytes; a copy of the accepted HELLO_ACK is recognised
+  (:meth:`RoundCore.is_ack_copy`) and counted ``duplicate_hello_ack``, never used. A lost probe
+  is recorded lost and followed by the next sequence number with a fresh nonce; a nonce is
+  never sent twice.
 """
 
 from __future__ import annotations
@@ -40,16 +48,34 @@ from protocol import (
     verify_signature,
 )
 
-__all__ = ["RoundCore"]
+__all__ = ["RoundCore", "hello_schedule_ns"]
 
 _RESPONSE_HEADER = header(MessageType.RESPONSE)
+_HELLO_ACK_HEADER = header(MessageType.HELLO_ACK)
 _NO_SIGNATURE = bytes(64)
+
+
+def hello_schedule_ns(timeout_ns: int, retries: int) -> tuple[int, ...]:
+    """When to send the HELLO, in ns after the first send: ``(0, t1, ..., t_retries)``.
+
+    Exponential backoff inside the timeout: the timeout is split into ``2**(retries+1) - 1``
+    units and the waits after successive sends are 1, 2, 4, ... units, so the last copy has
+    the longest wait (half the timeout) and every send happens before the deadline. With
+    ``retries = 3`` and 1 s: sends at 0, 67, 200 and 467 ms, give up at 1 000 ms.
+    """
+    if isinstance(timeout_ns, bool) or not isinstance(timeout_ns, int) or timeout_ns <= 0:
+        raise LocalProtocolError("hello timeout must be a positive integer", reason="bad_timeout")
+    if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 16:
+        raise LocalProtocolError("hello retries must be an integer in 0..16", reason="bad_retries")
+    units = (1 << (retries + 1)) - 1
+    return tuple(timeout_ns * ((1 << i) - 1) // units for i in range(retries + 1))
 
 
 class RoundCore:
     """One measurement round of one chip (mutable state machine, no I/O, no clocks)."""
 
     __slots__ = (
+        "_ack",
         "_acked",
         "_key",
         "_nonces",
@@ -88,6 +114,7 @@ class RoundCore:
             key, session_id=session_id, chip_id=chip.id, issued_at_unix_ns=started_at_unix_ns
         ).to_bytes()
         self._acked = False
+        self._ack = b""
         self._seq = 0
         self._outstanding: tuple[int, bytes] | None = None
         self._nonces: set[bytes] = set()
@@ -109,7 +136,13 @@ class RoundCore:
         """Accept the chip's signed HELLO_ACK (DecodeError / BindingError / BadSignature)."""
         ack = HelloAck.from_bytes(data)
         verify_hello_ack(ack, self.chip, session_id=self.session_id, landmark_id=self._key.id)
+        self._ack = bytes(data)
         self._acked = True
+
+    def is_ack_copy(self, data: bytes) -> bool:
+        """True if ``data`` is a byte-identical copy of the HELLO_ACK already accepted (the
+        answer to a retransmitted HELLO, or a network duplicate): counted, never used."""
+        return self._acked and data == self._ack
 
     def next_probe(self, nonce: bytes) -> bytes:
         """The next PROBE datagram, with ``nonce`` (16 fresh random bytes from the edge)."""
@@ -131,6 +164,8 @@ class RoundCore:
         """Record the outstanding probe as answered, after checking framing and signature."""
         if self._outstanding is None:
             raise ReplayDetected("no probe outstanding", reason="unexpected_response")
+        if self.is_ack_copy(data):
+            raise ReplayDetected("a copy of the accepted hello-ack", reason="duplicate_hello_ack")
         if len(data) != RESPONSE_BYTES or data[:4] != _RESPONSE_HEADER:
             raise DecodeError("not a RESPONSE datagram", reason="bad_field")
         if data[4:20] != self.session_id:

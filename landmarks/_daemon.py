@@ -2,7 +2,9 @@
 
 Invariants: a round is only measured for an enrolled, non-revoked chip; every report returned
 (by :meth:`LandmarkDaemon.measure` or HTTP) has been durably stored first; ``stop()`` refuses
-new rounds, waits for in-flight ones to finish and be stored, then closes everything.
+new rounds, waits for in-flight ones to finish and be stored, then closes everything. The
+daemon reads time only through its two clocks (``monotonic_ns`` for RTTs, ``realtime_ns`` for
+HELLO ``issued_at`` and report start/finish), both injectable, defaulting to the system's.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import asyncio
 import base64
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -45,7 +47,8 @@ _MAX_TARGETS = 100_000
 
 
 class LandmarkDaemon:
-    """An embeddable landmark. ``key``/``registry`` override the config's files (tests, sim)."""
+    """An embeddable landmark. ``key``/``registry`` override the config's files (tests, sim);
+    ``monotonic_ns``/``realtime_ns`` replace the system clocks (tests: a wall-clock step)."""
 
     def __init__(
         self,
@@ -53,8 +56,12 @@ class LandmarkDaemon:
         *,
         key: PrivateKey | None = None,
         registry: Registry | None = None,
+        monotonic_ns: Callable[[], int] = time.perf_counter_ns,
+        realtime_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.config = config
+        self._monotonic_ns = monotonic_ns
+        self._realtime_ns = realtime_ns
         self._key = (
             key if key is not None else load_private_key(config.key_path, role=Role.LANDMARK)
         )
@@ -82,7 +89,13 @@ class LandmarkDaemon:
     async def start(self) -> None:
         self._store = ReportStore(self.config.db_path)
         self._db_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="landmark-db")
-        self._prober = UdpProber(self.config.udp_host, self.config.udp_port, self._count)
+        self._prober = UdpProber(
+            self.config.udp_host,
+            self.config.udp_port,
+            self._count,
+            monotonic_ns=self._monotonic_ns,
+            realtime_ns=self._realtime_ns,
+        )
         self._prober.start()
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_get("/healthz", self._healthz)
@@ -187,19 +200,20 @@ class LandmarkDaemon:
                 chip_address=f"{address[0]}:{address[1]}",
                 session_id=os.urandom(16),
                 probes=count,
-                started_at_unix_ns=time.time_ns(),
+                started_at_unix_ns=self._realtime_ns(),
             )
             ok = await prober.run_round(
                 core,
                 address,
                 probe_timeout_s=self.config.probe_timeout_ms / 1000,
                 hello_timeout_s=self.config.hello_timeout_ms / 1000,
+                hello_retries=self.config.hello_retries,
             )
             if not ok:
                 self._count("hello_timeout")
                 self._count_round("unreachable")
                 raise ProbeTimeout(f"chip {chip_id} at {address[0]}:{address[1]} did not answer")
-            report = core.finish(finished_at_unix_ns=time.time_ns())
+            report = core.finish(finished_at_unix_ns=self._realtime_ns())
         await self._store_report(report)
         self._count_round("measured")
         answered = report.answered
@@ -237,6 +251,7 @@ class LandmarkDaemon:
             "round_measured",
             "round_unreachable",
             "round_refused",
+            "hello_retransmit",
         }
         for reason, value in sorted(self._counters.items()):
             if reason not in special:
@@ -256,6 +271,9 @@ class LandmarkDaemon:
             f"{self._counters.get('round_unreachable', 0)}",
             f'chiploc_landmark_rounds_total{{outcome="refused"}} '
             f"{self._counters.get('round_refused', 0)}",
+            "# HELP chiploc_landmark_hello_retransmits_total HELLOs sent again (same bytes).",
+            "# TYPE chiploc_landmark_hello_retransmits_total counter",
+            f"chiploc_landmark_hello_retransmits_total {self._counters.get('hello_retransmit', 0)}",
             "# HELP chiploc_landmark_inflight_rounds Rounds in progress.",
             "# TYPE chiploc_landmark_inflight_rounds gauge",
             f"chiploc_landmark_inflight_rounds {len(self._inflight)}",

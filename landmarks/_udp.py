@@ -5,6 +5,18 @@ the probe is encoded and the realtime/monotonic offset is read *before* the send
 ``perf_counter_ns()`` is read immediately before ``sendto``. On receive, ``recvmsg`` returns the
 datagram with its ``SO_TIMESTAMPNS`` stamp, ``perf_counter_ns()`` is read immediately after,
 then the offset. Signatures are verified afterwards, outside the window.
+
+Clocks are injectable (``monotonic_ns``, default ``time.perf_counter_ns``; ``realtime_ns``,
+default ``time.time_ns``) and bound to locals before each loop. The kernel stamp is always on
+the system's CLOCK_REALTIME; when another realtime clock is injected (a test modelling a
+wall-clock step at the landmark), the stamp is carried into that clock's frame by adding
+``injected - system`` read in that order right after the receive (an over-estimate of the
+difference, so the mapped stamp can only be later and the RTT only longer). A real step moves
+the kernel's stamps too; without this a persistent injected offset smaller than the RTT would
+shorten every kernel-derived RTT by that offset, a thing no real clock can do.
+
+Session set-up is retransmitted (the same HELLO bytes, at :func:`hello_schedule_ns`), timed
+probes never are.
 """
 
 from __future__ import annotations
@@ -20,7 +32,7 @@ from time import perf_counter_ns, time_ns
 from typing import Any
 
 from chiploc.errors import ChiplocError, TransportError
-from landmarks._core import RoundCore
+from landmarks._core import RoundCore, hello_schedule_ns
 from landmarks._timing import rtt_from_stamps
 from protocol import MAX_DATAGRAM_BYTES, MessageType
 
@@ -34,12 +46,7 @@ _TIMESPEC = struct.Struct("@qq")
 _RECV_BYTES = MAX_DATAGRAM_BYTES + 1  # one more, so an oversized datagram is detectable
 
 
-def _offset_lo() -> int:
-    """A lower bound of (CLOCK_REALTIME - CLOCK_MONOTONIC): ``w - b`` of ``a; w; b``."""
-    wall = time_ns()
-    after = perf_counter_ns()
-    return wall - after
-
+Clock = Callable[[], int]
 
 _Item = tuple[bytes, int, int | None, int]  # data, received_ns, kernel_ns, offset_lo
 _MAX_QUEUED = 64
@@ -62,8 +69,21 @@ class _Slot:
 class UdpProber:
     """Shared socket for all rounds of one landmark; demultiplexes by session id."""
 
-    def __init__(self, host: str, port: int, count: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        count: Callable[[str], None],
+        *,
+        monotonic_ns: Clock = perf_counter_ns,
+        realtime_ns: Clock = time_ns,
+    ) -> None:
         self._count = count
+        self._monotonic_ns = monotonic_ns
+        self._realtime_ns = realtime_ns
+        # kernel stamps are on the system realtime clock; another injected realtime clock
+        # needs them carried into its frame (see the module docstring)
+        self._system_realtime = realtime_ns is time_ns
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
@@ -100,6 +120,9 @@ class UdpProber:
     # -- receive ---------------------------------------------------------------------
     def _on_readable(self) -> None:
         sock = self._sock
+        mono = self._monotonic_ns
+        real = self._realtime_ns
+        system_realtime = self._system_realtime
         while True:
             try:
                 data, ancdata, _flags, addr = sock.recvmsg(_RECV_BYTES, _CMSG_SPACE)
@@ -108,13 +131,17 @@ class UdpProber:
             except OSError:
                 self._count("socket_error")
                 return
-            received_ns = perf_counter_ns()
-            offset_lo = _offset_lo()
+            received_ns = mono()
+            shift_ns = 0 if system_realtime else -time_ns()  # system first, injected after
+            wall = real()
+            offset_lo = wall - mono()  # w - b: a lower bound of realtime - monotonic
             kernel_ns: int | None = None
             for level, kind, cdata in ancdata:
                 if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(cdata) >= 16:
                     sec, nsec = _TIMESPEC.unpack_from(cdata)
                     kernel_ns = sec * 1_000_000_000 + nsec
+                    if not system_realtime:
+                        kernel_ns += wall + shift_ns  # + (injected - system), over-estimated
             self._dispatch(data, addr, received_ns, kernel_ns, offset_lo)
 
     def _dispatch(
@@ -181,40 +208,61 @@ class UdpProber:
         *,
         probe_timeout_s: float,
         hello_timeout_s: float,
+        hello_retries: int = 0,
         random_bytes: Callable[[int], bytes] = os.urandom,
     ) -> bool:
-        """Drive ``core`` against ``address``. False if the hello was never acknowledged."""
+        """Drive ``core`` against ``address``. False if the hello was never acknowledged.
+
+        The HELLO is sent up to ``1 + hello_retries`` times (same bytes) within
+        ``hello_timeout_s``; each re-send is counted ``hello_retransmit``."""
         loop = self._loop
         if loop is None:
             raise TransportError("prober not started")
         sock = self._sock
+        mono = self._monotonic_ns
+        real = self._realtime_ns
         slot = _Slot(address)
         self._slots[core.session_id] = slot
         try:
-            # -- set-up, outside any timed window
+            # -- set-up, outside any timed window: the same HELLO, with backoff
+            schedule = hello_schedule_ns(max(1, round(hello_timeout_s * 1e9)), hello_retries)
             try:
                 sock.sendto(core.hello, address)
             except OSError as e:
                 raise TransportError(f"cannot send hello to {address}: {e}") from e
-            deadline = loop.time() + hello_timeout_s
+            first_sent = loop.time()
+            deadline = first_sent + hello_timeout_s
+            sends = 1
             while not core.acked:
-                item = await self._next(slot, deadline)
+                wake = first_sent + schedule[sends] / 1e9 if sends < len(schedule) else deadline
+                item = await self._next(slot, wake)
                 if item is None:
-                    return False
+                    if sends >= len(schedule):
+                        return False
+                    sends += 1
+                    self._count("hello_retransmit")
+                    try:
+                        sock.sendto(core.hello, address)
+                    except OSError:
+                        self._count("hello_send_error")
+                    continue
                 try:
                     core.accept_hello_ack(item[0])
                 except ChiplocError as e:
                     self._count(e.reason)
             # -- the timed burst: one probe outstanding at a time
             while not core.done:
-                # anything still queued arrived while no probe was outstanding (a late
-                # duplicate, or an answer sent before its probe): dropped, and counted
-                for _ in range(len(slot.queue)):
-                    self._count("unsolicited")
+                # anything still queued arrived while no probe was outstanding (a copy of
+                # the hello-ack, a late duplicate, or an answer sent before its probe):
+                # dropped, and counted
+                for queued in slot.queue:
+                    self._count(
+                        "duplicate_hello_ack" if core.is_ack_copy(queued[0]) else "unsolicited"
+                    )
                 slot.queue.clear()
                 datagram = core.next_probe(random_bytes(16))
-                send_offset_lo = _offset_lo()
-                sent_ns = perf_counter_ns()
+                send_offset_lo = real() - mono()  # w - b, read before the send clock
+                sent_ns = mono()
                 try:
                     sock.sendto(datagram, address)
                 except OSError:
@@ -243,6 +291,6 @@ class UdpProber:
                         self._count(e.reason)
             return True
         finally:
-            for _ in range(len(slot.queue)):
-                self._count("unsolicited")
+            for queued in slot.queue:
+                self._count("duplicate_hello_ack" if core.is_ack_copy(queued[0]) else "unsolicited")
             del self._slots[core.session_id]

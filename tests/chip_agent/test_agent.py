@@ -88,7 +88,8 @@ def test_hello_then_probe_is_answered_with_a_valid_signature(
 
 
 def _drops(agent: ChipAgent) -> dict[str, int]:
-    return {k: v for k, v in agent.counters.items() if k not in ("answered", "sessions_opened")}
+    not_drops = ("answered", "sessions_opened", "hello_acks_resent")
+    return {k: v for k, v in agent.counters.items() if k not in not_drops}
 
 
 @pytest.mark.parametrize(
@@ -244,3 +245,69 @@ def test_many_agents_are_independent(
     b.datagram_received(probe(0), LM_ADDR)
     assert _drops(b) == {"no_session": 1}
     assert _drops(a) == {}
+
+
+# -- HELLO retransmission: a copy during set-up is re-acknowledged, never a second session
+
+
+def test_retransmitted_hello_during_set_up_is_re_acked(
+    chip_key: PrivateKey, landmark_key: PrivateKey, registry: Registry
+) -> None:
+    agent, transport, _ = make_agent(chip_key, registry)
+    data = hello(landmark_key)
+    agent.datagram_received(data, LM_ADDR)
+    agent.datagram_received(data, LM_ADDR)  # the landmark did not get the first ack
+    agent.datagram_received(data, LM_ADDR)
+    assert [a for _, a in transport.sent] == [LM_ADDR] * 3
+    assert transport.sent[0][0] == transport.sent[1][0] == transport.sent[2][0]  # same ack
+    assert agent.live_sessions == 1
+    assert agent.counters["sessions_opened"] == 1
+    assert agent.counters["hello_acks_resent"] == 2
+    assert _drops(agent) == {}  # a retransmission is not an attack
+    agent.datagram_received(probe(0), LM_ADDR)  # the one session works
+    assert agent.counters["answered"] == 1
+
+
+def test_hello_copy_after_probing_began_is_a_replay(
+    chip_key: PrivateKey, landmark_key: PrivateKey, registry: Registry
+) -> None:
+    agent, transport, _ = make_agent(chip_key, registry)
+    data = hello(landmark_key)
+    agent.datagram_received(data, LM_ADDR)
+    agent.datagram_received(probe(0), LM_ADDR)  # the landmark provably holds the ack
+    agent.datagram_received(data, LM_ADDR)
+    assert _drops(agent) == {"replayed": 1}
+    assert len(transport.sent) == 2  # ack + response, no second ack
+    assert agent.counters["sessions_opened"] == 1
+
+
+@pytest.mark.parametrize("case", ["other_address", "expired", "other_bytes"])
+def test_hello_copy_that_is_not_a_retransmission_is_a_replay(
+    chip_key: PrivateKey, landmark_key: PrivateKey, registry: Registry, case: str
+) -> None:
+    agent, transport, clock = make_agent(chip_key, registry, AgentLimits(session_lifetime_ns=10**9))
+    agent.datagram_received(hello(landmark_key), LM_ADDR)
+    copy, source = hello(landmark_key), LM_ADDR
+    if case == "other_address":
+        source = ("198.51.100.7", 5)
+    elif case == "expired":
+        clock.mono += 2 * 10**9
+    else:  # same session id, re-signed with another issued_at: not the HELLO that opened it
+        copy = hello(landmark_key, at=NOW + 1)
+    agent.datagram_received(copy, source)
+    assert _drops(agent) == {"replayed": 1}
+    assert len(transport.sent) == 1
+    assert agent.counters["sessions_opened"] == 1
+
+
+def test_retransmitted_hello_spends_a_token(
+    chip_key: PrivateKey, landmark_key: PrivateKey, registry: Registry
+) -> None:
+    limits = AgentLimits(probe_rate_per_s=1.0, probe_burst=2.0)
+    agent, transport, _ = make_agent(chip_key, registry, limits)
+    data = hello(landmark_key)
+    for _ in range(3):
+        agent.datagram_received(data, LM_ADDR)
+    assert agent.counters["hello_acks_resent"] == 1
+    assert _drops(agent) == {"rate_limited": 1}
+    assert len(transport.sent) == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -317,3 +318,115 @@ def test_landmark_key_must_match(tmp_path: Path, registry: Registry) -> None:
     other = generate_private_key(Role.LANDMARK, "lm-ber", seed=b"\x05" * 32)
     with pytest.raises(InputError):
         LandmarkDaemon(config(tmp_path), key=other, registry=registry)
+
+
+class _LossyLink(asyncio.DatagramProtocol):
+    """One side of a relay that loses the first ``drop[type]`` datagrams of each type."""
+
+    def __init__(self, drop: dict[int, int]) -> None:
+        self.drop = drop
+        self.transport: asyncio.DatagramTransport | None = None
+        self.peer: _LossyLink | None = None
+        self.dest: Any = None
+        self.last_source: Any = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.last_source = addr
+        kind = data[3] if len(data) > 3 else -1
+        if self.drop.get(kind, 0) > 0:
+            self.drop[kind] -= 1
+            return
+        assert self.peer is not None
+        assert self.peer.transport is not None
+        self.peer.transport.sendto(data, self.dest if self.dest else self.peer.last_source)
+
+
+async def test_hello_retransmitted_until_acknowledged(
+    tmp_path: Path, landmark_key: PrivateKey, registry: Registry, agent: ChipAgent
+) -> None:
+    """Two HELLOs and one HELLO_ACK lost: the landmark sends the same HELLO again, the agent
+    opens one session and re-sends the same ack; the round is measured."""
+    loop = asyncio.get_running_loop()
+    down_link = _LossyLink({0x01: 2})  # landmark -> relay: lose HELLO #1, #2
+    up_link = _LossyLink({0x02: 1})  # agent -> relay: lose the first HELLO_ACK
+    down_link.peer, up_link.peer = up_link, down_link
+    down_link.dest = agent.address
+    down, _ = await loop.create_datagram_endpoint(lambda: down_link, local_addr=("127.0.0.1", 0))
+    up, _ = await loop.create_datagram_endpoint(lambda: up_link, local_addr=("127.0.0.1", 0))
+    cfg = config(tmp_path, hello_timeout_ms=600, hello_retries=3)
+    try:
+        async with LandmarkDaemon(cfg, key=landmark_key, registry=registry) as d:
+            report = await d.measure("chip-1", down.get_extra_info("sockname")[:2], probes=5)
+            async with aiohttp.ClientSession() as http, http.get(f"{d.http_url}/metrics") as r:
+                metrics = await r.text()
+            counters = d.counters
+    finally:
+        down.close()
+        up.close()
+    assert verify_report(report.raw, registry).answered == 5
+    assert counters["hello_retransmit"] == 3  # HELLO sent 4 times: lost, lost, acked, re-acked
+    assert counters.get("hello_timeout", 0) == 0
+    assert agent.counters["sessions_opened"] == 1
+    assert agent.counters["hello_acks_resent"] == 1
+    assert agent.counters.get("replayed", 0) == 0  # a retransmission is not an attack
+    assert "chiploc_landmark_hello_retransmits_total 3" in metrics
+    assert "hello_retransmit" not in metrics.replace("hello_retransmits_total", "")
+
+
+@pytest.mark.parametrize("retries", [0, 3])
+async def test_hello_sent_one_plus_retries_times_to_a_silent_peer(
+    tmp_path: Path, landmark_key: PrivateKey, registry: Registry, retries: int
+) -> None:
+    cfg = config(tmp_path, hello_timeout_ms=150, hello_retries=retries)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.setblocking(False)
+        async with LandmarkDaemon(cfg, key=landmark_key, registry=registry) as d:
+            with pytest.raises(ProbeTimeout):
+                await d.measure("chip-1", silent.getsockname(), probes=1)
+        hellos = []
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                hellos.append(silent.recv(1024))
+    assert d.counters.get("hello_retransmit", 0) == retries
+    assert d.counters["round_unreachable"] == 1
+    assert len(hellos) == 1 + retries
+    assert len(set(hellos)) == 1  # every copy is the same signed HELLO (same session)
+
+
+async def test_injected_clocks_are_the_only_clocks(
+    tmp_path: Path, landmark_key: PrivateKey, registry: Registry, chip_key: PrivateKey
+) -> None:
+    """A landmark whose wall clock is an hour behind and whose monotonic clock has another
+    origin: reports carry the injected wall time, RTTs stay sound and kernel stamps (on the
+    system clock) are carried into the injected frame, so they remain usable."""
+    import time
+
+    hour_ns = 3600 * 10**9
+
+    def realtime_ns() -> int:
+        return time.time_ns() - hour_ns
+
+    def monotonic_ns() -> int:
+        return time.perf_counter_ns() + 10**15
+
+    before = time.time_ns()
+    async with (
+        LandmarkDaemon(
+            config(tmp_path), key=landmark_key, registry=registry,
+            monotonic_ns=monotonic_ns, realtime_ns=realtime_ns,
+        ) as d,
+        ChipAgent(chip_key, registry, wall_clock_ns=realtime_ns) as agent,  # same hour behind
+    ):  # fmt: skip
+        report = await d.measure("chip-1", agent.address, probes=20)
+        kernel = d.kernel_timestamps
+    after = time.time_ns()
+    verify_report(report.raw, registry)
+    assert before - hour_ns <= report.started_at_unix_ns <= after - hour_ns
+    assert all(0 < p.rtt_ns < 1_000_000_000 for p in report.probes if p.rtt_ns is not None)
+    assert report.answered == 20
+    if kernel:
+        assert any(p.timestamp_source == "kernel" for p in report.probes)

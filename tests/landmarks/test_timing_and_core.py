@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chip_agent import ChipAgent
 from chiploc.errors import BadSignature, BindingError, LocalProtocolError, ReplayDetected
-from landmarks import RoundCore, rtt_from_stamps
+from landmarks import RoundCore, hello_schedule_ns, rtt_from_stamps
 from protocol import PrivateKey, Registry, Role, generate_private_key, verify_report
 
 OFF = 1_700_000_000_000_000_000  # realtime - monotonic
@@ -161,3 +164,90 @@ def test_core_rejects_ack_from_another_chip_key(
     with pytest.raises(BadSignature):
         core.accept_hello_ack(link.inbox.pop())
     assert not core.acked
+
+
+# -- HELLO retransmission (set-up) vs. timed probes (never retransmitted)
+
+
+@pytest.mark.parametrize(
+    ("timeout_ns", "retries", "expected"),
+    [
+        (1_000_000_000, 0, (0,)),
+        (1_000_000_000, 1, (0, 333_333_333)),
+        (1_000_000_000, 3, (0, 66_666_666, 200_000_000, 466_666_666)),
+        (150, 3, (0, 10, 30, 70)),
+    ],
+)
+def test_hello_schedule(timeout_ns: int, retries: int, expected: tuple[int, ...]) -> None:
+    assert hello_schedule_ns(timeout_ns, retries) == expected
+
+
+@given(st.integers(1, 60 * 10**9), st.integers(0, 16))
+def test_hello_schedule_backs_off_within_the_timeout(timeout_ns: int, retries: int) -> None:
+    sends = hello_schedule_ns(timeout_ns, retries)
+    assert len(sends) == retries + 1
+    assert sends[0] == 0
+    assert all(0 <= t < timeout_ns for t in sends)
+    waits = [b - a for a, b in zip(sends, (*sends[1:], timeout_ns), strict=True)]
+    assert all(w2 >= w1 for w1, w2 in itertools.pairwise(waits))  # backoff
+    assert waits[-1] >= timeout_ns // 2  # the last copy has the longest wait
+
+
+@pytest.mark.parametrize(("timeout_ns", "retries"), [(0, 1), (-5, 1), (10, -1), (10, 17)])
+def test_hello_schedule_rejects_bad_arguments(timeout_ns: int, retries: int) -> None:
+    with pytest.raises(LocalProtocolError):
+        hello_schedule_ns(timeout_ns, retries)
+
+
+def test_lost_hello_ack_then_retransmitted_hello_over_in_memory_link(
+    landmark_key: PrivateKey, chip_key: PrivateKey, registry: Registry
+) -> None:
+    core = _round(landmark_key, registry, probes=2)
+    agent, link = _agent(chip_key, registry)
+    addr = ("10.0.0.9", 7400)
+    hello = core.hello
+    agent.datagram_received(hello, addr)
+    lost_ack = link.inbox.pop()  # the network loses it
+    assert core.hello == hello  # the retransmission is the same signed bytes
+    agent.datagram_received(core.hello, addr)
+    ack = link.inbox.pop()
+    assert ack == lost_ack  # deterministic signature: the same ack
+    assert agent.counters["sessions_opened"] == 1
+    assert agent.counters["hello_acks_resent"] == 1
+    assert agent.live_sessions == 1
+    assert not core.is_ack_copy(ack)  # nothing accepted yet
+    core.accept_hello_ack(ack)
+    assert core.is_ack_copy(lost_ack)  # ... which now arrives late: a copy
+    agent.datagram_received(core.next_probe(b"\x01" * 16), addr)
+    response = link.inbox.pop()
+    with pytest.raises(ReplayDetected) as caught:
+        core.accept_response(lost_ack, rtt_ns=1, timestamp_source="kernel")
+    assert caught.value.reason == "duplicate_hello_ack"
+    core.accept_response(response, rtt_ns=4_000, timestamp_source="kernel")
+    assert core.outstanding_seq is None
+
+
+def test_a_lost_probe_is_followed_by_the_next_seq_and_a_fresh_nonce(
+    landmark_key: PrivateKey, chip_key: PrivateKey, registry: Registry
+) -> None:
+    core = _round(landmark_key, registry, probes=2)
+    agent, link = _agent(chip_key, registry)
+    addr = ("10.0.0.9", 7400)
+    agent.datagram_received(core.hello, addr)
+    core.accept_hello_ack(link.inbox.pop())
+    first = core.next_probe(b"\x01" * 16)
+    agent.datagram_received(first, addr)
+    late = link.inbox.pop()  # the answer is slower than the probe timeout
+    core.record_lost()
+    second = core.next_probe(b"\x02" * 16)
+    assert second[20:24] == (1).to_bytes(4, "big")
+    assert second[24:40] != first[24:40]
+    with pytest.raises(LocalProtocolError):
+        core.next_probe(b"\x01" * 16)  # still outstanding; and that nonce is spent anyway
+    with pytest.raises(ReplayDetected) as caught:  # the late answer cannot stand in for seq 1
+        core.accept_response(late, rtt_ns=1, timestamp_source="kernel")
+    assert caught.value.reason == "replayed"
+    agent.datagram_received(second, addr)
+    core.accept_response(link.inbox.pop(), rtt_ns=7_000, timestamp_source="kernel")
+    report = verify_report(core.finish(finished_at_unix_ns=1_700_000_001_000_000_000).raw, registry)
+    assert [p.rtt_ns for p in report.probes] == [None, 7_000]
