@@ -458,9 +458,14 @@ _NOT_DROPS: Final = frozenset(
         "round_refused",
         "probe_timeout",
         "hello_timeout",
+        "hello_retransmit",
+        "hello_send_error",
         "send_error",
     }
 )
+
+#: Agent counters that are not drops.
+_AGENT_NOT_DROPS: Final = frozenset({"answered", "sessions_opened", "hello_acks_resent"})
 
 
 async def lossy_rounds(
@@ -470,11 +475,15 @@ async def lossy_rounds(
     rounds: int = 3,
     probes: int = 20,
     probe_timeout_ms: int = 60,
+    hello_timeout_ms: int = 200,
+    hello_retries: int = 3,
 ) -> FaultOutcome:
     """Rounds through a :class:`FaultyRelay`; checks every delivered datagram is used once
     or counted, lost probes are recorded as lost, no RTT is below the relay's floor and
-    every report verifies. A round whose set-up datagrams were all lost (``timed_only``
-    off) must fail cleanly (``ProbeTimeout``), never half-succeed."""
+    every report verifies. With ``timed_only`` off the set-up datagrams are hit too: the
+    landmark re-sends the same HELLO up to ``hello_retries`` times, the agent opens at most
+    one session per round and re-sends its ack; a round whose every HELLO or HELLO_ACK was
+    lost must fail cleanly (``ProbeTimeout``), never half-succeed."""
     root = _prepare(directory)
     ids = _identities("lossy")
     chip_key = ids.chips[0]
@@ -484,7 +493,13 @@ async def lossy_rounds(
     failed_cleanly = 0
     async with contextlib.AsyncExitStack() as stack:
         daemon = LandmarkDaemon(
-            _config(root, ids.landmark, probe_timeout_ms=probe_timeout_ms, hello_timeout_ms=200),
+            _config(
+                root,
+                ids.landmark,
+                probe_timeout_ms=probe_timeout_ms,
+                hello_timeout_ms=hello_timeout_ms,
+                hello_retries=hello_retries,
+            ),
             key=ids.landmark,
             registry=ids.registry,
         )
@@ -546,12 +561,25 @@ async def lossy_rounds(
             f"delivered {to_lm} = answered {answered} + acks {acks_used} + dropped {lm_drops}",
         )
         to_chip = relay.total("delivered") - to_lm
-        ag_drops = sum(v for k, v in ag.items() if k not in ("answered", "sessions_opened"))
+        ag_drops = sum(v for k, v in ag.items() if k not in _AGENT_NOT_DROPS)
+        opened, resent = ag.get("sessions_opened", 0), ag.get("hello_acks_resent", 0)
         checks.check(
             "every datagram the agent got is used once or counted",
-            to_chip == ag.get("answered", 0) + ag.get("sessions_opened", 0) + ag_drops,
-            f"delivered {to_chip} = answered {ag.get('answered', 0)} + sessions "
-            f"{ag.get('sessions_opened', 0)} + dropped {ag_drops}",
+            to_chip == ag.get("answered", 0) + opened + resent + ag_drops,
+            f"delivered {to_chip} = answered {ag.get('answered', 0)} + sessions {opened} "
+            f"+ acks re-sent {resent} + dropped {ag_drops}",
+        )
+        retransmits = lm.get("hello_retransmit", 0)
+        hellos_sent = relay.count("to_chip", "hello", "received")
+        checks.check(
+            "every HELLO sent is the first or a counted, bounded retransmission",
+            hellos_sent == rounds + retransmits <= rounds * (1 + hello_retries),
+            f"{hellos_sent} hellos = {rounds} rounds + {retransmits} retransmitted",
+        )
+        checks.check(
+            "at most one session per round, one for each measured round",
+            len(reports) <= opened <= rounds,
+            f"{opened} sessions opened, {len(reports)} rounds measured of {rounds}",
         )
         dup_responses = relay.count("to_landmark", "response", "duplicated")
         checks.check(
@@ -570,6 +598,10 @@ async def lossy_rounds(
             injected=injected,
             rounds=len(reports),
             failed_cleanly=failed_cleanly,
+            hello_retries=hello_retries,
+            hello_retransmits=retransmits,
+            hello_acks_resent=resent,
+            sessions_opened=opened,
             answered=answered,
             lost=lost,
             min_rtt_ns=low,
@@ -668,52 +700,49 @@ async def wall_clock_jump(
     jump_after: int = 10,
     tolerance_ns: int = 3_000_000,
 ) -> FaultOutcome:
-    """Jump the agent's wall clock by +1 h and -1 h in the middle of rounds (through a relay
-    with a fixed 1 ms floor each way): every probe is still answered, no RTT is below the
-    floor and each minimum is within ``tolerance_ns`` of the unjumped round. A HELLO issued
-    while the agent's wall clock is an hour off is refused as stale (a clean failure)."""
+    """Step the agent's and then the landmark's wall clock by +1 h and -1 h in the middle of
+    rounds (through a relay with a fixed 1 ms floor each way): every probe is still answered,
+    no RTT is below the floor and each minimum is within ``tolerance_ns`` of the unjumped
+    round. The landmark's clocks are injected (:class:`LandmarkDaemon` ``realtime_ns``), so
+    its realtime/monotonic offset check meets the step end to end; a +0.5 ms landmark step
+    *before* a round (smaller than the RTT) must leave kernel stamps usable and every RTT
+    above the floor. A HELLO issued while the two wall clocks are an hour apart (either
+    side off) is refused as stale by the agent, every copy of it: a clean failure."""
     root = _prepare(directory)
     ids = _identities("clock-jump")
     chip_key = ids.chips[0]
-    offset = [0]
+    offsets = {"agent": 0, "landmark": 0}
     checks = _Checks()
     plan = FaultPlan(delay_ns=1_000_000)
     floor_ns = 2 * plan.delay_ns
 
-    def wall_clock_ns() -> int:
-        return time.time_ns() + offset[0]
+    def agent_wall_clock_ns() -> int:
+        return time.time_ns() + offsets["agent"]
+
+    def landmark_wall_clock_ns() -> int:
+        return time.time_ns() + offsets["landmark"]
 
     async with contextlib.AsyncExitStack() as stack:
         daemon = LandmarkDaemon(
             _config(root, ids.landmark, probe_timeout_ms=500, hello_timeout_ms=300),
             key=ids.landmark,
             registry=ids.registry,
+            realtime_ns=landmark_wall_clock_ns,
         )
         await daemon.start()
         stack.push_async_callback(_bounded, daemon.stop(), 10.0)
-        agent = ChipAgent(chip_key, ids.registry, host=_LOOPBACK, wall_clock_ns=wall_clock_ns)
+        agent = ChipAgent(chip_key, ids.registry, host=_LOOPBACK, wall_clock_ns=agent_wall_clock_ns)
         await agent.start()
         stack.push_async_callback(_bounded, agent.stop(), 5.0)
         relay = FaultyRelay(agent.address, plan)
         await relay.start()
         stack.callback(relay.close)
 
-        base = await daemon.measure(chip_key.id, relay.address, probes=probes)
-        minima = {"none": base.min_rtt_ns}
-        for label, jump_ns in (("+1h", 3600 * _NS_PER_S), ("-1h", -3600 * _NS_PER_S)):
-            offset[0] = 0
-            done_before = agent.counters.get("answered", 0)
-            task = asyncio.ensure_future(daemon.measure(chip_key.id, relay.address, probes=probes))
-
-            def reached(b: int = done_before, t: asyncio.Future[Any] = task) -> bool:
-                return agent.counters.get("answered", 0) - b >= jump_after or t.done()
-
-            await _wait_for(reached, 5.0)
-            offset[0] = jump_ns  # the step, mid-round
-            report = await asyncio.wait_for(task, 30.0)
+        def check_round(label: str, report: MeasurementReport) -> None:
             verify_report(report.raw, ids.registry)
             minima[label] = report.min_rtt_ns
             low = min(p.rtt_ns for p in report.probes if p.rtt_ns is not None)
+            sources[label] = sorted({p.timestamp_source for p in report.probes})
             checks.check(
                 f"{label}: every probe answered", report.answered == probes, report.answered
             )
@@ -725,24 +754,69 @@ async def wall_clock_jump(
                 and abs(report.min_rtt_ns - base.min_rtt_ns) <= tolerance_ns,
                 f"{report.min_rtt_ns} vs {base.min_rtt_ns} ns",
             )
-        # a new session while the agent's wall clock is an hour off: refused as stale
-        offset[0] = 3600 * _NS_PER_S
-        stale_before = agent.counters.get("stale", 0)
-        refused = False
-        try:
-            await daemon.measure(chip_key.id, relay.address, probes=3)
-        except ChiplocError as e:
-            refused = e.reason == "timeout"
+
+        base = await daemon.measure(chip_key.id, relay.address, probes=probes)
+        minima: dict[str, int | None] = {"none": base.min_rtt_ns}
+        sources: dict[str, list[str]] = {"none": sorted({p.timestamp_source for p in base.probes})}
+        jumps = 0
+        for side in ("agent", "landmark"):
+            for sign, jump_ns in (("+", 3600 * _NS_PER_S), ("-", -3600 * _NS_PER_S)):
+                offsets[side] = 0
+                done_before = agent.counters.get("answered", 0)
+                task = asyncio.ensure_future(
+                    daemon.measure(chip_key.id, relay.address, probes=probes)
+                )
+
+                def reached(b: int = done_before, t: asyncio.Future[Any] = task) -> bool:
+                    return agent.counters.get("answered", 0) - b >= jump_after or t.done()
+
+                await _wait_for(reached, 5.0)
+                offsets[side] = jump_ns  # the step, mid-round
+                jumps += 1
+                check_round(f"{side} {sign}1h", await asyncio.wait_for(task, 30.0))
+            offsets[side] = 0
+
+        # a small landmark step before the round, shorter than the RTT: a kernel stamp left
+        # on the unstepped clock would shorten every RTT by 0.5 ms (below the 2 ms floor)
+        offsets["landmark"] = 500_000
+        jumps += 1
+        small = await daemon.measure(chip_key.id, relay.address, probes=probes)
+        check_round("landmark +0.5ms before", small)
         checks.check(
-            "hello an hour off is refused as stale",
-            refused and agent.counters.get("stale", 0) == stale_before + 1,
-            f"stale={agent.counters.get('stale', 0)}",
+            "landmark +0.5ms before: kernel stamps still used (if the unjumped run used them)",
+            "kernel" in sources["landmark +0.5ms before"] or "kernel" not in sources["none"],
+            f"{sources['landmark +0.5ms before']} vs {sources['none']}",
         )
-        offset[0] = 0
+        offsets["landmark"] = 0
+
+        # a new session while the wall clocks are an hour apart: refused as stale
+        for side in ("agent", "landmark"):
+            offsets[side] = 3600 * _NS_PER_S
+            stale_before = agent.counters.get("stale", 0)
+            resent_before = daemon.counters.get("hello_retransmit", 0)
+            refused = False
+            try:
+                await daemon.measure(chip_key.id, relay.address, probes=3)
+            except ChiplocError as e:
+                refused = e.reason == "timeout"
+            await relay.settle()
+            copies = 1 + daemon.counters.get("hello_retransmit", 0) - resent_before
+            stale = agent.counters.get("stale", 0) - stale_before
+            checks.check(
+                f"hello with the {side}'s wall clock an hour off is refused as stale",
+                refused and stale == copies,
+                f"stale +{stale} for {copies} copies of the hello",
+            )
+            offsets[side] = 0
+            jumps += 1
         again = await daemon.measure(chip_key.id, relay.address, probes=3)
-        checks.check("clock back: rounds work again", again.answered == 3, again.answered)
+        checks.check("clocks back: rounds work again", again.answered == 3, again.answered)
         return checks.outcome(
-            "wall-clock jump mid-round", injected=3, min_rtt_ns=minima, floor_ns=floor_ns
+            "wall-clock jump mid-round (agent and landmark)",
+            injected=jumps,
+            min_rtt_ns=minima,
+            timestamp_sources=sources,
+            floor_ns=floor_ns,
         )
 
 
