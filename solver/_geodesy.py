@@ -73,10 +73,9 @@ WHOLE_EARTH_KM: Final = 19990.0
 GEOD: Final = Geod(ellps="WGS84")
 WORLD: Final = box(-180.0, -90.0, 180.0, 90.0)
 
-_N_VERTICES: Final = 128
-_N_MAX: Final = 4096
-#: Inflation (relative to the radius) above which edges are densified instead.
-_TOLERANCE: Final = 2e-4
+_N_MAX: Final = 16384
+#: Dip bound aimed at per edge, relative to the radius (the ring's inflation is ~1.1x this).
+_TOLERANCE: Final = 2.5e-4
 _FLOOR_KM: Final = 1e-5  # 1 cm: strict containment despite rounding and snapping
 _MIN_RADIUS_KM: Final = 1e-3
 
@@ -148,51 +147,83 @@ def edge_length_bound_km(
 def _dip_km(
     lat: npt.NDArray[np.float64], lon_u: npt.NDArray[np.float64], r_km: float, inscribed: bool
 ) -> float:
-    """Largest possible deviation of the centre distance along the ring's edges (km)."""
+    """Largest possible deviation of the centre distance along the ring's edges (km).
+
+    On an edge of length ``l`` whose ends lie at distance ``r_km`` from the centre,
+    every point lies between ``r_km - l/2`` and ``r_km + l/2`` (triangle inequality),
+    so the Hessian bound is taken at the worse end of that range for each edge.
+    """
     la, lb = lat[:-1], lat[1:]
     length = edge_length_bound_km(la, lon_u[:-1], lb, lon_u[1:])
     max_abs = np.minimum(np.maximum(np.abs(la), np.abs(lb)), 90.0)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         kappa_g = (2.0 * np.tan(np.radians(max_abs)) + 0.05) / R0_KM
         kappa_g = np.where(max_abs >= 90.0, np.inf, kappa_g)
-    if inscribed:
-        x = r_km / R0_KM
-        hess = max(0.0, -math.cos(x) / math.sin(x)) / R0_KM if x < math.pi else math.inf
-    else:
-        x = r_km / R1_KM
-        hess = max(0.0, math.cos(x) / math.sin(x)) / R1_KM if x > 0 else math.inf
-    with np.errstate(invalid="ignore"):
+        if inscribed:
+            x = (r_km + length / 2) / R0_KM
+            hess = np.where(x < math.pi, np.maximum(0.0, -1.0 / np.tan(x)) / R0_KM, np.inf)
+        else:
+            x = (r_km - length / 2) / R1_KM
+            hess = np.where(x > 0, np.maximum(0.0, 1.0 / np.tan(x)) / R1_KM, np.inf)
         dip = (hess + kappa_g) * length * length / 8.0
     worst = float(np.max(dip))
     return worst if math.isfinite(worst) else math.inf
 
 
-def _bulge_km(
-    lat: float, lon: float, lat_r: npt.NDArray[np.float64], lon_u: npt.NDArray[np.float64]
-) -> float:
-    """How far (km, spherical estimate) edge midpoints stand outside the ring: looseness only."""
-    p1, l1 = math.radians(lat), math.radians(lon)
-
-    def dist(la: npt.NDArray[np.float64], lo: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        p2, l2 = np.radians(la), np.radians(lo)
-        h = np.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * np.cos(p2) * np.sin((l2 - l1) / 2) ** 2
-        return np.asarray(2 * 6371.0 * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0))))
-
-    mid = dist((lat_r[:-1] + lat_r[1:]) / 2, (lon_u[:-1] + lon_u[1:]) / 2)
-    ends = np.minimum(dist(lat_r[:-1], lon_u[:-1]), dist(lat_r[1:], lon_u[1:]))
-    return float(np.max(np.abs(mid - ends)))
+_PLAN_EDGES: Final = 64  # pilot ring resolution for the vertex placement (even)
+_PLAN_AZ: Final = np.linspace(0.0, 2 * math.pi, _PLAN_EDGES + 1)
+_PLAN_COS: Final = np.cos(_PLAN_AZ)
+_PLAN_SIN: Final = np.sin(_PLAN_AZ)
+_PLAN_PREV: Final = np.roll(np.arange(_PLAN_EDGES), 1)
+_PLAN_NEXT: Final = np.roll(np.arange(_PLAN_EDGES), -1)
+_R_PLAN_KM: Final = 6371.0
 
 
-@lru_cache(maxsize=16)
-def _azimuths(n: int) -> npt.NDArray[np.float64]:
-    return np.linspace(0.0, 360.0, n, endpoint=False)
+def _plan_azimuths(lat: float, r_ring_km: float, budget_km: float) -> npt.NDArray[np.float64]:
+    """Azimuths (deg) spaced so that each edge's dip bound stays near ``budget_km``.
+
+    Placement only (soundness comes from :func:`_dip_km` on the real ring): a
+    spherical pilot ring gives, per azimuth, the edge length per radian and the
+    curvature bound (Hessian term plus the lon/lat line curvature, with the
+    circle's own curvature so inscribed rings are not loose); the dip of an edge
+    of length ``l`` is ``K l**2 / 8``, so the vertex density is ``sqrt(K / 8 budget)``
+    per km, taken as the maximum over neighbouring pilot edges, and vertices are
+    placed by inverting its cumulative sum. Dense only where the ring needs it
+    (near a pole), coarse elsewhere.
+    """
+    p0 = math.radians(lat)  # the plan does not depend on the centre's longitude
+    d = min(r_ring_km / _R_PLAN_KM, math.pi)
+    sp0, cp0, sd, cd = math.sin(p0), math.cos(p0), math.sin(d), math.cos(d)
+    sin_p = np.clip(sp0 * cd + cp0 * sd * _PLAN_COS, -1.0, 1.0)
+    phi = np.arcsin(sin_p)
+    # Longitude offset atan2(sin az sin d, cos d cos lat0 - sin lat0 sin d cos az): well
+    # conditioned at the poles too.
+    dlam = np.diff(np.arctan2(_PLAN_SIN * sd, cd * cp0 - sp0 * sd * _PLAN_COS))
+    dlam -= 2 * math.pi * np.round(dlam / (2 * math.pi))
+    pa, pb = phi[:-1], phi[1:]
+    # The ring's extreme latitudes lie at azimuths 0 and 180 deg, both pilot vertices.
+    min_abs = np.where(pa * pb <= 0, 0.0, np.minimum(np.abs(pa), np.abs(pb)))
+    length = R1_KM * np.hypot(pb - pa, np.cos(min_abs) * dlam)
+    max_abs = np.minimum(np.maximum(np.abs(pa), np.abs(pb)) + 2e-3, math.radians(89.999))
+    x = r_ring_km / R1_KM
+    circle = abs(math.cos(x) / math.sin(x)) / R1_KM if 0 < x < math.pi else 1e9
+    k = circle + (2.0 * np.tan(max_abs) + 0.05) / R0_KM
+    need = length * np.sqrt(k / (8.0 * budget_km))  # sub-edges needed per pilot edge
+    need = np.maximum(need, np.maximum(need[_PLAN_PREV], need[_PLAN_NEXT]))
+    need = np.maximum(need, 8.0 / _PLAN_EDGES)  # at least 8 vertices, spread out
+    cum = np.concatenate(([0.0], np.cumsum(need)))
+    n = max(math.ceil(float(cum[-1])), 8)
+    return np.asarray(
+        np.degrees(np.interp(np.arange(n) * (cum[-1] / n), cum, _PLAN_AZ)), dtype=np.float64
+    )
 
 
 def _ring(
-    lat: float, lon: float, radius_km: float, n: int
+    lat: float, lon: float, radius_km: float, az: npt.NDArray[np.float64]
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    n = az.size
     lons, lats, _ = GEOD.fwd(
-        np.full(n, lon), np.full(n, lat), _azimuths(n).copy(), np.full(n, radius_km * 1000.0)
+        np.full(n, lon), np.full(n, lat), az.copy(), np.full(n, radius_km * 1000.0)
     )
     lats = np.append(lats, lats[0])
     lons = np.append(lons, lons[0])
@@ -254,49 +285,26 @@ def _disk(lat: float, lon: float, radius_km: float, inscribed: bool) -> BaseGeom
         if radius_km >= WHOLE_EARTH_KM:
             return WORLD
     sign = -1.0 if inscribed else 1.0
-    n = _N_VERTICES
-    # First guess of the dip: a regular n-gon's sagitta, with the lon/lat curvature.
-    lat_far = min(abs(lat) + radius_km / 110.0, 89.0)
-    k_guess = (
-        abs(math.cos(radius_km / R1_KM) / math.sin(radius_km / R1_KM)) / R1_KM
-        + (2 * math.tan(math.radians(lat_far)) + 0.05) / R0_KM
-    )
-    step = 2 * math.pi * R1_KM * math.sin(min(radius_km / R1_KM, math.pi / 2)) / n
-    margin = 1.2 * k_guess * step * step / 8 + _FLOOR_KM + radius_km * 1e-12
-    tightened = 0
-    for _ in range(24):
+    budget = _TOLERANCE * radius_km  # dip aimed at per edge
+    margin = 1.1 * budget + _FLOOR_KM + radius_km * 1e-12
+    for _ in range(12):
         r_ring = radius_km + sign * margin
         if inscribed and r_ring <= 0:
             return Polygon()
         if not inscribed and r_ring >= WHOLE_EARTH_KM:
             return WORLD
-        lat_r, lon_u = _ring(lat, lon, r_ring, n)
+        az = _plan_azimuths(lat, r_ring, budget)
+        if az.size > _N_MAX:
+            break
+        lat_r, lon_u = _ring(lat, lon, r_ring, az)
         dip = _dip_km(lat_r, lon_u, r_ring, inscribed)
         need = dip + _FLOOR_KM
-        if need <= margin and margin > 1.5 * need + _TOLERANCE * radius_km:
-            # The guess was too generous: tighten and re-check. Near a pole the dip jumps
-            # with the ring's radius and tightening can oscillate: after two tightenings,
-            # densify instead (a quarter of the dip); at the vertex limit tighten up to six
-            # times in all, then accept the (sound, looser) ring.
-            if n < _N_MAX and tightened >= 2:
-                n *= 2
-                continue
-            if tightened < 6:
-                margin = 1.1 * need
-                tightened += 1
-                continue
+        if need <= margin:
             return _assemble(lat, lon, r_ring, lat_r, lon_u, inscribed)
-        # The dip bound also bounds the real sag, so a small one skips the looseness check.
-        if need <= margin and (
-            n >= _N_MAX
-            or dip <= 3 * _TOLERANCE * radius_km
-            or _bulge_km(lat, lon, lat_r, lon_u) <= 4 * _TOLERANCE * radius_km
-        ):
-            return _assemble(lat, lon, r_ring, lat_r, lon_u, inscribed)
-        if dip + _FLOOR_KM <= margin or (dip > _TOLERANCE * radius_km and n < _N_MAX):
-            n *= 2  # edges too long (or too close to a pole): densify
+        if dip <= 2.0 * budget:
+            margin = 1.1 * need  # a near miss: widen the ring (sound, slightly looser)
         else:
-            margin = 1.1 * (dip + _FLOOR_KM) if math.isfinite(dip) else 2 * margin
+            budget /= 4.0  # the plan misjudged some edge (near a pole): densify
     return Polygon() if inscribed else WORLD  # could not certify: fall back soundly
 
 

@@ -18,7 +18,15 @@ from solver import (
     inscribed_disk,
     polygon_area_km2,
 )
-from solver._geodesy import GEOD, R0_KM, WORLD, ecef_km
+from solver._geodesy import (
+    GEOD,
+    R0_KM,
+    WORLD,
+    _plan_azimuths,
+    _ring,
+    ecef_km,
+    edge_length_bound_km,
+)
 from solver._solve import DISK_REACH_KM, DISK_REACH_REL
 
 lats = st.floats(-90, 90, allow_nan=False)
@@ -149,3 +157,38 @@ def test_disk_reach_is_bounded(lat: float, radius: float) -> None:
     d = _boundary_distances(disk, lat, 87.73)
     if d.size:
         assert d.max() <= radius * (1 + DISK_REACH_REL) + DISK_REACH_KM
+
+
+@pytest.mark.parametrize(
+    ("lat", "lon"),
+    [(0.0, 0.0), (51.0, 10.0), (-33.9, 151.2), (70.0, 179.9), (-45.0, -180.0), (88.7, 12.0),
+     (-89.95, 100.0), (90.0, 0.0), (-90.0, 0.0), (12.0, 180.0)],
+)  # fmt: skip
+@pytest.mark.parametrize("radius", [0.05, 1.0, 40.0, 900.0, 2500.0, 4200.0, 9000.0, 19_000.0])
+def test_planned_vertices_circumscribe(lat: float, lon: float, radius: float) -> None:
+    """Vertices placed by the dip budget (dense only where needed) still circumscribe.
+
+    Thousands of points on the true geodesic circle (and just inside it) are all
+    inside the polygon, and the polygon stays within the relative budget.
+    """
+    disk = geodesic_disk(lat, lon, radius)
+    az = np.linspace(0, 360, 7200, endpoint=False)
+    for frac in (1.0, 1 - 1e-7):
+        lo, la, _ = GEOD.fwd(
+            np.full(az.size, lon), np.full(az.size, lat), az, np.full(az.size, radius * frac * 1000)
+        )
+        assert np.all(shapely.intersects_xy(disk, lo, la))
+    d = _boundary_distances(disk, lat, lon)
+    if d.size:
+        assert d.min() >= radius * (1 - 1e-9)
+        assert d.max() <= radius * (1 + 1e-3) + 0.02  # tight: ~1.1x the 2.5e-4 dip budget
+
+
+def test_vertices_are_dense_only_near_the_pole() -> None:
+    """A ring that passes near a pole gets its extra vertices there, not everywhere."""
+    lat_r, lon_u = _ring(50.0, 10.0, 4400.0, _plan_azimuths(50.0, 4400.0, 1.1))
+    near_pole = lat_r[:-1] > 80.0
+    step_km = edge_length_bound_km(lat_r[:-1], lon_u[:-1], lat_r[1:], lon_u[1:])
+    assert near_pole.any()
+    assert np.median(step_km[near_pole]) < 0.5 * np.median(step_km[lat_r[:-1] < 40.0])
+    assert lat_r.size < 1024
