@@ -161,6 +161,20 @@ class LandmarkDaemon:
     def kernel_timestamps(self) -> bool:
         return self._prober is not None and self._prober.kernel_timestamps
 
+    @property
+    def registry(self) -> Registry:
+        return self._registry
+
+    def update_registry(self, registry: Registry) -> None:
+        """Swap in a newer registry (e.g. after a revocation); rounds started later use it.
+
+        Raises :class:`~chiploc.errors.VerificationError` (and keeps the old one) when
+        this landmark is not enrolled or is revoked in ``registry``: a revoked landmark
+        must stop measuring, which is its operator's call (``landmark serve`` stops).
+        """
+        registry.landmark(self.id)
+        self._registry = registry
+
     def _count(self, reason: str) -> None:
         self._counters[reason] = self._counters.get(reason, 0) + 1
 

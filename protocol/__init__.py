@@ -30,6 +30,7 @@ from protocol._registry import (
     index_by_id,
     load_registry,
     load_registry_pinned,
+    reload_registry,
     resolve_authority_key,
 )
 from protocol._report import (
@@ -115,6 +116,7 @@ __all__ = [
     "load_public_key",
     "load_registry",
     "load_registry_pinned",
+    "reload_registry",
     "resolve_authority_key",
     "response_message",
     "response_prefix",

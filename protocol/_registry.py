@@ -50,6 +50,7 @@ __all__ = [
     "index_by_id",
     "load_registry",
     "load_registry_pinned",
+    "reload_registry",
     "resolve_authority_key",
 ]
 
@@ -417,6 +418,38 @@ def resolve_authority_key(
             )
         authority_key_path = candidate
     return load_public_key(authority_key_path, role=Role.AUTHORITY).key_bytes
+
+
+def reload_registry(
+    current: Registry,
+    registry_path: str | os.PathLike[str],
+    authority_key_path: str | os.PathLike[str] | None = None,
+) -> Registry:
+    """Load a newer registry to replace ``current`` (e.g. on SIGHUP, after a revocation).
+
+    The new file must verify under the same pinned authority key as ``current`` and
+    must not roll back: a lower serial is refused (``RegistryError``, reason
+    ``rollback``), since replaying an old signed registry would un-revoke keys. The
+    same serial is accepted only if the content is identical.
+    """
+    new = load_registry_pinned(registry_path, authority_key_path)
+    where = os.fspath(registry_path)
+    if new.authority_public_key != current.authority_public_key:
+        raise RegistryError(
+            f"{where}: signed by a different authority key than the running registry",
+            reason="authority_changed",
+        )
+    if new.serial < current.serial:
+        raise RegistryError(
+            f"{where}: serial {new.serial} is older than the running serial {current.serial}",
+            reason="rollback",
+        )
+    if new.serial == current.serial and new != current:
+        raise RegistryError(
+            f"{where}: serial {new.serial} equals the running serial but the content differs",
+            reason="rollback",
+        )
+    return new
 
 
 def load_registry_pinned(

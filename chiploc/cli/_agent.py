@@ -1,4 +1,8 @@
-"""``chiploc agent run``: run a chip agent until SIGINT/SIGTERM."""
+"""``chiploc agent run``: run a chip agent until SIGINT/SIGTERM; SIGHUP reloads the registry.
+
+A reload must verify under the pinned authority key and never roll back to a lower
+serial (:func:`protocol.reload_registry`); a failed reload keeps the running registry.
+"""
 
 from __future__ import annotations
 
@@ -24,8 +28,9 @@ def _run(args: argparse.Namespace) -> int:
     import sys
 
     from chip_agent import ChipAgent
+    from chiploc.errors import ChiplocError
     from landmarks import parse_host_port
-    from protocol import Role, load_private_key, load_registry_pinned
+    from protocol import Role, load_private_key, load_registry_pinned, reload_registry
 
     key = load_private_key(args.key, role=Role.CHIP)
     registry = load_registry_pinned(args.registry, args.authority_key)
@@ -38,6 +43,19 @@ def _run(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         async with ChipAgent(key, registry, host=host, port=port) as agent:
+
+            def reload() -> None:  # SIGHUP: pick up revocations and new landmarks
+                nonlocal registry
+                try:
+                    registry = reload_registry(registry, args.registry, args.authority_key)
+                    registry.chip(key.id)
+                except ChiplocError as e:
+                    print(f"registry not reloaded: {e} [{e.reason}]", file=sys.stderr, flush=True)
+                    return
+                agent.update_registry(registry)
+                print(f"registry reloaded (serial {registry.serial})", file=sys.stderr, flush=True)
+
+            loop.add_signal_handler(signal.SIGHUP, reload)
             a_host, a_port = agent.address
             print(f"chip agent {key.id} listening on udp {a_host}:{a_port}", flush=True)
             await stop.wait()

@@ -21,9 +21,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def _serve(args: argparse.Namespace) -> int:
     import asyncio
     import signal
+    import sys
 
     from chiploc.cli._agent import _run_loop
+    from chiploc.errors import ChiplocError, VerificationError
     from landmarks import LandmarkConfig, LandmarkDaemon
+    from protocol import reload_registry
 
     config = LandmarkConfig.from_toml(args.config)
     daemon = LandmarkDaemon(config)
@@ -33,6 +36,23 @@ def _serve(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+
+        def reload() -> None:  # SIGHUP: pick up revocations (never a rollback)
+            try:
+                new = reload_registry(
+                    daemon.registry, config.registry_path, config.authority_key_path
+                )
+                daemon.update_registry(new)
+            except VerificationError as e:  # this landmark itself is revoked: stop
+                print(f"landmark {daemon.id}: {e}; stopping", file=sys.stderr, flush=True)
+                stop.set()
+                return
+            except ChiplocError as e:
+                print(f"registry not reloaded: {e} [{e.reason}]", file=sys.stderr, flush=True)
+                return
+            print(f"registry reloaded (serial {new.serial})", file=sys.stderr, flush=True)
+
+        loop.add_signal_handler(signal.SIGHUP, reload)
         await daemon.start()
         host, port = daemon.udp_address
         print(f"landmark {daemon.id}: udp {host}:{port}, http {daemon.http_url}", flush=True)
