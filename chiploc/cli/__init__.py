@@ -36,6 +36,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "demo",
     "certificate",
     "audit",
+    "verifier",
 )
 
 Handler = Callable[[argparse.Namespace], int]

@@ -1,0 +1,618 @@
+"""``chiploc verifier run``: collect, verify, solve, store and certify against real landmarks.
+
+The operator's counterpart of ``chiploc demo`` (``docs/demo.md``, "Running the
+verifier for real"): one run triggers rounds at every configured landmark for
+every configured chip (:meth:`verifier.Collector.trigger`), collects the new
+signed reports (:meth:`verifier.Collector.collect`, resuming from cursors
+persisted beside the store), judges every chip (:func:`verifier.judge_all`),
+records and certifies each verdict (:func:`verifier.record_judgement`), writes
+the certificates, prints the verdicts and checks the audit log
+(:func:`verifier.verify_audit`).
+
+Invariants: every landmark the config names is an enrolled, non-revoked
+landmark of the pinned registry, and the signing key is an enrolled verifier
+(else a ConfigError, exit 2, before anything is contacted); a run in which no
+landmark could be reached certifies nothing (an outage of ours is not a
+chip's UNREACHABLE); cursors and certificates are written atomically (temp
+file + rename), after the store holds what they refer to.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import signal
+import sys
+import time
+import tomllib
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from chiploc.errors import ChiplocError, ConfigError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from protocol import PrivateKey, Registry
+    from solver import Calibration
+    from store import Store
+    from verifier import AuditReport, Collection, IssuedVerdict, TriggerOutcome
+
+__all__ = ["VerifierConfig", "VerifierRun", "register", "run_verifier_once"]
+
+#: The cursor file's format tag (a JSON file beside the store: ``<db>.cursors.json``).
+CURSORS_FORMAT = "chiploc-verifier-cursors/1"
+_MAX_CURSOR = 2**63 - 1
+_MAX_CURSOR_FILE_BYTES = 16 * 1024 * 1024
+_KNOWN_KEYS = frozenset(
+    {
+        "id",
+        "key",
+        "registry",
+        "authority_key",
+        "db",
+        "landmarks",
+        "chips",
+        "probes",
+        "model",
+        "calibration",
+        "tolerate",
+        "certificates_dir",
+        "certificate_validity_s",
+        "trigger_timeout_s",
+    }
+)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ver = subparsers.add_parser(
+        "verifier", help="run the verifier against real landmark daemons and chip agents"
+    )
+    sub = ver.add_subparsers(dest="verifier_command", metavar="ACTION", required=True)
+    run = sub.add_parser(
+        "run",
+        help="trigger rounds, collect, verify, solve, store and certify",
+        description=(
+            "Trigger measurement rounds at every configured landmark for every configured chip, "
+            "collect and verify the signed reports, judge and certify every chip, store the "
+            "verdicts and check the audit log. Exit 0 when the run completed (whatever the "
+            "verdicts), 1 when the audit log fails or no landmark could be reached, 2 for a "
+            "bad config."
+        ),
+    )
+    run.add_argument("--config", required=True, metavar="FILE", help="verifier.toml")
+    run.add_argument("--db", metavar="PATH", help="store path (overrides the config's db)")
+    mode = run.add_mutually_exclusive_group()
+    mode.add_argument("--once", action="store_true", help="one run, then exit (the default)")
+    mode.add_argument(
+        "--interval",
+        type=float,
+        metavar="S",
+        help="repeat every S seconds until SIGINT/SIGTERM (the current run finishes cleanly)",
+    )
+    run.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON line per chip on stdout (summary and audit on stderr)",
+    )
+    run.set_defaults(handler=_run)
+
+
+# -- config --------------------------------------------------------------------------
+
+
+def read_toml_table(path: str | Path, table: str) -> tuple[dict[str, Any], Path]:
+    """The ``[table]`` of a TOML file and the directory relative paths resolve from."""
+    p = Path(path)
+    try:
+        doc = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise ConfigError(f"{p}: no such config file") from e
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"{p}: cannot parse config: {e}") from e
+    section = doc.get(table)
+    if not isinstance(section, dict):
+        raise ConfigError(f"{p}: missing [{table}] table")
+    return section, p.parent
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ChipTarget:
+    """A chip to measure: where landmarks probe it, and a claimed region if unenrolled."""
+
+    address: str
+    region: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class VerifierConfig:
+    """``[verifier]`` of verifier.toml (paths already resolved from the file's directory)."""
+
+    id: str
+    key_path: Path
+    registry_path: Path
+    db_path: Path
+    landmarks: Mapping[str, str]  # landmark id -> control-plane URL
+    chips: Mapping[str, ChipTarget]
+    authority_key_path: Path | None = None
+    probes: int = 32
+    model: str = "vacuum"
+    calibration_path: Path | None = None
+    tolerate: int = 0
+    certificates_dir: Path | None = None
+    certificate_validity_s: int = 24 * 3600
+    trigger_timeout_s: float = 120.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, str) or not self.id:
+            raise ConfigError("id must be a non-empty string")
+        if not self.landmarks:
+            raise ConfigError("[verifier.landmarks] must name at least one landmark")
+        if not self.chips:
+            raise ConfigError("[verifier.chips] must name at least one chip")
+        for landmark_id, url in self.landmarks.items():
+            if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+                raise ConfigError(f"landmark {landmark_id}: URL must be http(s)://..., got {url!r}")
+        if not _is_int(self.probes) or not 1 <= self.probes <= 10_000:
+            raise ConfigError(f"probes must be an integer in 1..10000, got {self.probes!r}")
+        if self.model not in ("vacuum", "fiber", "calibrated"):
+            raise ConfigError(f"model must be vacuum, fiber or calibrated, got {self.model!r}")
+        if self.model == "calibrated" and self.calibration_path is None:
+            raise ConfigError("model = 'calibrated' needs calibration = FILE")
+        if not _is_int(self.tolerate) or not 0 <= self.tolerate <= 8:
+            raise ConfigError(f"tolerate must be an integer in 0..8, got {self.tolerate!r}")
+        if not _is_int(self.certificate_validity_s) or self.certificate_validity_s <= 0:
+            raise ConfigError("certificate_validity_s must be a positive integer")
+        timeout = self.trigger_timeout_s
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+            raise ConfigError("trigger_timeout_s must be a positive number")
+        object.__setattr__(self, "landmarks", MappingProxyType(dict(self.landmarks)))
+        object.__setattr__(self, "chips", MappingProxyType(dict(self.chips)))
+
+    @classmethod
+    def from_toml(
+        cls, path: str | Path, *, db_override: str | Path | None = None
+    ) -> VerifierConfig:
+        section, base = read_toml_table(path, "verifier")
+        return cls.from_mapping(section, base=base, source=str(path), db_override=db_override)
+
+    @classmethod
+    def from_mapping(
+        cls,
+        section: Mapping[str, Any],
+        *,
+        base: Path,
+        source: str = "<config>",
+        db_override: str | Path | None = None,
+    ) -> VerifierConfig:
+        from landmarks import parse_host_port
+
+        unknown = set(section) - _KNOWN_KEYS
+        if unknown:
+            raise ConfigError(f"{source}: unknown keys {sorted(unknown)}")
+        required = ["id", "key", "registry", "landmarks", "chips"]
+        if db_override is None:
+            required.append("db")
+        for name in required:
+            if name not in section:
+                raise ConfigError(f"{source}: missing required key {name!r}")
+
+        def path(name: str) -> Path:
+            value = section[name]
+            if not isinstance(value, str) or not value:
+                raise ConfigError(f"{source}: {name} must be a path string")
+            return base / value
+
+        def optional_path(name: str) -> Path | None:
+            return path(name) if name in section else None
+
+        landmarks = section["landmarks"]
+        if not isinstance(landmarks, dict):
+            raise ConfigError(f'{source}: landmarks must be a table of id = "URL"')
+        chips: dict[str, ChipTarget] = {}
+        raw_chips = section["chips"]
+        if not isinstance(raw_chips, dict):
+            raise ConfigError(f'{source}: chips must be a table of id = "host:port"')
+        for chip_id, value in raw_chips.items():
+            region: str | None = None
+            if isinstance(value, dict):
+                extra = set(value) - {"address", "region"}
+                if extra or "address" not in value:
+                    raise ConfigError(
+                        f"{source}: chip {chip_id}: a table needs address (and optional region)"
+                    )
+                claimed = value.get("region")
+                if claimed is not None and (not isinstance(claimed, str) or not claimed):
+                    raise ConfigError(f"{source}: chip {chip_id}: region must be a spec string")
+                region = claimed
+                value = value["address"]
+            if not isinstance(value, str):
+                raise ConfigError(f'{source}: chip {chip_id}: address must be "host:port"')
+            parse_host_port(value, what=f"chip {chip_id} address")
+            chips[chip_id] = ChipTarget(address=value, region=region)
+        db_path = Path(db_override) if db_override is not None else path("db")
+        try:
+            return cls(
+                id=section["id"],
+                key_path=path("key"),
+                registry_path=path("registry"),
+                db_path=db_path,
+                authority_key_path=optional_path("authority_key"),
+                landmarks=landmarks,
+                chips=chips,
+                probes=section.get("probes", 32),
+                model=section.get("model", "vacuum"),
+                calibration_path=optional_path("calibration"),
+                tolerate=section.get("tolerate", 0),
+                certificates_dir=optional_path("certificates_dir"),
+                certificate_validity_s=section.get("certificate_validity_s", 24 * 3600),
+                trigger_timeout_s=section.get("trigger_timeout_s", 120.0),
+            )
+        except ConfigError as e:
+            raise ConfigError(f"{source}: {e}", reason=e.reason) from e
+
+    @property
+    def cursors_path(self) -> Path:
+        """Where the collection cursors persist between runs: beside the store."""
+        return self.db_path.with_name(self.db_path.name + ".cursors.json")
+
+    def check_against(self, registry: Registry) -> None:
+        """Refuse landmarks the registry does not accept and chips it cannot judge."""
+        for landmark_id in self.landmarks:
+            try:
+                registry.landmark(landmark_id)
+            except ChiplocError as e:
+                raise ConfigError(
+                    f"landmark {landmark_id}: not usable: {e} [{e.reason}]",
+                    reason="landmark_not_enrolled",
+                ) from e
+        for chip_id, target in self.chips.items():
+            if chip_id not in registry.chips and target.region is None:
+                raise ConfigError(
+                    f"chip {chip_id}: not in the registry; give it a table "
+                    "{address = ..., region = SPEC} to certify it UNREACHABLE, or remove it",
+                    reason="chip_not_enrolled",
+                )
+        try:
+            registry.verifier(self.id)
+        except ChiplocError as e:
+            raise ConfigError(
+                f"verifier {self.id}: not usable: {e} [{e.reason}]",
+                reason="verifier_not_enrolled",
+            ) from e
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# -- cursors -------------------------------------------------------------------------
+
+
+def load_cursors(path: Path, landmark_urls: Mapping[str, str]) -> tuple[dict[str, int], str | None]:
+    """Cursors saved by a previous run, for landmarks still at the same URL.
+
+    A missing file means a first run. An unreadable or malformed file is not
+    fatal (the store is idempotent: re-collecting only re-counts reports) and
+    comes back as a warning.
+    """
+    try:
+        with path.open("rb") as f:
+            data = f.read(_MAX_CURSOR_FILE_BYTES + 1)
+    except FileNotFoundError:
+        return {}, None
+    except OSError as e:
+        return {}, f"{path}: cannot read cursors ({e.strerror}); collecting from the start"
+    try:
+        doc = json.loads(data)
+        if len(data) > _MAX_CURSOR_FILE_BYTES or doc.get("format") != CURSORS_FORMAT:
+            raise ValueError("not a cursor file")
+        out: dict[str, int] = {}
+        for landmark_id, entry in doc["landmarks"].items():
+            cursor = entry["cursor"]
+            if not _is_int(cursor) or not 0 <= cursor <= _MAX_CURSOR:
+                raise ValueError(f"bad cursor for {landmark_id}")
+            if landmark_urls.get(landmark_id) == entry["url"]:
+                out[landmark_id] = cursor
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        return {}, f"{path}: malformed cursor file ({e}); collecting from the start"
+    return out, None
+
+
+def save_cursors(path: Path, cursors: Mapping[str, int], landmark_urls: Mapping[str, str]) -> None:
+    """Write the cursors (with each landmark's URL) atomically: temp file, fsync, rename."""
+    doc = {
+        "format": CURSORS_FORMAT,
+        "landmarks": {
+            lid: {"url": landmark_urls[lid], "cursor": cursor}
+            for lid, cursor in sorted(cursors.items())
+            if lid in landmark_urls
+        },
+    }
+    _write_atomic(path, (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode("utf-8"))
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+# -- one run -------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class VerifierRun:
+    """What one run measured and decided (rendered by the CLI, asserted by tests)."""
+
+    issued: tuple[IssuedVerdict, ...]
+    triggers: tuple[TriggerOutcome, ...]
+    collection: Collection
+    audit: AuditReport | None  # None when the run certified nothing (no landmark reached)
+    unreached: tuple[str, ...]  # landmarks that failed both trigger and collection
+    cursor_warning: str | None
+    elapsed_s: float
+
+    @property
+    def failed_landmarks(self) -> Mapping[str, str]:
+        """Landmark id -> why its trigger or collection failed."""
+        out = {o.landmark_id: o.failure for o in self.triggers if o.failure}
+        for landmark_id, reason in self.collection.failures.items():
+            out.setdefault(landmark_id, reason)
+        return MappingProxyType(dict(sorted(out.items())))
+
+    @property
+    def no_landmark_reached(self) -> bool:
+        return len(self.unreached) == len(self.triggers)
+
+
+async def run_verifier_once(
+    config: VerifierConfig,
+    *,
+    registry: Registry,
+    signer: PrivateKey,
+    store: Store,
+    calibration: Calibration | None = None,
+) -> VerifierRun:
+    """Trigger, collect, judge, certify and store once; check the audit log."""
+    from solver import Model
+    from verifier import (
+        Collector,
+        RoundTarget,
+        judge_all,
+        record_judgement,
+        record_registry,
+        verify_audit,
+    )
+
+    started = time.perf_counter()
+    record_registry(store, registry, now_unix_ns=time.time_ns())
+    cursors, warning = load_cursors(config.cursors_path, config.landmarks)
+    targets = [
+        RoundTarget(chip_id=chip_id, address=t.address) for chip_id, t in config.chips.items()
+    ]
+    async with Collector(
+        landmark_urls=config.landmarks,
+        registry=registry,
+        store=store,
+        concurrency=min(64, len(config.landmarks)),
+        trigger_timeout_s=config.trigger_timeout_s,
+        cursors=cursors,
+    ) as collector:
+        triggers = await collector.trigger(targets, probes=config.probes)
+        collection = await collector.collect()
+    save_cursors(config.cursors_path, collection.cursors, config.landmarks)
+    unreached = tuple(
+        sorted(
+            o.landmark_id for o in triggers if o.failure and o.landmark_id in collection.failures
+        )
+    )
+    issued: list[IssuedVerdict] = []
+    audit: AuditReport | None = None
+    if len(unreached) < len(triggers):
+        claimed = {cid: t.region for cid, t in config.chips.items() if t.region is not None}
+        registered = {
+            cid: registry.chips[cid].region
+            for cid in config.chips
+            if cid in registry.chips and cid not in claimed
+        }
+        judgements = await asyncio.to_thread(
+            judge_all,
+            list(config.chips),
+            collection.screened,
+            registry,
+            region_specs={**registered, **claimed},
+            model=Model(config.model),
+            tolerate=config.tolerate,
+            calibration=calibration,
+        )
+        for judgement in judgements:
+            item = record_judgement(
+                store,
+                judgement,
+                signer=signer,
+                now_unix_ns=time.time_ns(),
+                validity_s=config.certificate_validity_s,
+            )
+            issued.append(item)
+            if config.certificates_dir is not None:
+                config.certificates_dir.mkdir(parents=True, exist_ok=True)
+                _write_atomic(
+                    config.certificates_dir / f"{judgement.chip_id}.json", item.certificate
+                )
+        audit = verify_audit(store)
+    return VerifierRun(
+        issued=tuple(issued),
+        triggers=triggers,
+        collection=collection,
+        audit=audit,
+        unreached=unreached,
+        cursor_warning=warning,
+        elapsed_s=time.perf_counter() - started,
+    )
+
+
+# -- rendering -----------------------------------------------------------------------
+
+_COLOURS = {
+    "COMPLIANT": "green",
+    "VIOLATION": "red",
+    "INCONCLUSIVE": "yellow",
+    "INCONSISTENT": "magenta",
+    "UNREACHABLE": "bright_black",
+}
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def render_table(run: VerifierRun, console: Console) -> None:
+    from rich.table import Table
+
+    table = Table(title="chiploc verifier: verdicts", title_justify="left")
+    for name, justify in (
+        ("chip", "left"),
+        ("verdict", "left"),
+        ("margin km", "right"),
+        ("area km²", "right"),
+        ("binding landmarks", "left"),
+    ):
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for item in run.issued:
+        result = item.judgement.result
+        verdict = result.verdict.value
+        table.add_row(
+            item.judgement.chip_id,
+            f"[{_COLOURS.get(verdict, 'white')}]{verdict}[/]",
+            _fmt(result.margin_km),
+            _fmt(result.area_km2, 0),
+            ", ".join(result.binding_landmarks) or "-",
+        )
+    console.print(table)
+
+
+def summary_line(run: VerifierRun) -> str:
+    c = run.collection
+    verdicts = Counter(i.judgement.result.verdict.value for i in run.issued)
+    rejected = ", ".join(f"{k} {v}" for k, v in c.screened.rejected.items())
+    failed = run.failed_landmarks
+    refused = Counter(reason for o in run.triggers for reason in o.errors.values())
+    parts = [
+        "verdicts: "
+        + (", ".join(f"{k} {v}" for k, v in sorted(verdicts.items())) or "none issued"),
+        f"reports: {len(c.screened.reports)} verified ({c.stored} new), "
+        f"{c.screened.rejected_total} rejected" + (f" ({rejected})" if rejected else ""),
+        "landmarks failed: "
+        + (", ".join(f"{k} ({v})" for k, v in failed.items()) if failed else "none")
+        + f" of {len(run.triggers)}",
+    ]
+    if refused:
+        parts.append(
+            "targets refused: " + ", ".join(f"{k} {v}" for k, v in sorted(refused.items()))
+        )
+    head = run.audit.head if run.audit is not None else None
+    parts.append(f"audit head {head}" if head is not None else "audit head: n/a")
+    parts.append(f"elapsed {run.elapsed_s:.1f} s")
+    return "; ".join(parts)
+
+
+# -- the command ---------------------------------------------------------------------
+
+
+def _run(args: argparse.Namespace) -> int:
+    from chiploc.cli._agent import _run_loop
+    from protocol import Role, load_private_key, load_registry_pinned
+
+    if args.interval is not None and not args.interval > 0:
+        raise ConfigError("--interval must be a positive number of seconds", reason="bad_argument")
+    config = VerifierConfig.from_toml(args.config, db_override=args.db)
+    registry = load_registry_pinned(config.registry_path, config.authority_key_path)
+    config.check_against(registry)
+    signer = load_private_key(config.key_path, role=Role.VERIFIER, id=config.id)
+    calibration = None
+    if config.calibration_path is not None:
+        from solver import Calibration
+
+        calibration = Calibration.from_csv(config.calibration_path)
+    status = [0]
+    _run_loop(_main(args, config, registry, signer, calibration, status))
+    return status[0]
+
+
+async def _main(
+    args: argparse.Namespace,
+    config: VerifierConfig,
+    registry: Registry,
+    signer: PrivateKey,
+    calibration: Calibration | None,
+    status: list[int],
+) -> None:
+    from rich.console import Console
+
+    from store import open_store
+
+    out = Console()
+    if not out.is_terminal:  # a log or a pipe: do not squeeze the table into 80 columns
+        out = Console(width=160)
+    err = Console(stderr=True, width=out.width)
+    info = err if args.json else out
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    handled: list[signal.Signals] = []
+    if args.interval is not None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+            handled.append(sig)
+    try:
+        with open_store(config.db_path) as store:
+            while True:
+                run = await run_verifier_once(
+                    config, registry=registry, signer=signer, store=store, calibration=calibration
+                )
+                if run.cursor_warning:
+                    print(f"chiploc verifier: warning: {run.cursor_warning}", file=sys.stderr)
+                if args.json:
+                    for item in run.issued:
+                        line = json.dumps(
+                            item.judgement.to_json_dict(), sort_keys=True, separators=(",", ":")
+                        )
+                        print(line, flush=True)
+                else:
+                    render_table(run, out)
+                info.print(summary_line(run), markup=False, highlight=False)
+                if run.audit is not None:
+                    info.print(run.audit.summary(), markup=False, highlight=False)
+                if run.no_landmark_reached:
+                    print(
+                        "chiploc verifier: no landmark could be reached "
+                        f"({', '.join(f'{k}: {v}' for k, v in run.failed_landmarks.items())}); "
+                        "nothing certified",
+                        file=sys.stderr,
+                    )
+                    status[0] = 1
+                else:
+                    status[0] = 0
+                if args.interval is None or stop.is_set():
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), args.interval)
+                if stop.is_set():
+                    break
+    finally:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
