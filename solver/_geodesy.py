@@ -75,7 +75,7 @@ WORLD: Final = box(-180.0, -90.0, 180.0, 90.0)
 
 _N_MAX: Final = 16384
 #: Dip bound aimed at per edge, relative to the radius (the ring's inflation is ~1.1x this).
-_TOLERANCE: Final = 2.5e-4
+_TOLERANCE: Final = 1e-3
 _FLOOR_KM: Final = 1e-5  # 1 cm: strict containment despite rounding and snapping
 _MIN_RADIUS_KM: Final = 1e-3
 

@@ -181,7 +181,7 @@ def test_planned_vertices_circumscribe(lat: float, lon: float, radius: float) ->
     d = _boundary_distances(disk, lat, lon)
     if d.size:
         assert d.min() >= radius * (1 - 1e-9)
-        assert d.max() <= radius * (1 + 1e-3) + 0.02  # tight: ~1.1x the 2.5e-4 dip budget
+        assert d.max() <= radius * (1 + 3e-3) + 0.02  # ring 1.1e-3 out, sag <= 1e-3 more
 
 
 def test_vertices_are_dense_only_near_the_pole() -> None:
