@@ -572,18 +572,17 @@ def _settle(
     reach_c, reach_v = lower(own_c, ci, zone_c), lower(own_v, co, zone_v)
     # A vertex of R within r' keeps the new region non-empty (upper bound: sphere R1).
     nearest_vertex = _arc_km(pu, ua, R1_KM).min(axis=1) + _ARC_SLACK_KM
+    # A landmark inside the set it should keep away from can never settle it.
+    c_lat, c_lon = prob.lat[cand], prob.lon[cand]
+    in_r = shapely.intersects_xy(region, c_lon, c_lat)
+    in_rest_c = in_r & ~shapely.contains_xy(ci.geom, c_lon, c_lat)
+    in_rest_v = in_r & shapely.intersects_xy(co.geom, c_lon, c_lat)
     out: list[tuple[float, Settle]] = []
     for k, i in enumerate(cand.tolist()):
-        lat, lon = float(prob.lat[i]), float(prob.lon[i])
-        in_r = bool(shapely.intersects_xy(region, lon, lat))
         best: tuple[float, Verdict] | None = None
         for goal, reach, inside_rest in (
-            (Verdict.COMPLIANT, reach_c[k], in_r and not shapely.contains_xy(ci.geom, lon, lat)),
-            (
-                Verdict.VIOLATION,
-                reach_v[k],
-                in_r and bool(shapely.intersects_xy(co.geom, lon, lat)),
-            ),
+            (Verdict.COMPLIANT, reach_c[k], bool(in_rest_c[k])),
+            (Verdict.VIOLATION, reach_v[k], bool(in_rest_v[k])),
         ):
             if inside_rest or not math.isfinite(reach):
                 continue
