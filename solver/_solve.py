@@ -273,11 +273,13 @@ def _inside_disks(
     if test.size == 0 or shape.lat.size == 0:
         return out
     need = r_km[test] - shape.half_edge_km
-    ub = _arc_km(unit[test], shape.unit, R1_KM).max(axis=1) + _ARC_SLACK_KM
-    ok = ub <= need
+    # The farthest vertex has the smallest dot product: one arccos per disk, and the
+    # same angle serves both spheres (R1: upper bound, R0: lower bound).
+    angle = np.arccos(np.clip((unit[test] @ shape.unit.T).min(axis=1), -1.0, 1.0))
+    ok = R1_KM * angle + _ARC_SLACK_KM <= need
     unsure = np.flatnonzero(~ok)
     if unsure.size:
-        lb = _arc_km(unit[test[unsure]], shape.unit, R0_KM).max(axis=1) - _ARC_SLACK_KM
+        lb = R0_KM * angle[unsure] - _ARC_SLACK_KM
         for k in unsure[lb <= need[unsure]].tolist():
             i = test[k]
             exact = geodesic_km(lat[i], lon[i], shape.lat, shape.lon)
@@ -571,7 +573,7 @@ def _settle(
 
     reach_c, reach_v = lower(own_c, ci, zone_c), lower(own_v, co, zone_v)
     # A vertex of R within r' keeps the new region non-empty (upper bound: sphere R1).
-    nearest_vertex = _arc_km(pu, ua, R1_KM).min(axis=1) + _ARC_SLACK_KM
+    nearest_vertex = d_a.min(axis=1) * (R1_KM / R0_KM) + 2 * _ARC_SLACK_KM  # same angles
     # A landmark inside the set it should keep away from can never settle it.
     c_lat, c_lon = prob.lat[cand], prob.lon[cand]
     in_r = shapely.intersects_xy(region, c_lon, c_lat)
