@@ -31,7 +31,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -174,6 +174,18 @@ def _point(code: str) -> Point:
     return Point(lat=c.lat, lon=c.lon, label=code)
 
 
+def _cast(
+    attack: str, codes: Sequence[str] = ("fra",), *, chip: str = "chip-1", also: Sequence[str] = ()
+) -> tuple[PrivateKey, list[PrivateKey], Registry]:
+    """The chip ``chip``, a landmark ``lm-<code>`` per city code, and a registry enrolling
+    them (plus the chips ``also``), every chip authorized in Germany."""
+    chip_key = _key(Role.CHIP, chip, attack)
+    lm_keys = [_landmark_key(attack, c) for c in codes]
+    chips = [chip_key, *(_key(Role.CHIP, other, attack) for other in also)]
+    registry = _registry(attack, lm_keys, {k.id: (k, "country:DEU") for k in chips})
+    return chip_key, lm_keys, registry
+
+
 # ------------------------------------------------------------------ real daemons
 
 
@@ -249,6 +261,29 @@ class _Lab:
             delay = RouteDelay(route=route, model=_MODEL)
             await asyncio.to_thread(emulator.set_path, source, delay=delay, backend=backend)
         return emulator.address
+
+
+@contextlib.asynccontextmanager
+async def _world(
+    directory: Path,
+    registry: Registry,
+    lm_keys: Sequence[PrivateKey],
+    chip_key: PrivateKey,
+    *,
+    probe_timeout_ms: int = 1000,
+    hello_timeout_ms: int = 1000,
+) -> AsyncIterator[tuple[_Lab, list[LandmarkDaemon], ChipAgent]]:
+    """A :class:`_Lab` running a daemon per key of ``lm_keys``, then an agent for
+    ``chip_key``, all on ``registry``; everything is stopped on the way out."""
+    async with _Lab(directory) as lab:
+        daemons = [
+            await lab.landmark(
+                k, registry, probe_timeout_ms=probe_timeout_ms, hello_timeout_ms=hello_timeout_ms
+            )
+            for k in lm_keys
+        ]
+        agent = await lab.agent(chip_key, registry)
+        yield lab, daemons, agent
 
 
 async def _bounded(awaitable: Awaitable[Any], timeout_s: float) -> None:
@@ -432,6 +467,44 @@ def _verdict(result: SolveResult) -> str:
     return str(result.verdict.value)
 
 
+def _resign(
+    key: PrivateKey, report: MeasurementReport, probes: Sequence[ProbeRecord]
+) -> MeasurementReport:
+    """``report``'s round with ``probes`` in place of its own, signed by ``key``: what a
+    dishonest landmark (or one holding another's id) can produce."""
+    return sign_report(
+        key,
+        chip_id=report.chip_id,
+        session_id=report.session_id,
+        chip_address=report.chip_address,
+        started_at_unix_ns=report.started_at_unix_ns,
+        finished_at_unix_ns=report.finished_at_unix_ns,
+        probes=probes,
+    )
+
+
+def _report_refusal(raw: bytes, registry: Registry, error: type[ChiplocError]) -> str:
+    """The reason code of the ``error`` :func:`protocol.verify_report` refuses ``raw``
+    with, or ``"ACCEPTED"``."""
+    try:
+        verify_report(raw, registry)
+    except error as e:
+        return e.reason
+    return "ACCEPTED"
+
+
+async def _measure_refusal(
+    daemon: LandmarkDaemon, chip_id: str, address: Address, error: type[ChiplocError]
+) -> str:
+    """The reason code of the ``error`` the round ``daemon`` runs on ``chip_id`` ends
+    with, or ``"measured"``."""
+    try:
+        await daemon.measure(chip_id, address)
+    except error as e:
+        return e.reason
+    return "measured"
+
+
 # ------------------------------------------------------------------ the attacks
 
 
@@ -439,14 +512,10 @@ async def relay_attack(directory: Path) -> AttackOutcome:
     """A chip in Moscow answers through a relay in Frankfurt; the zone is Germany."""
     name = "relay"
     checks = _Checks()
-    chip_key = _key(Role.CHIP, "chip-relayed", name)
     codes = ("fra", "ber", "par", "ams")
-    lm_keys = [_landmark_key(name, c) for c in codes]
-    registry = _registry(name, lm_keys, {chip_key.id: (chip_key, "country:DEU")})
+    chip_key, lm_keys, registry = _cast(name, codes, chip="chip-relayed")
     chip_at, proxy_at = _point("mow"), _point("fra")
-    async with _Lab(directory) as lab:
-        daemons = [await lab.landmark(k, registry) for k in lm_keys]
-        agent = await lab.agent(chip_key, registry)
+    async with _world(directory, registry, lm_keys, chip_key) as (lab, daemons, agent):
         # chip side: proxy -> Moscow; the relay is a real forwarder in Frankfurt
         relay = _Relay((_LOOPBACK, 0))  # upstream set below, once the emulator exists
         await lab.relay(relay)
@@ -530,12 +599,9 @@ async def replay_attack(directory: Path) -> AttackOutcome:
     """Old answers (from an earlier session and from earlier probes) are replayed."""
     name = "replay"
     checks = _Checks()
-    chip_key = _key(Role.CHIP, "chip-1", name)
-    lm_key = _landmark_key(name, "fra")
-    registry = _registry(name, [lm_key], {chip_key.id: (chip_key, "country:DEU")})
-    async with _Lab(directory) as lab:
-        daemon = await lab.landmark(lm_key, registry, probe_timeout_ms=500)
-        agent = await lab.agent(chip_key, registry)
+    chip_key, (lm_key,), registry = _cast(name)
+    async with _world(directory, registry, [lm_key], chip_key, probe_timeout_ms=500) as world:
+        lab, (daemon,), agent = world
         recorder = await lab.relay(_Recorder(agent.address))
         first = await daemon.measure(chip_key.id, recorder.address, probes=_PROBES)
         replayer = await lab.relay(_Replayer(agent.address, recorder.responses))
@@ -623,17 +689,9 @@ async def _signature_attack(
     directory: Path, name: str, make_signer: Callable[[str, str], Callable[[Probe], bytes]]
 ) -> AttackOutcome:
     checks = _Checks()
-    chip_key = _key(Role.CHIP, "chip-1", name)
-    lm_key = _landmark_key(name, "fra")
-    other_chip = _key(Role.CHIP, "chip-2", name)
-    registry = _registry(
-        name,
-        [lm_key],
-        {chip_key.id: (chip_key, "country:DEU"), other_chip.id: (other_chip, "country:DEU")},
-    )
-    async with _Lab(directory) as lab:
-        daemon = await lab.landmark(lm_key, registry, probe_timeout_ms=500)
-        agent = await lab.agent(chip_key, registry)
+    chip_key, (lm_key,), registry = _cast(name, also=["chip-2"])
+    async with _world(directory, registry, [lm_key], chip_key, probe_timeout_ms=500) as world:
+        lab, (daemon,), agent = world
         forger = await lab.relay(_Forger(agent.address, make_signer(chip_key.id, lm_key.id)))
         before = daemon.counters.get("bad_signature", 0)
         report = await daemon.measure(chip_key.id, forger.address, probes=_PROBES)
@@ -651,14 +709,10 @@ async def _signature_attack(
         f"{verified.answered}/{_PROBES} answered with the chip's own signatures",
     )
     # a landmark that signs the forged answers into its report: verify_report refuses it
-    tampered = sign_report(
+    tampered = _resign(
         lm_key,
-        chip_id=report.chip_id,
-        session_id=report.session_id,
-        chip_address=report.chip_address,
-        started_at_unix_ns=report.started_at_unix_ns,
-        finished_at_unix_ns=report.finished_at_unix_ns,
-        probes=[
+        report,
+        [
             ProbeRecord(
                 seq=p.seq,
                 nonce=p.nonce,
@@ -670,11 +724,7 @@ async def _signature_attack(
             if p.rtt_ns is not None
         ],
     )
-    try:
-        verify_report(tampered.raw, registry)
-        refused = "ACCEPTED"
-    except BadSignature as e:
-        refused = e.reason
+    refused = _report_refusal(tampered.raw, registry, BadSignature)
     checks.check(
         "no report accepts them (even one the landmark signs)",
         refused == "bad_chip_signature",
@@ -765,13 +815,10 @@ async def early_answer_attack(directory: Path) -> AttackOutcome:
     """Answers sent before the probe arrives, to cut the round trip short."""
     name = "early_answer"
     checks = _Checks()
-    chip_key = _key(Role.CHIP, "chip-1", name)
-    lm_key = _landmark_key(name, "fra")
-    registry = _registry(name, [lm_key], {chip_key.id: (chip_key, "country:DEU")})
+    chip_key, (lm_key,), registry = _cast(name)
     far_ms = 20.0
-    async with _Lab(directory) as lab:
-        daemon = await lab.landmark(lm_key, registry, probe_timeout_ms=500)
-        agent = await lab.agent(chip_key, registry)
+    async with _world(directory, registry, [lm_key], chip_key, probe_timeout_ms=500) as world:
+        lab, (daemon,), agent = world
         # the real chip sits 20 ms (round trip) behind the early responder
         far = await lab.relay(_Relay(agent.address))
         far.hold_answers_s = far_ms / 1000
@@ -818,14 +865,10 @@ async def added_delay_attack(directory: Path) -> AttackOutcome:
     """A chip in Warsaw (zone: Germany) holds every answer 20 ms to blur its position."""
     name = "added_delay"
     checks = _Checks()
-    chip_key = _key(Role.CHIP, "chip-waw", name)
     codes = ("fra", "ber", "waw", "par")
-    lm_keys = [_landmark_key(name, c) for c in codes]
-    registry = _registry(name, lm_keys, {chip_key.id: (chip_key, "country:DEU")})
+    chip_key, lm_keys, registry = _cast(name, codes, chip="chip-waw")
     chip_at = _point("waw")
-    async with _Lab(directory) as lab:
-        daemons = [await lab.landmark(k, registry) for k in lm_keys]
-        agent = await lab.agent(chip_key, registry)
+    async with _world(directory, registry, lm_keys, chip_key) as (lab, daemons, agent):
         operator = await lab.relay(_Relay(agent.address))  # the operator's delaying box
         paths = [
             (d.udp_address, _route(name, [_point(c), chip_at]), 0)
@@ -861,14 +904,10 @@ async def lying_landmark_attack(directory: Path) -> AttackOutcome:
     """One dishonest landmark (Frankfurt) signs a report with its RTTs cut to 0.3 ms."""
     name = "lying_landmark"
     checks = _Checks()
-    chip_key = _key(Role.CHIP, "chip-waw", name)
     codes = ("fra", "par", "lon", "mad")  # no honest landmark near the chip (Warsaw)
-    lm_keys = [_landmark_key(name, c) for c in codes]
-    registry = _registry(name, lm_keys, {chip_key.id: (chip_key, "country:DEU")})
+    chip_key, lm_keys, registry = _cast(name, codes, chip="chip-waw")
     chip_at = _point("waw")
-    async with _Lab(directory) as lab:
-        daemons = [await lab.landmark(k, registry) for k in lm_keys]
-        agent = await lab.agent(chip_key, registry)
+    async with _world(directory, registry, lm_keys, chip_key) as (lab, daemons, agent):
         paths = [
             (d.udp_address, _route(name, [_point(c), chip_at]), 0)
             for d, c in zip(daemons, codes, strict=True)
@@ -879,14 +918,10 @@ async def lying_landmark_attack(directory: Path) -> AttackOutcome:
     checks.check("all rounds measured", len(reports) == len(codes), _rtts(reports.values()))
     real = reports["lm-fra"]
     # the liar re-signs its real transcript (real chip signatures) with shortened RTTs
-    lie = sign_report(
+    lie = _resign(
         lm_keys[0],
-        chip_id=real.chip_id,
-        session_id=real.session_id,
-        chip_address=real.chip_address,
-        started_at_unix_ns=real.started_at_unix_ns,
-        finished_at_unix_ns=real.finished_at_unix_ns,
-        probes=[
+        real,
+        [
             ProbeRecord(
                 seq=p.seq,
                 nonce=p.nonce,
@@ -927,14 +962,11 @@ async def cloned_key_attack(directory: Path) -> AttackOutcome:
     """One chip key answers from Frankfurt and from Tokyo (emulator clone routing)."""
     name = "cloned_key"
     checks = _Checks()
-    chip_key = _key(Role.CHIP, "chip-clone", name)
     codes = ("fra", "par", "tyo", "sin")
-    lm_keys = [_landmark_key(name, c) for c in codes]
-    registry = _registry(name, lm_keys, {chip_key.id: (chip_key, "country:DEU")})
+    chip_key, lm_keys, registry = _cast(name, codes, chip="chip-clone")
     places = (_point("fra"), _point("tyo"))
-    async with _Lab(directory) as lab:
-        daemons = [await lab.landmark(k, registry) for k in lm_keys]
-        agents = [await lab.agent(chip_key, registry) for _ in places]
+    async with _world(directory, registry, lm_keys, chip_key) as (lab, daemons, agent):
+        agents = [agent, *[await lab.agent(chip_key, registry) for _ in places[1:]]]
         paths = []
         for d, code in zip(daemons, codes, strict=True):
             options = [_route(name, [_point(code), p]) for p in places]
@@ -966,32 +998,21 @@ async def revoked_landmark_attack(directory: Path) -> AttackOutcome:
     """A landmark keeps measuring after its revocation."""
     name = "revoked_landmark"
     checks = _Checks()
-    chip_key = _key(Role.CHIP, "chip-1", name)
-    lm_key = _landmark_key(name, "fra")
-    before = _registry(name, [lm_key], {chip_key.id: (chip_key, "country:DEU")})
+    chip_key, (lm_key,), before = _cast(name)
     after = before.with_revoked(lm_key.id)
-    async with _Lab(directory) as lab:
-        # the revoked landmark still runs with the registry it had
-        daemon = await lab.landmark(lm_key, before, hello_timeout_ms=300)
-        agent = await lab.agent(chip_key, before)
+    # the revoked landmark still runs with the registry it had
+    async with _world(directory, before, [lm_key], chip_key, hello_timeout_ms=300) as world:
+        _, (daemon,), agent = world
         old_report = await daemon.measure(chip_key.id, agent.address)
         agent.update_registry(after)
-        try:
-            await daemon.measure(chip_key.id, agent.address)
-            refused = "measured"
-        except ProbeTimeout as e:
-            refused = e.reason
+        refused = await _measure_refusal(daemon, chip_key.id, agent.address, ProbeTimeout)
         agent_counters = dict(agent.counters)
     checks.check(
         "agent refuses its hellos",
         agent_counters.get("revoked", 0) >= 1 and refused == "timeout",
         f"agent revoked={agent_counters.get('revoked', 0)}, round: {refused}",
     )
-    try:
-        verify_report(old_report.raw, after)
-        verdict = "ACCEPTED"
-    except RevokedIdentity as e:
-        verdict = e.reason
+    verdict = _report_refusal(old_report.raw, after, RevokedIdentity)
     checks.check(
         "its reports are rejected",
         verdict == "revoked",
@@ -1008,22 +1029,12 @@ async def revoked_chip_attack(directory: Path) -> AttackOutcome:
     """A revoked chip still runs its agent and asks to be measured."""
     name = "revoked_chip"
     checks = _Checks()
-    chip_key = _key(Role.CHIP, "chip-1", name)
-    lm_key = _landmark_key(name, "fra")
-    before = _registry(name, [lm_key], {chip_key.id: (chip_key, "country:DEU")})
+    chip_key, (lm_key,), before = _cast(name)
     after = before.with_revoked(chip_key.id)
-    async with _Lab(directory) as lab:
-        honest = await lab.landmark(lm_key, before)
-        agent = await lab.agent(chip_key, before)
+    async with _world(directory, before, [lm_key], chip_key) as (_, (honest,), agent):
         old_report = await honest.measure(chip_key.id, agent.address)
-    async with _Lab(directory / "after") as lab:
-        daemon = await lab.landmark(lm_key, after)
-        agent = await lab.agent(chip_key, after)
-        try:
-            await daemon.measure(chip_key.id, agent.address)
-            refused = "measured"
-        except RevokedIdentity as e:
-            refused = e.reason
+    async with _world(directory / "after", after, [lm_key], chip_key) as (_, (daemon,), agent):
+        refused = await _measure_refusal(daemon, chip_key.id, agent.address, RevokedIdentity)
         counters = dict(daemon.counters)
         status, body = await _post_round(daemon, chip_key.id, agent.address)
         opened = agent.counters.get("sessions_opened", 0)
@@ -1037,11 +1048,7 @@ async def revoked_chip_attack(directory: Path) -> AttackOutcome:
         counters.get("revoked", 0) >= 1,
         f"landmark counters {sorted(counters.items())}",
     )
-    try:
-        verify_report(old_report.raw, after)
-        verdict = "ACCEPTED"
-    except RevokedIdentity as e:
-        verdict = e.reason
+    verdict = _report_refusal(old_report.raw, after, RevokedIdentity)
     checks.check(
         "its reports are unusable", verdict == "revoked", f"verify_report (earlier): {verdict}"
     )
@@ -1071,18 +1078,10 @@ async def unenrolled_chip_attack(directory: Path) -> AttackOutcome:
     """A chip whose key is not in the registry asks to be measured."""
     name = "unenrolled_chip"
     checks = _Checks()
-    enrolled = _key(Role.CHIP, "chip-1", name)
+    _, lm_keys, registry = _cast(name)  # enrols chip-1
     stranger = _key(Role.CHIP, "chip-x", name)
-    lm_key = _landmark_key(name, "fra")
-    registry = _registry(name, [lm_key], {enrolled.id: (enrolled, "country:DEU")})
-    async with _Lab(directory) as lab:
-        daemon = await lab.landmark(lm_key, registry)
-        agent = await lab.agent(stranger, registry)
-        try:
-            await daemon.measure(stranger.id, agent.address)
-            refused = "measured"
-        except UnknownIdentity as e:
-            refused = e.reason
+    async with _world(directory, registry, lm_keys, stranger) as (_, (daemon,), agent):
+        refused = await _measure_refusal(daemon, stranger.id, agent.address, UnknownIdentity)
         status, body = await _post_round(daemon, stranger.id, agent.address)
         counters = dict(daemon.counters)
         opened = agent.counters.get("sessions_opened", 0)
@@ -1125,15 +1124,11 @@ async def impersonated_landmark_attack(directory: Path) -> AttackOutcome:
     lm-fra's genuine HELLO / live session replayed from its own address."""
     name = "impersonated_landmark"
     checks = _Checks()
-    chip_key = _key(Role.CHIP, "chip-1", name)
-    fra = _landmark_key(name, "fra")
-    evil = _landmark_key(name, "ams")
-    registry = _registry(name, [fra, evil], {chip_key.id: (chip_key, "country:DEU")})
+    chip_key, (fra, evil), registry = _cast(name, ("fra", "ams"))
     # lm-evil's own secret, under lm-fra's id
     posing = generate_private_key(Role.LANDMARK, fra.id, seed=_seed(name, Role.LANDMARK, evil.id))
-    async with _Lab(directory) as lab:
-        honest = await lab.landmark(fra, registry, probe_timeout_ms=500)
-        agent = await lab.agent(chip_key, registry)
+    async with _world(directory, registry, [fra], chip_key, probe_timeout_ms=500) as world:
+        lab, (honest,), agent = world
         sniffer = await lab.relay(_Sniffer(agent.address))
         evil_socket = await lab.relay(_Relay(agent.address))
         loop = asyncio.get_running_loop()
@@ -1180,20 +1175,8 @@ async def impersonated_landmark_attack(directory: Path) -> AttackOutcome:
         f"{report.answered}/{_PROBES} answered",
     )
     # 4. a report under lm-fra's id signed with lm-evil's key
-    forged = sign_report(
-        posing,
-        chip_id=report.chip_id,
-        session_id=report.session_id,
-        chip_address=report.chip_address,
-        started_at_unix_ns=report.started_at_unix_ns,
-        finished_at_unix_ns=report.finished_at_unix_ns,
-        probes=report.probes,
-    )
-    try:
-        verify_report(forged.raw, registry)
-        verdict = "ACCEPTED"
-    except BadSignature as e:
-        verdict = e.reason
+    forged = _resign(posing, report, report.probes)
+    verdict = _report_refusal(forged.raw, registry, BadSignature)
     checks.check(
         "report under another landmark's id rejected",
         verdict == "bad_signature",
