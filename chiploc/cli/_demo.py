@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from chiploc.cli._report import VERDICT_COLUMNS, verdict_cells, verdict_table
 from chiploc.errors import ChiplocError, InputError
 
 if TYPE_CHECKING:
@@ -381,43 +382,19 @@ def _write_outputs(
 # -- rendering -----------------------------------------------------------------------
 
 
-def _fmt(value: float | None, digits: int = 1) -> str:
-    return "-" if value is None else f"{value:,.{digits}f}"
-
-
 def render(run: DemoRun, console: Console) -> None:
     """The verdict table, the summary line and where the files are."""
-    from rich.table import Table
-
-    table = Table(title="chiploc demo: verdicts", title_justify="left")
-    for name, justify in (
-        ("chip", "left"),
-        ("expected", "left"),
-        ("verdict", "left"),
-        ("margin km", "right"),
-        ("area km²", "right"),
-        ("binding landmarks", "left"),
-        ("check", "left"),
-    ):
-        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
-    colours = {
-        "COMPLIANT": "green",
-        "VIOLATION": "red",
-        "INCONCLUSIVE": "yellow",
-        "INCONSISTENT": "magenta",
-        "UNREACHABLE": "bright_black",
-    }
+    table = verdict_table(
+        "chiploc demo: verdicts",
+        [("chip", "left"), ("expected", "left"), *VERDICT_COLUMNS, ("check", "left")],
+    )
     for item in run.issued:
         result = item.judgement.result
-        verdict = result.verdict.value
-        ok = verdict in run.expected[item.judgement.chip_id]
+        ok = result.verdict.value in run.expected[item.judgement.chip_id]
         table.add_row(
             item.judgement.chip_id,
             "|".join(sorted(run.expected[item.judgement.chip_id])),
-            f"[{colours.get(verdict, 'white')}]{verdict}[/]",
-            _fmt(result.margin_km),
-            _fmt(result.area_km2, 0),
-            ", ".join(result.binding_landmarks) or "-",
+            *verdict_cells(result),
             "[green]OK[/]" if ok else "[bold red]MISMATCH[/]",
         )
     console.print(table)

@@ -35,6 +35,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from chiploc.cli._report import VERDICT_COLUMNS, verdict_cells, verdict_table
 from chiploc.errors import ChiplocError, ConfigError
 
 if TYPE_CHECKING:
@@ -468,41 +469,11 @@ async def run_verifier_once(
 
 # -- rendering -----------------------------------------------------------------------
 
-_COLOURS = {
-    "COMPLIANT": "green",
-    "VIOLATION": "red",
-    "INCONCLUSIVE": "yellow",
-    "INCONSISTENT": "magenta",
-    "UNREACHABLE": "bright_black",
-}
-
-
-def _fmt(value: float | None, digits: int = 1) -> str:
-    return "-" if value is None else f"{value:,.{digits}f}"
-
 
 def render_table(run: VerifierRun, console: Console) -> None:
-    from rich.table import Table
-
-    table = Table(title="chiploc verifier: verdicts", title_justify="left")
-    for name, justify in (
-        ("chip", "left"),
-        ("verdict", "left"),
-        ("margin km", "right"),
-        ("area km²", "right"),
-        ("binding landmarks", "left"),
-    ):
-        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    table = verdict_table("chiploc verifier: verdicts", [("chip", "left"), *VERDICT_COLUMNS])
     for item in run.issued:
-        result = item.judgement.result
-        verdict = result.verdict.value
-        table.add_row(
-            item.judgement.chip_id,
-            f"[{_COLOURS.get(verdict, 'white')}]{verdict}[/]",
-            _fmt(result.margin_km),
-            _fmt(result.area_km2, 0),
-            ", ".join(result.binding_landmarks) or "-",
-        )
+        table.add_row(item.judgement.chip_id, *verdict_cells(item.judgement.result))
     console.print(table)
 
 
