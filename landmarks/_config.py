@@ -21,11 +21,11 @@ Relative paths are relative to the config file.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from chiploc.config import read_toml_table
 from chiploc.errors import ConfigError
 from protocol import validate_id
 
@@ -85,17 +85,8 @@ class LandmarkConfig:
 
     @classmethod
     def from_toml(cls, path: str | Path) -> LandmarkConfig:
-        p = Path(path)
-        try:
-            doc = tomllib.loads(p.read_text(encoding="utf-8"))
-        except FileNotFoundError as e:
-            raise ConfigError(f"{p}: no such config file") from e
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-            raise ConfigError(f"{p}: cannot parse config: {e}") from e
-        section = doc.get("landmark")
-        if not isinstance(section, dict):
-            raise ConfigError(f"{p}: missing [landmark] table")
-        return cls.from_mapping(section, base=p.parent, source=str(p))
+        section, base = read_toml_table(path, "landmark")
+        return cls.from_mapping(section, base=base, source=str(Path(path)))
 
     @classmethod
     def from_mapping(

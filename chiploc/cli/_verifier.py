@@ -28,7 +28,6 @@ import os
 import signal
 import sys
 import time
-import tomllib
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
@@ -36,6 +35,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from chiploc.cli._report import VERDICT_COLUMNS, verdict_cells, verdict_table
+from chiploc.config import read_toml_table
 from chiploc.errors import ChiplocError, ConfigError
 
 if TYPE_CHECKING:
@@ -107,21 +107,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 # -- config --------------------------------------------------------------------------
-
-
-def read_toml_table(path: str | Path, table: str) -> tuple[dict[str, Any], Path]:
-    """The ``[table]`` of a TOML file and the directory relative paths resolve from."""
-    p = Path(path)
-    try:
-        doc = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise ConfigError(f"{p}: no such config file") from e
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"{p}: cannot parse config: {e}") from e
-    section = doc.get(table)
-    if not isinstance(section, dict):
-        raise ConfigError(f"{p}: missing [{table}] table")
-    return section, p.parent
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
