@@ -221,15 +221,19 @@ def _plan_azimuths(lat: float, r_ring_km: float, budget_km: float) -> npt.NDArra
 def _ring(
     lat: float, lon: float, radius_km: float, az: npt.NDArray[np.float64]
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    n = az.size
+    n = az.size + 1
+    az_closed = np.empty(n)
+    az_closed[:-1] = az
+    az_closed[-1] = az[0]  # the same input gives the same (closing) vertex
     lons, lats, _ = GEOD.fwd(
-        np.full(n, lon), np.full(n, lat), az.copy(), np.full(n, radius_km * 1000.0)
+        np.full(n, lon), np.full(n, lat), az_closed, np.full(n, radius_km * 1000.0)
     )
-    lats = np.append(lats, lats[0])
-    lons = np.append(lons, lons[0])
     step = np.diff(lons)
     step -= 360.0 * np.round(step / 360.0)  # unwrap: no edge spans more than 180 deg of lon
-    lon_u = np.concatenate(([lons[0]], lons[0] + np.cumsum(step)))
+    lon_u = np.empty(n)
+    lon_u[0] = 0.0
+    np.cumsum(step, out=lon_u[1:])
+    lon_u += lons[0]
     # Dyadic longitudes (2**-30 deg, 0.1 mm; inside the 1 mm floor) make the +-360 shifts
     # of the antimeridian split exact, so split pieces meet exactly.
     lon_u = np.round(lon_u * 2.0**30) / 2.0**30
