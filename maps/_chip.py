@@ -14,13 +14,14 @@ from typing import Any
 
 import folium
 
-from maps._basemap import BASEMAP_LAYER_NAME, basemap_geojson
 from maps._html import (
     GeoJsonLayer,
     OfflineMap,
     add_banner,
     attach,
+    basemap_layer,
     html_control,
+    label_marker,
     render_html,
     tooltip,
     zoom_control,
@@ -139,14 +140,7 @@ def chip_map_from_layers(layers: ChipLayers, *, tiles: str | None = None) -> str
     named: dict[str, Any] = {}
     colour = VERDICT_COLOURS[layers.verdict]
 
-    basemap = GeoJsonLayer(
-        basemap_geojson(),
-        name=BASEMAP_LAYER_NAME,
-        style={"color": "#8a8a8a", "weight": 0.8, "fillColor": "#f4f1e8", "fillOpacity": 1.0}
-        if tiles is None
-        else {"color": "#555", "weight": 0.8, "fill": False},
-        interactive=False,
-    )
+    basemap = basemap_layer(tiles=tiles)
     m.add_child(basemap)
     named["basemap"] = basemap
 
@@ -241,15 +235,8 @@ def chip_map_from_layers(layers: ChipLayers, *, tiles: str | None = None) -> str
         )
         attach(marker, tooltip(_landmark_html(lm)))
         if permanent:
-            label = folium.Marker(
-                location=[lm.lat, lm.lon],
-                icon=folium.DivIcon(
-                    html=f"<div class='chiploc-label'>{escape(lm.id)}</div>",
-                    icon_size=(120, 16),
-                    icon_anchor=(-8, 8),
-                    class_name="chiploc-label-icon",
-                ),
-                interactive=False,
+            label = label_marker(
+                [lm.lat, lm.lon], f"<div class='chiploc-label'>{escape(lm.id)}</div>"
             )
             markers.add_child(label)
         markers.add_child(marker)
@@ -278,15 +265,11 @@ def chip_map_from_layers(layers: ChipLayers, *, tiles: str | None = None) -> str
         )
         estimate.add_child(ring)
         estimate.add_child(
-            folium.Marker(
-                location=list(layers.estimate),
-                icon=folium.DivIcon(
-                    html=f"<div class='chiploc-label' style='color:#000'>{ESTIMATE_LABEL}</div>",
-                    icon_size=(170, 16),
-                    icon_anchor=(-12, -6),
-                    class_name="chiploc-label-icon",
-                ),
-                interactive=False,
+            label_marker(
+                layers.estimate,
+                f"<div class='chiploc-label' style='color:#000'>{ESTIMATE_LABEL}</div>",
+                icon_size=(170, 16),
+                icon_anchor=(-12, -6),
             )
         )
         m.add_child(estimate)

@@ -33,13 +33,14 @@ import folium
 
 from chiploc.errors import ConfigError, MeasurementError
 from chiploc.units import SPEED_OF_LIGHT_KM_PER_MS
-from maps._basemap import BASEMAP_LAYER_NAME, basemap_geojson
 from maps._html import (
     GeoJsonLayer,
     OfflineMap,
     add_banner,
     attach,
+    basemap_layer,
     html_control,
+    label_marker,
     render_html,
     tooltip,
     zoom_control,
@@ -261,14 +262,7 @@ def coverage_map(grid: CoverageGrid, authorized: Any, *, tiles: str | None = Non
     from shapely.geometry import mapping
 
     m = OfflineMap(tiles=tiles)
-    basemap = GeoJsonLayer(
-        basemap_geojson(),
-        name=BASEMAP_LAYER_NAME,
-        style={"color": "#8a8a8a", "weight": 0.8, "fillColor": "#f4f1e8", "fillOpacity": 1.0}
-        if tiles is None
-        else {"color": "#555", "weight": 0.8, "fill": False},
-        interactive=False,
-    )
+    basemap = basemap_layer(tiles=tiles)
     m.add_child(basemap)
     named: dict[str, Any] = {"basemap": basemap}
 
@@ -314,16 +308,7 @@ def coverage_map(grid: CoverageGrid, authorized: Any, *, tiles: str | None = Non
         markers.add_child(marker)
         if len(grid.landmarks) <= 40:
             markers.add_child(
-                folium.Marker(
-                    location=[lm.lat, lm.lon],
-                    icon=folium.DivIcon(
-                        html=f"<div class='chiploc-label'>{escape(lm.id)}</div>",
-                        icon_size=(120, 16),
-                        icon_anchor=(-8, 8),
-                        class_name="chiploc-label-icon",
-                    ),
-                    interactive=False,
-                )
+                label_marker([lm.lat, lm.lon], f"<div class='chiploc-label'>{escape(lm.id)}</div>")
             )
     m.add_child(markers)
     named["landmarks"] = markers

@@ -20,8 +20,14 @@ from folium import LayerControl
 from folium.map import Layer
 from folium.template import Template
 
-from maps._basemap import BASEMAP_LAYER_NAME, basemap_geojson
-from maps._html import GeoJsonLayer, JsBlock, OfflineMap, figure_of, html_control, render_html
+from maps._html import (
+    JsBlock,
+    OfflineMap,
+    basemap_layer,
+    figure_of,
+    html_control,
+    render_html,
+)
 from maps._layers import VERDICT_COLOURS, VERDICTS, FleetPoints, fleet_points
 
 __all__ = ["DEFAULT_CLUSTER_THRESHOLD", "fleet_map", "fleet_map_from_points"]
@@ -167,14 +173,7 @@ def fleet_map_from_points(
     """Render prepared :class:`FleetPoints` as a self-contained offline HTML page."""
     cluster = len(points.rows) > cluster_threshold
     m = OfflineMap(tiles=tiles)
-    basemap = GeoJsonLayer(
-        basemap_geojson(0.1),
-        name=BASEMAP_LAYER_NAME,
-        style={"color": "#8a8a8a", "weight": 0.8, "fillColor": "#f4f1e8", "fillOpacity": 1.0}
-        if tiles is None
-        else {"color": "#555", "weight": 0.8, "fill": False},
-        interactive=False,
-    )
+    basemap = basemap_layer(tiles=tiles, tolerance_deg=0.1)
     m.add_child(basemap)
     named: dict[str, Any] = {"basemap": basemap}
     groups = []

@@ -35,6 +35,7 @@ from folium.map import Layer
 from folium.template import Template
 
 from chiploc.errors import ConfigError
+from maps._basemap import BASEMAP_LAYER_NAME, basemap_geojson
 
 __all__ = [
     "LEAFLET_VERSION",
@@ -204,6 +205,39 @@ class GeoJsonLayer(Layer):
         self.interactive = interactive
         self.tooltip_html = tooltip_html
         self.pane = pane
+
+
+def basemap_layer(*, tiles: str | None, tolerance_deg: float = 0.05) -> GeoJsonLayer:
+    """The country-borders layer under every page: filled land without ``tiles``, bare
+    outlines over them; display only (not interactive)."""
+    return GeoJsonLayer(
+        basemap_geojson(tolerance_deg),
+        name=BASEMAP_LAYER_NAME,
+        style={"color": "#8a8a8a", "weight": 0.8, "fillColor": "#f4f1e8", "fillOpacity": 1.0}
+        if tiles is None
+        else {"color": "#555", "weight": 0.8, "fill": False},
+        interactive=False,
+    )
+
+
+def label_marker(
+    location: Sequence[float],
+    html: str,
+    *,
+    icon_size: tuple[int, int] = (120, 16),
+    icon_anchor: tuple[int, int] = (-8, 8),
+) -> folium.Marker:
+    """A non-interactive text label (``html`` already escaped) beside ``location``."""
+    return folium.Marker(
+        location=list(location),
+        icon=folium.DivIcon(
+            html=html,
+            icon_size=icon_size,
+            icon_anchor=icon_anchor,
+            class_name="chiploc-label-icon",
+        ),
+        interactive=False,
+    )
 
 
 def figure_of(m: folium.Map) -> Figure:
