@@ -68,6 +68,7 @@ from protocol import (
 from ._cities import city
 from ._delay import Address, RouteDelay
 from ._host import EmulatorHost
+from ._loopback import started_agent, started_daemon, started_relay
 from ._paths import PathModel, Point, Route, draw_hop, draw_route, fastest_route, geodesic_km
 
 if TYPE_CHECKING:
@@ -224,21 +225,13 @@ class _Lab:
             probe_timeout_ms=probe_timeout_ms,
             hello_timeout_ms=hello_timeout_ms,
         )
-        daemon = LandmarkDaemon(config, key=key, registry=registry)
-        await daemon.start()
-        self._stack.push_async_callback(_bounded, daemon.stop(), 10.0)
-        return daemon
+        return await started_daemon(self._stack, LandmarkDaemon(config, key=key, registry=registry))
 
     async def agent(self, key: PrivateKey, registry: Registry) -> ChipAgent:
-        agent = ChipAgent(key, registry, host=_LOOPBACK, port=0)
-        await agent.start()
-        self._stack.push_async_callback(_bounded, agent.stop(), 5.0)
-        return agent
+        return await started_agent(self._stack, ChipAgent(key, registry, host=_LOOPBACK, port=0))
 
     async def relay(self, relay: _R) -> _R:
-        await relay.start()
-        self._stack.callback(relay.close)
-        return relay
+        return await started_relay(self._stack, relay)
 
     async def emulator_host(self) -> EmulatorHost:
         if self._host is None:
@@ -284,11 +277,6 @@ async def _world(
         ]
         agent = await lab.agent(chip_key, registry)
         yield lab, daemons, agent
-
-
-async def _bounded(awaitable: Awaitable[Any], timeout_s: float) -> None:
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(awaitable, timeout_s)
 
 
 def _route(attack: str, points: Sequence[Point]) -> Route:

@@ -48,7 +48,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -83,6 +83,8 @@ from protocol import (
     verify_report,
     write_keypair,
 )
+
+from ._loopback import bounded, started_agent, started_daemon, started_relay
 
 __all__ = [
     "FUZZ_TARGETS",
@@ -237,11 +239,6 @@ def _prepare(directory: str | os.PathLike[str]) -> Path:
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
     return root
-
-
-async def _bounded(awaitable: Awaitable[Any], timeout_s: float) -> None:
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(awaitable, timeout_s)
 
 
 # ------------------------------------------------------------------ the faulty relay
@@ -492,25 +489,22 @@ async def lossy_rounds(
     reports: list[MeasurementReport] = []
     failed_cleanly = 0
     async with contextlib.AsyncExitStack() as stack:
-        daemon = LandmarkDaemon(
-            _config(
-                root,
-                ids.landmark,
-                probe_timeout_ms=probe_timeout_ms,
-                hello_timeout_ms=hello_timeout_ms,
-                hello_retries=hello_retries,
+        daemon = await started_daemon(
+            stack,
+            LandmarkDaemon(
+                _config(
+                    root,
+                    ids.landmark,
+                    probe_timeout_ms=probe_timeout_ms,
+                    hello_timeout_ms=hello_timeout_ms,
+                    hello_retries=hello_retries,
+                ),
+                key=ids.landmark,
+                registry=ids.registry,
             ),
-            key=ids.landmark,
-            registry=ids.registry,
         )
-        await daemon.start()
-        stack.push_async_callback(_bounded, daemon.stop(), 10.0)
-        agent = ChipAgent(chip_key, ids.registry, host=_LOOPBACK)
-        await agent.start()
-        stack.push_async_callback(_bounded, agent.stop(), 5.0)
-        relay = FaultyRelay(agent.address, plan)
-        await relay.start()
-        stack.callback(relay.close)
+        agent = await started_agent(stack, ChipAgent(chip_key, ids.registry, host=_LOOPBACK))
+        relay = await started_relay(stack, FaultyRelay(agent.address, plan))
         for _ in range(rounds):
             try:
                 reports.append(await daemon.measure(chip_key.id, relay.address, probes=probes))
@@ -632,19 +626,19 @@ async def agent_restart(
     chip_key = ids.chips[0]
     checks = _Checks()
     async with contextlib.AsyncExitStack() as stack:
-        daemon = LandmarkDaemon(
-            _config(root, ids.landmark, probe_timeout_ms=50),
-            key=ids.landmark,
-            registry=ids.registry,
+        daemon = await started_daemon(
+            stack,
+            LandmarkDaemon(
+                _config(root, ids.landmark, probe_timeout_ms=50),
+                key=ids.landmark,
+                registry=ids.registry,
+            ),
         )
-        await daemon.start()
-        stack.push_async_callback(_bounded, daemon.stop(), 10.0)
         first = ChipAgent(chip_key, ids.registry, host=_LOOPBACK)
         await first.start()
         port = first.address[1]
-        relay = FaultyRelay(first.address, FaultPlan(delay_ns=2_000_000))  # slows the burst down
-        await relay.start()
-        stack.callback(relay.close)
+        slow = FaultPlan(delay_ns=2_000_000)  # slows the burst down
+        relay = await started_relay(stack, FaultyRelay(first.address, slow))
         task = asyncio.ensure_future(daemon.measure(chip_key.id, relay.address, probes=probes))
         reached = await _wait_for(
             lambda: first.counters.get("answered", 0) >= restart_after or task.done(), 5.0
@@ -659,7 +653,7 @@ async def agent_restart(
                 if attempt == 49:
                     raise
                 await asyncio.sleep(0.01)
-        stack.push_async_callback(_bounded, second.stop(), 5.0)
+        stack.push_async_callback(bounded, second.stop(), 5.0)
         checks.check("restarted mid-round", reached and not task.done(), f"port {port}")
         outcome = "measured"
         try:
@@ -723,20 +717,20 @@ async def wall_clock_jump(
         return time.time_ns() + offsets["landmark"]
 
     async with contextlib.AsyncExitStack() as stack:
-        daemon = LandmarkDaemon(
-            _config(root, ids.landmark, probe_timeout_ms=500, hello_timeout_ms=300),
-            key=ids.landmark,
-            registry=ids.registry,
-            realtime_ns=landmark_wall_clock_ns,
+        daemon = await started_daemon(
+            stack,
+            LandmarkDaemon(
+                _config(root, ids.landmark, probe_timeout_ms=500, hello_timeout_ms=300),
+                key=ids.landmark,
+                registry=ids.registry,
+                realtime_ns=landmark_wall_clock_ns,
+            ),
         )
-        await daemon.start()
-        stack.push_async_callback(_bounded, daemon.stop(), 10.0)
-        agent = ChipAgent(chip_key, ids.registry, host=_LOOPBACK, wall_clock_ns=agent_wall_clock_ns)
-        await agent.start()
-        stack.push_async_callback(_bounded, agent.stop(), 5.0)
-        relay = FaultyRelay(agent.address, plan)
-        await relay.start()
-        stack.callback(relay.close)
+        agent = await started_agent(
+            stack,
+            ChipAgent(chip_key, ids.registry, host=_LOOPBACK, wall_clock_ns=agent_wall_clock_ns),
+        )
+        relay = await started_relay(stack, FaultyRelay(agent.address, plan))
 
         def check_round(label: str, report: MeasurementReport) -> None:
             verify_report(report.raw, ids.registry)
@@ -910,9 +904,7 @@ async def landmark_kill_restart(
     acknowledged: list[bytes] = []
     interrupted = 0
     async with contextlib.AsyncExitStack() as stack:
-        agent = ChipAgent(chip_key, ids.registry, host=_LOOPBACK)
-        await agent.start()
-        stack.push_async_callback(_bounded, agent.stop(), 5.0)
+        agent = await started_agent(stack, ChipAgent(chip_key, ids.registry, host=_LOOPBACK))
         address = f"{agent.address[0]}:{agent.address[1]}"
         session = await stack.enter_async_context(
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20))
@@ -923,7 +915,7 @@ async def landmark_kill_restart(
             for p in procs:
                 if p.returncode is None:
                     p.kill()
-                    await _bounded(p.wait(), 5.0)
+                    await bounded(p.wait(), 5.0)
 
         stack.push_async_callback(_reap)
         for _ in range(kills):
@@ -974,7 +966,7 @@ async def landmark_kill_restart(
             status = r.status
         checks.check("a round after restart works", status == 200, status)
         proc.send_signal(signal.SIGTERM)
-        await _bounded(proc.wait(), 10.0)
+        await bounded(proc.wait(), 10.0)
         return checks.outcome(
             "landmark SIGKILL mid-round + restart",
             injected=kills,
