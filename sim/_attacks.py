@@ -32,7 +32,7 @@ import os
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -65,6 +65,7 @@ from protocol import (
     verify_report,
 )
 
+from ._checks import Checks
 from ._cities import city
 from ._delay import Address, RouteDelay
 from ._host import EmulatorHost
@@ -109,21 +110,13 @@ class AttackOutcome:
 
 
 @dataclass(slots=True)
-class _Checks:
+class _Checks(Checks):
     """Observations of one attack; ``detected`` only if every one held."""
 
-    items: list[tuple[str, bool, str]] = field(default_factory=list)
-
-    def check(self, label: str, ok: bool, detail: object = "") -> bool:
-        self.items.append((label, bool(ok), str(detail)))
-        return bool(ok)
-
     def outcome(self, name: str, mechanism: str) -> AttackOutcome:
-        evidence = "; ".join(
-            f"{label}{'' if ok else ' [FAILED]'}: {detail}" for label, ok, detail in self.items
+        return AttackOutcome(
+            name=name, detected=self.ok, mechanism=mechanism, evidence=self.evidence()
         )
-        detected = bool(self.items) and all(ok for _, ok, _ in self.items)
-        return AttackOutcome(name=name, detected=detected, mechanism=mechanism, evidence=evidence)
 
 
 # ------------------------------------------------------------------ identities

@@ -84,6 +84,7 @@ from protocol import (
     write_keypair,
 )
 
+from ._checks import Checks
 from ._loopback import bounded, started_agent, started_daemon, started_relay
 
 __all__ = [
@@ -147,29 +148,16 @@ class FaultOutcome:
 
 
 @dataclass(slots=True)
-class _Checks:
-    items: list[tuple[str, bool, str]] = field(default_factory=list)
-
-    def check(self, label: str, ok: bool, detail: object = "") -> bool:
-        self.items.append((label, bool(ok), str(detail)))
-        return bool(ok)
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.items) and all(ok for _, ok, _ in self.items)
-
+class _Checks(Checks):
     def outcome(
         self, name: str, *, injected: int, records_lost: int = 0, **details: Any
     ) -> FaultOutcome:
-        evidence = "; ".join(
-            f"{label}{'' if ok else ' [FAILED]'}: {detail}" for label, ok, detail in self.items
-        )
         return FaultOutcome(
             name=name,
             survived=self.ok and records_lost == 0,
             injected=injected,
             records_lost=records_lost,
-            evidence=evidence,
+            evidence=self.evidence(),
             details=details,
         )
 
