@@ -18,8 +18,11 @@ Invariants enforced here:
   (``R1 = a**2/b``), plus the geodesic curvature of a straight lon/lat line,
   at most ``(2 |tan(lat)| + 0.05) / R0``. The dip between two vertices an arc
   ``l`` apart is at most ``K l**2 / 8``; ``l`` is bounded above by
-  ``R1 * hypot(dlat, cos(lat_min) dlon)``. The inscribed variant (used for a
-  circular AUTHORIZED zone) mirrors this with the lower Hessian bound.
+  ``R1 * hypot(dlat, cos(lat_min) dlon)``; the Hessian term is taken at
+  ``d = r_ring - l/2`` (no edge point is closer to the centre). The inscribed
+  variant (used for a circular AUTHORIZED zone) mirrors this with the lower
+  Hessian bound at ``r_ring + l/2``. Vertex placement (:func:`_plan_azimuths`)
+  only decides where to look; every ring is certified on its real vertices.
 * Antimeridian: longitudes are unwrapped, the polygon is cut into pieces inside
   [-180, 180]. A disk holding one pole is closed through that pole; a disk
   holding both poles is the world minus a polygon inscribed in the far region.
