@@ -68,9 +68,11 @@ def test_chord_bound_limits() -> None:
 def test_far_points_have_long_chords() -> None:
     """Points beyond pi*R0 along the surface lie > 2*R0 away in a straight line."""
     for lat in (0.0, 30.0, 60.0, 89.0):
-        la, lo = np.meshgrid(np.linspace(-lat - 2, -lat + 2, 81), np.linspace(175, 185, 201))
-        la = np.clip(la, -90, 90).ravel()
-        lo = lo.ravel()
+        la_grid, lo_grid = np.meshgrid(
+            np.linspace(-lat - 2, -lat + 2, 81), np.linspace(175, 185, 201)
+        )
+        la = np.clip(la_grid, -90, 90).ravel()
+        lo = lo_grid.ravel()
         s = geodesic_km(lat, 0.0, la, lo)
         far = s >= math.pi * R0_KM
         c = np.linalg.norm(ecef_km(la, lo) - ecef_km(lat, 0.0), axis=-1)
