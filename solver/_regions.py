@@ -142,13 +142,17 @@ def coarse_geometries(region: AuthorizedRegion) -> tuple[BaseGeometry, BaseGeome
 class CoarseZone:
     """A simplified zone geometry (prepared) and its boundary segments, for advice only.
 
-    ``tree`` indexes the boundary segments (one LineString each) in the order of
-    the arrays; ``unit_a``/``unit_b`` are the endpoints as unit vectors
-    (geodetic latitude), ``len_km`` upper bounds of the segments' lengths.
+    ``tree`` indexes the boundary segments (one LineString each, also in ``lines``)
+    in the order of the arrays; ``lon_a``/``lat_a`` are the first endpoints,
+    ``unit_a``/``unit_b`` the endpoints as unit vectors (geodetic latitude),
+    ``len_km`` upper bounds of the segments' lengths.
     """
 
     geom: BaseGeometry
     tree: shapely.STRtree
+    lines: npt.NDArray[np.object_]
+    lon_a: npt.NDArray[np.float64]
+    lat_a: npt.NDArray[np.float64]
     unit_a: npt.NDArray[np.float64]
     unit_b: npt.NDArray[np.float64]
     len_km: npt.NDArray[np.float64]
@@ -163,6 +167,9 @@ class CoarseZone:
         return cls(
             geom=geom,
             tree=shapely.STRtree(lines),
+            lines=lines,
+            lon_a=np.ascontiguousarray(a[:, 0]),
+            lat_a=np.ascontiguousarray(a[:, 1]),
             unit_a=_unit_xy(a),
             unit_b=_unit_xy(b),
             len_km=edge_length_bound_km(a[:, 1], a[:, 0], b[:, 1], b[:, 0]),

@@ -235,13 +235,22 @@ def _arc_km(
 
 @dataclass(slots=True)
 class _Shape:
-    """Vertices of a region (also as unit vectors) and half its longest edge (km, upper bound)."""
+    """Vertices of a region (also as unit vectors) and half its longest edge (km, upper bound).
+
+    ``seg_a``/``seg_b`` are the boundary segments' endpoints (lon, lat rows; also as
+    unit vectors ``unit_a``/``unit_b``), ``seg_len_km`` upper bounds of their lengths.
+    """
 
     geom: BaseGeometry
     lat: npt.NDArray[np.float64]
     lon: npt.NDArray[np.float64]
     unit: npt.NDArray[np.float64]
     half_edge_km: float
+    seg_a: npt.NDArray[np.float64]
+    seg_b: npt.NDArray[np.float64]
+    unit_a: npt.NDArray[np.float64]
+    unit_b: npt.NDArray[np.float64]
+    seg_len_km: npt.NDArray[np.float64]
 
     @classmethod
     def of(cls, geom: BaseGeometry) -> _Shape:
@@ -252,7 +261,19 @@ class _Shape:
         lens = edge_length_bound_km(a[:, 1], a[:, 0], b[:, 1], b[:, 0])
         half = float(lens.max()) / 2 if lens.size else 0.0
         lat, lon = coords[:, 1], coords[:, 0]
-        return cls(geom=geom, lat=lat, lon=lon, unit=_unit(lat, lon), half_edge_km=half)
+        unit = _unit(lat, lon)
+        return cls(
+            geom=geom,
+            lat=lat,
+            lon=lon,
+            unit=unit,
+            half_edge_km=half,
+            seg_a=a,
+            seg_b=b,
+            unit_a=unit[:-1][same],
+            unit_b=unit[1:][same],
+            seg_len_km=lens,
+        )
 
 
 def _inside_disks(
@@ -318,6 +339,7 @@ class _Problem:
         self.lon = np.array([m.lon for m in ms], dtype=np.float64)
         self.unit = _unit(self.lat, self.lon)
         self._disks: dict[int, BaseGeometry] = {}
+        self._shape: _Shape | None = None  # of the latest region
         self._sets: dict[frozenset[int], _SetResult] = {}
 
     def disk(self, i: int) -> BaseGeometry:
@@ -326,6 +348,13 @@ class _Problem:
             d = geodesic_disk(float(self.lat[i]), float(self.lon[i]), float(self.r[i]))
             self._disks[i] = d
         return d
+
+    def shape(self, region: BaseGeometry) -> _Shape:
+        """:meth:`_Shape.of`, reusing the latest one when asked about the same region."""
+        last = self._shape
+        if last is None or last.geom is not region:
+            last = self._shape = _Shape.of(region)
+        return last
 
     def order(self, members: Iterable[int]) -> list[int]:
         return sorted((i for i in members if math.isfinite(self.r[i])), key=lambda i: self.r[i])
@@ -344,7 +373,7 @@ class _Problem:
         used = [order[0]]
         pending = np.array(order[1:], dtype=np.int64)
         while pending.size:
-            shape = _Shape.of(region)
+            shape = self.shape(region)
             pending = pending[~self.inside(shape, pending)]
             if pending.size == 0:
                 break
@@ -363,7 +392,7 @@ class _Problem:
         if any(self.r[i] > _BIG_DISK_KM for i in used) or len(used) <= 1:
             return frozenset(used)
         idx = np.array(used, dtype=np.int64)
-        return frozenset(idx[~self.inside(_Shape.of(region), idx)].tolist())
+        return frozenset(idx[~self.inside(self.shape(region), idx)].tolist())
 
     def solve_set(self, members: frozenset[int]) -> _SetResult:
         cached = self._sets.get(members)
@@ -422,8 +451,8 @@ def _margin_km(
     idx = np.array(sorted(members), dtype=np.int64)
     if idx.size == 0 or border.lat_a.size == 0:
         return 0.0
-    shape = _Shape.of(region)
-    u = _unit(shape.lat, shape.lon)
+    shape = prob.shape(region)
+    u = shape.unit
     u0 = u.mean(axis=0)
     norm = float(np.linalg.norm(u0))
     if norm < 1e-6:
@@ -495,6 +524,25 @@ DISK_REACH_KM: Final = 0.02
 _NEAR_OTHERS: Final = 3  # non-binding landmarks (nearest to the region) also asked
 
 
+def _meeting(
+    lines: npt.NDArray[np.object_], region: BaseGeometry, z: CoarseZone
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.intp]]:
+    """Region boundary segments that meet the zone's boundary; zone segments that meet R.
+
+    A zone segment meets the polygon R iff it meets R's boundary (one of ``lines``:
+    the pairs of the first query) or lies inside R, and then its first endpoint
+    does too (a bounding-box query and a point test instead of a polygon query).
+    """
+    ia, ja = z.tree.query(lines, predicate="intersects")
+    cross = np.zeros(len(lines), dtype=bool)
+    cross[ia] = True
+    near = z.tree.query(region)
+    meets = np.zeros(len(z.lines), dtype=bool)
+    meets[ja] = True
+    meets[near[shapely.intersects_xy(region, z.lon_a[near], z.lat_a[near])]] = True
+    return cross, np.flatnonzero(meets)
+
+
 def _settle(
     prob: _Problem,
     root: frozenset[int],
@@ -533,26 +581,18 @@ def _settle(
     if cand.size == 0:
         return ()
     # The region's boundary segments.
-    rings = shapely.get_rings(shapely.get_parts(region))
-    coords, idx = shapely.get_coordinates(rings, return_index=True)
-    same = idx[1:] == idx[:-1]
-    a, b = coords[:-1][same], coords[1:][same]
-    seg_len = edge_length_bound_km(a[:, 1], a[:, 0], b[:, 1], b[:, 0])
+    shape = prob.shape(region)
+    a, b, seg_len, ua, ub = shape.seg_a, shape.seg_b, shape.seg_len_km, shape.unit_a, shape.unit_b
     lines = shapely.linestrings(np.stack([a, b], axis=1))
-    ua, ub = _unit(a[:, 1], a[:, 0]), _unit(b[:, 1], b[:, 0])
     in_ci_a = shapely.contains_xy(ci.geom, a[:, 0], a[:, 1])
     in_ci_b = shapely.contains_xy(ci.geom, b[:, 0], b[:, 1])
     in_co_a = shapely.intersects_xy(co.geom, a[:, 0], a[:, 1])
     in_co_b = shapely.intersects_xy(co.geom, b[:, 0], b[:, 1])
-    cross_ci = np.zeros(len(a), dtype=bool)
-    cross_ci[ci.tree.query(lines, predicate="intersects")[0]] = True
-    cross_co = np.zeros(len(a), dtype=bool)
-    cross_co[co.tree.query(lines, predicate="intersects")[0]] = True
+    cross_ci, zone_c = _meeting(lines, region, ci)
+    cross_co, zone_v = _meeting(lines, region, co)
     # Superset of the boundary of R - inner (goal COMPLIANT) and of R ∩ outer (VIOLATION).
     own_c = ~(in_ci_a & in_ci_b) | cross_ci
     own_v = in_co_a | in_co_b | cross_co
-    zone_c = ci.tree.query(region, predicate="intersects")
-    zone_v = co.tree.query(region, predicate="intersects")
 
     pu = _unit(prob.lat[cand], prob.lon[cand])
     d_a, d_b = _arc_km(pu, ua, R0_KM), _arc_km(pu, ub, R0_KM)
