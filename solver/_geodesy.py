@@ -132,19 +132,27 @@ def ecef_km(lat: npt.ArrayLike, lon: npt.ArrayLike) -> npt.NDArray[np.float64]:
     )
 
 
+_RAD: Final = math.pi / 180.0
+_R1_PER_DEG: Final = R1_KM * _RAD
+
+
 def edge_length_bound_km(
     lat_a: npt.NDArray[np.float64],
     lon_a: npt.NDArray[np.float64],
     lat_b: npt.NDArray[np.float64],
     lon_b: npt.NDArray[np.float64],
 ) -> npt.NDArray[np.float64]:
-    """Upper bound of the length on WGS84 of straight lon/lat segments (lon unwrapped)."""
-    dphi = np.radians(lat_b - lat_a)
-    dlam = np.radians(lon_b - lon_a)
-    min_abs = np.where(
-        np.sign(lat_a) * np.sign(lat_b) <= 0, 0.0, np.minimum(np.abs(lat_a), np.abs(lat_b))
-    )
-    return np.asarray(R1_KM * np.hypot(dphi, np.cos(np.radians(min_abs)) * dlam))
+    """Upper bound of the length on WGS84 of straight lon/lat segments (lon unwrapped).
+
+    ``R1 * hypot(dlat, cos(lat_min) * dlon)`` (radians), ``lat_min`` the smallest
+    absolute latitude on the segment (0 when the ends' product is not positive).
+    """
+    min_abs = np.minimum(np.abs(lat_a), np.abs(lat_b))
+    min_abs[lat_a * lat_b <= 0] = 0.0  # may cross (or touch) the equator
+    min_abs *= _RAD
+    np.cos(min_abs, out=min_abs)
+    min_abs *= lon_b - lon_a
+    return np.asarray(_R1_PER_DEG * np.hypot(lat_b - lat_a, min_abs))
 
 
 def _dip_km(
@@ -158,23 +166,40 @@ def _dip_km(
     """
     la, lb = lat[:-1], lat[1:]
     length = edge_length_bound_km(la, lon_u[:-1], lb, lon_u[1:])
-    max_abs = np.minimum(np.maximum(np.abs(la), np.abs(lb)), 90.0)
+    alat = np.abs(lat)
+    max_abs = np.maximum(alat[:-1], alat[1:])
+    # Unbounded terms: an edge reaching a pole (lon/lat curvature), or reaching the
+    # centre (outer) / the cut locus (inscribed) within half its length.
+    if float(max_abs.max()) >= 90.0:
+        return math.inf
+    half = float(length.max()) / 2
+    if (r_km + half >= math.pi * R0_KM) if inscribed else (r_km - half <= 0.0):
+        return math.inf
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        kappa_g = (2.0 * np.tan(np.radians(max_abs)) + 0.05) / R0_KM
-        kappa_g = np.where(max_abs >= 90.0, np.inf, kappa_g)
         if inscribed:
-            x = (r_km + length / 2) / R0_KM
-            hess = np.where(x < math.pi, np.maximum(0.0, -1.0 / np.tan(x)) / R0_KM, np.inf)
+            x = (r_km + 0.5 * length) / R0_KM
+            hess = -1.0 / np.tan(x)
+            np.maximum(hess, 0.0, out=hess)
+            hess *= 1.0 / R0_KM
         else:
-            x = (r_km - length / 2) / R1_KM
-            hess = np.where(x > 0, np.maximum(0.0, 1.0 / np.tan(x)) / R1_KM, np.inf)
-        dip = (hess + kappa_g) * length * length / 8.0
-    worst = float(np.max(dip))
+            x = (r_km - 0.5 * length) / R1_KM
+            hess = 1.0 / np.tan(x)
+            np.maximum(hess, 0.0, out=hess)
+            hess *= 1.0 / R1_KM
+        max_abs *= _RAD
+        k = np.tan(max_abs, out=max_abs)  # kappa_g = (2 tan|lat| + 0.05) / R0
+        k *= 2.0 / R0_KM
+        k += 0.05 / R0_KM + hess
+        k *= length
+        k *= length
+    worst = float(k.max()) / 8.0
     return worst if math.isfinite(worst) else math.inf
 
 
 _PLAN_EDGES: Final = 64  # pilot ring resolution for the vertex placement (even)
 _PLAN_AZ: Final = np.linspace(0.0, 2 * math.pi, _PLAN_EDGES + 1)
+_PLAN_AZ_DEG: Final = np.degrees(_PLAN_AZ)
+_TWO_PI: Final = 2 * math.pi
 _PLAN_COS: Final = np.cos(_PLAN_AZ)
 _PLAN_SIN: Final = np.sin(_PLAN_AZ)
 _PLAN_PREV: Final = np.roll(np.arange(_PLAN_EDGES), 1)
@@ -197,28 +222,41 @@ def _plan_azimuths(lat: float, r_ring_km: float, budget_km: float) -> npt.NDArra
     p0 = math.radians(lat)  # the plan does not depend on the centre's longitude
     d = min(r_ring_km / _R_PLAN_KM, math.pi)
     sp0, cp0, sd, cd = math.sin(p0), math.cos(p0), math.sin(d), math.cos(d)
-    sin_p = np.clip(sp0 * cd + cp0 * sd * _PLAN_COS, -1.0, 1.0)
-    phi = np.arcsin(sin_p)
+    sin_p = _PLAN_COS * (cp0 * sd)
+    sin_p += sp0 * cd
+    np.clip(sin_p, -1.0, 1.0, out=sin_p)
+    phi = np.arcsin(sin_p, out=sin_p)
     # Longitude offset atan2(sin az sin d, cos d cos lat0 - sin lat0 sin d cos az): well
     # conditioned at the poles too.
-    dlam = np.diff(np.arctan2(_PLAN_SIN * sd, cd * cp0 - sp0 * sd * _PLAN_COS))
-    dlam -= 2 * math.pi * np.round(dlam / (2 * math.pi))
+    lam = np.arctan2(_PLAN_SIN * sd, _PLAN_COS * (-sp0 * sd) + cd * cp0)
+    dlam = lam[1:] - lam[:-1]
+    dlam -= _TWO_PI * np.round(dlam * (1.0 / _TWO_PI))
     pa, pb = phi[:-1], phi[1:]
     # The ring's extreme latitudes lie at azimuths 0 and 180 deg, both pilot vertices.
-    min_abs = np.where(pa * pb <= 0, 0.0, np.minimum(np.abs(pa), np.abs(pb)))
-    length = R1_KM * np.hypot(pb - pa, np.cos(min_abs) * dlam)
-    max_abs = np.minimum(np.maximum(np.abs(pa), np.abs(pb)) + 2e-3, math.radians(89.999))
+    aphi = np.abs(phi)
+    min_abs = np.minimum(aphi[:-1], aphi[1:])
+    min_abs[pa * pb <= 0] = 0.0
+    dlam *= np.cos(min_abs, out=min_abs)
+    length = np.hypot(pb - pa, dlam)
+    max_abs = np.maximum(aphi[:-1], aphi[1:])
+    max_abs += 2e-3
+    np.minimum(max_abs, math.radians(89.999), out=max_abs)
     x = r_ring_km / R1_KM
     circle = abs(math.cos(x) / math.sin(x)) / R1_KM if 0 < x < math.pi else 1e9
-    k = circle + (2.0 * np.tan(max_abs) + 0.05) / R0_KM
-    need = length * np.sqrt(k / (8.0 * budget_km))  # sub-edges needed per pilot edge
+    k = np.tan(max_abs, out=max_abs)
+    k *= 2.0 / R0_KM
+    k += circle + 0.05 / R0_KM
+    np.sqrt(k, out=k)
+    k *= R1_KM / math.sqrt(8.0 * budget_km)
+    need = length * k  # sub-edges needed per pilot edge
     need = np.maximum(need, np.maximum(need[_PLAN_PREV], need[_PLAN_NEXT]))
-    need = np.maximum(need, 8.0 / _PLAN_EDGES)  # at least 8 vertices, spread out
-    cum = np.concatenate(([0.0], np.cumsum(need)))
+    np.maximum(need, 8.0 / _PLAN_EDGES, out=need)  # at least 8 vertices, spread out
+    cum = np.empty(_PLAN_EDGES + 1)
+    cum[0] = 0.0
+    np.cumsum(need, out=cum[1:])
     n = max(math.ceil(float(cum[-1])), 8)
-    return np.asarray(
-        np.degrees(np.interp(np.arange(n) * (cum[-1] / n), cum, _PLAN_AZ)), dtype=np.float64
-    )
+    az: npt.NDArray[np.float64] = np.interp(np.arange(n) * (float(cum[-1]) / n), cum, _PLAN_AZ_DEG)
+    return az
 
 
 def _ring(
