@@ -237,8 +237,8 @@ def _arc_km(
 class _Shape:
     """Vertices of a region (also as unit vectors) and half its longest edge (km, upper bound).
 
-    ``seg_a``/``seg_b`` are the boundary segments' endpoints (lon, lat rows; also as
-    unit vectors ``unit_a``/``unit_b``), ``seg_len_km`` upper bounds of their lengths.
+    ``seg_a``/``seg_b`` are the boundary segments' endpoints (lon, lat rows: vertices
+    ``[:-1][same]`` and ``[1:][same]``), ``seg_len_km`` upper bounds of their lengths.
     """
 
     geom: BaseGeometry
@@ -248,8 +248,7 @@ class _Shape:
     half_edge_km: float
     seg_a: npt.NDArray[np.float64]
     seg_b: npt.NDArray[np.float64]
-    unit_a: npt.NDArray[np.float64]
-    unit_b: npt.NDArray[np.float64]
+    same: npt.NDArray[np.bool_]
     seg_len_km: npt.NDArray[np.float64]
 
     @classmethod
@@ -261,17 +260,15 @@ class _Shape:
         lens = edge_length_bound_km(a[:, 1], a[:, 0], b[:, 1], b[:, 0])
         half = float(lens.max()) / 2 if lens.size else 0.0
         lat, lon = coords[:, 1], coords[:, 0]
-        unit = _unit(lat, lon)
         return cls(
             geom=geom,
             lat=lat,
             lon=lon,
-            unit=unit,
+            unit=_unit(lat, lon),
             half_edge_km=half,
             seg_a=a,
             seg_b=b,
-            unit_a=unit[:-1][same],
-            unit_b=unit[1:][same],
+            same=same,
             seg_len_km=lens,
         )
 
@@ -582,7 +579,7 @@ def _settle(
         return ()
     # The region's boundary segments.
     shape = prob.shape(region)
-    a, b, seg_len, ua, ub = shape.seg_a, shape.seg_b, shape.seg_len_km, shape.unit_a, shape.unit_b
+    a, b, seg_len = shape.seg_a, shape.seg_b, shape.seg_len_km
     lines = shapely.linestrings(np.stack([a, b], axis=1))
     in_ci_a = shapely.contains_xy(ci.geom, a[:, 0], a[:, 1])
     in_ci_b = shapely.contains_xy(ci.geom, b[:, 0], b[:, 1])
@@ -595,7 +592,8 @@ def _settle(
     own_v = in_co_a | in_co_b | cross_co
 
     pu = _unit(prob.lat[cand], prob.lon[cand])
-    d_a, d_b = _arc_km(pu, ua, R0_KM), _arc_km(pu, ub, R0_KM)
+    d_vertex = _arc_km(pu, shape.unit, R0_KM)  # every vertex ends some segment
+    d_a, d_b = d_vertex[:, :-1][:, shape.same], d_vertex[:, 1:][:, shape.same]
     own_bound = (d_a + d_b - seg_len) / 2 - _ARC_SLACK_KM
 
     def lower(own: npt.NDArray[np.bool_], z: CoarseZone, sel: npt.NDArray[np.intp]) -> Any:
@@ -613,7 +611,7 @@ def _settle(
 
     reach_c, reach_v = lower(own_c, ci, zone_c), lower(own_v, co, zone_v)
     # A vertex of R within r' keeps the new region non-empty (upper bound: sphere R1).
-    nearest_vertex = d_a.min(axis=1) * (R1_KM / R0_KM) + 2 * _ARC_SLACK_KM  # same angles
+    nearest_vertex = d_vertex.min(axis=1) * (R1_KM / R0_KM) + 2 * _ARC_SLACK_KM  # same angles
     # A landmark inside the set it should keep away from can never settle it.
     c_lat, c_lon = prob.lat[cand], prob.lon[cand]
     in_r = shapely.intersects_xy(region, c_lon, c_lat)
