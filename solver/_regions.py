@@ -142,15 +142,16 @@ def coarse_geometries(region: AuthorizedRegion) -> tuple[BaseGeometry, BaseGeome
 class CoarseZone:
     """A simplified zone geometry (prepared) and its boundary segments, for advice only.
 
-    ``tree`` indexes the boundary segments (one LineString each, also in ``lines``)
-    in the order of the arrays; ``lon_a``/``lat_a`` are the first endpoints,
+    ``tree`` indexes the boundary segments (one LineString each) in the order of
+    the arrays, ring by ring and in ring order (``ring_first`` marks each ring's
+    first segment); ``lon_a``/``lat_a`` are the first endpoints,
     ``unit_a``/``unit_b`` the endpoints as unit vectors (geodetic latitude),
     ``len_km`` upper bounds of the segments' lengths.
     """
 
     geom: BaseGeometry
     tree: shapely.STRtree
-    lines: npt.NDArray[np.object_]
+    ring_first: npt.NDArray[np.bool_]
     lon_a: npt.NDArray[np.float64]
     lat_a: npt.NDArray[np.float64]
     unit_a: npt.NDArray[np.float64]
@@ -163,11 +164,14 @@ class CoarseZone:
         coords, idx = shapely.get_coordinates(rings, return_index=True)
         same = idx[1:] == idx[:-1]
         a, b = coords[:-1][same], coords[1:][same]
+        ring = idx[:-1][same]
+        first = np.ones(ring.size, dtype=bool)
+        first[1:] = ring[1:] != ring[:-1]
         lines = shapely.linestrings(np.stack([a, b], axis=1))
         return cls(
             geom=geom,
             tree=shapely.STRtree(lines),
-            lines=lines,
+            ring_first=first,
             lon_a=np.ascontiguousarray(a[:, 0]),
             lat_a=np.ascontiguousarray(a[:, 1]),
             unit_a=_unit_xy(a),

@@ -527,16 +527,20 @@ def _meeting(
     """Region boundary segments that meet the zone's boundary; zone segments that meet R.
 
     A zone segment meets the polygon R iff it meets R's boundary (one of ``lines``:
-    the pairs of the first query) or lies inside R, and then its first endpoint
-    does too (a bounding-box query and a point test instead of a polygon query).
+    the pairs of the one query) or lies inside R. A run of consecutive segments of a
+    zone ring that all miss R's boundary is a connected path disjoint from it, so
+    it lies wholly inside or wholly outside R: one point test per run decides.
     """
     ia, ja = z.tree.query(lines, predicate="intersects")
     cross = np.zeros(len(lines), dtype=bool)
     cross[ia] = True
-    near = z.tree.query(region)
-    meets = np.zeros(len(z.lines), dtype=bool)
+    meets = np.zeros(z.lon_a.size, dtype=bool)
     meets[ja] = True
-    meets[near[shapely.intersects_xy(region, z.lon_a[near], z.lat_a[near])]] = True
+    start = ~meets & (z.ring_first | np.roll(meets, 1))  # first segment of each run
+    first = np.flatnonzero(start)
+    if first.size:
+        inside = shapely.intersects_xy(region, z.lon_a[first], z.lat_a[first])
+        meets |= ~meets & inside[np.cumsum(start) - 1]
     return cross, np.flatnonzero(meets)
 
 

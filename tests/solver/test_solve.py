@@ -400,3 +400,23 @@ def test_slow_landmark_clock_within_tolerance_keeps_the_chip_inside(
     res = solve("t", slow, DEU, estimate=False, clock_tolerance_ppm=slow_ppm)
     assert res.region is not None
     assert _inside(res.region, lat, lon)
+
+
+@pytest.mark.parametrize("spec", ["country:DEU", "not:DEU", "countries:DEU,FRA,NLD,DNK"])
+@given(lat=st.floats(40.0, 62.0), lon=st.floats(-5.0, 25.0), radius=st.floats(20.0, 2000.0))
+def test_settle_zone_segments_meeting_region_are_exact(
+    spec: str, lat: float, lon: float, radius: float
+) -> None:
+    """_meeting (one predicate query, one point test per run) = the polygon predicate query."""
+    from solver._regions import coarse_zone
+    from solver._solve import _meeting, _Shape
+
+    region = geodesic_disk(lat, lon, radius)
+    shape = _Shape.of(region)
+    lines = shapely.linestrings(np.stack([shape.seg_a, shape.seg_b], axis=1))
+    for zone in coarse_zone(load_region(spec)):
+        cross, meets = _meeting(lines, region, zone)
+        want = np.zeros(len(lines), dtype=bool)
+        want[zone.tree.query(lines, predicate="intersects")[0]] = True
+        assert np.array_equal(cross, want)
+        assert np.array_equal(meets, np.sort(zone.tree.query(region, predicate="intersects")))
