@@ -34,7 +34,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 import shapely
-from shapely.geometry import mapping
+from shapely.geometry import Polygon, mapping
 from shapely.geometry.base import BaseGeometry
 
 from chiploc.errors import MeasurementError
@@ -198,7 +198,12 @@ def _unit(lat: npt.ArrayLike, lon: npt.ArrayLike) -> npt.NDArray[np.float64]:
         np.radians(np.asarray(lat, dtype=np.float64)),
         np.radians(np.asarray(lon, dtype=np.float64)),
     )
-    return np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], axis=-1)
+    out = np.empty((*la.shape, 3))
+    cl = np.cos(la)
+    np.multiply(cl, np.cos(lo), out=out[..., 0])
+    np.multiply(cl, np.sin(lo), out=out[..., 1])
+    np.sin(la, out=out[..., 2])
+    return out
 
 
 def _sphere_km(
@@ -253,9 +258,13 @@ class _Shape:
 
     @classmethod
     def of(cls, geom: BaseGeometry) -> _Shape:
-        rings = shapely.get_rings(shapely.get_parts(geom))
-        coords, idx = shapely.get_coordinates(rings, return_index=True)
-        same = idx[1:] == idx[:-1]
+        if isinstance(geom, Polygon) and shapely.get_num_interior_rings(geom) == 0:
+            coords = shapely.get_coordinates(geom)  # one ring
+            same = np.ones(max(len(coords) - 1, 0), dtype=bool)
+        else:
+            rings = shapely.get_rings(shapely.get_parts(geom))
+            coords, idx = shapely.get_coordinates(rings, return_index=True)
+            same = idx[1:] == idx[:-1]
         a, b = coords[:-1][same], coords[1:][same]
         lens = edge_length_bound_km(a[:, 1], a[:, 0], b[:, 1], b[:, 0])
         half = float(lens.max()) / 2 if lens.size else 0.0
@@ -536,7 +545,9 @@ def _meeting(
     cross[ia] = True
     meets = np.zeros(z.lon_a.size, dtype=bool)
     meets[ja] = True
-    start = ~meets & (z.ring_first | np.roll(meets, 1))  # first segment of each run
+    start = z.ring_first.copy()  # first segment of each run
+    start[1:] |= meets[:-1]
+    start &= ~meets
     first = np.flatnonzero(start)
     if first.size:
         inside = shapely.intersects_xy(region, z.lon_a[first], z.lat_a[first])
