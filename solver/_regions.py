@@ -28,7 +28,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -358,8 +358,38 @@ def _parse(spec: str) -> tuple[str, BaseGeometry, BaseGeometry]:
 
 
 def load_region(spec: str) -> AuthorizedRegion:
-    """Parse an authorized-region spec; raises RegionSpecError naming the spec, code or file."""
+    """Parse an authorized-region spec; raises RegionSpecError naming the spec, code or file.
+
+    Built-in specs (``country:``, ``countries:``, ``circle:`` and ``not:`` of those) are a
+    pure function of their text, so each is built once and shared: a fleet of chips with
+    the same zone does not redo the unions, the digest and the preparation per chip. A
+    spec naming a GeoJSON file is read every time (the file may have changed).
+    """
     if not isinstance(spec, str) or not spec.strip():
         raise RegionSpecError("empty region spec", reason="bad_spec")
+    if _is_builtin(spec):
+        return _load_builtin(spec)
+    return _build(spec)
+
+
+_BUILTIN_PREFIXES = ("country:", "countries:", "circle:")
+_CODE_LIST = re.compile(r"[a-z]{3}(\s*,\s*[a-z]{3})*")
+
+
+def _is_builtin(spec: str) -> bool:
+    text = spec.strip().lower()
+    while text.startswith("not:"):
+        text = text[4:].strip()
+        if _CODE_LIST.fullmatch(text):  # not:CHN, not:CHN,RUS
+            return True
+    return text.startswith(_BUILTIN_PREFIXES)
+
+
+@lru_cache(maxsize=256)
+def _load_builtin(spec: str) -> AuthorizedRegion:
+    return _build(spec)
+
+
+def _build(spec: str) -> AuthorizedRegion:
     canon, inner, outer = _parse(spec)
     return AuthorizedRegion(spec=spec, canonical=canon, geometry=inner, outer_geometry=outer)

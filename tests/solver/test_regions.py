@@ -96,3 +96,24 @@ def test_broken_geojson_names_the_file(tmp_path: Path, content: str, needle: str
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(RegionSpecError, match=r"nothere\.geojson"):
         load_region(str(tmp_path / "nothere.geojson"))
+
+
+def test_builtin_specs_are_built_once_and_files_are_reread(tmp_path: Path) -> None:
+    # A built-in spec is a pure function of its text: one shared object per spec.
+    for spec in ("countries:DEU,FRA,NLD", "not:CHN", "not:countries:CHN,RUS", "circle:1,2,30"):
+        assert load_region(spec) is load_region(spec)
+    # A GeoJSON file is read again each time, so an edited file is never served stale,
+    # also behind not:.
+    path = tmp_path / "zone.geojson"
+
+    def write(x0: float) -> None:
+        ring = [[x0, 0.0], [x0 + 1, 0.0], [x0 + 1, 1.0], [x0, 1.0], [x0, 0.0]]
+        path.write_text(json.dumps({"type": "Polygon", "coordinates": [ring]}))
+
+    write(0.0)
+    first, first_not = load_region(str(path)), load_region(f"not:{path}")
+    write(5.0)
+    second, second_not = load_region(str(path)), load_region(f"not:{path}")
+    assert first.digest_hex != second.digest_hex
+    assert first_not.digest_hex != second_not.digest_hex
+    assert second.geometry.bounds[0] == 5.0
