@@ -34,7 +34,14 @@ from typing import Any
 from chiploc.errors import ChiplocError, TransportError
 from landmarks._core import RoundCore, hello_schedule_ns
 from landmarks._timing import rtt_from_stamps
-from protocol import MAX_DATAGRAM_BYTES, MessageType
+from protocol import (
+    HEADER_BYTES,
+    MAGIC,
+    MAX_DATAGRAM_BYTES,
+    SESSION_ID_BYTES,
+    VERSION,
+    MessageType,
+)
 
 __all__ = ["UdpProber"]
 
@@ -50,6 +57,7 @@ Clock = Callable[[], int]
 
 _Item = tuple[bytes, int, int | None, int]  # data, received_ns, kernel_ns, offset_lo
 _MAX_QUEUED = 64
+_SESSION_END = HEADER_BYTES + SESSION_ID_BYTES  # every reply starts header | session id
 
 
 class _Slot:
@@ -151,19 +159,19 @@ class UdpProber:
         if n > MAX_DATAGRAM_BYTES:
             self._count("oversized")
             return
-        if n < 20:
+        if n < _SESSION_END:
             self._count("truncated")
             return
-        if data[:2] != b"\xc1\x0c":
+        if data[:2] != MAGIC:
             self._count("bad_magic")
             return
-        if data[2] != 1:
+        if data[2] != VERSION:
             self._count("wrong_version")
             return
         if data[3] not in (MessageType.RESPONSE, MessageType.HELLO_ACK):
             self._count("unknown_type" if data[3] > MessageType.REPORT else "unexpected_type")
             return
-        slot = self._slots.get(data[4:20])
+        slot = self._slots.get(data[HEADER_BYTES:_SESSION_END])
         if slot is None:
             self._count("unknown_session")
             return
@@ -179,6 +187,13 @@ class UdpProber:
             future.set_result(None)
 
     # -- rounds ------------------------------------------------------------------------
+    def _count_leftovers(self, slot: _Slot, core: RoundCore) -> None:
+        """Drop and count what arrived while no probe was outstanding: a copy of the
+        hello-ack, a late duplicate, or an answer sent before its probe."""
+        for queued in slot.queue:
+            self._count("duplicate_hello_ack" if core.is_ack_copy(queued[0]) else "unsolicited")
+        slot.queue.clear()
+
     @staticmethod
     def _expire(future: asyncio.Future[None]) -> None:
         if not future.done():
@@ -255,11 +270,7 @@ class UdpProber:
                 # anything still queued arrived while no probe was outstanding (a copy of
                 # the hello-ack, a late duplicate, or an answer sent before its probe):
                 # dropped, and counted
-                for queued in slot.queue:
-                    self._count(
-                        "duplicate_hello_ack" if core.is_ack_copy(queued[0]) else "unsolicited"
-                    )
-                slot.queue.clear()
+                self._count_leftovers(slot, core)
                 datagram = core.next_probe(random_bytes(16))
                 send_offset_lo = real() - mono()  # w - b, read before the send clock
                 sent_ns = mono()
@@ -291,6 +302,5 @@ class UdpProber:
                         self._count(e.reason)
             return True
         finally:
-            for queued in slot.queue:
-                self._count("duplicate_hello_ack" if core.is_ack_copy(queued[0]) else "unsolicited")
+            self._count_leftovers(slot, core)
             del self._slots[core.session_id]

@@ -45,6 +45,7 @@ from protocol._report import (
     verify_report,
 )
 from protocol._wire import (
+    HEADER_BYTES,
     HELLO_ACK_DOMAIN,
     HELLO_DOMAIN,
     MAGIC,
@@ -72,6 +73,7 @@ from protocol._wire import (
 )
 
 __all__ = [
+    "HEADER_BYTES",
     "HELLO_ACK_DOMAIN",
     "HELLO_DOMAIN",
     "MAGIC",
