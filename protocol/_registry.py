@@ -36,6 +36,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from chiploc.canonical import canonical_json
 from chiploc.errors import BadSignature, RegistryError, RevokedIdentity, UnknownIdentity
 from protocol._keys import PrivateKey, Role, validate_id, verify_signature
 
@@ -57,13 +58,6 @@ __all__ = [
 REGISTRY_FORMAT = "chiploc-registry/1"
 REGISTRY_DOMAIN = b"chiploc/registry/v1\x00"
 _MAX_REGISTRY_BYTES = 64 * 1024 * 1024
-
-
-def canonical_json(obj: Any) -> bytes:
-    """The one canonical serialisation: sorted keys, no whitespace, UTF-8, no NaN."""
-    return json.dumps(
-        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
 
 
 def _check_key(key: bytes) -> None:

@@ -8,6 +8,7 @@ it against the stored rows. Schema, migrations and chain format:
 ``docs/store.md``.
 """
 
+from chiploc.canonical import canonical_json, parse_json_strict, sha256_hex
 from store._audit import (
     AUDIT_DOMAIN,
     AUDIT_KINDS,
@@ -20,7 +21,6 @@ from store._audit import (
     verify_chain,
 )
 from store._base import Store
-from store._canonical import canonical_json, parse_json_strict, sha256_hex
 from store._records import (
     MODELS,
     ROLES,

@@ -33,8 +33,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
+from chiploc.canonical import canonical_json, parse_json_strict
 from chiploc.errors import DecodeError, IntegrityError
-from store._canonical import canonical_json, parse_json_strict
 
 __all__ = [
     "AUDIT_DOMAIN",

@@ -24,9 +24,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
+from chiploc.canonical import canonical_json, parse_json_strict, sha256_hex
 from chiploc.errors import DecodeError, IntegrityError, StoreError
 from store._audit import AuditEntry, next_audit_entry
-from store._canonical import canonical_json, parse_json_strict, sha256_hex
 from store._records import (
     MODELS,
     VERDICTS,

@@ -78,7 +78,7 @@ _DEEP = b"[" * 100_000 + b"]" * 100_000
         ("region_geojson", _DEEP),
         ("certificate", _DEEP),
         # a number that overflows to inf broke canonical re-encoding with a ValueError
-        # (found by scripts/fuzz_atheris.py; fixed: store/_canonical.py parse_json_strict)
+        # (found by scripts/fuzz_atheris.py; fixed: chiploc/canonical.py parse_json_strict)
         ("certificate", b'{"certificate":{"issued_at":1e7777},"signature":"00"}'),
         # csv.Error "field larger than field limit" (fixed: chiploc/cli/_solve.py,
         # solver/_models.py)

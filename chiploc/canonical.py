@@ -1,4 +1,5 @@
-"""Canonical JSON: the one byte encoding that is hashed and signed.
+"""Canonical JSON: the one byte encoding that is hashed and signed — by the authority
+(registries), by verifiers (certificates) and by the store's audit chain alike.
 
 Invariants:
 
