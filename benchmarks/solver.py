@@ -46,7 +46,7 @@ from solver import (  # noqa: E402
     radius_km,
     solve,
 )
-from solver._geodesy import GEOD, R0_KM, R1_KM, _disk_cached, ecef_km  # noqa: E402
+from solver._geodesy import GEOD, R0_KM, R1_KM, clear_disk_cache, ecef_km  # noqa: E402
 from solver._solve import _sphere_km  # noqa: E402
 
 C = 299.792458
@@ -85,7 +85,7 @@ def speed(n_landmarks: int, seconds: float, rng: random.Random) -> float:
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         if done % len(chips) == 0:
-            _disk_cached.cache_clear()  # every pass builds its disks afresh
+            clear_disk_cache()  # every pass builds its disks afresh
         solve(f"c{done}", chips[done % len(chips)], region)
         done += 1
     return done / (time.perf_counter() - t0)

@@ -33,7 +33,6 @@ Invariants enforced here:
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 from typing import Final
 
 import numpy as np
@@ -53,7 +52,9 @@ __all__ = [
     "WHOLE_EARTH_KM",
     "WORLD",
     "chord_to_geodesic_km",
+    "clear_disk_cache",
     "geodesic_disk",
+    "geodesic_disks",
     "geodesic_km",
     "geodesic_to_chord_km",
     "polygon_area_km2",
@@ -155,34 +156,42 @@ def edge_length_bound_km(
     return np.asarray(_R1_PER_DEG * np.hypot(lat_b - lat_a, min_abs))
 
 
-def _dip_km(
-    lat: npt.NDArray[np.float64], lon_u: npt.NDArray[np.float64], r_km: float, inscribed: bool
-) -> float:
-    """Largest possible deviation of the centre distance along the ring's edges (km).
+def _dips_km(
+    lat: npt.NDArray[np.float64],
+    lon_u: npt.NDArray[np.float64],
+    start: npt.NDArray[np.intp],
+    r_km: npt.NDArray[np.float64],
+    inscribed: bool,
+) -> npt.NDArray[np.float64]:
+    """Per ring, the largest possible deviation of the centre distance along its edges (km).
 
-    On an edge of length ``l`` whose ends lie at distance ``r_km`` from the centre,
-    every point lies between ``r_km - l/2`` and ``r_km + l/2`` (triangle inequality),
-    so the Hessian bound is taken at the worse end of that range for each edge.
+    Rings are laid end to end (ring i = points ``start[i]:start[i+1]``, closed, at
+    distance ``r_km[i]`` from its centre). On an edge of length ``l`` whose ends lie at
+    distance ``r`` from the centre, every point lies between ``r - l/2`` and ``r + l/2``
+    (triangle inequality), so the Hessian bound is taken at the worse end of that range
+    for each edge. ``inf`` where no bound holds.
     """
+    first, joins = start[:-1], start[1:-1] - 1  # a ring's first edge; ring-to-ring joins
     la, lb = lat[:-1], lat[1:]
     length = edge_length_bound_km(la, lon_u[:-1], lb, lon_u[1:])
+    length[joins] = 0.0  # a join is no edge
     alat = np.abs(lat)
     max_abs = np.maximum(alat[:-1], alat[1:])
+    max_abs[joins] = 0.0
     # Unbounded terms: an edge reaching a pole (lon/lat curvature), or reaching the
     # centre (outer) / the cut locus (inscribed) within half its length.
-    if float(max_abs.max()) >= 90.0:
-        return math.inf
-    half = float(length.max()) / 2
-    if (r_km + half >= math.pi * R0_KM) if inscribed else (r_km - half <= 0.0):
-        return math.inf
+    unbounded = np.maximum.reduceat(max_abs, first) >= 90.0
+    half = np.maximum.reduceat(length, first) / 2
+    unbounded |= (r_km + half >= math.pi * R0_KM) if inscribed else (r_km - half <= 0.0)
+    r_edge = np.repeat(r_km, np.diff(start))[:-1]
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         if inscribed:
-            x = (r_km + 0.5 * length) / R0_KM
+            x = (r_edge + 0.5 * length) / R0_KM
             hess = -1.0 / np.tan(x)
             np.maximum(hess, 0.0, out=hess)
             hess *= 1.0 / R0_KM
         else:
-            x = (r_km - 0.5 * length) / R1_KM
+            x = (r_edge - 0.5 * length) / R1_KM
             hess = 1.0 / np.tan(x)
             np.maximum(hess, 0.0, out=hess)
             hess *= 1.0 / R1_KM
@@ -192,8 +201,9 @@ def _dip_km(
         k += 0.05 / R0_KM + hess
         k *= length
         k *= length
-    worst = float(k.max()) / 8.0
-    return worst if math.isfinite(worst) else math.inf
+    worst = np.maximum.reduceat(k, first) / 8.0
+    worst[unbounded | ~np.isfinite(worst)] = math.inf
+    return worst
 
 
 _PLAN_EDGES: Final = 64  # pilot ring resolution for the vertex placement (even)
@@ -207,78 +217,138 @@ _PLAN_NEXT: Final = np.roll(np.arange(_PLAN_EDGES), -1)
 _R_PLAN_KM: Final = 6371.0
 
 
-def _plan_azimuths(lat: float, r_ring_km: float, budget_km: float) -> npt.NDArray[np.float64]:
+def _plan_azimuths_many(
+    lat: npt.NDArray[np.float64],
+    r_ring_km: npt.NDArray[np.float64],
+    budget_km: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.intp]]:
     """Azimuths (deg) spaced so that each edge's dip bound stays near ``budget_km``.
 
-    Placement only (soundness comes from :func:`_dip_km` on the real ring): a
-    spherical pilot ring gives, per azimuth, the edge length per radian and the
-    curvature bound (Hessian term plus the lon/lat line curvature, with the
-    circle's own curvature so inscribed rings are not loose); the dip of an edge
-    of length ``l`` is ``K l**2 / 8``, so the vertex density is ``sqrt(K / 8 budget)``
-    per km, taken as the maximum over neighbouring pilot edges, and vertices are
-    placed by inverting its cumulative sum. Dense only where the ring needs it
-    (near a pole), coarse elsewhere.
+    One row per ring; returns the azimuths of all rings end to end and each ring's
+    vertex count (a count above the vertex cap gets no azimuths). Placement only
+    (soundness comes from :func:`_dips_km` on the real ring): a spherical pilot
+    ring gives, per azimuth, the edge length per radian and the curvature bound
+    (Hessian term plus the lon/lat line curvature, with the circle's own curvature
+    so inscribed rings are not loose); the dip of an edge of length ``l`` is
+    ``K l**2 / 8``, so the vertex density is ``sqrt(K / 8 budget)`` per km, taken as
+    the maximum over neighbouring pilot edges, and vertices are placed by
+    inverting its cumulative sum. Dense only where the ring needs it (near a
+    pole), coarse elsewhere.
     """
-    p0 = math.radians(lat)  # the plan does not depend on the centre's longitude
-    d = min(r_ring_km / _R_PLAN_KM, math.pi)
-    sp0, cp0, sd, cd = math.sin(p0), math.cos(p0), math.sin(d), math.cos(d)
+    p0 = np.radians(lat)[:, None]  # the plan does not depend on the centre's longitude
+    d = np.minimum(r_ring_km * (1.0 / _R_PLAN_KM), math.pi)[:, None]
+    sp0, cp0, sd, cd = np.sin(p0), np.cos(p0), np.sin(d), np.cos(d)
     sin_p = _PLAN_COS * (cp0 * sd)
     sin_p += sp0 * cd
-    np.clip(sin_p, -1.0, 1.0, out=sin_p)
+    np.minimum(sin_p, 1.0, out=sin_p)
+    np.maximum(sin_p, -1.0, out=sin_p)
     phi = np.arcsin(sin_p, out=sin_p)
     # Longitude offset atan2(sin az sin d, cos d cos lat0 - sin lat0 sin d cos az): well
     # conditioned at the poles too.
     lam = np.arctan2(_PLAN_SIN * sd, _PLAN_COS * (-sp0 * sd) + cd * cp0)
-    dlam = lam[1:] - lam[:-1]
-    dlam -= _TWO_PI * np.round(dlam * (1.0 / _TWO_PI))
-    pa, pb = phi[:-1], phi[1:]
+    dlam = lam[:, 1:] - lam[:, :-1]
+    dlam -= _TWO_PI * np.rint(dlam * (1.0 / _TWO_PI))
+    pa, pb = phi[:, :-1], phi[:, 1:]
     # The ring's extreme latitudes lie at azimuths 0 and 180 deg, both pilot vertices.
     aphi = np.abs(phi)
-    min_abs = np.minimum(aphi[:-1], aphi[1:])
+    min_abs = np.minimum(aphi[:, :-1], aphi[:, 1:])
     min_abs[pa * pb <= 0] = 0.0
     dlam *= np.cos(min_abs, out=min_abs)
     length = np.hypot(pb - pa, dlam)
-    max_abs = np.maximum(aphi[:-1], aphi[1:])
+    max_abs = np.maximum(aphi[:, :-1], aphi[:, 1:])
     max_abs += 2e-3
     np.minimum(max_abs, math.radians(89.999), out=max_abs)
-    x = r_ring_km / R1_KM
-    circle = abs(math.cos(x) / math.sin(x)) / R1_KM if 0 < x < math.pi else 1e9
+    # The circle's own curvature, and the scale sqrt(1 / 8 budget) per row.
+    row = np.array(
+        [
+            (
+                abs(math.cos(x) / math.sin(x)) / R1_KM if 0 < x < math.pi else 1e9,
+                R1_KM / math.sqrt(8.0 * b),
+            )
+            for x, b in zip((r_ring_km * (1.0 / R1_KM)).tolist(), budget_km.tolist(), strict=True)
+        ]
+    )
     k = np.tan(max_abs, out=max_abs)
     k *= 2.0 / R0_KM
-    k += circle + 0.05 / R0_KM
+    k += row[:, :1] + 0.05 / R0_KM
     np.sqrt(k, out=k)
-    k *= R1_KM / math.sqrt(8.0 * budget_km)
+    k *= row[:, 1:]
     need = length * k  # sub-edges needed per pilot edge
-    need = np.maximum(need, np.maximum(need[_PLAN_PREV], need[_PLAN_NEXT]))
+    need = np.maximum(need, np.maximum(need[:, _PLAN_PREV], need[:, _PLAN_NEXT]))
     np.maximum(need, 8.0 / _PLAN_EDGES, out=need)  # at least 8 vertices, spread out
-    cum = np.empty(_PLAN_EDGES + 1)
-    cum[0] = 0.0
-    np.cumsum(need, out=cum[1:])
-    n = max(math.ceil(float(cum[-1])), 8)
-    az: npt.NDArray[np.float64] = np.interp(np.arange(n) * (float(cum[-1]) / n), cum, _PLAN_AZ_DEG)
+    cum = np.zeros((lat.size, _PLAN_EDGES + 1))
+    np.cumsum(need, axis=1, out=cum[:, 1:])
+    total = cum[:, -1].tolist()
+    count = np.array(
+        [max(math.ceil(t), 8) if t <= _N_MAX else _N_MAX + 1 for t in total], dtype=np.intp
+    )  # NaN and inf too: above the cap
+    # One interpolation for all rings: ring i's cumulative sum shifted past ring i-1's.
+    ok = np.flatnonzero(count <= _N_MAX)
+    n = count[ok]
+    gap = max(total[i] for i in ok.tolist()) + 1.0 if ok.size else 0.0
+    shift = np.arange(ok.size) * gap
+    step = cum[ok, -1] / n
+    t = np.arange(int(n.sum()), dtype=np.float64)
+    t *= np.repeat(step, n)
+    t += np.repeat(shift - (np.cumsum(n) - n) * step, n)
+    cum_ok = cum[ok]
+    cum_ok += shift[:, None]
+    az: npt.NDArray[np.float64] = np.interp(t, cum_ok.ravel(), np.tile(_PLAN_AZ_DEG, ok.size))
+    return az, count
+
+
+def _plan_azimuths(lat: float, r_ring_km: float, budget_km: float) -> npt.NDArray[np.float64]:
+    """:func:`_plan_azimuths_many` for one ring."""
+    az, _ = _plan_azimuths_many(np.array([lat]), np.array([r_ring_km]), np.array([budget_km]))
     return az
+
+
+def _rings(
+    lat: npt.NDArray[np.float64],
+    lon: npt.NDArray[np.float64],
+    radius_km: npt.NDArray[np.float64],
+    az: npt.NDArray[np.float64],
+    count: npt.NDArray[np.intp],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.intp]]:
+    """Closed rings of ``count[i]`` vertices at ``radius_km[i]``, end to end (one ``Geod.fwd``).
+
+    Returns latitudes, longitudes unwrapped per ring (no edge spans more than 180 deg)
+    and the ring offsets ``start`` (ring i = points ``start[i]:start[i+1]``, its last
+    point computed from the same azimuth as its first).
+    """
+    size = count + 1
+    start = np.zeros(count.size + 1, dtype=np.intp)
+    np.cumsum(size, out=start[1:])
+    last = start[1:] - 1
+    az_closed = np.empty(int(start[-1]))
+    body = np.ones(az_closed.size, dtype=bool)
+    body[last] = False
+    az_closed[body] = az
+    az_closed[last] = az[np.cumsum(count) - count]  # the same input gives the same vertex
+    lons, lats, _ = GEOD.fwd(
+        np.repeat(lon, size), np.repeat(lat, size), az_closed, np.repeat(radius_km * 1000.0, size)
+    )
+    step = np.diff(lons)
+    step -= 360.0 * np.round(step / 360.0)  # unwrap: no edge spans more than 180 deg of lon
+    step[last[:-1]] = 0.0  # joins between rings
+    lon_u = np.empty(az_closed.size)
+    lon_u[0] = 0.0
+    np.cumsum(step, out=lon_u[1:])
+    lon_u += np.repeat(lons[start[:-1]] - lon_u[start[:-1]], size)
+    # Dyadic longitudes (2**-30 deg, 0.1 mm; inside the 1 mm floor) make the +-360 shifts
+    # of the antimeridian split exact, so split pieces meet exactly.
+    lon_u = np.round(lon_u * 2.0**30) / 2.0**30
+    return np.asarray(lats, dtype=np.float64), lon_u, start
 
 
 def _ring(
     lat: float, lon: float, radius_km: float, az: npt.NDArray[np.float64]
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    n = az.size + 1
-    az_closed = np.empty(n)
-    az_closed[:-1] = az
-    az_closed[-1] = az[0]  # the same input gives the same (closing) vertex
-    lons, lats, _ = GEOD.fwd(
-        np.full(n, lon), np.full(n, lat), az_closed, np.full(n, radius_km * 1000.0)
+    """:func:`_rings` for one ring."""
+    lats, lon_u, _ = _rings(
+        np.array([lat]), np.array([lon]), np.array([radius_km]), az, np.array([az.size])
     )
-    step = np.diff(lons)
-    step -= 360.0 * np.round(step / 360.0)  # unwrap: no edge spans more than 180 deg of lon
-    lon_u = np.empty(n)
-    lon_u[0] = 0.0
-    np.cumsum(step, out=lon_u[1:])
-    lon_u += lons[0]
-    # Dyadic longitudes (2**-30 deg, 0.1 mm; inside the 1 mm floor) make the +-360 shifts
-    # of the antimeridian split exact, so split pieces meet exactly.
-    lon_u = np.round(lon_u * 2.0**30) / 2.0**30
-    return np.asarray(lats, dtype=np.float64), lon_u
+    return lats, lon_u
 
 
 def _split(poly: BaseGeometry, lo: float, hi: float) -> BaseGeometry:
@@ -314,43 +384,138 @@ def _inside_ring(
     return bool(shapely.contains_xy(ring, shifted, lat))
 
 
-@lru_cache(maxsize=4096)
-def _disk_cached(lat: float, lon: float, radius_km: float, inscribed: bool) -> BaseGeometry:
-    return _disk(lat, lon, radius_km, inscribed)
+_DISK_CACHE: dict[tuple[float, float, float, bool], BaseGeometry] = {}
+_DISK_CACHE_SIZE: Final = 4096
 
 
-def _disk(lat: float, lon: float, radius_km: float, inscribed: bool) -> BaseGeometry:
+def clear_disk_cache() -> None:
+    """Forget every cached disk polygon (benchmarks use it to time fresh disks)."""
+    _DISK_CACHE.clear()
+
+
+def _cached_disks(
+    lat: npt.NDArray[np.float64],
+    lon: npt.NDArray[np.float64],
+    radius_km: npt.NDArray[np.float64],
+    inscribed: bool,
+) -> list[BaseGeometry]:
+    """:func:`_disks`, cached per (lat, lon, radius, inscribed); the missing ones in one batch."""
+    keys = [
+        (float(a), float(o), float(r), inscribed)
+        for a, o, r in zip(lat.tolist(), lon.tolist(), radius_km.tolist(), strict=True)
+    ]
+    out = [_DISK_CACHE.get(key) for key in keys]
+    missing = [i for i, g in enumerate(out) if g is None]
+    if missing:
+        m = np.array(missing, dtype=np.intp)
+        built = _disks(lat[m], lon[m], radius_km[m], inscribed)
+        if len(_DISK_CACHE) + len(missing) > _DISK_CACHE_SIZE:
+            _DISK_CACHE.clear()
+        for i, geom in zip(missing, built, strict=True):
+            out[i] = _DISK_CACHE[keys[i]] = geom
+    return [g for g in out if g is not None]
+
+
+def _disks(
+    lat: npt.NDArray[np.float64],
+    lon: npt.NDArray[np.float64],
+    radius_km: npt.NDArray[np.float64],
+    inscribed: bool,
+) -> list[BaseGeometry]:
+    """Certified disk polygons (circumscribed, or inscribed), all rings of a round at once.
+
+    Each disk runs the same steps as alone: plan, ring, certificate; a near miss
+    widens its ring, a gross miss quarters its budget, at most 12 rounds, and a
+    disk that cannot be certified falls back soundly (the world, or nothing).
+    """
+    out: list[BaseGeometry] = [WORLD if not inscribed else Polygon()] * lat.size
+    r = radius_km.astype(np.float64)
     if inscribed:
-        if radius_km >= HALF_MERIDIAN_KM:
-            return WORLD
-        if radius_km <= 2 * _FLOOR_KM:
-            return Polygon()
+        for i in np.flatnonzero(r >= HALF_MERIDIAN_KM).tolist():
+            out[i] = WORLD
+        todo = np.flatnonzero((r < HALF_MERIDIAN_KM) & (r > 2 * _FLOOR_KM))
     else:
-        radius_km = max(radius_km, _MIN_RADIUS_KM)
-        if radius_km >= WHOLE_EARTH_KM:
-            return WORLD
+        r = np.maximum(r, _MIN_RADIUS_KM)
+        todo = np.flatnonzero(r < WHOLE_EARTH_KM)
     sign = -1.0 if inscribed else 1.0
-    budget = _TOLERANCE * radius_km  # dip aimed at per edge
-    margin = 1.1 * budget + _FLOOR_KM + radius_km * 1e-12
+    budget = _TOLERANCE * r[todo]  # dip aimed at per edge
+    margin = 1.1 * budget + _FLOOR_KM + r[todo] * 1e-12
     for _ in range(12):
-        r_ring = radius_km + sign * margin
-        if inscribed and r_ring <= 0:
-            return Polygon()
-        if not inscribed and r_ring >= WHOLE_EARTH_KM:
-            return WORLD
-        az = _plan_azimuths(lat, r_ring, budget)
-        if az.size > _N_MAX:
+        r_ring = r[todo] + sign * margin
+        valid = np.flatnonzero((r_ring > 0) if inscribed else (r_ring < WHOLE_EARTH_KM))
+        todo = todo[valid]
+        budget, margin, r_ring = budget[valid], margin[valid], r_ring[valid]
+        if todo.size == 0:
             break
-        lat_r, lon_u = _ring(lat, lon, r_ring, az)
-        dip = _dip_km(lat_r, lon_u, r_ring, inscribed)
-        need = dip + _FLOOR_KM
-        if need <= margin:
-            return _assemble(lat, lon, r_ring, lat_r, lon_u, inscribed)
-        if dip <= 2.0 * budget:
-            margin = 1.1 * need  # a near miss: widen the ring (sound, slightly looser)
-        else:
-            budget /= 4.0  # the plan misjudged some edge (near a pole): densify
-    return Polygon() if inscribed else WORLD  # could not certify: fall back soundly
+        az, count = _plan_azimuths_many(lat[todo], r_ring, budget)
+        planned = np.flatnonzero(count <= _N_MAX)  # otherwise: the fallback
+        todo, budget, margin, r_ring = (
+            todo[planned],
+            budget[planned],
+            margin[planned],
+            r_ring[planned],
+        )
+        if todo.size == 0:
+            break
+        lat_r, lon_u, start = _rings(lat[todo], lon[todo], r_ring, az, count[planned])
+        need = _dips_km(lat_r, lon_u, start, r_ring, inscribed) + _FLOOR_KM
+        done = need <= margin
+        plain = done & _plain_rings(lat_r, lon_u, start, r_ring)
+        if plain.any():
+            for i, geom in zip(
+                todo[plain].tolist(), _polygons(lat_r, lon_u, start, plain), strict=True
+            ):
+                out[i] = geom
+        for k in np.flatnonzero(done & ~plain).tolist():
+            s, e = int(start[k]), int(start[k + 1])
+            i = int(todo[k])
+            out[i] = _assemble(
+                float(lat[i]), float(lon[i]), float(r_ring[k]), lat_r[s:e], lon_u[s:e]
+            )
+        near = ~done & (need - _FLOOR_KM <= 2.0 * budget)
+        margin = np.where(near, 1.1 * need, margin)  # widen the ring (sound, slightly looser)
+        budget = np.where(near, budget, budget / 4.0)  # the plan misjudged: densify
+        left = np.flatnonzero(~done)
+        todo, budget, margin = todo[left], budget[left], margin[left]
+        if todo.size == 0:
+            break
+    return out  # what could not be certified stays the sound fallback
+
+
+def _plain_rings(
+    lat_r: npt.NDArray[np.float64],
+    lon_u: npt.NDArray[np.float64],
+    start: npt.NDArray[np.intp],
+    r_ring: npt.NDArray[np.float64],
+) -> npt.NDArray[np.bool_]:
+    """Rings whose polygon is the ring itself: :func:`_assemble` would neither close it
+    through a pole, nor check or mend it, nor split it at the antimeridian."""
+    first = start[:-1]
+    winding = np.round((lon_u[start[1:] - 1] - lon_u[first]) / 360.0)
+    top = np.maximum.reduceat(np.abs(lat_r), first)
+    lo, hi = np.minimum.reduceat(lon_u, first), np.maximum.reduceat(lon_u, first)
+    plain: npt.NDArray[np.bool_] = (
+        (winding == 0) & (r_ring < 5000.0) & (top < 80.0) & (lo >= -180.0) & (hi <= 180.0)
+    )
+    return plain
+
+
+def _polygons(
+    lat_r: npt.NDArray[np.float64],
+    lon_u: npt.NDArray[np.float64],
+    start: npt.NDArray[np.intp],
+    which: npt.NDArray[np.bool_],
+) -> list[BaseGeometry]:
+    """The polygons of the plain rings ``which`` (see :func:`_plain_rings`), in one call."""
+    ring = np.repeat(np.arange(which.size), np.diff(start))
+    pick = which[ring]
+    lon_c = lon_u[pick]
+    ends = np.cumsum(np.diff(start)[which])
+    lon_c[ends - 1] = lon_c[ends - np.diff(start)[which]]  # close exactly
+    ids = (np.cumsum(which) - 1)[ring[pick]]
+    rings = shapely.linearrings(np.column_stack([lon_c, lat_r[pick]]), indices=ids)
+    polys: list[BaseGeometry] = shapely.polygons(rings).tolist()
+    return polys
 
 
 def _assemble(
@@ -359,9 +524,8 @@ def _assemble(
     radius_km: float,
     lat_r: npt.NDArray[np.float64],
     lon_u: npt.NDArray[np.float64],
-    inscribed: bool,
 ) -> BaseGeometry:
-    del inscribed  # same topology either way
+    """The polygon of one certified ring (same topology for outer and inscribed rings)."""
     winding = round((lon_u[-1] - lon_u[0]) / 360.0)
     lo, hi = float(lon_u.min()), float(lon_u.max())
     if winding == 0:
@@ -380,6 +544,9 @@ def _assemble(
     pole = 90.0 if lat >= 0 else -90.0
     lon_u = lon_u.copy()
     lon_u[-1] = lon_u[0] + 360.0 * winding  # exact, so the split pieces meet exactly
+    cap = _polar_cap(lat_r, lon_u, winding, pole)
+    if cap is not None:
+        return cap
     coords = np.column_stack([lon_u, lat_r])
     closing = np.array([[lon_u[-1], pole], [lon_u[0], pole]])
     poly = Polygon(np.vstack([coords, closing]))
@@ -388,30 +555,83 @@ def _assemble(
     return _split(poly, lo, hi)
 
 
+def _polar_cap(
+    lat_r: npt.NDArray[np.float64], lon_u: npt.NDArray[np.float64], winding: int, pole: float
+) -> Polygon | None:
+    """A ring around one pole, cut where it crosses the antimeridian: one polygon.
+
+    ``lon_u`` starts inside [-180, 180] and ends exactly ``360 * winding`` later. When
+    the ring crosses the antimeridian ``X = 180 * winding`` on exactly one edge, the
+    vertices past it move by ``-360 * winding`` and the edge is cut at ``X`` (its
+    latitude there interpolated along the straight edge, well inside the 1 cm floor):
+    the same polygon as splitting the unwrapped one at +-180, without the overlay.
+    None when that does not apply (the caller splits in general).
+    """
+    if abs(winding) != 1:
+        return None
+    x = 180.0 * winding
+    side = (lon_u - x) * winding  # < 0 before the cut, > 0 past it
+    cross = np.flatnonzero((side[:-1] < 0) & (side[1:] > 0))
+    if cross.size != 1 or np.count_nonzero(side == 0.0) or np.count_nonzero(np.diff(side > 0)) != 1:
+        return None
+    j = int(cross[0])
+    la, lb, oa, ob = lat_r[j], lat_r[j + 1], lon_u[j], lon_u[j + 1]
+    lat_x = float(la + (x - oa) * (lb - la) / (ob - oa))
+    coords = np.concatenate(
+        [
+            [[-x, lat_x]],
+            np.column_stack([lon_u[j + 1 : -1] - 360.0 * winding, lat_r[j + 1 : -1]]),
+            np.column_stack([lon_u[: j + 1], lat_r[: j + 1]]),
+            [[x, lat_x], [x, pole], [-x, pole]],
+        ]
+    )
+    poly = Polygon(coords)
+    return poly if poly.is_valid else None
+
+
 def geodesic_disk(lat: float, lon: float, radius_km: float) -> BaseGeometry:
     """Lon/lat (Multi)Polygon that contains every point within ``radius_km`` of (lat, lon).
 
     Geodesic distance on WGS84. Pieces lie within [-180, 180] x [-90, 90].
     """
-    _check_point(lat, lon)
-    if not math.isfinite(radius_km) and radius_km > 0:
-        return WORLD
-    if not radius_km >= 0:
-        raise ValueError(f"radius_km must be >= 0, got {radius_km}")
-    return _disk_cached(float(lat), float(lon), float(radius_km), False)
+    return geodesic_disks([lat], [lon], [radius_km])[0]
+
+
+def geodesic_disks(
+    lat: npt.ArrayLike, lon: npt.ArrayLike, radius_km: npt.ArrayLike
+) -> list[BaseGeometry]:
+    """:func:`geodesic_disk` for many disks at once (their rings share each vectorised step)."""
+    la, lo, r = _check_disks(lat, lon, radius_km)
+    if np.isnan(r).any() or (r < 0).any():
+        raise ValueError(f"radius_km must be >= 0, got {r[np.isnan(r) | (r < 0)][0]}")
+    out: list[BaseGeometry] = [WORLD] * r.size  # an infinite radius: the whole Earth
+    finite = np.flatnonzero(np.isfinite(r))
+    for i, geom in zip(
+        finite.tolist(), _cached_disks(la[finite], lo[finite], r[finite], False), strict=True
+    ):
+        out[i] = geom
+    return out
 
 
 def inscribed_disk(lat: float, lon: float, radius_km: float) -> BaseGeometry:
     """Lon/lat polygon contained in the geodesic disk (for authorized circles)."""
-    _check_point(lat, lon)
-    if not radius_km > 0 or not math.isfinite(radius_km):
+    la, lo, r = _check_disks([lat], [lon], [radius_km])
+    if not r[0] > 0 or not math.isfinite(r[0]):
         raise ValueError(f"radius_km must be finite and > 0, got {radius_km}")
-    return _disk_cached(float(lat), float(lon), float(radius_km), True)
+    return _cached_disks(la, lo, r, True)[0]
 
 
-def _check_point(lat: float, lon: float) -> None:
-    if not (-90.0 <= lat <= 90.0) or not (-180.0 <= lon <= 180.0):
-        raise ValueError(f"coordinates out of range: lat={lat}, lon={lon}")
+def _check_disks(
+    lat: npt.ArrayLike, lon: npt.ArrayLike, radius_km: npt.ArrayLike
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    la, lo, r = (np.asarray(v, dtype=np.float64).ravel() for v in (lat, lon, radius_km))
+    if not la.size == lo.size == r.size:
+        raise ValueError("lat, lon and radius_km must have the same length")
+    bad = ~((la >= -90.0) & (la <= 90.0) & (lo >= -180.0) & (lo <= 180.0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"coordinates out of range: lat={la[i]}, lon={lo[i]}")
+    return la, lo, r
 
 
 _E: Final = math.sqrt(_E2)
