@@ -47,7 +47,7 @@ from ._geodesy import (
     WORLD,
     _polygonal,
     edge_length_bound_km,
-    geodesic_disk,
+    geodesic_disks,
     geodesic_km,
     polygon_area_km2,
 )
@@ -282,6 +282,13 @@ class _Shape:
         )
 
 
+def _edge_reach_km(shape: _Shape, d_vertex: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Per row of vertex distances (upper bounds): a bound of the farthest point of any edge."""
+    d_a, d_b = d_vertex[:, :-1][:, shape.same], d_vertex[:, 1:][:, shape.same]
+    reach: npt.NDArray[np.float64] = ((d_a + d_b + shape.seg_len_km) / 2).max(axis=1)
+    return reach
+
+
 def _inside_disks(
     shape: _Shape,
     lat: npt.NDArray[np.float64],
@@ -291,26 +298,33 @@ def _inside_disks(
 ) -> npt.NDArray[np.bool_]:
     """Per disk: True only if the whole region provably lies within ``r_km`` of its centre.
 
-    Every vertex within ``r - half the longest edge`` (sphere R1 upper bound, then
-    sphere R0 lower bound to give up early, then exact ``Geod.inv``), and the
-    disk's antipode (inside its complement) outside the region.
+    Every point of an edge AB lies within ``(d(A) + d(B) + |AB|) / 2`` of the centre
+    (triangle inequality along the edge). Tried in turn: the farthest vertex plus
+    half the longest edge, on the sphere of radius R1 (an upper bound); the same
+    per edge; exact ``Geod.inv`` distances when the sphere of radius R0 (a lower
+    bound) does not rule it out. And the disk's antipode (inside its complement)
+    must lie outside the region.
     """
     out = ~np.isfinite(r_km)
     test = np.flatnonzero(~out)
     if test.size == 0 or shape.lat.size == 0:
         return out
-    need = r_km[test] - shape.half_edge_km
+    r = r_km[test]
+    need = r - shape.half_edge_km
+    dots = unit[test] @ shape.unit.T
     # The farthest vertex has the smallest dot product: one arccos per disk, and the
     # same angle serves both spheres (R1: upper bound, R0: lower bound).
-    angle = np.arccos(np.clip((unit[test] @ shape.unit.T).min(axis=1), -1.0, 1.0))
+    angle = np.arccos(np.clip(dots.min(axis=1), -1.0, 1.0))
     ok = R1_KM * angle + _ARC_SLACK_KM <= need
-    unsure = np.flatnonzero(~ok)
-    if unsure.size:
-        lb = R0_KM * angle[unsure] - _ARC_SLACK_KM
-        for k in unsure[lb <= need[unsure]].tolist():
-            i = test[k]
-            exact = geodesic_km(lat[i], lon[i], shape.lat, shape.lon)
-            ok[k] = float(exact.max()) <= need[k]
+    lb = R0_KM * angle - _ARC_SLACK_KM
+    edges = np.flatnonzero(~ok & (lb <= r))  # no vertex provably outside: try each edge
+    if edges.size and shape.seg_len_km.size:
+        up = R1_KM * np.arccos(np.clip(dots[edges], -1.0, 1.0)) + _ARC_SLACK_KM
+        ok[edges] = _edge_reach_km(shape, up) <= r[edges]
+    for k in np.flatnonzero(~ok & (lb <= need)).tolist():
+        i = test[k]
+        exact = geodesic_km(lat[i], lon[i], shape.lat, shape.lon)[None, :]
+        ok[k] = float(_edge_reach_km(shape, exact)[0]) <= r[k]
     cand = test[ok]
     if cand.size:
         alon = np.where(lon[cand] <= 0, lon[cand] + 180.0, lon[cand] - 180.0)
@@ -346,53 +360,104 @@ class _Problem:
         self.unit = _unit(self.lat, self.lon)
         self._disks: dict[int, BaseGeometry] = {}
         self._shape: _Shape | None = None  # of the latest region
+        self._inside: dict[int, bool] = {}  # disk -> provably contains the latest shape
         self._sets: dict[frozenset[int], _SetResult] = {}
 
     def disk(self, i: int) -> BaseGeometry:
         d = self._disks.get(i)
         if d is None:
-            d = geodesic_disk(float(self.lat[i]), float(self.lon[i]), float(self.r[i]))
-            self._disks[i] = d
+            self.build([i])
+            d = self._disks[i]
         return d
+
+    def build(self, idx: Sequence[int]) -> None:
+        """Build the disks of ``idx`` not built yet, all in one batch."""
+        todo = np.array([i for i in idx if i not in self._disks], dtype=np.int64)
+        if todo.size:
+            disks = geodesic_disks(self.lat[todo], self.lon[todo], self.r[todo])
+            self._disks.update(zip(todo.tolist(), disks, strict=True))
 
     def shape(self, region: BaseGeometry) -> _Shape:
         """:meth:`_Shape.of`, reusing the latest one when asked about the same region."""
         last = self._shape
         if last is None or last.geom is not region:
             last = self._shape = _Shape.of(region)
+            self._inside = {}
         return last
 
     def order(self, members: Iterable[int]) -> list[int]:
         return sorted((i for i in members if math.isfinite(self.r[i])), key=lambda i: self.r[i])
 
+    def likely_needed(self, order: Sequence[int]) -> list[int]:
+        """The disks of ``order`` (by increasing radius) worth building at once: a guess.
+
+        A disk is left out when it seems to contain a smaller disk kept before it
+        (centre distance on the sphere of radius R1, an upper bound, plus the
+        smaller polygon's usual reach). Only a guess: :meth:`intersect` checks the
+        final region against every disk left out, so a wrong guess costs time only.
+        """
+        idx = np.array(order, dtype=np.int64)
+        reach = self.r[idx] * (1 + DISK_REACH_REL) + DISK_REACH_KM
+        kept = np.ones(idx.size, dtype=bool)
+        for p in range(idx.size - 1):
+            if not kept[p]:
+                continue
+            later = idx[p + 1 :]
+            angle = np.arccos(np.clip(self.unit[later] @ self.unit[idx[p]], -1.0, 1.0))
+            kept[p + 1 :] &= R1_KM * angle + reach[p] > self.r[later]
+        out: list[int] = idx[kept].tolist()
+        return out
+
     def intersect(self, members: Iterable[int]) -> tuple[BaseGeometry, list[int], int | None]:
         """Region of ``members``; the disks actually intersected; the index that emptied it.
 
-        Disks by increasing radius; after each intersection every remaining disk is
-        tested against the new region at once, and one that provably contains it
-        is dropped (it contains every later, smaller region too).
+        The disks that seem needed (:meth:`likely_needed`) are built in one batch and
+        intersected by increasing radius; then every disk left out is tested against
+        the region, and those that do not provably contain it are intersected too
+        (a disk that contains the region cannot change it).
         """
         order = self.order(members)
         if not order:
             return WORLD, [], None
-        region = self.disk(order[0])
-        used = [order[0]]
-        pending = np.array(order[1:], dtype=np.int64)
-        while pending.size:
-            shape = self.shape(region)
-            pending = pending[~self.inside(shape, pending)]
-            if pending.size == 0:
-                break
-            j = int(pending[0])
-            pending = pending[1:]
+        first = self.likely_needed(order)
+        self.build(first)
+        used = [first[0]]
+        region, failed = self._cut(self.disk(first[0]), first[1:], used)
+        left_out = sorted(set(order) - set(first))
+        if failed is None and left_out:
+            # One test for all disks (the used ones too, for binding_of): those left
+            # out that may not contain the region are intersected as well.
+            probe = np.array(order, dtype=np.int64)
+            contains = dict(
+                zip(order, self.inside(self.shape(region), probe).tolist(), strict=True)
+            )
+            more = [i for i in order if i in left_out and not contains[i]]  # by radius
+            self.build(more)
+            region, failed = self._cut(region, more, used)
+        return region, used, failed
+
+    def _cut(
+        self, region: BaseGeometry, idx: Sequence[int], used: list[int]
+    ) -> tuple[BaseGeometry, int | None]:
+        """Intersect ``region`` with the disks ``idx`` in turn (appended to ``used``)."""
+        for j in idx:
             region = _polygonal(shapely.intersection(region, self.disk(j)))
             used.append(j)
             if region.is_empty:
-                return region, used, j
-        return region, used, None
+                return region, j
+        return region, None
 
     def inside(self, shape: _Shape, idx: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
-        return _inside_disks(shape, self.lat[idx], self.lon[idx], self.unit[idx], self.r[idx])
+        """:func:`_inside_disks` for the disks ``idx``, remembered for the latest shape."""
+        self.shape(shape.geom)
+        known = self._inside
+        todo = np.array([i for i in idx.tolist() if i not in known], dtype=np.int64)
+        if todo.size:
+            got = _inside_disks(
+                shape, self.lat[todo], self.lon[todo], self.unit[todo], self.r[todo]
+            )
+            known.update(zip(todo.tolist(), got.tolist(), strict=True))
+        return np.array([known[i] for i in idx.tolist()], dtype=bool)
 
     def binding_of(self, region: BaseGeometry, used: Sequence[int]) -> frozenset[int]:
         if any(self.r[i] > _BIG_DISK_KM for i in used) or len(used) <= 1:
@@ -527,7 +592,7 @@ def _center(region: BaseGeometry) -> tuple[float, float] | None:
 #: radius (measured worst case 0.22 %; checked in tests/solver/test_geodesy.py).
 DISK_REACH_REL: Final = 5e-3
 DISK_REACH_KM: Final = 0.02
-_NEAR_OTHERS: Final = 3  # non-binding landmarks (nearest to the region) also asked
+_NEAR_OTHERS: Final = 3  # non-binding landmarks of each kind also asked (see _settle)
 
 
 def _meeting(
@@ -583,17 +648,22 @@ def _settle(
     region = res.region
     ci, co = coarse_zone(zone)
     binding = sorted(res.binding, key=lambda i: prob.r[i])
+    shape = prob.shape(region)
     others = [i for i in root if i not in res.binding and math.isfinite(prob.r[i])]
-    if center is not None and others:
+    if len(others) > _NEAR_OTHERS:
+        # Two kinds of non-binding landmarks are asked too: the nearest to the region's
+        # centre, and those that nearly bind (the farthest vertex nearest their radius).
         oi = np.array(others, dtype=np.int64)
-        dist = _sphere_km(center[0], center[1], prob.lat[oi], prob.lon[oi], R0_KM)
-        others = [others[k] for k in np.argsort(dist)[:_NEAR_OTHERS]]
-    cand = np.array(binding + others[:_NEAR_OTHERS], dtype=np.int64)
-    cand = cand[np.isfinite(prob.r[cand])]
+        far = np.arccos(np.clip((prob.unit[oi] @ shape.unit.T).min(axis=1), -1.0, 1.0))
+        near = np.argsort(-far * R0_KM / prob.r[oi], kind="stable")[:_NEAR_OTHERS]
+        if center is not None:
+            dist = _sphere_km(center[0], center[1], prob.lat[oi], prob.lon[oi], R0_KM)
+            near = np.unique(np.concatenate([np.argsort(dist)[:_NEAR_OTHERS], near]))
+        others = oi[near].tolist()
+    cand = np.array(binding + others, dtype=np.int64)
     if cand.size == 0:
         return ()
     # The region's boundary segments.
-    shape = prob.shape(region)
     a, b, seg_len = shape.seg_a, shape.seg_b, shape.seg_len_km
     lines = shapely.linestrings(np.stack([a, b], axis=1))
     in_ci_a = shapely.contains_xy(ci.geom, a[:, 0], a[:, 1])
