@@ -595,9 +595,40 @@ DISK_REACH_KM: Final = 0.02
 _NEAR_OTHERS: Final = 3  # non-binding landmarks of each kind also asked (see _settle)
 
 
+def _segments_lower_km(
+    p: npt.NDArray[np.float64],
+    unit_a: npt.NDArray[np.float64],
+    unit_b: npt.NDArray[np.float64],
+    len_km: npt.NDArray[np.float64],
+    use: npt.NDArray[np.bool_],
+) -> npt.NDArray[np.float64]:
+    """Per point (row of ``p``): the smallest ``(d(A) + d(B) - |AB|) / 2`` over segments AB
+    (those marked in ``use``).
+
+    ``d`` is the great-circle distance on the sphere of radius R0 (never above the
+    WGS84 geodesic), less the rounding slack. Exact, with pruning: the segment at
+    the nearest endpoint (distance ``m``) gives at most ``m``, and a segment whose
+    nearer end lies at ``e`` gives at least ``e - |AB|/2``, so only segments with
+    ``e <= m + max|AB|/2`` are evaluated.
+    """
+    dot_a, dot_b = p @ unit_a.T, p @ unit_b.T
+    near = np.maximum(dot_a, dot_b)  # the nearer end of each segment
+    near[:, ~use] = -2.0  # below any cosine: never evaluated
+    nearest = np.arccos(np.clip(near.max(axis=1), -1.0, 1.0))
+    half = float(len_km[use].max()) / 2
+    lim = np.cos(np.minimum(nearest + (half / R0_KM + 1e-6), math.pi))
+    rows, cols = np.nonzero(near >= lim[:, None])
+    d_a = np.arccos(np.clip(dot_a[rows, cols], -1.0, 1.0))
+    d_a += np.arccos(np.clip(dot_b[rows, cols], -1.0, 1.0))
+    bound = (R0_KM * d_a - len_km[cols]) / 2 - _ARC_SLACK_KM
+    best = np.full(p.shape[0], np.inf)
+    np.minimum.at(best, rows, bound)
+    return best
+
+
 def _meeting(
     lines: npt.NDArray[np.object_], region: BaseGeometry, z: CoarseZone
-) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.intp]]:
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
     """Region boundary segments that meet the zone's boundary; zone segments that meet R.
 
     A zone segment meets the polygon R iff it meets R's boundary (one of ``lines``:
@@ -617,7 +648,7 @@ def _meeting(
     if first.size:
         inside = shapely.intersects_xy(region, z.lon_a[first], z.lat_a[first])
         meets |= ~meets & inside[np.cumsum(start) - 1]
-    return cross, np.flatnonzero(meets)
+    return cross, meets
 
 
 def _settle(
@@ -681,17 +712,12 @@ def _settle(
     d_a, d_b = d_vertex[:, :-1][:, shape.same], d_vertex[:, 1:][:, shape.same]
     own_bound = (d_a + d_b - seg_len) / 2 - _ARC_SLACK_KM
 
-    def lower(own: npt.NDArray[np.bool_], z: CoarseZone, sel: npt.NDArray[np.intp]) -> Any:
+    def lower(own: npt.NDArray[np.bool_], z: CoarseZone, sel: npt.NDArray[np.bool_]) -> Any:
         best = np.full(cand.size, np.inf)
         if own.any():
             best = own_bound[:, own].min(axis=1)
-        if sel.size:
-            zb = (
-                _arc_km(pu, z.unit_a[sel], R0_KM)
-                + _arc_km(pu, z.unit_b[sel], R0_KM)
-                - z.len_km[sel]
-            ) / 2 - _ARC_SLACK_KM
-            best = np.minimum(best, zb.min(axis=1))
+        if sel.any():
+            best = np.minimum(best, _segments_lower_km(pu, z.unit_a, z.unit_b, z.len_km, sel))
         return best
 
     reach_c, reach_v = lower(own_c, ci, zone_c), lower(own_v, co, zone_v)
