@@ -6,8 +6,11 @@ the target (random positions, fixed seed), RTT = 2 * chord / c * U(1.1, 2.0)
 + U(0, 0.3) ms (Internet-like inflation); each chip has its own landmarks and
 RTTs, and the disk cache is cleared before each pass over the 400 chips, so no
 disk is reused from a cache (per-zone data, built once per zone, is). One
-process, one thread; the full ``solve`` (region, verdict, margin, settle
-advice, estimate) is timed.
+process, one thread; the full solve (region, verdict, margin, settle advice,
+estimate) is timed, two ways, each in half of the timing window:
+``chips_per_s_N`` solves each pass of 400 chips with one ``solve_many`` call
+(a fleet, as ``chiploc solve`` runs a CSV), ``chips_per_s_N_one_at_a_time``
+calls ``solve`` once per chip.
 
 Tightness: >= 200 random cases anywhere on Earth (incl. the antimeridian and
 the poles), 2-6 landmarks within 3,000 km, RTTs as above. Reference area =
@@ -45,6 +48,7 @@ from solver import (  # noqa: E402
     polygon_area_km2,
     radius_km,
     solve,
+    solve_many,
 )
 from solver._geodesy import GEOD, R0_KM, R1_KM, clear_disk_cache, ecef_km  # noqa: E402
 from solver._solve import _sphere_km  # noqa: E402
@@ -64,11 +68,11 @@ def _near(lat: float, lon: float, max_km: float, rng: random.Random) -> tuple[fl
     return float(la), float(lo)
 
 
-def speed(n_landmarks: int, seconds: float, rng: random.Random) -> float:
+def _fleet(n_landmarks: int, rng: random.Random) -> tuple[Any, list[tuple[str, list[Measurement]]]]:
     region = load_region("country:DEU")
     geom = region.geometry
     minx, miny, maxx, maxy = geom.bounds
-    chips: list[list[Measurement]] = []
+    chips: list[tuple[str, list[Measurement]]] = []
     while len(chips) < 400:
         lon, lat = rng.uniform(minx, maxx), rng.uniform(miny, maxy)
         if not shapely.contains_xy(geom, lon, lat):
@@ -79,16 +83,33 @@ def speed(n_landmarks: int, seconds: float, rng: random.Random) -> float:
             ms.append(
                 Measurement(landmark=f"l{k}", lat=la, lon=lo, rtt_ms=_rtt(lat, lon, la, lo, rng))
             )
-        chips.append(ms)
-    solve("warm", chips[0], region)
-    done = 0
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        if done % len(chips) == 0:
+        chips.append((f"c{len(chips)}", ms))
+    return region, chips
+
+
+def speed(n_landmarks: int, seconds: float, rng: random.Random) -> tuple[float, float]:
+    """(fleet, one at a time): chips per second through ``solve_many`` and ``solve``.
+
+    Fleet: each pass solves all 400 chips with one ``solve_many`` call, as ``chiploc
+    solve`` does with a CSV. One at a time: one ``solve`` call per chip. The disk
+    cache is cleared before every pass in both.
+    """
+    region, chips = _fleet(n_landmarks, rng)
+    solve("warm", chips[0][1], region)
+    rates = []
+    for fleet in (True, False):
+        done = 0
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < seconds / 2:
             clear_disk_cache()  # every pass builds its disks afresh
-        solve(f"c{done}", chips[done % len(chips)], region)
-        done += 1
-    return done / (time.perf_counter() - t0)
+            if fleet:
+                solve_many(chips, region)
+            else:
+                for target, ms in chips:
+                    solve(target, ms, region)
+            done += len(chips)
+        rates.append(done / (time.perf_counter() - t0))
+    return rates[0], rates[1]
 
 
 def reference_area(
@@ -166,13 +187,18 @@ def main() -> None:
     out: dict[str, Any] = {}
     t0 = time.perf_counter()
     for n in (4, 8, 16, 32, 256):
-        out[f"chips_per_s_{n}"] = round(speed(n, args.seconds, rng), 1)
+        fleet, single = speed(n, args.seconds, rng)
+        out[f"chips_per_s_{n}"] = round(fleet, 1)
+        out[f"chips_per_s_{n}_one_at_a_time"] = round(single, 1)
     ratios = tightness(args.cases, rng)
     out["area_ratio_median"] = round(statistics.median(ratios), 5)
     out["area_ratio_max"] = round(max(ratios), 5)
     out["area_ratio_min"] = round(min(ratios), 5)
     out["cases"] = len(ratios)
     out["targets"] = {"chips_per_s_8": ">= 1000", "area_ratio_max": "<= 1.02"}
+    out["ratio_fleet_vs_one_at_a_time_8"] = round(
+        out["chips_per_s_8"] / out["chips_per_s_8_one_at_a_time"], 2
+    )
     out["seconds"] = round(time.perf_counter() - t0, 1)
     if args.json:
         print(json.dumps(out))

@@ -209,7 +209,9 @@ def coverage_grid(
     lm_lat = np.array([lm.lat for lm in landmarks])
     lm_lon = np.array([lm.lon for lm in landmarks])
     cells: list[tuple[float, float, float, float, float, float, bool]] = []
-    for i in np.flatnonzero(touching):
+    probes: list[tuple[str, list[solver.Measurement]]] = []
+    where: list[tuple[int, float, float]] = []
+    for i in np.flatnonzero(touching).tolist():
         if inside[i]:
             lat, lon = float(cy[i]), float(cx[i])
         else:
@@ -223,7 +225,10 @@ def coverage_grid(
             solver.Measurement(landmark=lm.id, lat=lm.lat, lon=lm.lon, rtt_ms=float(rtt))
             for lm, rtt in zip(landmarks, rtt_ms, strict=True)
         ]
-        result = solver.solve(f"cell-{i}", measurements, region, model=solver.Model.VACUUM)
+        probes.append((f"cell-{i}", measurements))
+        where.append((i, lat, lon))
+    results = solver.solve_many(probes, region, model=solver.Model.VACUUM)
+    for (i, lat, lon), result in zip(where, results, strict=True):
         cells.append(
             (
                 float(ss[i]),

@@ -19,7 +19,7 @@ from ._geodesy import (
 )
 from ._models import Bestline, Calibration, Measurement, Model, fit_bestline, radius_km
 from ._regions import AuthorizedRegion, country_geometries, load_region
-from ._solve import Estimate, LandmarkBound, Settle, SolveResult, Verdict, solve
+from ._solve import Estimate, LandmarkBound, Settle, SolveResult, Verdict, solve, solve_many
 
 __all__ = [
     "MEASUREMENT_COLUMNS",
@@ -46,4 +46,5 @@ __all__ = [
     "polygon_area_km2",
     "radius_km",
     "solve",
+    "solve_many",
 ]

@@ -61,7 +61,7 @@ from ._models import (
 )
 from ._regions import AuthorizedRegion, BorderSegments, CoarseZone, coarse_zone
 
-__all__ = ["Estimate", "LandmarkBound", "Settle", "SolveResult", "Verdict", "solve"]
+__all__ = ["Estimate", "LandmarkBound", "Settle", "SolveResult", "Verdict", "solve", "solve_many"]
 
 _BIG_DISK_KM: Final = 9000.0  # above this the region may be disconnected: all intersected bind
 _MAX_SETTLE_CANDIDATES: Final = 3
@@ -362,6 +362,7 @@ class _Problem:
         self._shape: _Shape | None = None  # of the latest region
         self._inside: dict[int, bool] = {}  # disk -> provably contains the latest shape
         self._sets: dict[frozenset[int], _SetResult] = {}
+        self._likely: dict[tuple[int, ...], list[int]] = {}
 
     def disk(self, i: int) -> BaseGeometry:
         d = self._disks.get(i)
@@ -376,6 +377,10 @@ class _Problem:
         if todo.size:
             disks = geodesic_disks(self.lat[todo], self.lon[todo], self.r[todo])
             self._disks.update(zip(todo.tolist(), disks, strict=True))
+
+    def add_disk(self, i: int, disk: BaseGeometry) -> None:
+        """A disk built elsewhere (:func:`_solve_batch`), as :meth:`build` would."""
+        self._disks[i] = disk
 
     def shape(self, region: BaseGeometry) -> _Shape:
         """:meth:`_Shape.of`, reusing the latest one when asked about the same region."""
@@ -396,6 +401,10 @@ class _Problem:
         smaller polygon's usual reach). Only a guess: :meth:`intersect` checks the
         final region against every disk left out, so a wrong guess costs time only.
         """
+        key = tuple(order)
+        got = self._likely.get(key)
+        if got is not None:
+            return got
         idx = np.array(order, dtype=np.int64)
         reach = self.r[idx] * (1 + DISK_REACH_REL) + DISK_REACH_KM
         kept = np.ones(idx.size, dtype=bool)
@@ -406,6 +415,7 @@ class _Problem:
             angle = np.arccos(np.clip(self.unit[later] @ self.unit[idx[p]], -1.0, 1.0))
             kept[p + 1 :] &= R1_KM * angle + reach[p] > self.r[later]
         out: list[int] = idx[kept].tolist()
+        self._likely[key] = out
         return out
 
     def intersect(self, members: Iterable[int]) -> tuple[BaseGeometry, list[int], int | None]:
@@ -808,6 +818,38 @@ def solve(
     Expected outcomes (including INCONSISTENT and UNREACHABLE) are values;
     only malformed input raises (MeasurementError / ValueError).
     """
+    return solve_many(
+        [(target, measurements)],
+        region,
+        model=model,
+        tolerate=tolerate,
+        calibration=calibration,
+        estimate=estimate,
+        clock_tolerance_ppm=clock_tolerance_ppm,
+    )[0]
+
+
+_BATCH: Final = 256  # targets whose first disks are built together
+
+
+def solve_many(
+    targets: Iterable[tuple[str, Sequence[Measurement]]],
+    region: AuthorizedRegion,
+    *,
+    model: Model = Model.VACUUM,
+    tolerate: int = 0,
+    calibration: Calibration | None = None,
+    estimate: bool = True,
+    clock_tolerance_ppm: float = MAX_CLOCK_RATE_ERROR_PPM,
+) -> list[SolveResult]:
+    """:func:`solve` for each ``(target, measurements)`` against one zone, in order.
+
+    The same results as one :func:`solve` per target (disk vertices built in a batch
+    may differ by rounding, 1e-9 deg). The disks each target is likely to need are
+    built for up to 256 targets at once: every vectorised step of the disk construction
+    (plan, ``Geod.fwd``, certificate, polygons) is then paid once per batch instead of
+    once per target.
+    """
     clock_tolerance_ppm = check_clock_tolerance_ppm(clock_tolerance_ppm)
     if not isinstance(model, Model):
         raise ValueError(f"model must be a Model, got {model!r}")
@@ -817,13 +859,67 @@ def solve(
         or not 0 <= tolerate <= _MAX_TOLERATE
     ):
         raise ValueError(f"tolerate must be an int in [0, {_MAX_TOLERATE}], got {tolerate!r}")
-    ms = tuple(measurements)
-    ids = [m.landmark for m in ms]
-    if len(set(ids)) != len(ids):
-        dup = sorted({i for i in ids if ids.count(i) > 1})
-        raise MeasurementError(
-            f"{target}: duplicate landmark(s) {', '.join(dup)}", reason="duplicate"
+    opts = _Options(
+        model=model,
+        tolerate=tolerate,
+        calibration=calibration,
+        estimate=estimate,
+        clock_tolerance_ppm=clock_tolerance_ppm,
+    )
+    out: list[SolveResult] = []
+    batch: list[tuple[str, _Problem | None]] = []
+    for target, measurements in targets:
+        ms = tuple(measurements)
+        ids = [m.landmark for m in ms]
+        if len(set(ids)) != len(ids):
+            dup = sorted({i for i in ids if ids.count(i) > 1})
+            raise MeasurementError(
+                f"{target}: duplicate landmark(s) {', '.join(dup)}", reason="duplicate"
+            )
+        prob = _Problem(ms, model, calibration, clock_tolerance_ppm) if ms else None
+        batch.append((target, prob))
+        if len(batch) == _BATCH:
+            out.extend(_solve_batch(batch, region, opts))
+            batch = []
+    out.extend(_solve_batch(batch, region, opts))
+    return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Options:
+    model: Model
+    tolerate: int
+    calibration: Calibration | None
+    estimate: bool
+    clock_tolerance_ppm: float
+
+
+def _solve_batch(
+    batch: Sequence[tuple[str, _Problem | None]], region: AuthorizedRegion, opts: _Options
+) -> list[SolveResult]:
+    """Build the likely disks of every problem in one go, then solve each in turn."""
+    probs = [p for _, p in batch if p is not None]
+    if probs:
+        first = [p.likely_needed(p.order(range(len(p.ms)))) for p in probs]
+        owner = np.repeat(np.arange(len(probs)), [len(f) for f in first])
+        idx = np.concatenate([np.array(f, dtype=np.int64) for f in first])
+        offset = np.cumsum([0] + [len(p.ms) for p in probs[:-1]])
+        flat = idx + offset[owner]
+        disks = geodesic_disks(
+            np.concatenate([p.lat for p in probs])[flat],
+            np.concatenate([p.lon for p in probs])[flat],
+            np.concatenate([p.r for p in probs])[flat],
         )
+        for k, i, geom in zip(owner.tolist(), idx.tolist(), disks, strict=True):
+            probs[k].add_disk(i, geom)
+    return [_solve_one(target, prob, region, opts) for target, prob in batch]
+
+
+def _solve_one(
+    target: str, prob: _Problem | None, region: AuthorizedRegion, opts: _Options
+) -> SolveResult:
+    model, tolerate, calibration = opts.model, opts.tolerate, opts.calibration
+    clock_tolerance_ppm, estimate = opts.clock_tolerance_ppm, opts.estimate
     proof = model is Model.VACUUM
 
     def make(**kw: Any) -> SolveResult:
@@ -837,14 +933,14 @@ def solve(
             **kw,
         )
 
-    if not ms:
+    if prob is None:
         return make(
             verdict=Verdict.UNREACHABLE, region=None, region_center=None, area_km2=None,
             margin_km=None, binding_landmarks=(), conflicting_landmarks=(), settle=(),
             estimate=None,
             landmarks=(), message=f"{target}: no measurement from any landmark",
         )  # fmt: skip
-    prob = _Problem(ms, model, calibration, clock_tolerance_ppm)
+    ms = prob.ms
     root = frozenset(range(len(ms)))
     res = prob.solve_set(root)
     nodes = _tolerant_nodes(prob, root, tolerate) if tolerate else {root: frozenset()}

@@ -71,7 +71,7 @@ def read_measurements(path: Path) -> dict[str, list[Measurement]]:
 def _handle(args: argparse.Namespace) -> int:
     from chiploc.errors import ConfigError
     from chiploc.units import MAX_CLOCK_RATE_ERROR_PPM
-    from solver import Calibration, Model, load_region, solve
+    from solver import Calibration, Model, load_region, solve_many
 
     if not 0 <= args.tolerate <= 8:
         raise ConfigError("--tolerate must be between 0 and 8", reason="bad_argument")
@@ -88,18 +88,14 @@ def _handle(args: argparse.Namespace) -> int:
         raise ConfigError("--model calibrated needs --calibration FILE", reason="bad_argument")
     region = load_region(args.region)
     by_target = read_measurements(args.measurements)
-    results = [
-        solve(
-            t,
-            ms,
-            region,
-            model=model,
-            tolerate=args.tolerate,
-            calibration=calibration,
-            clock_tolerance_ppm=ppm,
-        )
-        for t, ms in by_target.items()
-    ]
+    results = solve_many(
+        by_target.items(),
+        region,
+        model=model,
+        tolerate=args.tolerate,
+        calibration=calibration,
+        clock_tolerance_ppm=ppm,
+    )
     if args.json:
         for r in results:
             sys.stdout.write(json.dumps(r.to_json_dict(), allow_nan=False) + "\n")

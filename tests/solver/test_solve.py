@@ -25,6 +25,7 @@ from solver import (
     polygon_area_km2,
     radius_km,
     solve,
+    solve_many,
 )
 from solver._geodesy import GEOD, ecef_km, geodesic_to_chord_km
 from solver._models import rtt_for_radius_ms
@@ -422,3 +423,42 @@ def test_settle_zone_segments_meeting_region_are_exact(
         want_meets = np.zeros(zone.lon_a.size, dtype=bool)
         want_meets[zone.tree.query(region, predicate="intersects")] = True
         assert np.array_equal(meets, want_meets)
+
+
+@pytest.mark.parametrize("tolerate", [0, 1])
+def test_solve_many_gives_what_solve_gives(tolerate: int) -> None:
+    """Built together or one by one, every target gets the same result."""
+    fleet = [
+        ("berlin", _lms(52.5, 13.4, EUROPE, 1.3)),
+        ("nobody", []),
+        ("paris", _lms(48.9, 2.35, EUROPE, 1.6)),
+        ("far", _lms(-33.9, 151.2, EUROPE, 1.1)),
+        (
+            "liar",
+            [
+                *_lms(50.0, 10.0, EUROPE, 1.2)[:3],
+                Measurement(landmark="x", lat=-30.0, lon=150.0, rtt_ms=1.0),
+            ],
+        ),
+    ]
+    many = solve_many(fleet, DEU, tolerate=tolerate)
+    one = [solve(t, ms, DEU, tolerate=tolerate) for t, ms in fleet]
+    for a, b in zip(many, one, strict=True):
+        # Rings built in one batch may differ from rings built alone by rounding (1e-9 deg).
+        ja, jb = a.to_json_dict(), b.to_json_dict()
+        for key in ("region", "area_km2", "margin_km", "estimate", "settle", "region_center"):
+            ja.pop(key), jb.pop(key)
+        assert ja == jb
+        assert (a.area_km2 is None) == (b.area_km2 is None)
+        if a.area_km2 is not None and b.area_km2 is not None:
+            assert a.area_km2 == pytest.approx(b.area_km2, rel=1e-6)
+        assert [(s.landmark, s.would_give) for s in a.settle] == [
+            (s.landmark, s.would_give) for s in b.settle
+        ]
+    assert many[1].verdict is Verdict.UNREACHABLE
+
+
+def test_solve_many_refuses_a_duplicate_landmark() -> None:
+    ms = _lms(52.5, 13.4, EUROPE, 1.3)
+    with pytest.raises(MeasurementError, match="duplicate"):
+        solve_many([("a", ms), ("b", [ms[0], ms[0]])], DEU)
