@@ -583,14 +583,14 @@ def _margin_km(
         beta_km *= 4
 
 
-def _center(region: BaseGeometry) -> tuple[float, float] | None:
-    if region.is_empty:
+def _center(shape: _Shape) -> tuple[float, float] | None:
+    """Centre of the region's boundary: its edge midpoints weighted by length (unit vectors)."""
+    if shape.geom.is_empty or shape.seg_len_km.size == 0:
         return None
-    dense = shapely.segmentize(region, 1.0)
-    xy = shapely.get_coordinates(dense)
-    v = _unit(xy[:, 1], xy[:, 0]).mean(axis=0)
+    mid = shape.unit[:-1][shape.same] + shape.unit[1:][shape.same]
+    v = shape.seg_len_km @ mid
     n = float(np.linalg.norm(v))
-    if n < 1e-9:
+    if n < 1e-9 * 2 * float(shape.seg_len_km.sum()):
         return None
     v /= n
     lat = math.degrees(math.asin(max(-1.0, min(1.0, float(v[2])))))
@@ -994,7 +994,7 @@ def _solve_one(
             _margin_km(prob, prob.solve_set(n).binding, prob.solve_set(n).region, border)
             for n in consistent
         )
-    center = _center(out_region)
+    center = _center(prob.shape(out_region))
     settle: tuple[Settle, ...] = ()
     root_verdict = verdicts.get(root)
     if verdict is Verdict.INCONCLUSIVE and root_verdict is Verdict.INCONCLUSIVE:
