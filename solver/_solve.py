@@ -406,15 +406,27 @@ class _Problem:
         if got is not None:
             return got
         idx = np.array(order, dtype=np.int64)
-        reach = self.r[idx] * (1 + DISK_REACH_REL) + DISK_REACH_KM
-        kept = np.ones(idx.size, dtype=bool)
-        for p in range(idx.size - 1):
-            if not kept[p]:
-                continue
-            later = idx[p + 1 :]
-            angle = np.arccos(np.clip(self.unit[later] @ self.unit[idx[p]], -1.0, 1.0))
-            kept[p + 1 :] &= R1_KM * angle + reach[p] > self.r[later]
-        out: list[int] = idx[kept].tolist()
+        r = self.r[idx]
+        reach = r * (1 + DISK_REACH_REL) + DISK_REACH_KM
+        if idx.size <= 64:  # all pairs at once: (p, q) means disk p's polygon lies in disk q
+            u = self.unit[idx]
+            inside = R1_KM * np.arccos(np.clip(u @ u.T, -1.0, 1.0)) + reach[:, None] <= r
+            kept = [True] * idx.size
+            for p, row in enumerate(inside.tolist()):
+                if kept[p]:
+                    for q in range(p + 1, idx.size):
+                        if row[q]:
+                            kept[q] = False
+            out: list[int] = idx[np.array(kept, dtype=bool)].tolist()
+        else:  # many landmarks: one row per disk kept
+            keep = np.ones(idx.size, dtype=bool)
+            for p in range(idx.size - 1):
+                if not keep[p]:
+                    continue
+                later = idx[p + 1 :]
+                angle = np.arccos(np.clip(self.unit[later] @ self.unit[idx[p]], -1.0, 1.0))
+                keep[p + 1 :] &= R1_KM * angle + reach[p] > self.r[later]
+            out = idx[keep].tolist()
         self._likely[key] = out
         return out
 
@@ -442,8 +454,9 @@ class _Problem:
                 zip(order, self.inside(self.shape(region), probe).tolist(), strict=True)
             )
             more = [i for i in order if i in left_out and not contains[i]]  # by radius
-            self.build(more)
-            region, failed = self._cut(region, more, used)
+            if more:
+                self.build(more)
+                region, failed = self._cut(region, more, used)
         return region, used, failed
 
     def _cut(
