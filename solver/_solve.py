@@ -10,12 +10,15 @@ Invariants enforced here:
   VIOLATION only if it misses the zone's outer geometry; otherwise
   INCONCLUSIVE. No landmark -> UNREACHABLE; empty region -> INCONSISTENT.
   Nothing but vacuum is a proof.
-* Disks are taken by increasing radius; a disk that provably contains the
-  current region (all region vertices within ``r - half the longest edge``, by
-  an upper bound of the geodesic distance, and its antipode outside the region)
-  is skipped: it cannot change the region. Landmarks whose disk touches the
-  final region are *binding*; the region equals the intersection of the
-  binding disks, so ``tolerate=N`` only branches on binding landmarks.
+* Disks are taken by increasing radius; one that seems to contain a smaller
+  disk is not built at first (a guess), but the final region is tested against
+  every disk left out, and one that does not provably contain it (every region
+  edge AB within ``r`` by ``(d(A) + d(B) + |AB|) / 2`` with an upper bound of
+  the geodesic distance, and its antipode outside the region) is intersected
+  too: a disk that contains the region cannot change it. Landmarks whose disk is
+  not proven to contain the final region are *binding*; the region equals the
+  intersection of the binding disks, so ``tolerate=N`` only branches on binding
+  landmarks.
 * ``margin_km`` never overstates: for every border segment it takes
   ``(f(A) + f(B) - len) / 2`` with ``f(v) = max_i (dist(v, c_i) - r_i)``, a lower
   bound of the distance from ``v`` to the exact intersection (triangle
