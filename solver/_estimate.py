@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._models import Calibration, Measurement, Model, radius_km
+from ._models import Calibration, Measurement, Model, radii_km
 
 __all__ = ["estimate_position"]
 
@@ -37,13 +37,8 @@ def estimate_position(
     """
     if not measurements:
         return None
-    dist = np.array(
-        [
-            radius_km(m, model, calibration, clock_tolerance_ppm=clock_tolerance_ppm)
-            for m in measurements
-        ]
-    )
-    order = np.argsort(dist)[:_MAX_LANDMARKS].tolist()
+    dist = radii_km(measurements, model, calibration, clock_tolerance_ppm=clock_tolerance_ppm)
+    order = np.argsort(dist, kind="stable")[:_MAX_LANDMARKS].tolist()
     k = _R_MEAN_KM * math.pi / 180.0  # km per degree of arc
     rows = []
     for i in order:

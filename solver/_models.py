@@ -25,17 +25,18 @@ from __future__ import annotations
 import csv
 import enum
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
 import numpy as np
+import numpy.typing as npt
 
 from chiploc.errors import MeasurementError
 from chiploc.units import MAX_CLOCK_RATE_ERROR_PPM, SPEED_OF_LIGHT_KM_PER_MS
 
-from ._geodesy import chord_to_geodesic_km, geodesic_km, geodesic_to_chord_km
+from ._geodesy import R0_KM, chord_to_geodesic_km, geodesic_km, geodesic_to_chord_km
 
 __all__ = [
     "FIBER_KM_PER_MS",
@@ -44,6 +45,7 @@ __all__ = [
     "Measurement",
     "Model",
     "check_clock_tolerance_ppm",
+    "radii_km",
     "radius_km",
     "rtt_for_radius_ms",
 ]
@@ -299,6 +301,33 @@ def radius_km(
         return rtt / 2.0 * FIBER_KM_PER_MS
     cal = calibration if calibration is not None else Calibration()
     return cal.bestline(m.landmark).distance_km(rtt)
+
+
+def radii_km(
+    ms: Sequence[Measurement],
+    model: Model,
+    calibration: Calibration | None = None,
+    *,
+    clock_tolerance_ppm: float = MAX_CLOCK_RATE_ERROR_PPM,
+) -> npt.NDArray[np.float64]:
+    """:func:`radius_km` of every measurement, vectorised for the vacuum and fibre models."""
+    if model is Model.CALIBRATED or not ms:
+        return np.array(
+            [radius_km(m, model, calibration, clock_tolerance_ppm=clock_tolerance_ppm) for m in ms],
+            dtype=np.float64,
+        )
+    e = check_clock_tolerance_ppm(clock_tolerance_ppm) * 1e-6
+    rtt = np.array([m.rtt_ms for m in ms], dtype=np.float64) / (1.0 - e)
+    rtt -= np.array([m.overhead_ms for m in ms], dtype=np.float64) / (1.0 + e)
+    np.maximum(rtt, 0.0, out=rtt)  # true_rtt_bound_ms
+    if model is Model.FIBER:
+        out: npt.NDArray[np.float64] = rtt / 2.0 * FIBER_KM_PER_MS
+        return out
+    chord = rtt / 2.0 * SPEED_OF_LIGHT_KM_PER_MS  # chord_to_geodesic_km
+    out = np.full(chord.shape, np.inf)
+    near = chord < 2 * R0_KM
+    out[near] = 2 * R0_KM * np.arcsin(chord[near] / (2 * R0_KM))
+    return out
 
 
 def rtt_for_radius_ms(

@@ -59,7 +59,7 @@ from ._models import (
     Measurement,
     Model,
     check_clock_tolerance_ppm,
-    radius_km,
+    radii_km,
     rtt_for_radius_ms,
 )
 from ._regions import AuthorizedRegion, BorderSegments, CoarseZone, coarse_zone
@@ -354,10 +354,7 @@ class _Problem:
     ) -> None:
         self.ms = ms
         self.clock_tolerance_ppm = clock_tolerance_ppm
-        self.r = np.array(
-            [radius_km(m, model, cal, clock_tolerance_ppm=clock_tolerance_ppm) for m in ms],
-            dtype=np.float64,
-        )
+        self.r = radii_km(ms, model, cal, clock_tolerance_ppm=clock_tolerance_ppm)
         self.lat = np.array([m.lat for m in ms], dtype=np.float64)
         self.lon = np.array([m.lon for m in ms], dtype=np.float64)
         self.unit = _unit(self.lat, self.lon)
@@ -394,7 +391,11 @@ class _Problem:
         return last
 
     def order(self, members: Iterable[int]) -> list[int]:
-        return sorted((i for i in members if math.isfinite(self.r[i])), key=lambda i: self.r[i])
+        """The members with a finite radius, by increasing radius (ties by index)."""
+        idx = np.fromiter(members, dtype=np.int64)
+        idx = np.sort(idx[np.isfinite(self.r[idx])])
+        out: list[int] = idx[np.argsort(self.r[idx], kind="stable")].tolist()
+        return out
 
     def likely_needed(self, order: Sequence[int]) -> list[int]:
         """The disks of ``order`` (by increasing radius) worth building at once: a guess.
@@ -448,7 +449,7 @@ class _Problem:
         self.build(first)
         used = [first[0]]
         region, failed = self._cut(self.disk(first[0]), first[1:], used)
-        left_out = sorted(set(order) - set(first))
+        left_out = set(order) - set(first)
         if failed is None and left_out:
             # One test for all disks (the used ones too, for binding_of): those left
             # out that may not contain the region are intersected as well.
@@ -964,8 +965,8 @@ def _solve_one(
 
     def bounds(binding: frozenset[int]) -> tuple[LandmarkBound, ...]:
         return tuple(
-            LandmarkBound(measurement=m, radius_km=float(prob.r[i]), binding=i in binding)
-            for i, m in enumerate(ms)
+            LandmarkBound(measurement=m, radius_km=r, binding=i in binding)
+            for i, (m, r) in enumerate(zip(ms, prob.r.tolist(), strict=True))
         )
 
     consistent = {n: x for n, x in nodes.items() if not prob.solve_set(n).region.is_empty}

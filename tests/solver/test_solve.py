@@ -462,3 +462,22 @@ def test_solve_many_refuses_a_duplicate_landmark() -> None:
     ms = _lms(52.5, 13.4, EUROPE, 1.3)
     with pytest.raises(MeasurementError, match="duplicate"):
         solve_many([("a", ms), ("b", [ms[0], ms[0]])], DEU)
+
+
+@pytest.mark.parametrize("model", [Model.VACUUM, Model.FIBER, Model.CALIBRATED])
+@given(
+    st.lists(st.tuples(st.floats(0.0, 200.0), st.floats(0.0, 1.0)), min_size=0, max_size=12),
+    st.floats(0.0, 100_000.0),
+)
+def test_radii_are_radius_of_each(
+    model: Model, rtts: list[tuple[float, float]], ppm: float
+) -> None:
+    from solver._models import radii_km
+
+    ms = [
+        Measurement(landmark=f"l{k}", lat=0.0, lon=0.0, rtt_ms=rtt, overhead_ms=rtt * frac)
+        for k, (rtt, frac) in enumerate(rtts)
+    ]
+    got = radii_km(ms, model, clock_tolerance_ppm=ppm)
+    want = [radius_km(m, model, clock_tolerance_ppm=ppm) for m in ms]
+    assert got.tolist() == pytest.approx(want, rel=1e-12)
