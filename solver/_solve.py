@@ -28,6 +28,7 @@ Invariants enforced here:
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 from collections.abc import Iterable, Sequence
@@ -43,7 +44,7 @@ from shapely.geometry.base import BaseGeometry
 from chiploc.errors import MeasurementError
 from chiploc.units import MAX_CLOCK_RATE_ERROR_PPM
 
-from ._estimate import estimate_position
+from ._estimate import estimate_positions
 from ._geodesy import (
     R0_KM,
     R1_KM,
@@ -363,6 +364,8 @@ class _Problem:
         self._inside: dict[int, bool] = {}  # disk -> provably contains the latest shape
         self._sets: dict[frozenset[int], _SetResult] = {}
         self._likely: dict[tuple[int, ...], list[int]] = {}
+        # Set by _solve_one when an estimate is wanted: (measurements, start).
+        self.estimate_from: tuple[list[Measurement], tuple[float, float]] | None = None
 
     def disk(self, i: int) -> BaseGeometry:
         d = self._disks.get(i)
@@ -929,7 +932,23 @@ def _solve_batch(
         )
         for k, i, geom in zip(owner.tolist(), idx.tolist(), disks, strict=True):
             probs[k].add_disk(i, geom)
-    return [_solve_one(target, prob, region, opts) for target, prob in batch]
+    results = [_solve_one(target, prob, region, opts) for target, prob in batch]
+    asked: list[int] = []
+    wanted: list[tuple[list[Measurement], tuple[float, float]]] = []
+    for k, (_, prob) in enumerate(batch):
+        if prob is not None and prob.estimate_from is not None:
+            asked.append(k)
+            wanted.append(prob.estimate_from)
+    if wanted:
+        est_model = Model.CALIBRATED if opts.model is Model.CALIBRATED else Model.FIBER
+        positions = estimate_positions(
+            wanted, est_model, opts.calibration, opts.clock_tolerance_ppm
+        )
+        for k, pos in zip(asked, positions, strict=True):
+            if pos is not None:
+                est = Estimate(lat=pos[0], lon=pos[1], model=est_model)
+                results[k] = dataclasses.replace(results[k], estimate=est)
+    return results
 
 
 def _solve_one(
@@ -1016,15 +1035,10 @@ def _solve_one(
     root_verdict = verdicts.get(root)
     if verdict is Verdict.INCONCLUSIVE and root_verdict is Verdict.INCONCLUSIVE:
         settle = _settle(prob, root, res, region, model, calibration, center)
-    est = None
-    if estimate:
-        est_model = Model.CALIBRATED if model is Model.CALIBRATED else Model.FIBER
+    if estimate:  # made for the whole batch at once (_solve_batch)
         largest: frozenset[int] = max(consistent, key=len)
         use = [ms[i] for i in sorted(largest)]
-        start = center if center is not None else (use[0].lat, use[0].lon)
-        pos = estimate_position(use, est_model, calibration, start, clock_tolerance_ppm)
-        if pos is not None:
-            est = Estimate(lat=pos[0], lon=pos[1], model=est_model)
+        prob.estimate_from = (use, center if center is not None else (use[0].lat, use[0].lon))
 
     message = _message(
         verdict, region.spec, margin, model, settle, names, verdicts, consistent, liars, res
@@ -1033,7 +1047,7 @@ def _solve_one(
         verdict=verdict, region=out_region, region_center=center,
         area_km2=polygon_area_km2(out_region), margin_km=margin,
         binding_landmarks=tuple(names[i] for i in sorted(root_binding, key=lambda i: prob.r[i])),
-        conflicting_landmarks=tuple(names[i] for i in res.conflict), settle=settle, estimate=est,
+        conflicting_landmarks=tuple(names[i] for i in res.conflict), settle=settle, estimate=None,
         landmarks=bounds(root_binding), message=message, likely_liars=liars,
     )  # fmt: skip
 

@@ -481,3 +481,28 @@ def test_radii_are_radius_of_each(
     got = radii_km(ms, model, clock_tolerance_ppm=ppm)
     want = [radius_km(m, model, clock_tolerance_ppm=ppm) for m in ms]
     assert got.tolist() == pytest.approx(want, rel=1e-12)
+
+
+def test_lockstep_estimates_take_the_same_steps() -> None:
+    """Many estimates at once (numpy lockstep) land where each alone (plain Python) does."""
+    from solver._estimate import estimate_position, estimate_positions
+
+    rng = np.random.default_rng(7)
+    problems = []
+    for k in range(40):
+        lat, lon = float(rng.uniform(-60, 60)), float(rng.uniform(-180, 180))
+        spots = [
+            (f"l{j}", lat + float(rng.uniform(-8, 8)), lon + float(rng.uniform(-8, 8)))
+            for j in range(3 + k % 14)
+        ]
+        ms = _lms(lat, lon, spots, 1.0 + float(rng.uniform(0, 0.8)))
+        problems.append((ms, (lat + 1.0, lon - 1.0)))
+    problems.append(([], (0.0, 0.0)))
+    together = estimate_positions(problems, Model.FIBER, None, 500.0)
+    alone = [estimate_position(ms, Model.FIBER, None, s, 500.0) for ms, s in problems]
+    assert together[-1] is None
+    assert alone[-1] is None
+    for a, b in zip(together[:-1], alone[:-1], strict=True):
+        assert a is not None
+        assert b is not None
+        assert a == pytest.approx(b, abs=1e-6)
