@@ -12,6 +12,7 @@ from ._estimate import estimate_position
 from ._geodesy import (
     chord_to_geodesic_km,
     geodesic_disk,
+    geodesic_disks,
     geodesic_km,
     geodesic_to_chord_km,
     inscribed_disk,
@@ -38,6 +39,7 @@ __all__ = [
     "estimate_position",
     "fit_bestline",
     "geodesic_disk",
+    "geodesic_disks",
     "geodesic_km",
     "geodesic_to_chord_km",
     "inscribed_disk",

@@ -325,7 +325,7 @@ def _inside_disks(
     if edges.size and shape.seg_len_km.size:
         up = R1_KM * np.arccos(np.clip(dots[edges], -1.0, 1.0)) + _ARC_SLACK_KM
         ok[edges] = _edge_reach_km(shape, up) <= r[edges]
-    for k in np.flatnonzero(~ok & (lb <= need)).tolist():
+    for k in np.flatnonzero(~ok & (lb <= need) & bool(shape.seg_len_km.size)).tolist():
         i = test[k]
         exact = geodesic_km(lat[i], lon[i], shape.lat, shape.lon)[None, :]
         ok[k] = float(_edge_reach_km(shape, exact)[0]) <= r[k]
@@ -727,10 +727,10 @@ def _settle(
     # The region's boundary segments.
     a, b, seg_len = shape.seg_a, shape.seg_b, shape.seg_len_km
     lines = shapely.linestrings(np.stack([a, b], axis=1))
-    in_ci_a = shapely.contains_xy(ci.geom, a[:, 0], a[:, 1])
-    in_ci_b = shapely.contains_xy(ci.geom, b[:, 0], b[:, 1])
-    in_co_a = shapely.intersects_xy(co.geom, a[:, 0], a[:, 1])
-    in_co_b = shapely.intersects_xy(co.geom, b[:, 0], b[:, 1])
+    in_ci = shapely.contains_xy(ci.geom, shape.lon, shape.lat)  # per vertex, once
+    in_co = shapely.intersects_xy(co.geom, shape.lon, shape.lat)
+    in_ci_a, in_ci_b = in_ci[:-1][shape.same], in_ci[1:][shape.same]
+    in_co_a, in_co_b = in_co[:-1][shape.same], in_co[1:][shape.same]
     cross_ci, zone_c = _meeting(lines, region, ci)
     cross_co, zone_v = _meeting(lines, region, co)
     # Superset of the boundary of R - inner (goal COMPLIANT) and of R ∩ outer (VIOLATION).
