@@ -737,7 +737,7 @@ def _settle(
     own_c = ~(in_ci_a & in_ci_b) | cross_ci
     own_v = in_co_a | in_co_b | cross_co
 
-    pu = _unit(prob.lat[cand], prob.lon[cand])
+    pu = prob.unit[cand]
     d_vertex = _arc_km(pu, shape.unit, R0_KM)  # every vertex ends some segment
     d_a, d_b = d_vertex[:, :-1][:, shape.same], d_vertex[:, 1:][:, shape.same]
     own_bound = (d_a + d_b - seg_len) / 2 - _ARC_SLACK_KM
