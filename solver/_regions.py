@@ -140,16 +140,19 @@ def coarse_geometries(region: AuthorizedRegion) -> tuple[BaseGeometry, BaseGeome
 
 @dataclass(frozen=True, slots=True)
 class CoarseZone:
-    """A simplified zone geometry (prepared) and its boundary segments, for advice only.
+    """The simplified zone geometries (prepared) and their boundary segments, for advice only.
 
-    ``tree`` indexes the boundary segments (one LineString each) in the order of
-    the arrays, ring by ring and in ring order (``ring_first`` marks each ring's
-    first segment); ``lon_a``/``lat_a`` are the first endpoints,
-    ``unit_a``/``unit_b`` the endpoints as unit vectors (geodetic latitude),
-    ``len_km`` upper bounds of the segments' lengths.
+    ``inner`` and ``outer`` are :func:`coarse_geometries`. Their boundary segments lie
+    in one set of arrays, the inner geometry's first (``[0, split)``), then the outer's,
+    ring by ring and in ring order (``ring_first`` marks each ring's first segment);
+    ``tree`` indexes them (one LineString each) in that order. ``lon_a``/``lat_a`` are
+    the first endpoints, ``unit_a``/``unit_b`` the endpoints as unit vectors (geodetic
+    latitude), ``len_km`` upper bounds of the segments' lengths.
     """
 
-    geom: BaseGeometry
+    inner: BaseGeometry
+    outer: BaseGeometry
+    split: int
     tree: shapely.STRtree
     ring_first: npt.NDArray[np.bool_]
     lon_a: npt.NDArray[np.float64]
@@ -159,19 +162,26 @@ class CoarseZone:
     len_km: npt.NDArray[np.float64]
 
     @classmethod
-    def of(cls, geom: BaseGeometry) -> CoarseZone:
-        rings = shapely.get_rings(shapely.get_parts(geom))
-        coords, idx = shapely.get_coordinates(rings, return_index=True)
-        same = idx[1:] == idx[:-1]
-        a, b = coords[:-1][same], coords[1:][same]
-        ring = idx[:-1][same]
-        first = np.ones(ring.size, dtype=bool)
-        first[1:] = ring[1:] != ring[:-1]
+    def of(cls, inner: BaseGeometry, outer: BaseGeometry) -> CoarseZone:
+        a_parts, b_parts, first_parts = [], [], []
+        for geom in (inner, outer):
+            rings = shapely.get_rings(shapely.get_parts(geom))
+            coords, idx = shapely.get_coordinates(rings, return_index=True)
+            same = idx[1:] == idx[:-1]
+            ring = idx[:-1][same]
+            first = np.ones(ring.size, dtype=bool)
+            first[1:] = ring[1:] != ring[:-1]
+            a_parts.append(coords[:-1][same])
+            b_parts.append(coords[1:][same])
+            first_parts.append(first)
+        a, b = np.concatenate(a_parts), np.concatenate(b_parts)
         lines = shapely.linestrings(np.stack([a, b], axis=1))
         return cls(
-            geom=geom,
+            inner=inner,
+            outer=outer,
+            split=len(a_parts[0]),
             tree=shapely.STRtree(lines),
-            ring_first=first,
+            ring_first=np.concatenate(first_parts),
             lon_a=np.ascontiguousarray(a[:, 0]),
             lat_a=np.ascontiguousarray(a[:, 1]),
             unit_a=_unit_xy(a),
@@ -185,15 +195,14 @@ def _unit_xy(xy: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return np.stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)], axis=-1)
 
 
-_COARSE_ZONES: dict[str, tuple[CoarseZone, CoarseZone]] = {}
+_COARSE_ZONES: dict[str, CoarseZone] = {}
 
 
-def coarse_zone(region: AuthorizedRegion) -> tuple[CoarseZone, CoarseZone]:
+def coarse_zone(region: AuthorizedRegion) -> CoarseZone:
     """:func:`coarse_geometries` with boundary segments and an index, built once per zone."""
     got = _COARSE_ZONES.get(region.digest_hex)
     if got is None:
-        inner, outer = coarse_geometries(region)
-        got = (CoarseZone.of(inner), CoarseZone.of(outer))
+        got = CoarseZone.of(*coarse_geometries(region))
         if len(_COARSE_ZONES) > 16:
             _COARSE_ZONES.clear()
         _COARSE_ZONES[region.digest_hex] = got

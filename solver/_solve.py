@@ -626,40 +626,44 @@ _NEAR_OTHERS: Final = 3  # non-binding landmarks of each kind also asked (see _s
 
 
 def _segments_lower_km(
-    p: npt.NDArray[np.float64],
-    unit_a: npt.NDArray[np.float64],
-    unit_b: npt.NDArray[np.float64],
-    len_km: npt.NDArray[np.float64],
-    use: npt.NDArray[np.bool_],
+    p: npt.NDArray[np.float64], z: CoarseZone, use: npt.NDArray[np.bool_]
 ) -> npt.NDArray[np.float64]:
-    """Per point (row of ``p``): the smallest ``(d(A) + d(B) - |AB|) / 2`` over segments AB
-    (those marked in ``use``).
+    """Per point (row of ``p``) and zone geometry (column: inner, outer): the smallest
+    ``(d(A) + d(B) - |AB|) / 2`` over that geometry's boundary segments marked in ``use``.
 
     ``d`` is the great-circle distance on the sphere of radius R0 (never above the
     WGS84 geodesic), less the rounding slack. Exact, with pruning: the segment at
     the nearest endpoint (distance ``m``) gives at most ``m``, and a segment whose
     nearer end lies at ``e`` gives at least ``e - |AB|/2``, so only segments with
-    ``e <= m + max|AB|/2`` are evaluated.
+    ``e <= m + max|AB|/2`` are evaluated. ``inf`` where no segment is used.
     """
-    dot_a, dot_b = p @ unit_a.T, p @ unit_b.T
+    dot_a, dot_b = p @ z.unit_a.T, p @ z.unit_b.T
     near = np.maximum(dot_a, dot_b)  # the nearer end of each segment
-    near[:, ~use] = -2.0  # below any cosine: never evaluated
-    nearest = np.arccos(np.clip(near.max(axis=1), -1.0, 1.0))
-    half = float(len_km[use].max()) / 2
-    lim = np.cos(np.minimum(nearest + (half / R0_KM + 1e-6), math.pi))
-    rows, cols = np.nonzero(near >= lim[:, None])
+    if not use.all():
+        near[:, ~use] = -2.0  # below any cosine: never evaluated
+    keep = np.zeros(near.shape, dtype=bool)
+    for part in (slice(0, z.split), slice(z.split, None)):
+        used = use[part]
+        if not used.any():
+            continue
+        half = float(z.len_km[part][used].max()) / 2 / R0_KM + 1e-6
+        nearest = np.arccos(np.clip(near[:, part].max(axis=1), -1.0, 1.0))
+        lim = np.cos(np.minimum(nearest + half, math.pi))
+        np.greater_equal(near[:, part], lim[:, None], out=keep[:, part])
+    rows, cols = np.divmod(np.flatnonzero(keep), use.size)  # 2-D nonzero is slow
     d_a = np.arccos(np.clip(dot_a[rows, cols], -1.0, 1.0))
     d_a += np.arccos(np.clip(dot_b[rows, cols], -1.0, 1.0))
-    bound = (R0_KM * d_a - len_km[cols]) / 2 - _ARC_SLACK_KM
-    best = np.full(p.shape[0], np.inf)
-    np.minimum.at(best, rows, bound)
+    bound = (R0_KM * d_a - z.len_km[cols]) / 2 - _ARC_SLACK_KM
+    best = np.full((p.shape[0], 2), np.inf)
+    np.minimum.at(best, (rows, (cols >= z.split).astype(np.intp)), bound)
     return best
 
 
 def _meeting(
     lines: npt.NDArray[np.object_], region: BaseGeometry, z: CoarseZone
-) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
-    """Region boundary segments that meet the zone's boundary; zone segments that meet R.
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Region boundary segments that meet the inner / the outer zone's boundary; zone
+    segments (of both) that meet R.
 
     A zone segment meets the polygon R iff it meets R's boundary (one of ``lines``:
     the pairs of the one query) or lies inside R. A run of consecutive segments of a
@@ -667,8 +671,11 @@ def _meeting(
     it lies wholly inside or wholly outside R: one point test per run decides.
     """
     ia, ja = z.tree.query(lines, predicate="intersects")
-    cross = np.zeros(len(lines), dtype=bool)
-    cross[ia] = True
+    outer = ja >= z.split
+    cross_inner = np.zeros(len(lines), dtype=bool)
+    cross_inner[ia[~outer]] = True
+    cross_outer = np.zeros(len(lines), dtype=bool)
+    cross_outer[ia[outer]] = True
     meets = np.zeros(z.lon_a.size, dtype=bool)
     meets[ja] = True
     start = z.ring_first.copy()  # first segment of each run
@@ -678,7 +685,7 @@ def _meeting(
     if first.size:
         inside = shapely.intersects_xy(region, z.lon_a[first], z.lat_a[first])
         meets |= ~meets & inside[np.cumsum(start) - 1]
-    return cross, meets
+    return cross_inner, cross_outer, meets
 
 
 def _settle(
@@ -707,7 +714,7 @@ def _settle(
     geodesic). So the advice errs towards asking for a lower RTT than needed.
     """
     region = res.region
-    ci, co = coarse_zone(zone)
+    z = coarse_zone(zone)
     binding = sorted(res.binding, key=lambda i: prob.r[i])
     shape = prob.shape(region)
     others = [i for i in root if i not in res.binding and math.isfinite(prob.r[i])]
@@ -719,81 +726,71 @@ def _settle(
         near = np.argsort(-far * R0_KM / prob.r[oi], kind="stable")[:_NEAR_OTHERS]
         if center is not None:
             dist = _sphere_km(center[0], center[1], prob.lat[oi], prob.lon[oi], R0_KM)
-            near = np.unique(np.concatenate([np.argsort(dist)[:_NEAR_OTHERS], near]))
+            near = np.array(sorted({*np.argsort(dist)[:_NEAR_OTHERS].tolist(), *near.tolist()}))
         others = oi[near].tolist()
     cand = np.array(binding + others, dtype=np.int64)
     if cand.size == 0:
         return ()
     # The region's boundary segments.
-    a, b, seg_len = shape.seg_a, shape.seg_b, shape.seg_len_km
-    lines = shapely.linestrings(np.stack([a, b], axis=1))
-    in_ci = shapely.contains_xy(ci.geom, shape.lon, shape.lat)  # per vertex, once
-    in_co = shapely.intersects_xy(co.geom, shape.lon, shape.lat)
-    in_ci_a, in_ci_b = in_ci[:-1][shape.same], in_ci[1:][shape.same]
-    in_co_a, in_co_b = in_co[:-1][shape.same], in_co[1:][shape.same]
-    cross_ci, zone_c = _meeting(lines, region, ci)
-    cross_co, zone_v = _meeting(lines, region, co)
-    # Superset of the boundary of R - inner (goal COMPLIANT) and of R ∩ outer (VIOLATION).
-    own_c = ~(in_ci_a & in_ci_b) | cross_ci
-    own_v = in_co_a | in_co_b | cross_co
+    lines = shapely.linestrings(np.stack([shape.seg_a, shape.seg_b], axis=1))
+    in_ci = shapely.contains_xy(z.inner, shape.lon, shape.lat)  # per vertex, once
+    in_co = shapely.intersects_xy(z.outer, shape.lon, shape.lat)
+    cross_ci, cross_co, meets = _meeting(lines, region, z)
+    # Superset of the boundary of R - inner (goal COMPLIANT) and of R ∩ outer (VIOLATION):
+    # own segments that leave the inner zone (touch the outer one), and zone segments in R.
+    own_c = ~(in_ci[:-1][shape.same] & in_ci[1:][shape.same]) | cross_ci
+    own_v = in_co[:-1][shape.same] | in_co[1:][shape.same] | cross_co
 
     pu = prob.unit[cand]
     d_vertex = _arc_km(pu, shape.unit, R0_KM)  # every vertex ends some segment
     d_a, d_b = d_vertex[:, :-1][:, shape.same], d_vertex[:, 1:][:, shape.same]
-    own_bound = (d_a + d_b - seg_len) / 2 - _ARC_SLACK_KM
-
-    def lower(own: npt.NDArray[np.bool_], z: CoarseZone, sel: npt.NDArray[np.bool_]) -> Any:
-        best = np.full(cand.size, np.inf)
+    own_bound = (d_a + d_b - shape.seg_len_km) / 2 - _ARC_SLACK_KM
+    reach = np.full((cand.size, 2), np.inf)  # columns: goal COMPLIANT, goal VIOLATION
+    for col, own in enumerate((own_c, own_v)):
         if own.any():
-            best = own_bound[:, own].min(axis=1)
-        if sel.any():
-            best = np.minimum(best, _segments_lower_km(pu, z.unit_a, z.unit_b, z.len_km, sel))
-        return best
-
-    reach_c, reach_v = lower(own_c, ci, zone_c), lower(own_v, co, zone_v)
+            reach[:, col] = own_bound[:, own].min(axis=1)
+    if meets.any():
+        np.minimum(reach, _segments_lower_km(pu, z, meets), out=reach)
     # A vertex of R within r' keeps the new region non-empty (upper bound: sphere R1).
     nearest_vertex = d_vertex.min(axis=1) * (R1_KM / R0_KM) + 2 * _ARC_SLACK_KM  # same angles
     # A landmark inside the set it should keep away from can never settle it.
     c_lat, c_lon = prob.lat[cand], prob.lon[cand]
     in_r = shapely.intersects_xy(region, c_lon, c_lat)
-    in_rest_c = in_r & ~shapely.contains_xy(ci.geom, c_lon, c_lat)
-    in_rest_v = in_r & shapely.intersects_xy(co.geom, c_lon, c_lat)
-    out: list[tuple[float, Settle]] = []
-    for k, i in enumerate(cand.tolist()):
-        best: tuple[float, Verdict] | None = None
-        for goal, reach, inside_rest in (
-            (Verdict.COMPLIANT, reach_c[k], bool(in_rest_c[k])),
-            (Verdict.VIOLATION, reach_v[k], bool(in_rest_v[k])),
-        ):
-            if inside_rest or not math.isfinite(reach):
-                continue
-            r_new = (min(float(reach), float(prob.r[i])) - DISK_REACH_KM) / (1 + DISK_REACH_REL)
-            r_new *= 1 - 1e-9
-            if r_new <= float(nearest_vertex[k]):
-                continue  # might leave nothing: INCONSISTENT, not a settlement
-            if best is None or r_new > best[0]:
-                best = (r_new, goal)
-        if best is None:
-            continue
-        m = prob.ms[i]
+    inside_rest = np.stack(
+        [
+            in_r & ~shapely.contains_xy(z.inner, c_lon, c_lat),
+            in_r & shapely.intersects_xy(z.outer, c_lon, c_lat),
+        ],
+        axis=1,
+    )
+    with np.errstate(invalid="ignore"):
+        r_new = np.minimum(reach, prob.r[cand][:, None])
+        r_new -= DISK_REACH_KM
+        r_new /= 1 + DISK_REACH_REL
+        r_new *= 1 - 1e-9
+    # Never from inside the set to keep away from, nor when no vertex of R lies within
+    # r' (the lower RTT might leave nothing: INCONSISTENT, not a settlement).
+    r_new[inside_rest | ~np.isfinite(reach) | (r_new <= nearest_vertex[:, None])] = -np.inf
+    goal = (r_new[:, 1] > r_new[:, 0]).astype(np.intp)  # COMPLIANT on a tie
+    best = r_new[np.arange(cand.size), goal]
+    found: list[tuple[float, float, int, int]] = []  # (rtt ratio, rtt needed, landmark, goal)
+    for k in np.flatnonzero(np.isfinite(best)).tolist():
+        m = prob.ms[int(cand[k])]
         rtt_needed = rtt_for_radius_ms(
-            m, best[0], model, cal, clock_tolerance_ppm=prob.clock_tolerance_ppm
+            m, float(best[k]), model, cal, clock_tolerance_ppm=prob.clock_tolerance_ppm
         )
-        if rtt_needed <= m.overhead_ms or rtt_needed >= m.rtt_ms:
-            continue
-        out.append(
-            (
-                rtt_needed / m.rtt_ms,
-                Settle(
-                    landmark=m.landmark,
-                    rtt_ms=m.rtt_ms,
-                    rtt_needed_ms=rtt_needed,
-                    would_give=best[1],
-                ),
-            )
+        if m.overhead_ms < rtt_needed < m.rtt_ms:
+            found.append((rtt_needed / m.rtt_ms, rtt_needed, int(cand[k]), int(goal[k])))
+    found.sort(key=lambda t: -t[0])
+    return tuple(
+        Settle(
+            landmark=prob.ms[i].landmark,
+            rtt_ms=prob.ms[i].rtt_ms,
+            rtt_needed_ms=rtt_needed,
+            would_give=(Verdict.COMPLIANT, Verdict.VIOLATION)[g],
         )
-    out.sort(key=lambda t: -t[0])
-    return tuple(s for _, s in out[:_MAX_SETTLE_CANDIDATES])
+        for _, rtt_needed, i, g in found[:_MAX_SETTLE_CANDIDATES]
+    )
 
 
 # --------------------------------------------------------------------------- solve
