@@ -44,7 +44,7 @@ from solver import (
     Model,
     SolveResult,
     load_region,
-    solve,
+    solve_many,
 )
 from store import Store, VerdictRecord
 from verifier._certificate import DEFAULT_VALIDITY_S, issue_certificate
@@ -265,39 +265,74 @@ def judge_chip(
     UNREACHABLE whatever ``evidence`` says, as does a revoked chip. A chip
     whose region is neither in the registry nor given raises InputError.
     """
-    refusal: str | None = None
-    try:
-        spec = registry.chip(chip_id).region
-    except ChiplocError as e:
-        refusal = f"chip {chip_id} is not usable: {e} [{e.reason}]"
-        if region_spec is None:
-            raise InputError(
-                f"chip {chip_id}: not in the registry and no region given", reason="unknown_chip"
-            ) from e
-        spec = region_spec
-    region = load_region(spec)
-    if refusal is not None or evidence is None or not evidence.measurements:
-        result = solve(chip_id, (), region, model=model, tolerate=tolerate, calibration=calibration)
-        if refusal is not None:
-            result = dataclasses.replace(result, message=f"{refusal}; {result.message}")
-        elif evidence is not None and evidence.reports_seen:
+    case = _Case.of(chip_id, evidence, registry, region_spec)
+    (result,) = solve_many(
+        [case.target()], case.region, model=model, tolerate=tolerate, calibration=calibration
+    )
+    return case.judgement(result)
+
+
+@dataclass(frozen=True, slots=True)
+class _Case:
+    """A chip to judge: its zone, why it may not be solved (refusal), its evidence."""
+
+    chip_id: str
+    region: AuthorizedRegion
+    refusal: str | None
+    evidence: ChipEvidence | None
+
+    @classmethod
+    def of(
+        cls,
+        chip_id: str,
+        evidence: ChipEvidence | None,
+        registry: Registry,
+        region_spec: str | None,
+    ) -> _Case:
+        refusal: str | None = None
+        try:
+            spec = registry.chip(chip_id).region
+        except ChiplocError as e:
+            refusal = f"chip {chip_id} is not usable: {e} [{e.reason}]"
+            if region_spec is None:
+                raise InputError(
+                    f"chip {chip_id}: not in the registry and no region given",
+                    reason="unknown_chip",
+                ) from e
+            spec = region_spec
+        return cls(chip_id, load_region(spec), refusal, evidence)
+
+    @property
+    def usable(self) -> bool:
+        return (
+            self.refusal is None and self.evidence is not None and bool(self.evidence.measurements)
+        )
+
+    def target(self) -> tuple[str, Sequence[Measurement]]:
+        """What to solve: the measurements, or none (UNREACHABLE) when refused or silent."""
+        if self.usable and self.evidence is not None:
+            return self.chip_id, self.evidence.measurements
+        return self.chip_id, ()
+
+    def judgement(self, result: SolveResult) -> ChipJudgement:
+        ev = self.evidence
+        if self.usable and ev is not None:
+            return ChipJudgement(
+                chip_id=self.chip_id,
+                result=result,
+                region=self.region,
+                evidence_digests=ev.evidence_digests,
+            )
+        if self.refusal is not None:
+            result = dataclasses.replace(result, message=f"{self.refusal}; {result.message}")
+        elif ev is not None and ev.reports_seen:
             result = dataclasses.replace(
                 result,
-                message=f"{result.message} ({evidence.reports_seen} verified reports, "
-                "every probe lost)",
+                message=f"{result.message} ({ev.reports_seen} verified reports, every probe lost)",
             )
-        return ChipJudgement(chip_id=chip_id, result=result, region=region, evidence_digests=())
-    result = solve(
-        chip_id,
-        evidence.measurements,
-        region,
-        model=model,
-        tolerate=tolerate,
-        calibration=calibration,
-    )
-    return ChipJudgement(
-        chip_id=chip_id, result=result, region=region, evidence_digests=evidence.evidence_digests
-    )
+        return ChipJudgement(
+            chip_id=self.chip_id, result=result, region=self.region, evidence_digests=()
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -350,18 +385,28 @@ def judge_all(
     tolerate: int = 0,
     calibration: Calibration | None = None,
 ) -> tuple[ChipJudgement, ...]:
-    """:func:`judge_chip` for each of ``chip_ids`` (in order) from one screened batch."""
+    """:func:`judge_chip` for each of ``chip_ids`` (in order) from one screened batch.
+
+    Chips with the same authorized zone are solved together (:func:`solver.solve_many`:
+    the same results, built in batches).
+    """
     grouped = group_evidence(screened, registry)
     specs = region_specs or {}
-    return tuple(
-        judge_chip(
-            chip_id,
-            grouped.get(chip_id),
-            registry,
-            region_spec=specs.get(chip_id),
+    cases = [
+        _Case.of(chip_id, grouped.get(chip_id), registry, specs.get(chip_id))
+        for chip_id in chip_ids
+    ]
+    by_zone: dict[str, list[int]] = {}
+    for k, case in enumerate(cases):
+        by_zone.setdefault(case.region.digest_hex, []).append(k)
+    results: dict[int, SolveResult] = {}
+    for members in by_zone.values():
+        solved = solve_many(
+            [cases[k].target() for k in members],
+            cases[members[0]].region,
             model=model,
             tolerate=tolerate,
             calibration=calibration,
         )
-        for chip_id in chip_ids
-    )
+        results.update(zip(members, solved, strict=True))
+    return tuple(case.judgement(results[k]) for k, case in enumerate(cases))
