@@ -540,6 +540,11 @@ def _decide(region: BaseGeometry, zone: AuthorizedRegion) -> Verdict:
         return Verdict.INCONSISTENT
     if shapely.covers(zone.geometry, region):
         return Verdict.COMPLIANT
+    # A cheap proof that the region meets the outer zone before the full predicate: a
+    # vertex of the zone's border (in the closed zone) inside the region.
+    border = zone.outer_border
+    if border.lat_a.size and shapely.intersects_xy(region, border.lon_a[0], border.lat_a[0]):
+        return Verdict.INCONCLUSIVE
     if not shapely.intersects(zone.outer_geometry, region):
         return Verdict.VIOLATION
     return Verdict.INCONCLUSIVE
