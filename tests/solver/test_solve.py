@@ -508,3 +508,14 @@ def test_lockstep_estimates_take_the_same_steps() -> None:
         assert a is not None
         assert b is not None
         assert a == pytest.approx(b, abs=1e-6)
+
+
+@given(st.lists(scenario(), min_size=2, max_size=6))
+def test_every_target_of_a_fleet_is_inside_its_region(
+    fleet: list[tuple[float, float, list[Measurement]]],
+) -> None:
+    """Disks built for many targets at once are as sound as disks built alone."""
+    results = solve_many([(f"t{k}", ms) for k, (_, _, ms) in enumerate(fleet)], DEU, estimate=False)
+    for (lat, lon, _), res in zip(fleet, results, strict=True):
+        assert res.region is not None
+        assert _inside(res.region, lat, lon)
