@@ -866,11 +866,11 @@ def solve_many(
 ) -> list[SolveResult]:
     """:func:`solve` for each ``(target, measurements)`` against one zone, in order.
 
-    The same results as one :func:`solve` per target (disk vertices built in a batch
-    may differ by rounding, 1e-9 deg). The disks each target is likely to need are
-    built for up to 256 targets at once: every vectorised step of the disk construction
-    (plan, ``Geod.fwd``, certificate, polygons) is then paid once per batch instead of
-    once per target.
+    The same results as one :func:`solve` per target, up to rounding (disk vertices
+    built in a batch may differ by 1e-9 deg; estimates of 16 or more targets run in
+    lockstep). The disks each target is likely to need are built for up to 256 targets
+    at once: every vectorised step of the disk construction (plan, ``Geod.fwd``,
+    certificate, polygons) is then paid once per batch instead of once per target.
     """
     clock_tolerance_ppm = check_clock_tolerance_ppm(clock_tolerance_ppm)
     if not isinstance(model, Model):
