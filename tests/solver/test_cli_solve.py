@@ -112,3 +112,27 @@ def test_clock_tolerance_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert main([*args[:-1], "-3"]) == 2
     assert "--clock-tolerance-ppm" in capsys.readouterr().err
     assert main([*args[:-1], "nan"]) == 2
+
+
+def test_a_reader_that_goes_away_is_no_crash(tmp_path: Path) -> None:
+    """``chiploc solve ... --json | head``: exit 141 (as for SIGPIPE), no traceback."""
+    import subprocess
+    import sys
+
+    rows = ["target,landmark,lat,lon,rtt_ms"]
+    for k in range(300):  # megabytes of JSON: more than a pipe buffer holds
+        rows += [f"chip-{k},fra,50.11,8.68,9.0", f"chip-{k},ber,52.52,13.40,9.5"]
+    p = tmp_path / "m.csv"
+    p.write_text("\n".join(rows) + "\n")
+    with subprocess.Popen(
+        [sys.executable, "-m", "chiploc", "solve", str(p), "--region", "country:DEU", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as proc:
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        assert proc.stdout.read(100).startswith(b'{"target": "chip-0"')
+        proc.stdout.close()
+        err = proc.stderr.read()
+        assert proc.wait(timeout=60) == 141
+    assert b"Traceback" not in err
