@@ -364,8 +364,6 @@ class _Problem:
         self._inside: dict[int, bool] = {}  # disk -> provably contains the latest shape
         self._sets: dict[frozenset[int], _SetResult] = {}
         self._likely: dict[tuple[int, ...], list[int]] = {}
-        # Set by _solve_one when an estimate is wanted: (measurements, start).
-        self.estimate_from: tuple[list[Measurement], tuple[float, float]] | None = None
 
     def disk(self, i: int) -> BaseGeometry:
         d = self._disks.get(i)
@@ -934,13 +932,10 @@ def _solve_batch(
         )
         for k, i, geom in zip(owner.tolist(), idx.tolist(), disks, strict=True):
             probs[k].add_disk(i, geom)
-    results = [_solve_one(target, prob, region, opts) for target, prob in batch]
-    asked: list[int] = []
-    wanted: list[tuple[list[Measurement], tuple[float, float]]] = []
-    for k, (_, prob) in enumerate(batch):
-        if prob is not None and prob.estimate_from is not None:
-            asked.append(k)
-            wanted.append(prob.estimate_from)
+    solved = [_solve_one(target, prob, region, opts) for target, prob in batch]
+    results = [result for result, _ in solved]
+    asked = [k for k, (_, want) in enumerate(solved) if want is not None]
+    wanted = [want for _, want in solved if want is not None]
     if wanted:
         est_model = Model.CALIBRATED if opts.model is Model.CALIBRATED else Model.FIBER
         positions = estimate_positions(
@@ -953,9 +948,15 @@ def _solve_batch(
     return results
 
 
+#: What an estimate starts from: the landmarks to fit and a start (lat, lon).
+_EstimateRequest = tuple[list[Measurement], tuple[float, float]]
+
+
 def _solve_one(
     target: str, prob: _Problem | None, region: AuthorizedRegion, opts: _Options
-) -> SolveResult:
+) -> tuple[SolveResult, _EstimateRequest | None]:
+    """The result without its estimate, and what the estimate (made for the whole batch
+    at once, :func:`_solve_batch`) should start from, if one is wanted."""
     model, tolerate, calibration = opts.model, opts.tolerate, opts.calibration
     clock_tolerance_ppm, estimate = opts.clock_tolerance_ppm, opts.estimate
     proof = model is Model.VACUUM
@@ -977,7 +978,7 @@ def _solve_one(
             margin_km=None, binding_landmarks=(), conflicting_landmarks=(), settle=(),
             estimate=None,
             landmarks=(), message=f"{target}: no measurement from any landmark",
-        )  # fmt: skip
+        ), None  # fmt: skip
     ms = prob.ms
     root = frozenset(range(len(ms)))
     res = prob.solve_set(root)
@@ -1002,7 +1003,7 @@ def _solve_one(
                 f"{', '.join(conflict)} conflict"
                 + (f" (even with any {tolerate} left out)" if tolerate else "")
             ),
-        )  # fmt: skip
+        ), None  # fmt: skip
 
     verdicts = {n: _decide(prob.solve_set(n).region, region) for n in consistent}
     kinds = set(verdicts.values())
@@ -1037,10 +1038,11 @@ def _solve_one(
     root_verdict = verdicts.get(root)
     if verdict is Verdict.INCONCLUSIVE and root_verdict is Verdict.INCONCLUSIVE:
         settle = _settle(prob, root, res, region, model, calibration, center)
-    if estimate:  # made for the whole batch at once (_solve_batch)
+    want: _EstimateRequest | None = None
+    if estimate:
         largest: frozenset[int] = max(consistent, key=len)
         use = [ms[i] for i in sorted(largest)]
-        prob.estimate_from = (use, center if center is not None else (use[0].lat, use[0].lon))
+        want = (use, center if center is not None else (use[0].lat, use[0].lon))
 
     message = _message(
         verdict, region.spec, margin, model, settle, names, verdicts, consistent, liars, res
@@ -1051,7 +1053,7 @@ def _solve_one(
         binding_landmarks=tuple(names[i] for i in sorted(root_binding, key=lambda i: prob.r[i])),
         conflicting_landmarks=tuple(names[i] for i in res.conflict), settle=settle, estimate=None,
         landmarks=bounds(root_binding), message=message, likely_liars=liars,
-    )  # fmt: skip
+    ), want  # fmt: skip
 
 
 def _message(
