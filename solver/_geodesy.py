@@ -87,6 +87,9 @@ WORLD: Final = box(-180.0, -90.0, 180.0, 90.0)
 #: ``(_KAPPA_TAN |tan(lat)| + _KAPPA_ABS) / R0`` (see the module docstring).
 _KAPPA_TAN: Final = 1.1
 _KAPPA_ABS: Final = 0.01
+#: A ring this small and this far from the poles is its own polygon (no validity check).
+_PLAIN_RADIUS_KM: Final = 5000.0
+_PLAIN_LAT: Final = 80.0
 _N_MAX: Final = 16384
 #: Dip bound aimed at per edge, relative to the radius (the ring's inflation is ~1.1x this).
 _TOLERANCE: Final = 1e-3
@@ -307,12 +310,6 @@ def _plan_azimuths_many(
     return az, count
 
 
-def _plan_azimuths(lat: float, r_ring_km: float, budget_km: float) -> npt.NDArray[np.float64]:
-    """:func:`_plan_azimuths_many` for one ring."""
-    az, _ = _plan_azimuths_many(np.array([lat]), np.array([r_ring_km]), np.array([budget_km]))
-    return az
-
-
 def _rings(
     lat: npt.NDArray[np.float64],
     lon: npt.NDArray[np.float64],
@@ -349,16 +346,6 @@ def _rings(
     # of the antimeridian split exact, so split pieces meet exactly.
     lon_u = np.round(lon_u * 2.0**30) / 2.0**30
     return np.asarray(lats, dtype=np.float64), lon_u, start
-
-
-def _ring(
-    lat: float, lon: float, radius_km: float, az: npt.NDArray[np.float64]
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """:func:`_rings` for one ring."""
-    lats, lon_u, _ = _rings(
-        np.array([lat]), np.array([lon]), np.array([radius_km]), az, np.array([az.size])
-    )
-    return lats, lon_u
 
 
 def _split(poly: BaseGeometry, lo: float, hi: float) -> BaseGeometry:
@@ -414,16 +401,14 @@ def _cached_disks(
         (float(a), float(o), float(r), inscribed)
         for a, o, r in zip(lat.tolist(), lon.tolist(), radius_km.tolist(), strict=True)
     ]
-    out = [_DISK_CACHE.get(key) for key in keys]
-    missing = [i for i, g in enumerate(out) if g is None]
+    missing = [i for i, key in enumerate(keys) if key not in _DISK_CACHE]
     if missing:
         m = np.array(missing, dtype=np.intp)
         built = _disks(lat[m], lon[m], radius_km[m], inscribed)
         if len(_DISK_CACHE) + len(missing) > _DISK_CACHE_SIZE:
             _DISK_CACHE.clear()
-        for i, geom in zip(missing, built, strict=True):
-            out[i] = _DISK_CACHE[keys[i]] = geom
-    return [g for g in out if g is not None]
+        _DISK_CACHE.update(zip((keys[i] for i in missing), built, strict=True))
+    return [_DISK_CACHE[key] for key in keys]
 
 
 def _disks(
@@ -505,7 +490,11 @@ def _plain_rings(
     top = np.maximum.reduceat(np.abs(lat_r), first)
     lo, hi = np.minimum.reduceat(lon_u, first), np.maximum.reduceat(lon_u, first)
     plain: npt.NDArray[np.bool_] = (
-        (winding == 0) & (r_ring < 5000.0) & (top < 80.0) & (lo >= -180.0) & (hi <= 180.0)
+        (winding == 0)
+        & (r_ring < _PLAIN_RADIUS_KM)
+        & (top < _PLAIN_LAT)
+        & (lo >= -180.0)
+        & (hi <= 180.0)
     )
     return plain
 
@@ -542,7 +531,9 @@ def _assemble(
         lon_u = lon_u.copy()
         lon_u[-1] = lon_u[0]
         ring_poly = Polygon(np.column_stack([lon_u, lat_r]))
-        small = radius_km < 5000.0 and max(abs(lat_r.min()), abs(lat_r.max())) < 80.0
+        small = (
+            radius_km < _PLAIN_RADIUS_KM and max(abs(lat_r.min()), abs(lat_r.max())) < _PLAIN_LAT
+        )
         if not small and not ring_poly.is_valid:
             ring_poly = _polygonal(shapely.make_valid(ring_poly))
         # Both poles inside needs a radius above 10,001 km (half the pole-to-pole distance).

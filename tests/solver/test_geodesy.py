@@ -22,8 +22,8 @@ from solver._geodesy import (
     GEOD,
     R0_KM,
     WORLD,
-    _plan_azimuths,
-    _ring,
+    _plan_azimuths_many,
+    _rings,
     ecef_km,
     edge_length_bound_km,
 )
@@ -188,7 +188,9 @@ def test_planned_vertices_circumscribe(lat: float, lon: float, radius: float) ->
 
 def test_vertices_are_dense_only_near_the_pole() -> None:
     """A ring that passes near a pole gets its extra vertices there, not everywhere."""
-    lat_r, lon_u = _ring(50.0, 10.0, 4400.0, _plan_azimuths(50.0, 4400.0, 1.1))
+    one = (np.array([50.0]), np.array([10.0]), np.array([4400.0]))
+    az, count = _plan_azimuths_many(one[0], one[2], np.array([1.1]))
+    lat_r, lon_u, _ = _rings(*one, az, count)
     near_pole = lat_r[:-1] > 80.0
     step_km = edge_length_bound_km(lat_r[:-1], lon_u[:-1], lat_r[1:], lon_u[1:])
     assert near_pole.any()
