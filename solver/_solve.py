@@ -343,6 +343,17 @@ class _SetResult:
     conflict: tuple[int, ...]  # minimal conflicting set when empty
 
 
+@dataclass(frozen=True, slots=True)
+class _Cut:
+    """An intersection under way (:meth:`_Problem.begin`): the region so far, the disks
+    cut (in order), the one that emptied it, and the disks still to cut."""
+
+    region: BaseGeometry
+    used: list[int]
+    failed: int | None
+    more: list[int]
+
+
 class _Problem:
     """The landmarks of one target under one model: disks, cached per landmark."""
 
@@ -379,8 +390,11 @@ class _Problem:
             disks = geodesic_disks(self.lat[todo], self.lon[todo], self.r[todo])
             self._disks.update(zip(todo.tolist(), disks, strict=True))
 
+    def has_disk(self, i: int) -> bool:
+        return i in self._disks
+
     def add_disk(self, i: int, disk: BaseGeometry) -> None:
-        """A disk built elsewhere (:func:`_solve_batch`), as :meth:`build` would."""
+        """A disk built elsewhere (:func:`_build_many`), as :meth:`build` would."""
         self._disks[i] = disk
 
     def shape(self, region: BaseGeometry) -> _Shape:
@@ -435,22 +449,24 @@ class _Problem:
         self._likely[key] = out
         return out
 
-    def intersect(self, members: Iterable[int]) -> tuple[BaseGeometry, list[int], int | None]:
-        """Region of ``members``; the disks actually intersected; the index that emptied it.
+    def begin(self, members: Iterable[int]) -> _Cut:
+        """The first part of :meth:`intersect`: the likely disks cut, the others tested.
 
         The disks that seem needed (:meth:`likely_needed`) are built in one batch and
         intersected by increasing radius; then every disk left out is tested against
-        the region, and those that do not provably contain it are intersected too
-        (a disk that contains the region cannot change it).
+        the region, and those that do not provably contain it (a disk that contains
+        the region cannot change it) are named in ``more``, to be built (by the
+        caller, with other problems' disks if it likes) and cut by :meth:`finish`.
         """
         order = self.order(members)
         if not order:
-            return WORLD, [], None
+            return _Cut(WORLD, [], None, [])
         first = self.likely_needed(order)
         self.build(first)
         used = [first[0]]
         region, failed = self._cut(self.disk(first[0]), first[1:], used)
         left_out = set(order) - set(first)
+        more: list[int] = []
         if failed is None and left_out:
             # One test for all disks (the used ones too, for binding_of): those left
             # out that may not contain the region are intersected as well.
@@ -459,10 +475,20 @@ class _Problem:
                 zip(order, self.inside(self.shape(region), probe).tolist(), strict=True)
             )
             more = [i for i in order if i in left_out and not contains[i]]  # by radius
-            if more:
-                self.build(more)
-                region, failed = self._cut(region, more, used)
+        return _Cut(region, used, failed, more)
+
+    def finish(self, cut: _Cut) -> tuple[BaseGeometry, list[int], int | None]:
+        """Region of a :meth:`begin`; the disks actually intersected; the index that emptied it."""
+        if not cut.more:
+            return cut.region, cut.used, cut.failed
+        self.build(cut.more)
+        used = list(cut.used)
+        region, failed = self._cut(cut.region, cut.more, used)
         return region, used, failed
+
+    def intersect(self, members: Iterable[int]) -> tuple[BaseGeometry, list[int], int | None]:
+        """Region of ``members``; the disks actually intersected; the index that emptied it."""
+        return self.finish(self.begin(members))
 
     def _cut(
         self, region: BaseGeometry, idx: Sequence[int], used: list[int]
@@ -493,11 +519,13 @@ class _Problem:
         idx = np.array(used, dtype=np.int64)
         return frozenset(idx[~self.inside(self.shape(region), idx)].tolist())
 
-    def solve_set(self, members: frozenset[int]) -> _SetResult:
+    def solve_set(self, members: frozenset[int], cut: _Cut | None = None) -> _SetResult:
+        """The region of ``members`` with its binding (or conflicting) landmarks, cached;
+        from ``cut`` (:meth:`begin` of the same members) when given."""
         cached = self._sets.get(members)
         if cached is not None:
             return cached
-        region, used, failed = self.intersect(members)
+        region, used, failed = self.finish(cut if cut is not None else self.begin(members))
         if failed is None:
             result = _SetResult(region, self.binding_of(region, used), ())
         else:
@@ -917,21 +945,17 @@ class _Options:
 def _solve_batch(
     batch: Sequence[tuple[str, _Problem | None]], region: AuthorizedRegion, opts: _Options
 ) -> list[SolveResult]:
-    """Build the likely disks of every problem in one go, then solve each in turn."""
+    """Solve the problems' full sets in phases, each phase's disks in one batch (the
+    likely ones, then those that the first regions could not prove redundant), then
+    finish each problem in turn."""
     probs = [p for _, p in batch if p is not None]
-    if probs:
-        first = [p.likely_needed(p.order(range(len(p.ms)))) for p in probs]
-        owner = np.repeat(np.arange(len(probs)), [len(f) for f in first])
-        idx = np.concatenate([np.array(f, dtype=np.int64) for f in first])
-        offset = np.cumsum([0] + [len(p.ms) for p in probs[:-1]])
-        flat = idx + offset[owner]
-        disks = geodesic_disks(
-            np.concatenate([p.lat for p in probs])[flat],
-            np.concatenate([p.lon for p in probs])[flat],
-            np.concatenate([p.r for p in probs])[flat],
-        )
-        for k, i, geom in zip(owner.tolist(), idx.tolist(), disks, strict=True):
-            probs[k].add_disk(i, geom)
+    roots = [frozenset(range(len(p.ms))) for p in probs]
+    likely = [p.likely_needed(p.order(root)) for p, root in zip(probs, roots, strict=True)]
+    _build_many(probs, likely)
+    cuts = [p.begin(root) for p, root in zip(probs, roots, strict=True)]
+    _build_many(probs, [cut.more for cut in cuts])
+    for p, root, cut in zip(probs, roots, cuts, strict=True):
+        p.solve_set(root, cut)
     solved = [_solve_one(target, prob, region, opts) for target, prob in batch]
     results = [result for result, _ in solved]
     asked = [k for k, (_, want) in enumerate(solved) if want is not None]
@@ -946,6 +970,25 @@ def _solve_batch(
                 est = Estimate(lat=pos[0], lon=pos[1], model=est_model)
                 results[k] = dataclasses.replace(results[k], estimate=est)
     return results
+
+
+def _build_many(probs: Sequence[_Problem], wanted: Sequence[Sequence[int]]) -> None:
+    """Build the disks ``wanted[k]`` of ``probs[k]`` (those not built yet), all in one call."""
+    todo = [[i for i in want if not p.has_disk(i)] for p, want in zip(probs, wanted, strict=True)]
+    sizes = [len(t) for t in todo]
+    if not any(sizes):
+        return
+    owner = np.repeat(np.arange(len(probs)), sizes)
+    idx = np.concatenate([np.array(t, dtype=np.int64) for t in todo])
+    offset = np.cumsum([0] + [len(p.ms) for p in probs[:-1]])
+    flat = idx + offset[owner]
+    disks = geodesic_disks(
+        np.concatenate([p.lat for p in probs])[flat],
+        np.concatenate([p.lon for p in probs])[flat],
+        np.concatenate([p.r for p in probs])[flat],
+    )
+    for k, i, geom in zip(owner.tolist(), idx.tolist(), disks, strict=True):
+        probs[k].add_disk(i, geom)
 
 
 #: What an estimate starts from: the landmarks to fit and a start (lat, lon).
