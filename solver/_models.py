@@ -48,6 +48,7 @@ __all__ = [
     "radii_km",
     "radius_km",
     "rtt_for_radius_ms",
+    "rtts_for_radii_ms",
 ]
 
 #: Signal speed in fibre: 2/3 of c (an assumption about a surface path).
@@ -348,3 +349,35 @@ def rtt_for_radius_ms(
         rtt = cal.bestline(m.landmark).rtt_ms(radius)
     e = check_clock_tolerance_ppm(clock_tolerance_ppm) * 1e-6
     return (rtt + m.overhead_ms / (1.0 + e)) * (1.0 - e)
+
+
+def rtts_for_radii_ms(
+    ms: Sequence[Measurement],
+    radii: npt.NDArray[np.float64],
+    model: Model,
+    calibration: Calibration | None = None,
+    *,
+    clock_tolerance_ppm: float = MAX_CLOCK_RATE_ERROR_PPM,
+) -> npt.NDArray[np.float64]:
+    """:func:`rtt_for_radius_ms` of every measurement, vectorised for the vacuum and fibre
+    models."""
+    if model is Model.CALIBRATED or not ms:
+        return np.array(
+            [
+                rtt_for_radius_ms(
+                    m, float(r), model, calibration, clock_tolerance_ppm=clock_tolerance_ppm
+                )
+                for m, r in zip(ms, radii.tolist(), strict=True)
+            ],
+            dtype=np.float64,
+        )
+    if model is Model.VACUUM:  # geodesic_to_chord_km
+        chord = 2 * R0_KM * np.sin(np.maximum(radii, 0.0) / (2 * R0_KM))
+        chord[radii >= math.pi * R0_KM] = 2 * R0_KM
+        rtt = 2.0 * chord / SPEED_OF_LIGHT_KM_PER_MS
+    else:
+        rtt = 2.0 * radii / FIBER_KM_PER_MS
+    e = check_clock_tolerance_ppm(clock_tolerance_ppm) * 1e-6
+    rtt += np.array([m.overhead_ms for m in ms], dtype=np.float64) / (1.0 + e)
+    out: npt.NDArray[np.float64] = rtt * (1.0 - e)
+    return out

@@ -31,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -61,7 +61,7 @@ from ._models import (
     Model,
     check_clock_tolerance_ppm,
     radii_km,
-    rtt_for_radius_ms,
+    rtts_for_radii_ms,
 )
 from ._regions import AuthorizedRegion, BorderSegments, CoarseZone, coarse_zone
 
@@ -653,7 +653,7 @@ def _center(shape: _Shape) -> tuple[float, float] | None:
 #: radius (measured worst case 0.22 %; checked in tests/solver/test_geodesy.py).
 DISK_REACH_REL: Final = 5e-3
 DISK_REACH_KM: Final = 0.02
-_NEAR_OTHERS: Final = 3  # non-binding landmarks of each kind also asked (see _settle)
+_NEAR_OTHERS: Final = 3  # non-binding landmarks of each kind also asked (see _settle_candidates)
 
 
 def _segments_lower_km(
@@ -691,12 +691,16 @@ def _segments_lower_km(
 
 
 def _meeting(
-    lines: npt.NDArray[np.object_], region: BaseGeometry, z: CoarseZone
+    lines: npt.NDArray[np.object_],
+    line_job: npt.NDArray[np.intp],
+    regions: npt.NDArray[np.object_],
+    z: CoarseZone,
 ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
-    """Region boundary segments that meet the inner / the outer zone's boundary; zone
-    segments (of both) that meet R.
+    """Region boundary segments (``lines``, of the regions ``regions[line_job]``) that
+    meet the inner / the outer zone's boundary; per region (row), the zone segments
+    (of both) that meet it.
 
-    A zone segment meets the polygon R iff it meets R's boundary (one of ``lines``:
+    A zone segment meets the polygon R iff it meets R's boundary (one of its lines:
     the pairs of the one query) or lies inside R. A run of consecutive segments of a
     zone ring that all miss R's boundary is a connected path disjoint from it, so
     it lies wholly inside or wholly outside R: one point test per run decides.
@@ -707,28 +711,67 @@ def _meeting(
     cross_inner[ia[~outer]] = True
     cross_outer = np.zeros(len(lines), dtype=bool)
     cross_outer[ia[outer]] = True
-    meets = np.zeros(z.lon_a.size, dtype=bool)
-    meets[ja] = True
-    start = z.ring_first.copy()  # first segment of each run
-    start[1:] |= meets[:-1]
+    n_zone = z.lon_a.size
+    meets = np.zeros((regions.size, n_zone), dtype=bool)
+    meets[line_job[ia], ja] = True
+    start = np.repeat(z.ring_first[None, :], regions.size, axis=0)  # first segment of each run
+    start[:, 1:] |= meets[:, :-1]
     start &= ~meets
-    first = np.flatnonzero(start)
-    if first.size:
-        inside = shapely.intersects_xy(region, z.lon_a[first], z.lat_a[first])
-        meets |= ~meets & inside[np.cumsum(start) - 1]
+    job, first = np.divmod(np.flatnonzero(start), n_zone)
+    if first.size:  # each row starts a run (a ring's first segment): runs stay in their row
+        inside = shapely.intersects_xy(regions[job], z.lon_a[first], z.lat_a[first])
+        meets |= ~meets & inside[np.cumsum(start).reshape(meets.shape) - 1]
     return cross_inner, cross_outer, meets
 
 
-def _settle(
-    prob: _Problem,
-    root: frozenset[int],
-    res: _SetResult,
+@dataclass(frozen=True, slots=True)
+class _SettleJob:
+    """An INCONCLUSIVE result waiting for its advice (:func:`_settle_many`), and the
+    message that will name it."""
+
+    prob: _Problem
+    root: frozenset[int]
+    res: _SetResult
+    center: tuple[float, float] | None
+    message: Callable[[tuple[Settle, ...]], str]
+
+
+def _settle_candidates(job: _SettleJob) -> npt.NDArray[np.int64]:
+    """The landmarks asked: the binding ones (by radius), then two kinds of others: the
+    nearest to the region's centre, and those that nearly bind (the farthest vertex
+    nearest their radius)."""
+    prob, res = job.prob, job.res
+    binding = sorted(res.binding, key=lambda i: prob.r[i])
+    others = [i for i in job.root if i not in res.binding and math.isfinite(prob.r[i])]
+    if len(others) > _NEAR_OTHERS:
+        shape = prob.shape(res.region)
+        oi = np.array(others, dtype=np.int64)
+        far = np.arccos(np.clip((prob.unit[oi] @ shape.unit.T).min(axis=1), -1.0, 1.0))
+        near = np.argsort(-far * R0_KM / prob.r[oi], kind="stable")[:_NEAR_OTHERS]
+        if job.center is not None:
+            c_lat, c_lon = job.center
+            dist = _sphere_km(c_lat, c_lon, prob.lat[oi], prob.lon[oi], R0_KM)
+            near = np.array(sorted({*np.argsort(dist)[:_NEAR_OTHERS].tolist(), *near.tolist()}))
+        others = oi[near].tolist()
+    return np.array(binding + others, dtype=np.int64)
+
+
+def _runs(counts: npt.NDArray[np.intp]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """For runs of ``counts`` items laid end to end: each run's start, each item's offset."""
+    starts = np.cumsum(counts) - counts
+    offset = np.arange(int(counts.sum()), dtype=np.intp) - np.repeat(starts, counts)
+    return starts, offset
+
+
+def _settle_many(
+    jobs: Sequence[_SettleJob],
     zone: AuthorizedRegion,
     model: Model,
     cal: Calibration | None,
-    center: tuple[float, float] | None,
-) -> tuple[Settle, ...]:
-    """Landmarks whose lower RTT would settle an INCONCLUSIVE region, and at which RTT.
+    clock_tolerance_ppm: float,
+) -> list[tuple[Settle, ...]]:
+    """Per job: landmarks whose lower RTT would settle its INCONCLUSIVE region, and at
+    which RTT; all jobs' arrays end to end, one call per step.
 
     For landmark i with a radius r' < r_i the new region is inside the current
     region R (a polygonised disk reaches at most ``r'(1 + DISK_REACH_REL) +
@@ -744,49 +787,68 @@ def _settle(
     great-circle distance on the sphere of radius R0 (never above the WGS84
     geodesic). So the advice errs towards asking for a lower RTT than needed.
     """
-    region = res.region
+    out: list[tuple[Settle, ...]] = [()] * len(jobs)
+    cands = [_settle_candidates(job) for job in jobs]
+    shapes = [job.prob.shape(job.res.region) for job in jobs]
+    live = [k for k, c in enumerate(cands) if c.size and shapes[k].seg_len_km.size]
+    if not live:
+        return out
     z = coarse_zone(zone)
-    binding = sorted(res.binding, key=lambda i: prob.r[i])
-    shape = prob.shape(region)
-    others = [i for i in root if i not in res.binding and math.isfinite(prob.r[i])]
-    if len(others) > _NEAR_OTHERS:
-        # Two kinds of non-binding landmarks are asked too: the nearest to the region's
-        # centre, and those that nearly bind (the farthest vertex nearest their radius).
-        oi = np.array(others, dtype=np.int64)
-        far = np.arccos(np.clip((prob.unit[oi] @ shape.unit.T).min(axis=1), -1.0, 1.0))
-        near = np.argsort(-far * R0_KM / prob.r[oi], kind="stable")[:_NEAR_OTHERS]
-        if center is not None:
-            dist = _sphere_km(center[0], center[1], prob.lat[oi], prob.lon[oi], R0_KM)
-            near = np.array(sorted({*np.argsort(dist)[:_NEAR_OTHERS].tolist(), *near.tolist()}))
-        others = oi[near].tolist()
-    cand = np.array(binding + others, dtype=np.int64)
-    if cand.size == 0:
-        return ()
-    # The region's boundary segments.
-    lines = shapely.linestrings(np.stack([shape.seg_a, shape.seg_b], axis=1))
-    in_ci = shapely.contains_xy(z.inner, shape.lon, shape.lat)  # per vertex, once
-    in_co = shapely.intersects_xy(z.outer, shape.lon, shape.lat)
-    cross_ci, cross_co, meets = _meeting(lines, region, z)
+    shapes = [shapes[k] for k in live]
+    regions = np.array([s.geom for s in shapes], dtype=object)
+    shapely.prepare(regions)  # point tests on arrays of geometries do not prepare them
+    # Every region's vertices and boundary segments, end to end.
+    n_v = np.array([s.lat.size for s in shapes], dtype=np.intp)
+    n_s = np.array([s.seg_len_km.size for s in shapes], dtype=np.intp)
+    v_start = np.cumsum(n_v) - n_v
+    lon_v = np.concatenate([s.lon for s in shapes])
+    lat_v = np.concatenate([s.lat for s in shapes])
+    unit_v = np.concatenate([s.unit for s in shapes])
+    seg_av = np.concatenate([np.flatnonzero(s.same) for s in shapes]) + np.repeat(v_start, n_s)
+    seg_len = np.concatenate([s.seg_len_km for s in shapes])
+    lines = shapely.linestrings(
+        np.stack(
+            [np.concatenate([s.seg_a for s in shapes]), np.concatenate([s.seg_b for s in shapes])],
+            axis=1,
+        )
+    )
+    in_ci = shapely.contains_xy(z.inner, lon_v, lat_v)  # per vertex, once
+    in_co = shapely.intersects_xy(z.outer, lon_v, lat_v)
+    cross_ci, cross_co, meets = _meeting(lines, np.repeat(np.arange(len(live)), n_s), regions, z)
     # Superset of the boundary of R - inner (goal COMPLIANT) and of R ∩ outer (VIOLATION):
     # own segments that leave the inner zone (touch the outer one), and zone segments in R.
-    own_c = ~(in_ci[:-1][shape.same] & in_ci[1:][shape.same]) | cross_ci
-    own_v = in_co[:-1][shape.same] | in_co[1:][shape.same] | cross_co
+    own_c = ~(in_ci[seg_av] & in_ci[seg_av + 1]) | cross_ci
+    own_v = in_co[seg_av] | in_co[seg_av + 1] | cross_co
 
-    pu = prob.unit[cand]
-    d_vertex = _arc_km(pu, shape.unit, R0_KM)  # every vertex ends some segment
-    d_a, d_b = d_vertex[:, :-1][:, shape.same], d_vertex[:, 1:][:, shape.same]
-    own_bound = (d_a + d_b - shape.seg_len_km) / 2 - _ARC_SLACK_KM
-    reach = np.full((cand.size, 2), np.inf)  # columns: goal COMPLIANT, goal VIOLATION
+    # One row per candidate landmark; (row, vertex) and (row, segment) pairs of its region.
+    n_c = np.array([cands[k].size for k in live], dtype=np.intp)
+    row_job = np.repeat(np.arange(len(live)), n_c)
+    probs = [jobs[k].prob for k in live]
+    cand = np.concatenate([cands[k] for k in live])
+    pu = np.concatenate([p.unit[cands[k]] for p, k in zip(probs, live, strict=True)])
+    pv_start, pv_off = _runs(n_v[row_job])
+    pair_v = pv_off + np.repeat(v_start[row_job], n_v[row_job])
+    d = np.einsum("ij,ij->i", np.repeat(pu, n_v[row_job], axis=0), unit_v[pair_v])
+    np.clip(d, -1.0, 1.0, out=d)
+    d = R0_KM * np.arccos(d)  # every vertex ends some segment
+    ps_start, ps_off = _runs(n_s[row_job])
+    pair_s = ps_off + np.repeat((np.cumsum(n_s) - n_s)[row_job], n_s[row_job])
+    pa = np.repeat(pv_start - v_start[row_job], n_s[row_job]) + seg_av[pair_s]
+    own_bound = (d[pa] + d[pa + 1] - seg_len[pair_s]) / 2 - _ARC_SLACK_KM
+    reach = np.empty((cand.size, 2))  # columns: goal COMPLIANT, goal VIOLATION
     for col, own in enumerate((own_c, own_v)):
-        if own.any():
-            reach[:, col] = own_bound[:, own].min(axis=1)
-    if meets.any():
-        np.minimum(reach, _segments_lower_km(pu, z, meets), out=reach)
+        reach[:, col] = np.minimum.reduceat(np.where(own[pair_s], own_bound, np.inf), ps_start)
+    r_start = np.cumsum(n_c) - n_c
+    for j in np.flatnonzero(meets.any(axis=1)).tolist():
+        rows = slice(int(r_start[j]), int(r_start[j] + n_c[j]))
+        np.minimum(reach[rows], _segments_lower_km(pu[rows], z, meets[j]), out=reach[rows])
     # A vertex of R within r' keeps the new region non-empty (upper bound: sphere R1).
-    nearest_vertex = d_vertex.min(axis=1) * (R1_KM / R0_KM) + 2 * _ARC_SLACK_KM  # same angles
+    nearest_vertex = np.minimum.reduceat(d, pv_start) * (R1_KM / R0_KM) + 2 * _ARC_SLACK_KM
     # A landmark inside the set it should keep away from can never settle it.
-    c_lat, c_lon = prob.lat[cand], prob.lon[cand]
-    in_r = shapely.intersects_xy(region, c_lon, c_lat)
+    c_lat = np.concatenate([p.lat[cands[k]] for p, k in zip(probs, live, strict=True)])
+    c_lon = np.concatenate([p.lon[cands[k]] for p, k in zip(probs, live, strict=True)])
+    r_c = np.concatenate([p.r[cands[k]] for p, k in zip(probs, live, strict=True)])
+    in_r = shapely.intersects_xy(regions[row_job], c_lon, c_lat)
     inside_rest = np.stack(
         [
             in_r & ~shapely.contains_xy(z.inner, c_lon, c_lat),
@@ -795,7 +857,7 @@ def _settle(
         axis=1,
     )
     with np.errstate(invalid="ignore"):
-        r_new = np.minimum(reach, prob.r[cand][:, None])
+        r_new = np.minimum(reach, r_c[:, None])
         r_new -= DISK_REACH_KM
         r_new /= 1 + DISK_REACH_REL
         r_new *= 1 - 1e-9
@@ -804,24 +866,32 @@ def _settle(
     r_new[inside_rest | ~np.isfinite(reach) | (r_new <= nearest_vertex[:, None])] = -np.inf
     goal = (r_new[:, 1] > r_new[:, 0]).astype(np.intp)  # COMPLIANT on a tie
     best = r_new[np.arange(cand.size), goal]
-    found: list[tuple[float, float, int, int]] = []  # (rtt ratio, rtt needed, landmark, goal)
-    for k in np.flatnonzero(np.isfinite(best)).tolist():
-        m = prob.ms[int(cand[k])]
-        rtt_needed = rtt_for_radius_ms(
-            m, float(best[k]), model, cal, clock_tolerance_ppm=prob.clock_tolerance_ppm
-        )
-        if m.overhead_ms < rtt_needed < m.rtt_ms:
-            found.append((rtt_needed / m.rtt_ms, rtt_needed, int(cand[k]), int(goal[k])))
-    found.sort(key=lambda t: -t[0])
-    return tuple(
-        Settle(
-            landmark=prob.ms[i].landmark,
-            rtt_ms=prob.ms[i].rtt_ms,
-            rtt_needed_ms=rtt_needed,
-            would_give=(Verdict.COMPLIANT, Verdict.VIOLATION)[g],
-        )
-        for _, rtt_needed, i, g in found[:_MAX_SETTLE_CANDIDATES]
+    rows_ok = np.flatnonzero(np.isfinite(best))
+    row_ms = [
+        probs[j].ms[i]
+        for j, i in zip(row_job[rows_ok].tolist(), cand[rows_ok].tolist(), strict=True)
+    ]
+    needed = rtts_for_radii_ms(
+        row_ms, best[rows_ok], model, cal, clock_tolerance_ppm=clock_tolerance_ppm
     )
+    found: list[list[tuple[float, float, Measurement, int]]] = [[] for _ in live]
+    for j, m, rtt_needed, g in zip(
+        row_job[rows_ok].tolist(), row_ms, needed.tolist(), goal[rows_ok].tolist(), strict=True
+    ):
+        if m.overhead_ms < rtt_needed < m.rtt_ms:
+            found[j].append((rtt_needed / m.rtt_ms, rtt_needed, m, g))
+    for j, k in enumerate(live):
+        found[j].sort(key=lambda t: -t[0])
+        out[k] = tuple(
+            Settle(
+                landmark=m.landmark,
+                rtt_ms=m.rtt_ms,
+                rtt_needed_ms=rtt_needed,
+                would_give=(Verdict.COMPLIANT, Verdict.VIOLATION)[g],
+            )
+            for _, rtt_needed, m, g in found[j][:_MAX_SETTLE_CANDIDATES]
+        )
+    return out
 
 
 # --------------------------------------------------------------------------- solve
@@ -957,9 +1027,23 @@ def _solve_batch(
     for p, root, cut in zip(probs, roots, cuts, strict=True):
         p.solve_set(root, cut)
     solved = [_solve_one(target, prob, region, opts) for target, prob in batch]
-    results = [result for result, _ in solved]
-    asked = [k for k, (_, want) in enumerate(solved) if want is not None]
-    wanted = [want for _, want in solved if want is not None]
+    results = [result for result, _, _ in solved]
+    settling = [(k, job) for k, (_, _, job) in enumerate(solved) if job is not None]
+    if settling:
+        advice = _settle_many(
+            [job for _, job in settling],
+            region,
+            opts.model,
+            opts.calibration,
+            opts.clock_tolerance_ppm,
+        )
+        for (k, job), settle in zip(settling, advice, strict=True):
+            if settle:
+                results[k] = dataclasses.replace(
+                    results[k], settle=settle, message=job.message(settle)
+                )
+    asked = [k for k, (_, want, _) in enumerate(solved) if want is not None]
+    wanted = [want for _, want, _ in solved if want is not None]
     if wanted:
         est_model = Model.CALIBRATED if opts.model is Model.CALIBRATED else Model.FIBER
         positions = estimate_positions(
@@ -997,10 +1081,11 @@ _EstimateRequest = tuple[list[Measurement], tuple[float, float]]
 
 def _solve_one(
     target: str, prob: _Problem | None, region: AuthorizedRegion, opts: _Options
-) -> tuple[SolveResult, _EstimateRequest | None]:
-    """The result without its estimate, and what the estimate (made for the whole batch
-    at once, :func:`_solve_batch`) should start from, if one is wanted."""
-    model, tolerate, calibration = opts.model, opts.tolerate, opts.calibration
+) -> tuple[SolveResult, _EstimateRequest | None, _SettleJob | None]:
+    """The result without its estimate and settle advice (both made for the whole batch
+    at once, :func:`_solve_batch`): what the estimate should start from, if one is
+    wanted, and the advice to give, if the result is INCONCLUSIVE."""
+    model, tolerate = opts.model, opts.tolerate
     clock_tolerance_ppm, estimate = opts.clock_tolerance_ppm, opts.estimate
     proof = model is Model.VACUUM
 
@@ -1021,7 +1106,7 @@ def _solve_one(
             margin_km=None, binding_landmarks=(), conflicting_landmarks=(), settle=(),
             estimate=None,
             landmarks=(), message=f"{target}: no measurement from any landmark",
-        ), None  # fmt: skip
+        ), None, None  # fmt: skip
     ms = prob.ms
     root = frozenset(range(len(ms)))
     res = prob.solve_set(root)
@@ -1046,7 +1131,7 @@ def _solve_one(
                 f"{', '.join(conflict)} conflict"
                 + (f" (even with any {tolerate} left out)" if tolerate else "")
             ),
-        ), None  # fmt: skip
+        ), None, None  # fmt: skip
 
     verdicts = {n: _decide(prob.solve_set(n).region, region) for n in consistent}
     kinds = set(verdicts.values())
@@ -1077,26 +1162,27 @@ def _solve_one(
             for n in consistent
         )
     center = _center(prob.shape(out_region))
-    settle: tuple[Settle, ...] = ()
-    root_verdict = verdicts.get(root)
-    if verdict is Verdict.INCONCLUSIVE and root_verdict is Verdict.INCONCLUSIVE:
-        settle = _settle(prob, root, res, region, model, calibration, center)
     want: _EstimateRequest | None = None
     if estimate:
         largest: frozenset[int] = max(consistent, key=len)
         use = [ms[i] for i in sorted(largest)]
         want = (use, center if center is not None else (use[0].lat, use[0].lon))
 
-    message = _message(
-        verdict, region.spec, margin, model, settle, names, verdicts, consistent, liars, res
-    )
+    def message(settle: tuple[Settle, ...]) -> str:
+        return _message(
+            verdict, region.spec, margin, model, settle, names, verdicts, consistent, liars, res
+        )
+
+    job: _SettleJob | None = None
+    if verdict is Verdict.INCONCLUSIVE and verdicts.get(root) is Verdict.INCONCLUSIVE:
+        job = _SettleJob(prob, root, res, center, message)
     return make(
         verdict=verdict, region=out_region, region_center=center,
         area_km2=polygon_area_km2(out_region), margin_km=margin,
         binding_landmarks=tuple(names[i] for i in sorted(root_binding, key=lambda i: prob.r[i])),
-        conflicting_landmarks=tuple(names[i] for i in res.conflict), settle=settle, estimate=None,
-        landmarks=bounds(root_binding), message=message, likely_liars=liars,
-    ), want  # fmt: skip
+        conflicting_landmarks=tuple(names[i] for i in res.conflict), settle=(), estimate=None,
+        landmarks=bounds(root_binding), message=message(()), likely_liars=liars,
+    ), want, job  # fmt: skip
 
 
 def _message(

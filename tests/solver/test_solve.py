@@ -404,27 +404,40 @@ def test_slow_landmark_clock_within_tolerance_keeps_the_chip_inside(
 
 
 @pytest.mark.parametrize("spec", ["country:DEU", "not:DEU", "countries:DEU,FRA,NLD,DNK"])
-@given(lat=st.floats(40.0, 62.0), lon=st.floats(-5.0, 25.0), radius=st.floats(20.0, 2000.0))
+@given(
+    disks=st.lists(
+        st.tuples(st.floats(40.0, 62.0), st.floats(-5.0, 25.0), st.floats(20.0, 2000.0)),
+        min_size=1,
+        max_size=4,
+    )
+)
 def test_settle_zone_segments_meeting_region_are_exact(
-    spec: str, lat: float, lon: float, radius: float
+    spec: str, disks: list[tuple[float, float, float]]
 ) -> None:
-    """_meeting (one predicate query, one point test per run) = the polygon predicate query."""
+    """_meeting (one predicate query and one point test per run, for several regions at
+    once) = the polygon predicate query of each region alone."""
     from solver._regions import coarse_zone
     from solver._solve import _meeting, _Shape
 
-    region = geodesic_disk(lat, lon, radius)
-    shape = _Shape.of(region)
-    lines = shapely.linestrings(np.stack([shape.seg_a, shape.seg_b], axis=1))
+    regions = [geodesic_disk(lat, lon, radius) for lat, lon, radius in disks]
+    shapes = [_Shape.of(region) for region in regions]
+    seg_a = np.concatenate([shape.seg_a for shape in shapes])
+    seg_b = np.concatenate([shape.seg_b for shape in shapes])
+    lines = shapely.linestrings(np.stack([seg_a, seg_b], axis=1))
+    line_job = np.repeat(np.arange(len(shapes)), [shape.seg_a.shape[0] for shape in shapes])
     zone = coarse_zone(load_region(spec))
-    cross_inner, cross_outer, meets = _meeting(lines, region, zone)
+    cross_inner, cross_outer, meets = _meeting(
+        lines, line_job, np.array(regions, dtype=object), zone
+    )
     ia, ja = zone.tree.query(lines, predicate="intersects")
     for cross, mine in ((cross_inner, ja < zone.split), (cross_outer, ja >= zone.split)):
         want = np.zeros(len(lines), dtype=bool)
         want[ia[mine]] = True
         assert np.array_equal(cross, want)
-    want_meets = np.zeros(zone.lon_a.size, dtype=bool)
-    want_meets[zone.tree.query(region, predicate="intersects")] = True
-    assert np.array_equal(meets, want_meets)
+    for j, region in enumerate(regions):
+        want_meets = np.zeros(zone.lon_a.size, dtype=bool)
+        want_meets[zone.tree.query(region, predicate="intersects")] = True
+        assert np.array_equal(meets[j], want_meets)
 
 
 @pytest.mark.parametrize("tolerate", [0, 1])
@@ -482,6 +495,29 @@ def test_radii_are_radius_of_each(
     ]
     got = radii_km(ms, model, clock_tolerance_ppm=ppm)
     want = [radius_km(m, model, clock_tolerance_ppm=ppm) for m in ms]
+    assert got.tolist() == pytest.approx(want, rel=1e-12)
+
+
+@pytest.mark.parametrize("model", [Model.VACUUM, Model.FIBER, Model.CALIBRATED])
+@given(
+    st.lists(st.tuples(st.floats(0.0, 25_000.0), st.floats(0.0, 50.0)), min_size=0, max_size=12),
+    st.floats(0.0, 100_000.0),
+)
+def test_rtts_for_radii_are_rtt_for_radius_of_each(
+    model: Model, pairs: list[tuple[float, float]], ppm: float
+) -> None:
+    from solver._models import rtt_for_radius_ms, rtts_for_radii_ms
+
+    ms = [
+        Measurement(landmark=f"l{k}", lat=0.0, lon=0.0, rtt_ms=100.0, overhead_ms=overhead)
+        for k, (_, overhead) in enumerate(pairs)
+    ]
+    radii = np.array([r for r, _ in pairs], dtype=np.float64)
+    got = rtts_for_radii_ms(ms, radii, model, clock_tolerance_ppm=ppm)
+    want = [
+        rtt_for_radius_ms(m, r, model, clock_tolerance_ppm=ppm)
+        for m, r in zip(ms, radii.tolist(), strict=True)
+    ]
     assert got.tolist() == pytest.approx(want, rel=1e-12)
 
 
