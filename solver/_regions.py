@@ -58,12 +58,16 @@ _MAX_GEOJSON_BYTES = 64 * 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class BorderSegments:
-    """Border segments of a zone (artificial cuts at +-180 and +-90 removed)."""
+    """Border segments of a zone (artificial cuts at +-180 and +-90 removed): endpoints,
+    the endpoints as unit vectors (geodetic latitude), upper bounds of the lengths (km)."""
 
     lat_a: npt.NDArray[np.float64]
     lon_a: npt.NDArray[np.float64]
     lat_b: npt.NDArray[np.float64]
     lon_b: npt.NDArray[np.float64]
+    unit_a: npt.NDArray[np.float64]
+    unit_b: npt.NDArray[np.float64]
+    len_km: npt.NDArray[np.float64]
 
     @classmethod
     def of(cls, geom: BaseGeometry) -> BorderSegments:
@@ -75,7 +79,16 @@ class BorderSegments:
             (np.abs(a[:, 1]) == 90.0) & (a[:, 1] == b[:, 1])
         )
         a, b = a[~cut], b[~cut]
-        return cls(lat_a=a[:, 1], lon_a=a[:, 0], lat_b=b[:, 1], lon_b=b[:, 0])
+        lat_a, lon_a, lat_b, lon_b = a[:, 1], a[:, 0], b[:, 1], b[:, 0]
+        return cls(
+            lat_a=lat_a,
+            lon_a=lon_a,
+            lat_b=lat_b,
+            lon_b=lon_b,
+            unit_a=_unit_xy(a),
+            unit_b=_unit_xy(b),
+            len_km=edge_length_bound_km(lat_a, lon_a, lat_b, lon_b),
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -211,20 +211,21 @@ def _unit(lat: npt.ArrayLike, lon: npt.ArrayLike) -> npt.NDArray[np.float64]:
 
 
 def _sphere_km(
-    lat: float,
-    lon: float,
+    lat: float | npt.NDArray[np.float64],
+    lon: float | npt.NDArray[np.float64],
     plat: npt.NDArray[np.float64],
     plon: npt.NDArray[np.float64],
     radius: float,
 ) -> npt.NDArray[np.float64]:
-    """Great-circle distance on a sphere of ``radius`` with geodetic coordinates.
+    """Great-circle distance on a sphere of ``radius`` with geodetic coordinates
+    (broadcast).
 
     With ``radius = R0`` it never exceeds the WGS84 geodesic distance; with ``R1``
     it is never below it (all curvature radii of WGS84 lie in [R0, R1]).
     """
-    p1, l1 = math.radians(lat), math.radians(lon)
+    p1, l1 = np.radians(lat), np.radians(lon)
     p2, l2 = np.radians(plat), np.radians(plon)
-    h = np.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * np.cos(p2) * np.sin((l2 - l1) / 2) ** 2
+    h = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin((l2 - l1) / 2) ** 2
     return np.asarray(2 * radius * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0))))
 
 
@@ -591,21 +592,17 @@ def _margin_km(
         return 0.0
     u0 /= norm
     alpha = float(np.arccos(np.clip(u @ u0, -1, 1)).max()) + shape.half_edge_km / R0_KM
-    ua, ub = _unit(border.lat_a, border.lon_a), _unit(border.lat_b, border.lon_b)
-    ang_a = np.arccos(np.clip(ua @ u0, -1, 1))
-    ang_b = np.arccos(np.clip(ub @ u0, -1, 1))
-    seg_len = edge_length_bound_km(border.lat_a, border.lon_a, border.lat_b, border.lon_b)
-    lat_c, lon_c, r_c = prob.lat[idx], prob.lon[idx], prob.r[idx]
+    ang_a = np.arccos(np.clip(border.unit_a @ u0, -1, 1))
+    ang_b = np.arccos(np.clip(border.unit_b @ u0, -1, 1))
+    seg_len = border.len_km
+    lat_c, lon_c, r_c = prob.lat[idx, None], prob.lon[idx, None], prob.r[idx, None]
 
     def f_bound(
-        lat: npt.NDArray[np.float64], lon: npt.NDArray[np.float64], radius: float
-    ) -> npt.NDArray[np.float64]:
-        out = np.full(lat.shape, -np.inf)
-        for k in range(idx.size):
-            out = np.maximum(
-                out, _sphere_km(float(lat_c[k]), float(lon_c[k]), lat, lon, radius) - r_c[k]
-            )
-        return out
+        lat: npt.NDArray[np.float64], lon: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """``max_i (dist(v, c_i) - r_i)`` on the spheres of radius R0 and R1."""
+        angle = _sphere_km(lat_c, lon_c, lat[None, :], lon[None, :], 1.0)
+        return (R0_KM * angle - r_c).max(axis=0), (R1_KM * angle - r_c).max(axis=0)
 
     beta_km = 250.0
     while True:
@@ -620,14 +617,12 @@ def _margin_km(
                 border.lon_b[sel],
                 seg_len[sel],
             )
-            lo = (f_bound(la, loa, R0_KM) + f_bound(lb, lob, R0_KM) - ln) / 2
-            hi = (f_bound(la, loa, R1_KM) + f_bound(lb, lob, R1_KM) - ln) / 2
+            (lo_a, hi_a), (lo_b, hi_b) = f_bound(la, loa), f_bound(lb, lob)
+            lo = (lo_a + lo_b - ln) / 2
+            hi = (hi_a + hi_b - ln) / 2
             cand = lo <= float(hi.min())
-            ea = np.full(int(cand.sum()), -np.inf)
-            eb = np.full(int(cand.sum()), -np.inf)
-            for k in range(idx.size):
-                ea = np.maximum(ea, geodesic_km(lat_c[k], lon_c[k], la[cand], loa[cand]) - r_c[k])
-                eb = np.maximum(eb, geodesic_km(lat_c[k], lon_c[k], lb[cand], lob[cand]) - r_c[k])
+            ea = (geodesic_km(lat_c, lon_c, la[None, cand], loa[None, cand]) - r_c).max(axis=0)
+            eb = (geodesic_km(lat_c, lon_c, lb[None, cand], lob[None, cand]) - r_c).max(axis=0)
             best = float(((ea + eb - ln[cand]) / 2).min())
         if best <= beta_km or beta_km >= 40000.0:
             return max(0.0, min(best, beta_km))
