@@ -737,10 +737,11 @@ def _settle_candidates(job: _SettleJob) -> npt.NDArray[np.int64]:
     nearest their radius)."""
     prob, res = job.prob, job.res
     binding = sorted(res.binding, key=lambda i: prob.r[i])
-    others = [i for i in job.root if i not in res.binding and math.isfinite(prob.r[i])]
+    oi = np.sort(np.fromiter(job.root - res.binding, dtype=np.int64))
+    oi = oi[np.isfinite(prob.r[oi])]
+    others: list[int] = oi.tolist()
     if len(others) > _NEAR_OTHERS:
         shape = prob.shape(res.region)
-        oi = np.array(others, dtype=np.int64)
         far = np.arccos(np.clip((prob.unit[oi] @ shape.unit.T).min(axis=1), -1.0, 1.0))
         near = np.argsort(-far * R0_KM / prob.r[oi], kind="stable")[:_NEAR_OTHERS]
         if job.center is not None:
