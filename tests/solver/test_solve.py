@@ -473,6 +473,38 @@ def test_solve_many_gives_what_solve_gives(tolerate: int) -> None:
     assert many[1].verdict is Verdict.UNREACHABLE
 
 
+@pytest.mark.parametrize("spec", ["country:DEU", "countries:DEU,FRA,NLD", "not:DEU"])
+def test_fleet_advice_is_each_targets_own(spec: str) -> None:
+    """Settle advice and margins made for a whole fleet at once (one array per step)
+    are what each target gets alone; most of these targets get advice."""
+    rng = np.random.default_rng(11)
+    fleet = []
+    for k in range(30):
+        lat, lon = float(rng.uniform(47.5, 54.5)), float(rng.uniform(6.5, 14.5))
+        ms = []
+        for j in range(int(rng.integers(2, 9))):
+            lo_, la_, _ = GEOD.fwd(lon, lat, rng.uniform(0, 360), rng.uniform(50, 2500) * 1000)
+            la, lo = float(la_), float(lo_)
+            ms.append(
+                Measurement(landmark=f"l{j}", lat=la, lon=lo, rtt_ms=_rtt(lat, lon, la, lo, 1.05))
+            )
+        fleet.append((f"t{k}", ms))
+    zone = load_region(spec)
+    many = solve_many(fleet, zone, estimate=False)
+    assert sum(bool(r.settle) for r in many) >= 10
+    for (target, ms), got in zip(fleet, many, strict=True):
+        one = solve(target, ms, zone, estimate=False)
+        assert got.verdict is one.verdict
+        assert [(s.landmark, s.would_give) for s in got.settle] == [
+            (s.landmark, s.would_give) for s in one.settle
+        ]
+        for a, b in zip(got.settle, one.settle, strict=True):
+            assert a.rtt_needed_ms == pytest.approx(b.rtt_needed_ms, rel=1e-6)
+        assert (got.margin_km is None) == (one.margin_km is None)
+        if got.margin_km is not None and one.margin_km is not None:
+            assert got.margin_km == pytest.approx(one.margin_km, rel=1e-6, abs=1e-6)
+
+
 def test_solve_many_refuses_a_duplicate_landmark() -> None:
     ms = _lms(52.5, 13.4, EUROPE, 1.3)
     with pytest.raises(MeasurementError, match="duplicate"):
