@@ -401,14 +401,17 @@ def _cached_disks(
         (float(a), float(o), float(r), inscribed)
         for a, o, r in zip(lat.tolist(), lon.tolist(), radius_km.tolist(), strict=True)
     ]
-    missing = [i for i, key in enumerate(keys) if key not in _DISK_CACHE]
-    if missing:
-        m = np.array(missing, dtype=np.intp)
-        built = _disks(lat[m], lon[m], radius_km[m], inscribed)
-        if len(_DISK_CACHE) + len(missing) > _DISK_CACHE_SIZE:
-            _DISK_CACHE.clear()
-        _DISK_CACHE.update(zip((keys[i] for i in missing), built, strict=True))
-    return [_DISK_CACHE[key] for key in keys]
+    got = [_DISK_CACHE.get(key) for key in keys]
+    missing = [i for i, disk in enumerate(got) if disk is None]
+    if not missing:
+        return [disk for disk in got if disk is not None]
+    m = np.array(missing, dtype=np.intp)
+    built = _disks(lat[m], lon[m], radius_km[m], inscribed)
+    if len(_DISK_CACHE) + len(missing) > _DISK_CACHE_SIZE:
+        _DISK_CACHE.clear()  # the disks looked up above are already in hand
+    for i, disk in zip(missing, built, strict=True):
+        got[i] = _DISK_CACHE[keys[i]] = disk
+    return [disk for disk in got if disk is not None]
 
 
 def _disks(

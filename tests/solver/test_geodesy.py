@@ -227,3 +227,28 @@ def test_straight_lon_lat_lines_curve_less_than_the_certificate_assumes() -> Non
     bound = (_KAPPA_TAN * np.abs(np.tan(phi)) + _KAPPA_ABS) / R0_KM
     assert np.all(kappa_g <= bound)
     assert np.max(kappa_g / ((1.0887 * np.abs(np.tan(phi)) + 0.0039) / R0_KM)) <= 1.0
+
+
+def test_disk_cache_overflowing_mid_call_keeps_the_disks_it_had(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A call that finds some disks cached and must clear the full cache for the rest
+    still returns every disk (found by a 5,000-example property run: KeyError)."""
+    from solver import _geodesy
+
+    monkeypatch.setattr(_geodesy, "_DISK_CACHE_SIZE", 3)
+    _geodesy.clear_disk_cache()
+    try:
+        lat, lon, r = np.array([10.0, 20.0]), np.array([5.0, 6.0]), np.array([100.0, 200.0])
+        first = _geodesy.geodesic_disks(lat, lon, r)
+        more_lat, more_lon, more_r = [30.0, 40.0], [7.0, 8.0], [300.0, 400.0]
+        both = _geodesy.geodesic_disks(
+            np.append(lat, more_lat), np.append(lon, more_lon), np.append(r, more_r)
+        )
+        assert len(both) == 4
+        assert both[0] is first[0]
+        assert both[1] is first[1]
+        for disk, a, o, x in zip(both[2:], more_lat, more_lon, more_r, strict=True):
+            assert disk.equals(geodesic_disk(a, o, x))
+    finally:
+        _geodesy.clear_disk_cache()
