@@ -716,8 +716,7 @@ def _meeting(
     if first.size:  # each row starts a run (a ring's first segment): runs stay in their row
         inside = shapely.intersects_xy(regions[job], z.lon_a[first], z.lat_a[first])
         # int32: numpy's bool -> int64 running sum is ~20x slower than bool -> int32
-        run = np.cumsum(start, dtype=np.int32 if start.size < 2**31 else np.int64)
-        run -= 1
+        run = np.cumsum(start, dtype=np.int32 if start.size < 2**31 else np.int64) - 1
         meets |= ~meets & inside[run.reshape(meets.shape)]
     return cross_inner, cross_outer, meets
 
