@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 import shapely
 from hypothesis import given
@@ -576,6 +577,59 @@ def test_lockstep_estimates_take_the_same_steps() -> None:
         assert a is not None
         assert b is not None
         assert a == pytest.approx(b, abs=1e-6)
+
+
+def _residuals(
+    x: npt.NDArray[np.float64],
+    la: npt.NDArray[np.float64],
+    lo: npt.NDArray[np.float64],
+    d: npt.NDArray[np.float64],
+    w: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]:
+    """The estimate's weighted residuals at (lat, lon) = x (degrees), landmarks in radians."""
+    from solver._estimate import _R_MEAN_KM
+
+    p, q = np.radians(x[0]), np.radians(x[1])
+    cosc = np.sin(p) * np.sin(la) + np.cos(p) * np.cos(la) * np.cos(q - lo)
+    out: npt.NDArray[np.float64] = (_R_MEAN_KM * np.arccos(np.clip(cosc, -1, 1)) - d) * w
+    return out
+
+
+def test_estimate_reaches_the_least_squares_optimum_of_scipy() -> None:
+    """The hand-written Levenberg-Marquardt (written for speed, docs/solver.md) lands where
+    scipy.optimize.least_squares lands on the same weighted residuals from the same start."""
+    from scipy.optimize import least_squares
+
+    from solver._estimate import _MAX_LANDMARKS, estimate_position
+    from solver._models import radii_km
+
+    rng = np.random.default_rng(3)
+    for _ in range(40):
+        lat, lon = float(rng.uniform(-60, 60)), float(rng.uniform(-180, 180))
+        spots = [
+            (
+                f"l{j}",
+                lat + float(rng.uniform(-12, 12)),
+                (lon + float(rng.uniform(-12, 12)) + 180) % 360 - 180,
+            )
+            for j in range(int(rng.integers(4, 20)))
+        ]
+        ms = _lms(lat, lon, spots, 1.0 + float(rng.uniform(0.3, 0.9)))
+        start = (lat + float(rng.uniform(-1, 1)), lon + float(rng.uniform(-1, 1)))
+        got = estimate_position(ms, Model.FIBER, None, start)
+        assert got is not None
+        dist = radii_km(ms, Model.FIBER)
+        near = np.argsort(dist, kind="stable")[:_MAX_LANDMARKS]
+        la = np.radians([ms[i].lat for i in near])
+        lo = np.radians([ms[i].lon for i in near])
+        d, w = dist[near], 1.0 / np.maximum(dist[near], 10.0)
+
+        args = (la, lo, d, w)
+        ref = least_squares(_residuals, np.array(start), method="lm", xtol=1e-12, args=args)
+        mine = float(np.sum(_residuals(np.array(got), *args) ** 2))
+        assert mine <= 2 * ref.cost * (1 + 1e-2) + 1e-4  # it stops at steps below 1e-3 deg
+        assert got[0] == pytest.approx(ref.x[0], abs=0.01)
+        assert got[1] == pytest.approx(((ref.x[1] + 180) % 360) - 180, abs=0.01)
 
 
 @given(st.lists(scenario(), min_size=2, max_size=6))
