@@ -685,6 +685,9 @@ def _segments_lower_km(
     return best
 
 
+_MEETING_CELLS: Final = 1 << 22  # regions x zone segments per block in _meeting
+
+
 def _meeting(
     lines: npt.NDArray[np.object_],
     line_job: npt.NDArray[np.intp],
@@ -709,15 +712,20 @@ def _meeting(
     n_zone = z.lon_a.size
     meets = np.zeros((regions.size, n_zone), dtype=bool)
     meets[line_job[ia], ja] = True
-    start = np.repeat(z.ring_first[None, :], regions.size, axis=0)  # first segment of each run
-    start[:, 1:] |= meets[:, :-1]
-    start &= ~meets
-    job, first = np.divmod(np.flatnonzero(start), n_zone)
-    if first.size:  # each row starts a run (a ring's first segment): runs stay in their row
-        inside = shapely.intersects_xy(regions[job], z.lon_a[first], z.lat_a[first])
-        # int32: numpy's bool -> int64 running sum is ~20x slower than bool -> int32
-        run = np.cumsum(start, dtype=np.int32 if start.size < 2**31 else np.int64) - 1
-        meets |= ~meets & inside[run.reshape(meets.shape)]
+    # The runs, a block of regions at a time: the (regions x zone segments) temporaries of
+    # a big zone (100,000+ coarse segments) would otherwise take hundreds of MB.
+    block = max(1, _MEETING_CELLS // max(n_zone, 1))
+    for lo in range(0, regions.size, block):
+        hit = meets[lo : lo + block]
+        start = np.repeat(z.ring_first[None, :], hit.shape[0], axis=0)  # each run's first
+        start[:, 1:] |= hit[:, :-1]
+        start &= ~hit
+        job, first = np.divmod(np.flatnonzero(start), n_zone)
+        if first.size:  # each row starts a run (a ring's first segment): runs stay in their row
+            inside = shapely.intersects_xy(regions[lo + job], z.lon_a[first], z.lat_a[first])
+            # int32: numpy's bool -> int64 running sum is ~20x slower than bool -> int32
+            run = np.cumsum(start, dtype=np.int32) - 1
+            hit |= ~hit & inside[run.reshape(hit.shape)]
     return cross_inner, cross_outer, meets
 
 
@@ -788,6 +796,8 @@ def _settle_many(
     out: list[tuple[Settle, ...]] = [()] * len(jobs)
     cands = [_settle_candidates(job) for job in jobs]
     shapes = [job.prob.shape(job.res.region) for job in jobs]
+    # Every live job has a candidate and a segment (so a vertex): the reduceat calls below
+    # need non-empty runs (an empty run would read the next run's first element).
     live = [k for k, c in enumerate(cands) if c.size and shapes[k].seg_len_km.size]
     if not live:
         return out

@@ -404,6 +404,7 @@ def test_slow_landmark_clock_within_tolerance_keeps_the_chip_inside(
     assert _inside(res.region, lat, lon)
 
 
+@pytest.mark.parametrize("one_per_block", [False, True])
 @pytest.mark.parametrize("spec", ["country:DEU", "not:DEU", "countries:DEU,FRA,NLD,DNK"])
 @given(
     disks=st.lists(
@@ -413,10 +414,11 @@ def test_slow_landmark_clock_within_tolerance_keeps_the_chip_inside(
     )
 )
 def test_settle_zone_segments_meeting_region_are_exact(
-    spec: str, disks: list[tuple[float, float, float]]
+    spec: str, one_per_block: bool, disks: list[tuple[float, float, float]]
 ) -> None:
     """_meeting (one predicate query and one point test per run, for several regions at
-    once) = the polygon predicate query of each region alone."""
+    once, in blocks of regions) = the polygon predicate query of each region alone."""
+    from solver import _solve
     from solver._regions import coarse_zone
     from solver._solve import _meeting, _Shape
 
@@ -427,9 +429,15 @@ def test_settle_zone_segments_meeting_region_are_exact(
     lines = shapely.linestrings(np.stack([seg_a, seg_b], axis=1))
     line_job = np.repeat(np.arange(len(shapes)), [shape.seg_a.shape[0] for shape in shapes])
     zone = coarse_zone(load_region(spec))
-    cross_inner, cross_outer, meets = _meeting(
-        lines, line_job, np.array(regions, dtype=object), zone
-    )
+    cells = _solve._MEETING_CELLS
+    if one_per_block:  # a big zone's case: several blocks of regions
+        _solve._MEETING_CELLS = zone.lon_a.size  # type: ignore[misc]
+    try:
+        cross_inner, cross_outer, meets = _meeting(
+            lines, line_job, np.array(regions, dtype=object), zone
+        )
+    finally:
+        _solve._MEETING_CELLS = cells  # type: ignore[misc]
     ia, ja = zone.tree.query(lines, predicate="intersects")
     for cross, mine in ((cross_inner, ja < zone.split), (cross_outer, ja >= zone.split)):
         want = np.zeros(len(lines), dtype=bool)
