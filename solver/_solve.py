@@ -386,16 +386,13 @@ class _Problem:
 
     def build(self, idx: Sequence[int]) -> None:
         """Build the disks of ``idx`` not built yet, all in one batch."""
-        todo = np.array([i for i in idx if i not in self._disks], dtype=np.int64)
-        if todo.size:
-            disks = geodesic_disks(self.lat[todo], self.lon[todo], self.r[todo])
-            self._disks.update(zip(todo.tolist(), disks, strict=True))
+        _build_many([self], [idx])
 
     def has_disk(self, i: int) -> bool:
         return i in self._disks
 
     def add_disk(self, i: int, disk: BaseGeometry) -> None:
-        """A disk built elsewhere (:func:`_build_many`), as :meth:`build` would."""
+        """A disk built by :func:`_build_many`."""
         self._disks[i] = disk
 
     def shape(self, region: BaseGeometry) -> _Shape:
@@ -762,9 +759,15 @@ def _settle_candidates(job: _SettleJob) -> npt.NDArray[np.int64]:
     return np.array(binding + others, dtype=np.int64)
 
 
+def _starts(counts: npt.NDArray[np.intp]) -> npt.NDArray[np.intp]:
+    """Where each run of ``counts`` items laid end to end starts."""
+    out: npt.NDArray[np.intp] = np.cumsum(counts) - counts
+    return out
+
+
 def _runs(counts: npt.NDArray[np.intp]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
     """For runs of ``counts`` items laid end to end: each run's start, each item's offset."""
-    starts = np.cumsum(counts) - counts
+    starts = _starts(counts)
     offset = np.arange(int(counts.sum()), dtype=np.intp) - np.repeat(starts, counts)
     return starts, offset
 
@@ -808,7 +811,7 @@ def _settle_many(
     # Every region's vertices and boundary segments, end to end.
     n_v = np.array([s.lat.size for s in shapes], dtype=np.intp)
     n_s = np.array([s.seg_len_km.size for s in shapes], dtype=np.intp)
-    v_start = np.cumsum(n_v) - n_v
+    v_start = _starts(n_v)
     lon_v = np.concatenate([s.lon for s in shapes])
     lat_v = np.concatenate([s.lat for s in shapes])
     unit_v = np.concatenate([s.unit for s in shapes])
@@ -829,33 +832,37 @@ def _settle_many(
     own_v = in_co[seg_av] | in_co[seg_av + 1] | cross_co
 
     # One row per candidate landmark; (row, vertex) and (row, segment) pairs of its region.
-    n_c = np.array([cands[k].size for k in live], dtype=np.intp)
-    row_job = np.repeat(np.arange(len(live)), n_c)
     probs = [jobs[k].prob for k in live]
-    cand = np.concatenate([cands[k] for k in live])
-    pu = np.concatenate([p.unit[cands[k]] for p, k in zip(probs, live, strict=True)])
+    live_cands = [cands[k] for k in live]
+    n_c = np.array([c.size for c in live_cands], dtype=np.intp)
+    row_job = np.repeat(np.arange(len(live)), n_c)
+
+    def per_row(of: Callable[[_Problem], npt.NDArray[Any]]) -> npt.NDArray[Any]:
+        """A per-landmark array of each live problem, at its candidates, end to end."""
+        return np.concatenate([of(p)[c] for p, c in zip(probs, live_cands, strict=True)])
+
+    cand = np.concatenate(live_cands)
+    pu = per_row(lambda p: p.unit)
     pv_start, pv_off = _runs(n_v[row_job])
     pair_v = pv_off + np.repeat(v_start[row_job], n_v[row_job])
     d = np.einsum("ij,ij->i", np.repeat(pu, n_v[row_job], axis=0), unit_v[pair_v])
     np.clip(d, -1.0, 1.0, out=d)
     d = R0_KM * np.arccos(d)  # every vertex ends some segment
     ps_start, ps_off = _runs(n_s[row_job])
-    pair_s = ps_off + np.repeat((np.cumsum(n_s) - n_s)[row_job], n_s[row_job])
+    pair_s = ps_off + np.repeat(_starts(n_s)[row_job], n_s[row_job])
     pa = np.repeat(pv_start - v_start[row_job], n_s[row_job]) + seg_av[pair_s]
     own_bound = (d[pa] + d[pa + 1] - seg_len[pair_s]) / 2 - _ARC_SLACK_KM
     reach = np.empty((cand.size, 2))  # columns: goal COMPLIANT, goal VIOLATION
     for col, own in enumerate((own_c, own_v)):
         reach[:, col] = np.minimum.reduceat(np.where(own[pair_s], own_bound, np.inf), ps_start)
-    r_start = np.cumsum(n_c) - n_c
+    r_start = _starts(n_c)
     for j in np.flatnonzero(meets.any(axis=1)).tolist():
         rows = slice(int(r_start[j]), int(r_start[j] + n_c[j]))
         np.minimum(reach[rows], _segments_lower_km(pu[rows], z, meets[j]), out=reach[rows])
     # A vertex of R within r' keeps the new region non-empty (upper bound: sphere R1).
     nearest_vertex = np.minimum.reduceat(d, pv_start) * (R1_KM / R0_KM) + 2 * _ARC_SLACK_KM
     # A landmark inside the set it should keep away from can never settle it.
-    c_lat = np.concatenate([p.lat[cands[k]] for p, k in zip(probs, live, strict=True)])
-    c_lon = np.concatenate([p.lon[cands[k]] for p, k in zip(probs, live, strict=True)])
-    r_c = np.concatenate([p.r[cands[k]] for p, k in zip(probs, live, strict=True)])
+    c_lat, c_lon, r_c = per_row(lambda p: p.lat), per_row(lambda p: p.lon), per_row(lambda p: p.r)
     in_r = shapely.intersects_xy(regions[row_job], c_lon, c_lat)
     inside_rest = np.stack(
         [
