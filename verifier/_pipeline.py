@@ -288,7 +288,10 @@ class _Case:
         evidence: ChipEvidence | None,
         registry: Registry,
         region_spec: str | None,
+        zones: dict[str, AuthorizedRegion] | None = None,
     ) -> _Case:
+        """``zones`` (spec -> zone) lets many cases share one load of each spec (a GeoJSON
+        file is otherwise read again for every chip)."""
         refusal: str | None = None
         try:
             spec = registry.chip(chip_id).region
@@ -300,7 +303,11 @@ class _Case:
                     reason="unknown_chip",
                 ) from e
             spec = region_spec
-        return cls(chip_id, load_region(spec), refusal, evidence)
+        zones = {} if zones is None else zones
+        region = zones.get(spec)
+        if region is None:
+            region = zones[spec] = load_region(spec)
+        return cls(chip_id, region, refusal, evidence)
 
     @property
     def usable(self) -> bool:
@@ -392,8 +399,9 @@ def judge_all(
     """
     grouped = group_evidence(screened, registry)
     specs = region_specs or {}
+    zones: dict[str, AuthorizedRegion] = {}  # each spec loaded once per call
     cases = [
-        _Case.of(chip_id, grouped.get(chip_id), registry, specs.get(chip_id))
+        _Case.of(chip_id, grouped.get(chip_id), registry, specs.get(chip_id), zones)
         for chip_id in chip_ids
     ]
     by_zone: dict[str, list[int]] = {}
