@@ -32,12 +32,9 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from chiploc.units import SPEED_OF_LIGHT_KM_PER_MS
+from chiploc.common.units import SPEED_OF_LIGHT_KM_PER_MS
 
-# This script is named like the package it measures: keep its own folder off the import
-# path, or ``import maps`` would import this file.
 _HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 TARGET_10K_LOAD_S = 5.0
 TARGET_10K_MB = 15.0
@@ -58,7 +55,7 @@ def _chips(n: int) -> list[tuple[str, float, float, str]]:
     """(target, lat, lon, region spec) for ``n`` synthetic chips, seeded."""
     from pyproj import Geod
 
-    import sim
+    from chiploc import sim
 
     geod = Geod(ellps="WGS84")
     rng = random.Random(_SEED)
@@ -75,8 +72,7 @@ def _solve_chunk(chips: list[tuple[str, float, float, str]]) -> list[dict[str, A
     import numpy as np
     from pyproj import Geod
 
-    import sim
-    import solver
+    from chiploc import sim, solver
 
     geod = Geod(ellps="WGS84")
     cities = list(sim.CITIES)
@@ -171,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
 
-    import maps
+    from chiploc import maps
 
     results, solve_s = synthetic_results(max(sizes))
     out: dict[str, Any] = {

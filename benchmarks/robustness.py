@@ -37,13 +37,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-# run as a script, this directory is sys.path[0] and benchmarks/solver.py would shadow the
-# solver package
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-from chip_agent import ChipAgent  # noqa: E402
-from landmarks import LandmarkDaemon  # noqa: E402
-from sim import (  # noqa: E402
+from chiploc.chip_agent import ChipAgent
+from chiploc.landmarks import LandmarkDaemon
+from chiploc.sim import (
     FUZZ_TARGETS,
     FuzzLab,
     fuzz_agent,
@@ -53,7 +49,7 @@ from sim import (  # noqa: E402
     run_attacks,
     run_faults,
 )
-from sim._faults import _config, _identities  # noqa: E402
+from chiploc.sim._faults import _config, _identities
 
 _ROOT = Path(__file__).resolve().parents[1]
 

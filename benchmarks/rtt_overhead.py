@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from chiploc.units import SPEED_OF_LIGHT_KM_PER_MS
+from chiploc.common.units import SPEED_OF_LIGHT_KM_PER_MS
 
 _ECHO_SERVER = r"""
 import socket, sys
@@ -92,7 +92,7 @@ def measure_floor_kernel(probes: int, warmup: int) -> tuple[list[int], int]:
     import socket as _socket
     import struct
 
-    from landmarks import rtt_from_stamps
+    from chiploc.landmarks import rtt_from_stamps
 
     server = subprocess.Popen(
         [sys.executable, "-c", _ECHO_SERVER], stdout=subprocess.PIPE, text=True
@@ -142,8 +142,8 @@ def measure_floor_kernel(probes: int, warmup: int) -> tuple[list[int], int]:
 def _agent_main(directory: str) -> None:
     import uvloop
 
-    from chip_agent import AgentLimits, ChipAgent
-    from protocol import Role, load_private_key, load_registry_pinned
+    from chiploc.chip_agent import AgentLimits, ChipAgent
+    from chiploc.protocol import Role, load_private_key, load_registry_pinned
 
     key = load_private_key(Path(directory) / "chip.key", role=Role.CHIP)
     registry = load_registry_pinned(Path(directory) / "registry.json")
@@ -163,8 +163,8 @@ def _agent_main(directory: str) -> None:
 def measure_chiploc(probes: int, warmup: int) -> dict[str, Any]:
     import uvloop
 
-    from landmarks import LandmarkConfig, LandmarkDaemon
-    from protocol import (
+    from chiploc.landmarks import LandmarkConfig, LandmarkDaemon
+    from chiploc.protocol import (
         ChipEntry,
         LandmarkEntry,
         Registry,

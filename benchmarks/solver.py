@@ -29,19 +29,14 @@ import json
 import math
 import random
 import statistics
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
-# This file is named like the package it measures: keep its directory off the import path.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+import numpy as np
+import shapely
+from pyproj import Transformer
 
-import numpy as np  # noqa: E402
-import shapely  # noqa: E402
-from pyproj import Transformer  # noqa: E402
-
-from solver import (  # noqa: E402
+from chiploc.solver import (
     Measurement,
     Model,
     geodesic_km,
@@ -51,8 +46,8 @@ from solver import (  # noqa: E402
     solve,
     solve_many,
 )
-from solver._geodesy import GEOD, R0_KM, R1_KM, clear_disk_cache, ecef_km  # noqa: E402
-from solver._solve import _sphere_km  # noqa: E402
+from chiploc.solver._geodesy import GEOD, R0_KM, R1_KM, clear_disk_cache, ecef_km
+from chiploc.solver._solve import _sphere_km
 
 C = 299.792458
 

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from chip_agent._agent import AgentLimits, ChipAgent
+from chiploc.chip_agent._agent import AgentLimits, ChipAgent
 
 __all__ = ["AgentLimits", "ChipAgent"]

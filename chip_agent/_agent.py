@@ -32,8 +32,8 @@ from typing import Any
 
 from nacl.bindings import crypto_sign
 
-from chiploc.errors import ChiplocError, DecodeError, ReplayDetected, TransportError
-from protocol import (
+from chiploc.common.errors import ChiplocError, DecodeError, ReplayDetected, TransportError
+from chiploc.protocol import (
     MAX_DATAGRAM_BYTES,
     PROBE_BYTES,
     Hello,

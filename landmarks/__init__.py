@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from landmarks._config import LandmarkConfig, parse_host_port
-from landmarks._core import RoundCore, hello_schedule_ns
-from landmarks._daemon import LandmarkDaemon
-from landmarks._store import ReportStore
-from landmarks._timing import rtt_from_stamps
+from chiploc.landmarks._config import LandmarkConfig, parse_host_port
+from chiploc.landmarks._core import RoundCore, hello_schedule_ns
+from chiploc.landmarks._daemon import LandmarkDaemon
+from chiploc.landmarks._store import ReportStore
+from chiploc.landmarks._timing import rtt_from_stamps
 
 __all__ = [
     "LandmarkConfig",

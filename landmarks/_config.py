@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chiploc.config import read_toml_table
-from chiploc.errors import ConfigError
-from protocol import validate_id
+from chiploc.common.config import read_toml_table
+from chiploc.common.errors import ConfigError
+from chiploc.protocol import validate_id
 
 __all__ = ["LandmarkConfig", "parse_host_port"]
 

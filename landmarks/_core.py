@@ -28,8 +28,8 @@ Invariants enforced here:
 
 from __future__ import annotations
 
-from chiploc.errors import BindingError, DecodeError, LocalProtocolError, ReplayDetected
-from protocol import (
+from chiploc.common.errors import BindingError, DecodeError, LocalProtocolError, ReplayDetected
+from chiploc.protocol import (
     NONCE_BYTES,
     RESPONSE_BYTES,
     ChipEntry,

@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from chiploc.errors import (
+from chiploc.common.errors import (
     ChiplocError,
     InputError,
     NetworkError,
@@ -27,11 +27,11 @@ from chiploc.errors import (
     TransportError,
     VerificationError,
 )
-from landmarks._config import LandmarkConfig, parse_host_port
-from landmarks._core import RoundCore
-from landmarks._store import ReportStore
-from landmarks._udp import UdpProber
-from protocol import (
+from chiploc.landmarks._config import LandmarkConfig, parse_host_port
+from chiploc.landmarks._core import RoundCore
+from chiploc.landmarks._store import ReportStore
+from chiploc.landmarks._udp import UdpProber
+from chiploc.protocol import (
     MeasurementReport,
     PrivateKey,
     Registry,
@@ -168,7 +168,7 @@ class LandmarkDaemon:
     def update_registry(self, registry: Registry) -> None:
         """Swap in a newer registry (e.g. after a revocation); rounds started later use it.
 
-        Raises :class:`~chiploc.errors.VerificationError` (and keeps the old one) when
+        Raises :class:`~chiploc.common.errors.VerificationError` (and keeps the old one) when
         this landmark is not enrolled or is revoked in ``registry``: a revoked landmark
         must stop measuring, which is its operator's call (``landmark serve`` stops).
         """

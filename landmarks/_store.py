@@ -11,8 +11,8 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from chiploc.errors import StoreError
-from protocol import MeasurementReport
+from chiploc.common.errors import StoreError
+from chiploc.protocol import MeasurementReport
 
 __all__ = ["ReportStore"]
 

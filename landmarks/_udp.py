@@ -31,10 +31,10 @@ from collections.abc import Callable
 from time import perf_counter_ns, time_ns
 from typing import Any
 
-from chiploc.errors import ChiplocError, TransportError
-from landmarks._core import RoundCore, hello_schedule_ns
-from landmarks._timing import rtt_from_stamps
-from protocol import (
+from chiploc.common.errors import ChiplocError, TransportError
+from chiploc.landmarks._core import RoundCore, hello_schedule_ns
+from chiploc.landmarks._timing import rtt_from_stamps
+from chiploc.protocol import (
     HEADER_BYTES,
     MAGIC,
     MAX_DATAGRAM_BYTES,

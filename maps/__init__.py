@@ -16,18 +16,18 @@ fleets) from ``maps/_vendor/`` and references nothing on the network; web tiles
 appear only when the caller passes ``tiles=`` explicitly.
 """
 
-from maps._basemap import BASEMAP_LAYER_NAME, basemap_geojson
-from maps._chip import ESTIMATE_LABEL, chip_map, chip_map_from_layers
-from maps._coverage import (
+from chiploc.maps._basemap import BASEMAP_LAYER_NAME, basemap_geojson
+from chiploc.maps._chip import ESTIMATE_LABEL, chip_map, chip_map_from_layers
+from chiploc.maps._coverage import (
     CoverageGrid,
     CoverageLandmark,
     coverage_grid,
     coverage_map,
     read_landmarks_csv,
 )
-from maps._fleet import DEFAULT_CLUSTER_THRESHOLD, fleet_map, fleet_map_from_points
-from maps._html import LEAFLET_VERSION, MARKERCLUSTER_VERSION, network_references
-from maps._layers import (
+from chiploc.maps._fleet import DEFAULT_CLUSTER_THRESHOLD, fleet_map, fleet_map_from_points
+from chiploc.maps._html import LEAFLET_VERSION, MARKERCLUSTER_VERSION, network_references
+from chiploc.maps._layers import (
     VERDICT_COLOURS,
     VERDICTS,
     ChipLayers,

@@ -28,7 +28,7 @@ def basemap_geojson(tolerance_deg: float = 0.05) -> dict[str, Any]:
     """A GeoJSON FeatureCollection of every country, simplified by ``tolerance_deg``."""
     from shapely.geometry import mapping
 
-    import solver
+    from chiploc import solver
 
     features = []
     for iso3, (name, geometry) in sorted(solver.country_geometries().items()):

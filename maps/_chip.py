@@ -14,7 +14,7 @@ from typing import Any
 
 import folium
 
-from maps._html import (
+from chiploc.maps._html import (
     GeoJsonLayer,
     OfflineMap,
     add_banner,
@@ -26,7 +26,13 @@ from maps._html import (
     tooltip,
     zoom_control,
 )
-from maps._layers import VERDICT_COLOURS, ChipLayers, LandmarkLayer, chip_layers, settle_lines
+from chiploc.maps._layers import (
+    VERDICT_COLOURS,
+    ChipLayers,
+    LandmarkLayer,
+    chip_layers,
+    settle_lines,
+)
 
 __all__ = ["ESTIMATE_LABEL", "chip_map", "chip_map_from_layers"]
 

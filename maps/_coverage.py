@@ -16,7 +16,7 @@ Invariants enforced here:
 - The grid is bounded: at most ``max_cells`` cells (the resolution is
   coarsened to fit), so the map finishes in tens of seconds.
 - A landmark CSV row that does not parse raises
-  :class:`~chiploc.errors.MeasurementError` naming the source and line.
+  :class:`~chiploc.common.errors.MeasurementError` naming the source and line.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from typing import Any
 
 import folium
 
-from chiploc.errors import ConfigError, MeasurementError
-from chiploc.units import SPEED_OF_LIGHT_KM_PER_MS
-from maps._html import (
+from chiploc.common.errors import ConfigError, MeasurementError
+from chiploc.common.units import SPEED_OF_LIGHT_KM_PER_MS
+from chiploc.maps._html import (
     GeoJsonLayer,
     OfflineMap,
     add_banner,
@@ -170,7 +170,7 @@ def coverage_grid(
     import shapely
     from pyproj import Geod
 
-    import solver
+    from chiploc import solver
 
     if not landmarks:
         raise ConfigError("coverage needs at least one landmark", reason="no_landmarks")

@@ -20,7 +20,7 @@ from folium import LayerControl
 from folium.map import Layer
 from folium.template import Template
 
-from maps._html import (
+from chiploc.maps._html import (
     JsBlock,
     OfflineMap,
     basemap_layer,
@@ -28,7 +28,7 @@ from maps._html import (
     html_control,
     render_html,
 )
-from maps._layers import VERDICT_COLOURS, VERDICTS, FleetPoints, fleet_points
+from chiploc.maps._layers import VERDICT_COLOURS, VERDICTS, FleetPoints, fleet_points
 
 __all__ = ["DEFAULT_CLUSTER_THRESHOLD", "fleet_map", "fleet_map_from_points"]
 

@@ -34,8 +34,8 @@ from branca.element import Element, Figure, MacroElement
 from folium.map import Layer
 from folium.template import Template
 
-from chiploc.errors import ConfigError
-from maps._basemap import BASEMAP_LAYER_NAME, basemap_geojson
+from chiploc.common.errors import ConfigError
+from chiploc.maps._basemap import BASEMAP_LAYER_NAME, basemap_geojson
 
 __all__ = [
     "LEAFLET_VERSION",

@@ -16,7 +16,7 @@ Invariants enforced here:
 - The estimate is kept apart from the proof: its own marker, labelled
   "estimate — not a proof"; a non-vacuum result is labelled as an estimate in
   the banner.
-- A malformed result raises :class:`~chiploc.errors.InputError` naming the
+- A malformed result raises :class:`~chiploc.common.errors.InputError` naming the
   field (reason ``bad_result``); a fleet chip with no position is counted and
   listed, never dropped silently.
 """
@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chiploc.errors import InputError
+from chiploc.common.errors import InputError
 
 __all__ = [
     "VERDICTS",
@@ -217,7 +217,7 @@ def chip_layers(result: Mapping[str, Any], *, authorized: Any = None) -> ChipLay
     """
     from shapely.geometry import mapping
 
-    import solver
+    from chiploc import solver
 
     target = _str(_field(result, "target", "result"), "result.target")
     where = f"result for {target!r}"

@@ -6,7 +6,7 @@ See ``docs/protocol.md`` for the byte-level format and its test vectors.
 
 from __future__ import annotations
 
-from protocol._keys import (
+from chiploc.protocol._keys import (
     PRIVATE_KEY_FORMAT,
     PUBLIC_KEY_FORMAT,
     PrivateKey,
@@ -19,7 +19,7 @@ from protocol._keys import (
     verify_signature,
     write_keypair,
 )
-from protocol._registry import (
+from chiploc.protocol._registry import (
     REGISTRY_DOMAIN,
     REGISTRY_FORMAT,
     ChipEntry,
@@ -33,7 +33,7 @@ from protocol._registry import (
     reload_registry,
     resolve_authority_key,
 )
-from protocol._report import (
+from chiploc.protocol._report import (
     MAX_REPORT_BYTES,
     MAX_REPORT_PROBES,
     REPORT_DOMAIN,
@@ -44,7 +44,7 @@ from protocol._report import (
     sign_report,
     verify_report,
 )
-from protocol._wire import (
+from chiploc.protocol._wire import (
     HEADER_BYTES,
     HELLO_ACK_DOMAIN,
     HELLO_DOMAIN,

@@ -7,7 +7,7 @@ Invariants enforced here:
 * A private key is a 32-byte Ed25519 seed; its public key is derived, never
   stored beside it in a way that could disagree.
 * A private key file is written with mode 0600 and is refused on load if it is
-  group- or world-accessible (:class:`~chiploc.errors.KeyFileError`).
+  group- or world-accessible (:class:`~chiploc.common.errors.KeyFileError`).
 * Every file problem (missing, unreadable, malformed, wrong role or id) is a
   ``KeyFileError`` naming the file.
 
@@ -32,7 +32,7 @@ from typing import Any
 
 from nacl import bindings as _nacl
 
-from chiploc.errors import BadSignature, KeyFileError, LocalProtocolError
+from chiploc.common.errors import BadSignature, KeyFileError, LocalProtocolError
 
 __all__ = [
     "PRIVATE_KEY_FORMAT",

@@ -5,15 +5,15 @@ Invariants enforced here:
 * A registry is only ever loaded together with a pinned authority public key;
   the Ed25519 signature over ``b"chiploc/registry/v1\\x00" + canonical(body)``
   must verify before any entry is read. Failure is a
-  :class:`~chiploc.errors.RegistryError` that names the source file.
+  :class:`~chiploc.common.errors.RegistryError` that names the source file.
 * ``canonical(x)`` is ``json.dumps(x, sort_keys=True, separators=(",", ":"),
   ensure_ascii=False, allow_nan=False).encode("utf-8")``; entries are listed in
   id order, so the same registry always has the same bytes.
 * Ids are unique within each section and valid (:func:`validate_id`); public
   keys are 32 bytes; latitudes in [-90, 90], longitudes in [-180, 180], finite.
 * Lookups (:meth:`Registry.landmark`, ``.chip``, ``.verifier``) raise
-  :class:`~chiploc.errors.UnknownIdentity` or
-  :class:`~chiploc.errors.RevokedIdentity`; they never return a revoked entry.
+  :class:`~chiploc.common.errors.UnknownIdentity` or
+  :class:`~chiploc.common.errors.RevokedIdentity`; they never return a revoked entry.
 
 File format (UTF-8 JSON)::
 
@@ -36,9 +36,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from chiploc.canonical import canonical_json
-from chiploc.errors import BadSignature, RegistryError, RevokedIdentity, UnknownIdentity
-from protocol._keys import PrivateKey, Role, validate_id, verify_signature
+from chiploc.common.canonical import canonical_json
+from chiploc.common.errors import BadSignature, RegistryError, RevokedIdentity, UnknownIdentity
+from chiploc.protocol._keys import PrivateKey, Role, validate_id, verify_signature
 
 __all__ = [
     "REGISTRY_DOMAIN",
@@ -400,7 +400,7 @@ def resolve_authority_key(
 ) -> bytes:
     """The pinned authority public key: ``authority_key_path``, else ``authority.pub`` beside
     the registry. Neither present is a RegistryError (never a silent trust-on-first-use)."""
-    from protocol._keys import load_public_key
+    from chiploc.protocol._keys import load_public_key
 
     if authority_key_path is None:
         candidate = Path(registry_path).parent / "authority.pub"

@@ -13,8 +13,8 @@ Invariants enforced here:
 * RTTs are nanoseconds on the landmark's monotonic clock and are the raw measured values; the
   landmark-side overhead lower bound is a separate field (``overhead_lower_bound_ns``) that no
   RTT has been reduced by. It never exceeds the minimum RTT.
-* Parsing never raises anything but :class:`~chiploc.errors.DecodeError`; verification raises
-  :class:`~chiploc.errors.VerificationError` subclasses.
+* Parsing never raises anything but :class:`~chiploc.common.errors.DecodeError`; verification raises
+  :class:`~chiploc.common.errors.VerificationError` subclasses.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from chiploc.errors import BadSignature, DecodeError
-from protocol._keys import PrivateKey, validate_id, verify_signature
-from protocol._registry import Registry
-from protocol._wire import (
+from chiploc.common.errors import BadSignature, DecodeError
+from chiploc.protocol._keys import PrivateKey, validate_id, verify_signature
+from chiploc.protocol._registry import Registry
+from chiploc.protocol._wire import (
     HEADER_BYTES,
     NONCE_BYTES,
     SESSION_ID_BYTES,

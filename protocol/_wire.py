@@ -5,7 +5,7 @@ Invariants enforced here:
 * Every datagram starts with the 4-byte header ``MAGIC (2) | VERSION (1) | TYPE (1)`` and is
   at most :data:`MAX_DATAGRAM_BYTES` long; every message type has an exact length (or an
   exact length given its length-prefixed ids). Anything else raises
-  :class:`~chiploc.errors.DecodeError` with a reason code: ``truncated``, ``oversized``,
+  :class:`~chiploc.common.errors.DecodeError` with a reason code: ``truncated``, ``oversized``,
   ``bad_magic``, ``wrong_version``, ``unknown_type``, ``trailing_bytes``, ``bad_field``.
   Decoding never raises anything else.
 * Every signature covers a domain-separation prefix (``chiploc/<kind>/v1\\x00``) followed by
@@ -14,7 +14,8 @@ Invariants enforced here:
   ``RESPONSE_DOMAIN | session_id | len(chip_id) chip_id | len(landmark_id) landmark_id | seq |
   nonce`` (see :func:`response_message`), binding nonce, session, chip, landmark and sequence.
 * HELLO freshness, enrolment and signatures are checked by :func:`verify_hello` /
-  :func:`verify_hello_ack`, which raise :class:`~chiploc.errors.VerificationError` subclasses.
+  :func:`verify_hello_ack`, which raise :class:`~chiploc.common.errors.VerificationError`
+  subclasses.
 """
 
 from __future__ import annotations
@@ -24,14 +25,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from chiploc.errors import (
+from chiploc.common.errors import (
     BindingError,
     DecodeError,
     LocalProtocolError,
     StaleMessage,
 )
-from protocol._keys import PrivateKey, validate_id, verify_signature
-from protocol._registry import ChipEntry, LandmarkEntry, Registry
+from chiploc.protocol._keys import PrivateKey, validate_id, verify_signature
+from chiploc.protocol._registry import ChipEntry, LandmarkEntry, Registry
 
 __all__ = [
     "HEADER_BYTES",

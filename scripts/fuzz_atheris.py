@@ -24,11 +24,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 #: Packages atheris instruments for coverage (imported under ``instrument_imports``).
-_OURS = ["protocol", "landmarks", "chip_agent", "solver", "store", "verifier", "chiploc", "sim"]
+_OURS = ["chiploc"]
 
 
 def _mutation_run(targets: list[str], count: int, seed: int) -> int:
-    from sim import FuzzLab
+    from chiploc.sim import FuzzLab
 
     lab = FuzzLab(tempfile.mkdtemp(prefix="chiploc-fuzz-"))
     rng = random.Random(seed)
@@ -48,7 +48,7 @@ def _mutation_run(targets: list[str], count: int, seed: int) -> int:
 def main() -> int:
     args = sys.argv[1:]
     if "--mutate" in args:
-        from sim import FUZZ_TARGETS
+        from chiploc.sim import FUZZ_TARGETS
 
         if not args or args[0] not in (*FUZZ_TARGETS, "all"):
             print(__doc__, file=sys.stderr)
@@ -61,7 +61,7 @@ def main() -> int:
         print("atheris is not installed: pip install atheris, or use --mutate N", file=sys.stderr)
         return 2
     with atheris.instrument_imports(include=_OURS):
-        from sim import FUZZ_TARGETS, FuzzLab
+        from chiploc.sim import FUZZ_TARGETS, FuzzLab
     if not args or args[0] not in FUZZ_TARGETS:
         print(__doc__, file=sys.stderr)
         return 2

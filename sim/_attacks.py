@@ -38,16 +38,16 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import aiohttp
 
-from chip_agent import ChipAgent
-from chiploc.errors import (
+from chiploc.chip_agent import ChipAgent
+from chiploc.common.errors import (
     BadSignature,
     ChiplocError,
     ProbeTimeout,
     RevokedIdentity,
     UnknownIdentity,
 )
-from landmarks import LandmarkConfig, LandmarkDaemon
-from protocol import (
+from chiploc.landmarks import LandmarkConfig, LandmarkDaemon
+from chiploc.protocol import (
     ChipEntry,
     Hello,
     LandmarkEntry,
@@ -73,7 +73,7 @@ from ._loopback import started_agent, started_daemon, started_relay
 from ._paths import PathModel, Point, Route, draw_hop, draw_route, fastest_route, geodesic_km
 
 if TYPE_CHECKING:
-    from solver import SolveResult
+    from chiploc.solver import SolveResult
 
 __all__ = ["ATTACKS", "AttackOutcome", "run_attacks"]
 
@@ -402,7 +402,7 @@ def _solve(
     tolerate: int = 0,
 ) -> SolveResult:
     """Verify every report (raises on a bad one), then solve under the vacuum model."""
-    from solver import Measurement, load_region, solve  # lazy: keeps `import sim` light
+    from chiploc.solver import Measurement, load_region, solve  # lazy: keeps `import sim` light
 
     measurements = []
     for raw in raws:
@@ -1076,7 +1076,7 @@ async def unenrolled_chip_attack(directory: Path) -> AttackOutcome:
         counters.get("unknown_identity", 0) >= 2,
         f"landmark counters {sorted(counters.items())}",
     )
-    from solver import load_region, solve
+    from chiploc.solver import load_region, solve
 
     result = solve(stranger.id, [], load_region("country:DEU"))
     checks.check("verdict UNREACHABLE", result.verdict.value == "UNREACHABLE", result.message)

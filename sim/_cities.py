@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
 
-from chiploc.errors import InputError
+from chiploc.common.errors import InputError
 
 __all__ = ["CITIES", "CITIES_BY_CODE", "EUROPE", "City", "city"]
 

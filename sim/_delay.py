@@ -51,7 +51,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from chiploc.errors import InputError, TransportError
+from chiploc.common.errors import InputError, TransportError
 
 from ._paths import PathModel, Route
 

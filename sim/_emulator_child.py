@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from multiprocessing.connection import Connection
 
-from sim._host import child_main
+from chiploc.sim._host import child_main
 
 if __name__ == "__main__":  # pragma: no cover - runs in the child
     child_main(Connection(int(sys.argv[1])), int(sys.argv[2]), int(sys.argv[3]))

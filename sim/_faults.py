@@ -55,8 +55,8 @@ from typing import Any, Final
 
 import aiohttp
 
-from chip_agent import ChipAgent
-from chiploc.errors import (
+from chiploc.chip_agent import ChipAgent
+from chiploc.common.errors import (
     ChiplocError,
     DecodeError,
     InputError,
@@ -64,8 +64,8 @@ from chiploc.errors import (
     TransportError,
     VerificationError,
 )
-from landmarks import LandmarkConfig, LandmarkDaemon
-from protocol import (
+from chiploc.landmarks import LandmarkConfig, LandmarkDaemon
+from chiploc.protocol import (
     ChipEntry,
     Hello,
     LandmarkEntry,
@@ -833,7 +833,9 @@ def _write_landmark_lab(root: Path, ids: _Identities) -> Path:
 
 
 def _child_env() -> dict[str, str]:
-    root = str(Path(__file__).resolve().parents[1])
+    # The folder that holds the chiploc package (a checkout's top or site-packages):
+    # not resolved, since in a checkout chiploc/sim is a symlink to the top-level sim/.
+    root = str(Path(__file__).parents[2])
     path = os.environ.get("PYTHONPATH", "")
     return {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
 
@@ -971,9 +973,9 @@ async def landmark_kill_restart(
 def _writer_main() -> None:  # pragma: no cover - runs in the child process
     """Child: write signed rounds + certified verdicts into the store until killed; print
     one JSON line per commit (after the commit returned)."""
-    from solver import Measurement, load_region, solve
-    from store import open_store
-    from verifier import issue_certificate, record_registry
+    from chiploc.solver import Measurement, load_region, solve
+    from chiploc.store import open_store
+    from chiploc.verifier import issue_certificate, record_registry
 
     db, run = sys.argv[1], int(sys.argv[2])
     ids = _identities("verifier-kill")
@@ -1047,8 +1049,8 @@ def verifier_kill(
     loop and prints each commit; it is SIGKILLed at seeded random moments and restarted
     on the same database. No reported round, verdict or audit entry may be missing and
     ``verifier.verify_audit`` must pass after every kill."""
-    from store import open_store
-    from verifier import verify_audit
+    from chiploc.store import open_store
+    from chiploc.verifier import verify_audit
 
     root = _prepare(directory)
     db = root / "verifier.db"
@@ -1274,8 +1276,8 @@ class FuzzLab:
     readers are given."""
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
-        from solver import Measurement, load_region, solve
-        from verifier import issue_certificate
+        from chiploc.solver import Measurement, load_region, solve
+        from chiploc.verifier import issue_certificate
 
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -1419,7 +1421,7 @@ class FuzzLab:
 
     # -- per-reader checks: return the accepted value, or raise
     def _hello(self, data: bytes) -> object:
-        from protocol import verify_hello
+        from chiploc.protocol import verify_hello
 
         hello = decode_datagram(data)
         if not isinstance(hello, Hello):
@@ -1433,7 +1435,7 @@ class FuzzLab:
         )
 
     def _response(self, data: bytes) -> object:
-        from protocol import Response, verify_response
+        from chiploc.protocol import Response, verify_response
 
         response = decode_datagram(data)
         if not isinstance(response, Response):
@@ -1451,7 +1453,7 @@ class FuzzLab:
 
     def _registry_signed(self, body: bytes) -> object:
         """An authority-signed but possibly malformed body: parsing must still only reject."""
-        from protocol import canonical_json
+        from chiploc.protocol import canonical_json
 
         try:
             parsed = json.loads(body)
@@ -1459,7 +1461,7 @@ class FuzzLab:
         except (ValueError, RecursionError, TypeError):
             doc = b'{"format":"chiploc-registry/1","registry":' + body + b',"signature":"00"}'
         else:
-            from protocol import REGISTRY_DOMAIN
+            from chiploc.protocol import REGISTRY_DOMAIN
 
             signature = self.ids.authority.sign(REGISTRY_DOMAIN + message).hex()
             doc = json.dumps(
@@ -1470,12 +1472,12 @@ class FuzzLab:
         )
 
     def _certificate(self, data: bytes) -> object:
-        from verifier import verify_certificate
+        from chiploc.verifier import verify_certificate
 
         return verify_certificate(data, self.ids.registry, now_unix_s=_FUZZ_NOW_NS // _NS_PER_S)
 
     def _region_spec(self, data: bytes) -> object:
-        from solver import load_region
+        from chiploc.solver import load_region
 
         text = data.decode("utf-8", "replace")
         if text.strip().startswith(("/", ".", "~")) or "geojson" in text or "json" in text:
@@ -1485,8 +1487,8 @@ class FuzzLab:
         return load_region(text)
 
     def _file_reader(self, data: bytes, name: str, target: str) -> object:
-        from protocol import load_private_key, load_public_key
-        from solver import Calibration, load_region, parse_measurements_csv
+        from chiploc.protocol import load_private_key, load_public_key
+        from chiploc.solver import Calibration, load_region, parse_measurements_csv
 
         path = self.directory / name
         path.write_bytes(data)

@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
-from chiploc.errors import ChiplocError, InputError, TransportError
+from chiploc.common.errors import ChiplocError, InputError, TransportError
 
 from ._delay import Address, DelayEmulator, DelayScheduler, DelaySource, LatenessStats
 
@@ -99,7 +99,7 @@ class EmulatorHost:
                 [
                     sys.executable,
                     "-m",
-                    "sim._emulator_child",
+                    "chiploc.sim._emulator_child",
                     str(child_sock.fileno()),
                     str(self._seed),
                     str(self._max_queue),

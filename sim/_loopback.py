@@ -18,8 +18,8 @@ import contextlib
 from collections.abc import Awaitable
 from typing import Any, Protocol, TypeVar
 
-from chip_agent import ChipAgent
-from landmarks import LandmarkDaemon
+from chiploc.chip_agent import ChipAgent
+from chiploc.landmarks import LandmarkDaemon
 
 __all__ = ["bounded", "started_agent", "started_daemon", "started_relay"]
 

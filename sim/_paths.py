@@ -32,8 +32,8 @@ from typing import Final
 
 from pyproj import Geod
 
-from chiploc.errors import InputError
-from chiploc.units import NS_PER_MS, SPEED_OF_LIGHT_KM_PER_MS
+from chiploc.common.errors import InputError
+from chiploc.common.units import NS_PER_MS, SPEED_OF_LIGHT_KM_PER_MS
 
 __all__ = [
     "FIBER_SPEED_KM_PER_MS",

@@ -46,8 +46,15 @@ from typing import Final
 
 from pyproj import Geod
 
-from chiploc.errors import InputError
-from protocol import ChipEntry, LandmarkEntry, PrivateKey, Registry, Role, generate_private_key
+from chiploc.common.errors import InputError
+from chiploc.protocol import (
+    ChipEntry,
+    LandmarkEntry,
+    PrivateKey,
+    Registry,
+    Role,
+    generate_private_key,
+)
 
 from ._cities import City, city
 from ._paths import PathModel, Point, Route, draw_route, fastest_route

@@ -22,10 +22,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 
-from chip_agent import ChipAgent
-from chiploc.errors import InputError
-from landmarks import LandmarkConfig, LandmarkDaemon
-from protocol import MeasurementReport, write_keypair
+from chiploc.chip_agent import ChipAgent
+from chiploc.common.errors import InputError
+from chiploc.landmarks import LandmarkConfig, LandmarkDaemon
+from chiploc.protocol import MeasurementReport, write_keypair
 
 from ._delay import Address, LatenessStats, RouteDelay
 from ._host import EmulatorHost, RemoteEmulator

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import math
 
-from chiploc.errors import MeasurementError
+from chiploc.common.errors import MeasurementError
 
 from ._models import Measurement
 

@@ -3,7 +3,7 @@
 Invariants enforced here:
 
 * ``vacuum`` (the default) is the only model that yields a proof: light at
-  :data:`~chiploc.units.SPEED_OF_LIGHT_KM_PER_MS` covers at most
+  :data:`~chiploc.common.units.SPEED_OF_LIGHT_KM_PER_MS` covers at most
   ``D = (rtt - overhead) / 2 * c`` in a straight line, converted to a geodesic
   radius with :func:`~solver._geodesy.chord_to_geodesic_km`.
 * ``fiber`` assumes a path along the surface at 2/3 c (an assumption, no proof).
@@ -13,7 +13,7 @@ Invariants enforced here:
 * Only ``overhead_ms`` that the landmark itself proved (a lower bound of its
   own processing time) is ever subtracted; the chip's word never is.
 * The landmark's clock may run off rate by up to ``clock_tolerance_ppm``
-  (default :data:`~chiploc.units.MAX_CLOCK_RATE_ERROR_PPM`): an interval it
+  (default :data:`~chiploc.common.units.MAX_CLOCK_RATE_ERROR_PPM`): an interval it
   measured as ``t`` lasted between ``t / (1 + e)`` and ``t / (1 - e)``, so the
   distance bound uses the largest possible true RTT minus the smallest
   possible true overhead, ``rtt / (1 - e) - overhead / (1 + e)``.
@@ -33,8 +33,8 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from chiploc.errors import MeasurementError
-from chiploc.units import MAX_CLOCK_RATE_ERROR_PPM, SPEED_OF_LIGHT_KM_PER_MS
+from chiploc.common.errors import MeasurementError
+from chiploc.common.units import MAX_CLOCK_RATE_ERROR_PPM, SPEED_OF_LIGHT_KM_PER_MS
 
 from ._geodesy import R0_KM, chord_to_geodesic_km, geodesic_km, geodesic_to_chord_km
 

@@ -14,7 +14,7 @@ Invariants enforced here:
   circle the inner one is an INSCRIBED polygon and the outer one circumscribes;
   ``not:X`` swaps them (inner = world - outer(X), outer = world - inner(X)).
 * An empty zone, an unknown country code or a broken file raises
-  :class:`~chiploc.errors.RegionSpecError` naming the code or file.
+  :class:`~chiploc.common.errors.RegionSpecError` naming the code or file.
 * Borders are Natural Earth admin-0 1:10m v5.1.1 (public domain), float64,
   unsimplified, packaged in ``solver/data/borders.npz``; loaded lazily once.
 * ``digest_hex`` = SHA-256 over a canonical spec and both geometries' WKB.
@@ -39,7 +39,7 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon, shape
 from shapely.geometry.base import BaseGeometry
 
-from chiploc.errors import RegionSpecError
+from chiploc.common.errors import RegionSpecError
 
 from ._geodesy import WORLD, _polygonal, edge_length_bound_km, geodesic_disk, inscribed_disk
 

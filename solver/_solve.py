@@ -41,8 +41,8 @@ import shapely
 from shapely.geometry import Polygon, mapping
 from shapely.geometry.base import BaseGeometry
 
-from chiploc.errors import MeasurementError
-from chiploc.units import MAX_CLOCK_RATE_ERROR_PPM
+from chiploc.common.errors import MeasurementError
+from chiploc.common.units import MAX_CLOCK_RATE_ERROR_PPM
 
 from ._estimate import estimate_positions
 from ._geodesy import (

@@ -8,8 +8,8 @@ it against the stored rows. Schema, migrations and chain format:
 ``docs/store.md``.
 """
 
-from chiploc.canonical import canonical_json, parse_json_strict, sha256_hex
-from store._audit import (
+from chiploc.common.canonical import canonical_json, parse_json_strict, sha256_hex
+from chiploc.store._audit import (
     AUDIT_DOMAIN,
     AUDIT_KINDS,
     GENESIS_HASH_HEX,
@@ -20,8 +20,8 @@ from store._audit import (
     next_audit_entry,
     verify_chain,
 )
-from store._base import Store
-from store._records import (
+from chiploc.store._base import Store
+from chiploc.store._records import (
     MODELS,
     ROLES,
     VERDICTS,
@@ -36,8 +36,8 @@ from store._records import (
     round_audit_payload,
     verdict_audit_payload,
 )
-from store._schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION, Migration
-from store._sqlite import SqliteStore, open_store
+from chiploc.store._schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION, Migration
+from chiploc.store._sqlite import SqliteStore, open_store
 
 __all__ = [
     "APPLICATION_ID",

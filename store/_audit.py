@@ -21,7 +21,7 @@ Invariants enforced by :func:`verify_chain`:
 - every payload is canonical JSON of an object (anything else is edited);
 - an expected anchor ``(seq, hash)`` published earlier is present unchanged.
 
-The first violation raises :class:`~chiploc.errors.IntegrityError` whose
+The first violation raises :class:`~chiploc.common.errors.IntegrityError` whose
 message starts with ``audit entry seq=N:``; nothing returns a bare bool.
 """
 
@@ -33,8 +33,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
-from chiploc.canonical import canonical_json, parse_json_strict
-from chiploc.errors import DecodeError, IntegrityError
+from chiploc.common.canonical import canonical_json, parse_json_strict
+from chiploc.common.errors import DecodeError, IntegrityError
 
 __all__ = [
     "AUDIT_DOMAIN",

@@ -20,8 +20,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Protocol
 
-from store._audit import AuditEntry
-from store._records import (
+from chiploc.store._audit import AuditEntry
+from chiploc.store._records import (
     ChipRecord,
     EnrolmentRecord,
     LandmarkRecord,

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from chiploc.canonical import sha256_hex
+from chiploc.common.canonical import sha256_hex
 
 __all__ = [
     "MODELS",

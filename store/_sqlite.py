@@ -9,9 +9,9 @@ Invariants:
   exception between the two rolls back both;
 - migrations are applied on open (read-write), each in its own transaction; a
   database newer than the code, or not a chiploc store, is refused;
-- every ``sqlite3`` exception is converted to :class:`~chiploc.errors.StoreError`
+- every ``sqlite3`` exception is converted to :class:`~chiploc.common.errors.StoreError`
   here; a stored row that no longer parses raises
-  :class:`~chiploc.errors.IntegrityError` naming the table and row.
+  :class:`~chiploc.common.errors.IntegrityError` naming the table and row.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
-from chiploc.canonical import canonical_json, parse_json_strict, sha256_hex
-from chiploc.errors import DecodeError, IntegrityError, StoreError
-from store._audit import AuditEntry, next_audit_entry
-from store._records import (
+from chiploc.common.canonical import canonical_json, parse_json_strict, sha256_hex
+from chiploc.common.errors import DecodeError, IntegrityError, StoreError
+from chiploc.store._audit import AuditEntry, next_audit_entry
+from chiploc.store._records import (
     MODELS,
     VERDICTS,
     ChipRecord,
@@ -41,7 +41,7 @@ from store._records import (
     round_audit_payload,
     verdict_audit_payload,
 )
-from store._schema import APPLICATION_ID, MIGRATIONS, Migration
+from chiploc.store._schema import APPLICATION_ID, MIGRATIONS, Migration
 
 __all__ = ["SqliteStore", "open_store"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, settings
 
-from protocol import (
+from chiploc.protocol import (
     ChipEntry,
     LandmarkEntry,
     PrivateKey,

@@ -12,8 +12,8 @@
 Formats: ``docs/store.md``; the demo that runs it all: ``docs/demo.md``.
 """
 
-from verifier._audit import AuditReport, verify_audit
-from verifier._certificate import (
+from chiploc.verifier._audit import AuditReport, verify_audit
+from chiploc.verifier._certificate import (
     CERTIFICATE_DOMAIN,
     CERTIFICATE_FORMAT,
     DEFAULT_VALIDITY_S,
@@ -24,9 +24,9 @@ from verifier._certificate import (
     region_digest_hex,
     verify_certificate,
 )
-from verifier._collector import Collection, Collector, RoundTarget, TriggerOutcome
-from verifier._enrol import RegistryTables, record_registry
-from verifier._pipeline import (
+from chiploc.verifier._collector import Collection, Collector, RoundTarget, TriggerOutcome
+from chiploc.verifier._enrol import RegistryTables, record_registry
+from chiploc.verifier._pipeline import (
     DEFAULT_MAX_AGE_S,
     DEFAULT_MAX_SKEW_S,
     ChipEvidence,
@@ -39,7 +39,7 @@ from verifier._pipeline import (
     record_judgement,
     screen_reports,
 )
-from verifier._types import RegistryLike, Signer, VerifierEntryLike
+from chiploc.verifier._types import RegistryLike, Signer, VerifierEntryLike
 
 __all__ = [
     "CERTIFICATE_DOMAIN",

@@ -1,7 +1,7 @@
 """Audit verification: the hash chain, and every stored row against the entry covering it.
 
 Invariants enforced by :func:`verify_audit` (the first violation raises
-:class:`~chiploc.errors.IntegrityError` naming the entry ``seq`` or the table
+:class:`~chiploc.common.errors.IntegrityError` naming the entry ``seq`` or the table
 and row id; nothing returns a bare bool):
 
 - the chain is intact (:func:`store.verify_chain`): no entry edited, deleted,
@@ -22,8 +22,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chiploc.errors import IntegrityError
-from store import (
+from chiploc.common.errors import IntegrityError
+from chiploc.store import (
     AuditAnchor,
     AuditEntry,
     Store,

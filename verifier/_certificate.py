@@ -13,17 +13,17 @@ raising; nothing returns a bare bool):
 - the file is at most :data:`MAX_CERTIFICATE_BYTES`, strict UTF-8 JSON
   without duplicate keys, and byte-identical to its canonical re-encoding
   (one trailing newline allowed) - so any single changed byte is caught
-  before or at the signature check (:class:`~chiploc.errors.DecodeError`);
+  before or at the signature check (:class:`~chiploc.common.errors.DecodeError`);
 - every field is present, of its type and in range, and no other field is;
   ``proof`` is true only for the vacuum model; a region digest is present
   for every verdict that has a region; evidence is sorted, unique and
-  non-empty except for UNREACHABLE (:class:`~chiploc.errors.DecodeError`);
+  non-empty except for UNREACHABLE (:class:`~chiploc.common.errors.DecodeError`);
 - the signer is an enrolled verifier that is not revoked
-  (:class:`~chiploc.errors.UnknownIdentity`,
-  :class:`~chiploc.errors.RevokedIdentity`);
-- the signature verifies under that key (:class:`~chiploc.errors.BadSignature`);
+  (:class:`~chiploc.common.errors.UnknownIdentity`,
+  :class:`~chiploc.common.errors.RevokedIdentity`);
+- the signature verifies under that key (:class:`~chiploc.common.errors.BadSignature`);
 - ``issued_at - leeway <= now < expires_at + leeway``
-  (:class:`~chiploc.errors.StaleMessage`, reason ``not_yet_valid`` or
+  (:class:`~chiploc.common.errors.StaleMessage`, reason ``not_yet_valid`` or
   ``expired``).
 """
 
@@ -38,15 +38,15 @@ from typing import Any, Final, Protocol
 import nacl.exceptions
 import nacl.signing
 
-from chiploc.errors import (
+from chiploc.common.errors import (
     BadSignature,
     DecodeError,
     LocalProtocolError,
     RevokedIdentity,
     StaleMessage,
 )
-from store import MODELS, VERDICTS, canonical_json, parse_json_strict, sha256_hex
-from verifier._types import RegistryLike, Signer
+from chiploc.store import MODELS, VERDICTS, canonical_json, parse_json_strict, sha256_hex
+from chiploc.verifier._types import RegistryLike, Signer
 
 __all__ = [
     "CERTIFICATE_DOMAIN",

@@ -35,10 +35,15 @@ from typing import Any
 
 import aiohttp
 
-from chiploc.errors import InputError
-from protocol import Registry
-from store import Store
-from verifier._pipeline import DEFAULT_MAX_AGE_S, DEFAULT_MAX_SKEW_S, Screened, screen_reports
+from chiploc.common.errors import InputError
+from chiploc.protocol import Registry
+from chiploc.store import Store
+from chiploc.verifier._pipeline import (
+    DEFAULT_MAX_AGE_S,
+    DEFAULT_MAX_SKEW_S,
+    Screened,
+    screen_reports,
+)
 
 __all__ = ["Collection", "Collector", "RoundTarget", "TriggerOutcome"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-from store import ChipRecord, LandmarkRecord, Store
+from chiploc.store import ChipRecord, LandmarkRecord, Store
 
 __all__ = ["record_registry"]
 

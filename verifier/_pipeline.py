@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from chiploc.errors import ChiplocError, InputError
-from protocol import MeasurementReport, Registry, verify_report
-from solver import (
+from chiploc.common.errors import ChiplocError, InputError
+from chiploc.protocol import MeasurementReport, Registry, verify_report
+from chiploc.solver import (
     AuthorizedRegion,
     Calibration,
     Measurement,
@@ -46,9 +46,9 @@ from solver import (
     load_region,
     solve_many,
 )
-from store import Store, VerdictRecord
-from verifier._certificate import DEFAULT_VALIDITY_S, issue_certificate
-from verifier._types import Signer
+from chiploc.store import Store, VerdictRecord
+from chiploc.verifier._certificate import DEFAULT_VALIDITY_S, issue_certificate
+from chiploc.verifier._types import Signer
 
 __all__ = [
     "DEFAULT_MAX_AGE_S",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sim import ATTACKS, AttackOutcome, run_attacks
+from chiploc.sim import ATTACKS, AttackOutcome, run_attacks
 
 # attack name -> patterns its evidence must show (the specific mechanism that stopped it)
 MECHANISM: dict[str, tuple[str, ...]] = {
@@ -95,7 +95,7 @@ async def test_lying_landmark_succeeds_without_tolerate(tmp_path: Path) -> None:
 
 async def test_a_failing_check_is_not_detected(tmp_path: Path) -> None:
     async def half(directory: Path) -> AttackOutcome:
-        from sim._attacks import _Checks
+        from chiploc.sim._attacks import _Checks
 
         checks = _Checks()
         checks.check("counter rose", True, "+1")

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from landmarks import RoundCore, rtt_from_stamps
-from protocol import verify_report
-from sim import (
+from chiploc.landmarks import RoundCore, rtt_from_stamps
+from chiploc.protocol import verify_report
+from chiploc.sim import (
     FaultPlan,
     FaultyRelay,
     agent_restart,
@@ -22,7 +22,7 @@ from sim import (
     verifier_kill,
     wall_clock_jump,
 )
-from sim._faults import _identities
+from chiploc.sim._faults import _identities
 
 HOUR_NS = 3600 * 1_000_000_000
 
@@ -209,7 +209,7 @@ def test_round_core_report_verifies_when_wall_clock_steps_back() -> None:
 
 
 def _ack(ids: object, core: RoundCore) -> bytes:
-    from protocol import HelloAck
+    from chiploc.protocol import HelloAck
 
     chip_key = ids.chips[0]  # type: ignore[attr-defined]
     landmark_id = ids.landmark.id  # type: ignore[attr-defined]

@@ -16,10 +16,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chip_agent import ChipAgent
-from landmarks import LandmarkDaemon
-from sim import FUZZ_TARGETS, FuzzLab, fuzz_agent, fuzz_http, http_requests, mutate
-from sim._faults import _config, _identities
+from chiploc.chip_agent import ChipAgent
+from chiploc.landmarks import LandmarkDaemon
+from chiploc.sim import FUZZ_TARGETS, FuzzLab, fuzz_agent, fuzz_http, http_requests, mutate
+from chiploc.sim._faults import _config, _identities
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sim import run_load
+from chiploc.sim import run_load
 
 
 @pytest.mark.slow

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from chip_agent import AgentLimits, ChipAgent
-from protocol import (
+from chiploc.chip_agent import AgentLimits, ChipAgent
+from chiploc.protocol import (
     Hello,
     PrivateKey,
     Probe,

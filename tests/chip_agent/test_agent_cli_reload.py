@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from chiploc.errors import ChiplocError
-from landmarks import LandmarkConfig, LandmarkDaemon
-from protocol import PrivateKey, Registry, write_keypair
+from chiploc.common.errors import ChiplocError
+from chiploc.landmarks import LandmarkConfig, LandmarkDaemon
+from chiploc.protocol import PrivateKey, Registry, write_keypair
 
 pytestmark = pytest.mark.slow
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from chiploc.cli import build_parser, main
-from chiploc.errors import ChiplocError, DecodeError, InputError, RegionSpecError
+from chiploc.common.errors import ChiplocError, DecodeError, InputError, RegionSpecError
 
 
 def test_no_command_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:

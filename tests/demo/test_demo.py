@@ -20,7 +20,7 @@ import pytest
 
 from chiploc.cli import main
 from chiploc.cli._demo import MARKER, prepare_output_dir
-from chiploc.errors import InputError
+from chiploc.common.errors import InputError
 
 pytestmark = pytest.mark.slow
 

@@ -18,10 +18,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from chip_agent import ChipAgent
-from chiploc.errors import ProbeTimeout, TransportError, UnknownIdentity
-from landmarks import LandmarkConfig, LandmarkDaemon, ReportStore
-from protocol import (
+from chiploc.chip_agent import ChipAgent
+from chiploc.common.errors import ProbeTimeout, TransportError, UnknownIdentity
+from chiploc.landmarks import LandmarkConfig, LandmarkDaemon, ReportStore
+from chiploc.protocol import (
     HelloAck,
     PrivateKey,
     Registry,
@@ -222,7 +222,7 @@ async def test_lost_probes_are_recorded(
     daemon: LandmarkDaemon, agent: ChipAgent, registry: Registry, chip_key: PrivateKey
 ) -> None:
     """An agent that stops answering mid-burst: the rest are recorded lost, the report verifies."""
-    from chip_agent import AgentLimits
+    from chiploc.chip_agent import AgentLimits
 
     async with ChipAgent(chip_key, registry, limits=AgentLimits(max_probes_per_session=2)) as a:
         report = await daemon.measure("chip-1", a.address, probes=4)
@@ -265,7 +265,7 @@ def test_config_from_toml(tmp_path: Path) -> None:
     assert cfg.key_path == tmp_path / "k" / "lm.key"
     assert (cfg.udp_host, cfg.udp_port) == ("::1", 7400)
     assert cfg.probes_per_round == 8
-    from chiploc.errors import ConfigError
+    from chiploc.common.errors import ConfigError
 
     path.write_text('[landmark]\nid = "lm"\nkey = "k"\nregistry = "r"\ndb = "d"\nbogus = 1\n')
     with pytest.raises(ConfigError, match="bogus"):
@@ -313,7 +313,7 @@ async def test_serve_subprocess_sigterm_drains(
 
 
 def test_landmark_key_must_match(tmp_path: Path, registry: Registry) -> None:
-    from chiploc.errors import InputError
+    from chiploc.common.errors import InputError
 
     other = generate_private_key(Role.LANDMARK, "lm-ber", seed=b"\x05" * 32)
     with pytest.raises(InputError):

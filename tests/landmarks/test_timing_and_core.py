@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chip_agent import ChipAgent
-from chiploc.errors import BadSignature, BindingError, LocalProtocolError, ReplayDetected
-from landmarks import RoundCore, hello_schedule_ns, rtt_from_stamps
-from protocol import PrivateKey, Registry, Role, generate_private_key, verify_report
+from chiploc.chip_agent import ChipAgent
+from chiploc.common.errors import BadSignature, BindingError, LocalProtocolError, ReplayDetected
+from chiploc.landmarks import RoundCore, hello_schedule_ns, rtt_from_stamps
+from chiploc.protocol import PrivateKey, Registry, Role, generate_private_key, verify_report
 
 OFF = 1_700_000_000_000_000_000  # realtime - monotonic
 

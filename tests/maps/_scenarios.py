@@ -11,7 +11,7 @@ import random
 from functools import cache
 from typing import Any
 
-from chiploc.units import SPEED_OF_LIGHT_KM_PER_MS
+from chiploc.common.units import SPEED_OF_LIGHT_KM_PER_MS
 
 # Real coordinates (city centres).
 LANDMARKS: dict[str, tuple[float, float]] = {
@@ -37,7 +37,7 @@ def _distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
 def measurements(
     chip: tuple[float, float], ids: list[str], *, inflation: float, overhead_ms: float = 0.0
 ) -> list[Any]:
-    import solver
+    from chiploc import solver
 
     out = []
     for lm in ids:
@@ -50,7 +50,7 @@ def measurements(
 @cache
 def scenario(name: str) -> dict[str, Any]:
     """One result dict (``SolveResult.to_json_dict()``) per named scenario."""
-    import solver
+    from chiploc import solver
 
     germany = solver.load_region("country:DEU")
     kassel = (51.3127, 9.4797)
@@ -97,7 +97,7 @@ def _near(chip: tuple[float, float]) -> list[tuple[str, float, float, float]]:
 @cache
 def fleet(n: int, seed: int = 7) -> list[dict[str, Any]]:
     """``n`` real results for chips scattered around the landmarks (a few with no answer)."""
-    import solver
+    from chiploc import solver
 
     rng = random.Random(seed)
     regions = {c: solver.load_region(f"country:{c}") for c in ("DEU", "FRA", "ESP", "POL")}

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
+from chiploc import maps, solver
+
 from ._browser import OpenedMap, open_map
 from ._scenarios import LANDMARKS, fleet, scenario
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-import maps  # noqa: E402
-import solver  # noqa: E402
 
 _COUNT_JS = """(name) => {
   const l = window.chiploc.layers[name];

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-import solver
+from chiploc import solver
 from chiploc.cli import main
-from maps import network_references
+from chiploc.maps import network_references
 
 from ._scenarios import LANDMARKS, scenario
 
@@ -101,7 +101,7 @@ def test_coverage_from_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 
 def test_coverage_from_a_signed_registry(tmp_path: Path) -> None:
-    import protocol
+    from chiploc import protocol
 
     authority = protocol.generate_private_key(protocol.Role.AUTHORITY, "authority", seed=b"a" * 32)
     protocol.write_keypair(authority, tmp_path)  # authority.pub beside the registry

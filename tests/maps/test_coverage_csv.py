@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chiploc.errors import MeasurementError
-from maps import CoverageLandmark, read_landmarks_csv
+from chiploc.common.errors import MeasurementError
+from chiploc.maps import CoverageLandmark, read_landmarks_csv
 
 
 def test_reads_rows_and_ignores_extra_columns() -> None:

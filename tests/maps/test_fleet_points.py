@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from chiploc.errors import InputError
-from maps import VERDICTS, fleet_points
+from chiploc.common.errors import InputError
+from chiploc.maps import VERDICTS, fleet_points
 
 
 def _result(target: str, verdict: str, **kw: Any) -> dict[str, Any]:

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from chiploc.errors import ConfigError
-from maps import LEAFLET_VERSION, network_references
-from maps._html import OfflineMap, _leaflet_assets, _markercluster_assets, js_json, render_html
+from chiploc.common.errors import ConfigError
+from chiploc.maps import LEAFLET_VERSION, network_references
+from chiploc.maps._html import (
+    OfflineMap,
+    _leaflet_assets,
+    _markercluster_assets,
+    js_json,
+    render_html,
+)
 
 
 @pytest.mark.parametrize(

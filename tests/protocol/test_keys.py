@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from chiploc.errors import BadSignature, KeyFileError, LocalProtocolError
-from protocol import (
+from chiploc.common.errors import BadSignature, KeyFileError, LocalProtocolError
+from chiploc.protocol import (
     PrivateKey,
     Role,
     generate_private_key,

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from chiploc.cli import main
-from chiploc.errors import RegistryError, RevokedIdentity, UnknownIdentity
-from protocol import (
+from chiploc.common.errors import RegistryError, RevokedIdentity, UnknownIdentity
+from chiploc.protocol import (
     REGISTRY_DOMAIN,
     ChipEntry,
     LandmarkEntry,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from chiploc.errors import RegistryError
-from protocol import PrivateKey, Registry, Role, generate_private_key, reload_registry
+from chiploc.common.errors import RegistryError
+from chiploc.protocol import PrivateKey, Registry, Role, generate_private_key, reload_registry
 
 
 def _write(tmp_path: Path, registry: Registry, authority: PrivateKey) -> Path:

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chiploc.errors import BadSignature, DecodeError, RevokedIdentity, UnknownIdentity
-from protocol import (
+from chiploc.common.errors import BadSignature, DecodeError, RevokedIdentity, UnknownIdentity
+from chiploc.protocol import (
     MeasurementReport,
     PrivateKey,
     ProbeRecord,
@@ -171,7 +171,7 @@ def test_mutated_report_never_verifies(pos: int, xor: int) -> None:
     authority = generate_private_key(Role.AUTHORITY, "authority", seed=bytes([1]) * 32)
     landmark = generate_private_key(Role.LANDMARK, "lm-fra", seed=bytes([2]) * 32)
     chip = generate_private_key(Role.CHIP, "chip-1", seed=bytes([3]) * 32)
-    from protocol import ChipEntry, LandmarkEntry
+    from chiploc.protocol import ChipEntry, LandmarkEntry
 
     registry = Registry(
         authority_public_key=authority.public_key.key_bytes,

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import protocol
-from chiploc.errors import (
+from chiploc import protocol
+from chiploc.common.errors import (
     BadSignature,
     BindingError,
     DecodeError,
@@ -17,7 +17,7 @@ from chiploc.errors import (
     StaleMessage,
     UnknownIdentity,
 )
-from protocol import (
+from chiploc.protocol import (
     MAX_DATAGRAM_BYTES,
     ChipEntry,
     Hello,

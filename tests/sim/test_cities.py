@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from chiploc.errors import InputError
-from sim import CITIES, CITIES_BY_CODE, EUROPE, City, city, geodesic_km
+from chiploc.common.errors import InputError
+from chiploc.sim import CITIES, CITIES_BY_CODE, EUROPE, City, city, geodesic_km
 
 REQUIRED_EUROPE = {
     "Frankfurt am Main", "Berlin", "Munich", "Hamburg", "Paris", "Marseille", "Amsterdam",

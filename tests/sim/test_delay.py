@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from chiploc.errors import InputError
-from sim import (
+from chiploc.common.errors import InputError
+from chiploc.sim import (
     Address,
     DelayEmulator,
     DelayScheduler,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import sim
+from chiploc import sim
 
 
 def test_exported_names_exist_and_are_documented() -> None:

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chiploc.errors import InputError
-from chiploc.units import NS_PER_MS, SPEED_OF_LIGHT_KM_PER_MS
-from sim import (
+from chiploc.common.errors import InputError
+from chiploc.common.units import NS_PER_MS, SPEED_OF_LIGHT_KM_PER_MS
+from chiploc.sim import (
     FIBER_SPEED_KM_PER_MS,
     Hop,
     PathModel,

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from chiploc.errors import InputError
-from chiploc.units import NS_PER_MS, SPEED_OF_LIGHT_KM_PER_MS
-from protocol import Registry
-from sim import CASES, FleetScenario, geodesic_km
+from chiploc.common.errors import InputError
+from chiploc.common.units import NS_PER_MS, SPEED_OF_LIGHT_KM_PER_MS
+from chiploc.protocol import Registry
+from chiploc.sim import CASES, FleetScenario, geodesic_km
 
 
 def test_same_seed_same_world_other_seed_other_keys() -> None:

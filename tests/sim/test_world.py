@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from chiploc.errors import UnknownIdentity
-from protocol import load_registry, verify_report
-from sim import FleetScenario, SimulatedWorld
+from chiploc.common.errors import UnknownIdentity
+from chiploc.protocol import load_registry, verify_report
+from chiploc.sim import FleetScenario, SimulatedWorld
 
 
 @pytest.mark.slow

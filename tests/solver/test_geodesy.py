@@ -10,7 +10,7 @@ import shapely
 from hypothesis import given
 from hypothesis import strategies as st
 
-from solver import (
+from chiploc.solver import (
     chord_to_geodesic_km,
     geodesic_disk,
     geodesic_km,
@@ -18,7 +18,7 @@ from solver import (
     inscribed_disk,
     polygon_area_km2,
 )
-from solver._geodesy import (
+from chiploc.solver._geodesy import (
     GEOD,
     R0_KM,
     WORLD,
@@ -27,7 +27,7 @@ from solver._geodesy import (
     ecef_km,
     edge_length_bound_km,
 )
-from solver._solve import DISK_REACH_KM, DISK_REACH_REL
+from chiploc.solver._solve import DISK_REACH_KM, DISK_REACH_REL
 
 lats = st.floats(-90, 90, allow_nan=False)
 lons = st.floats(-180, 180, allow_nan=False)
@@ -206,7 +206,7 @@ def test_straight_lon_lat_lines_curve_less_than_the_certificate_assumes() -> Non
     ``(_KAPPA_TAN |tan lat| + _KAPPA_ABS) / R0`` (the derivation in solver/_geodesy.py
     gives 1.0887 and 0.0039; measured worst 0.99 of that).
     """
-    from solver._geodesy import _KAPPA_ABS, _KAPPA_TAN
+    from chiploc.solver._geodesy import _KAPPA_ABS, _KAPPA_TAN
 
     phi = np.radians(np.linspace(-89.5, 89.5, 359))[:, None]
     ang = np.linspace(0.001, np.pi - 0.001, 200)[None, :]
@@ -234,7 +234,7 @@ def test_disk_cache_overflowing_mid_call_keeps_the_disks_it_had(
 ) -> None:
     """A call that finds some disks cached and must clear the full cache for the rest
     still returns every disk (found by a 5,000-example property run: KeyError)."""
-    from solver import _geodesy
+    from chiploc.solver import _geodesy
 
     monkeypatch.setattr(_geodesy, "_DISK_CACHE_SIZE", 3)
     _geodesy.clear_disk_cache()

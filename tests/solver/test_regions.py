@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import shapely
 
-from chiploc.errors import RegionSpecError
-from solver import country_geometries, load_region
+from chiploc.common.errors import RegionSpecError
+from chiploc.solver import country_geometries, load_region
 
 
 def test_country_lookup_and_codes() -> None:

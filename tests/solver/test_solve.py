@@ -11,10 +11,10 @@ import shapely
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chiploc.errors import MeasurementError
-from chiploc.units import MAX_CLOCK_RATE_ERROR_PPM
-from chiploc.units import SPEED_OF_LIGHT_KM_PER_MS as C
-from solver import (
+from chiploc.common.errors import MeasurementError
+from chiploc.common.units import MAX_CLOCK_RATE_ERROR_PPM
+from chiploc.common.units import SPEED_OF_LIGHT_KM_PER_MS as C
+from chiploc.solver import (
     Calibration,
     Measurement,
     Model,
@@ -28,8 +28,8 @@ from solver import (
     solve,
     solve_many,
 )
-from solver._geodesy import GEOD, ecef_km, geodesic_to_chord_km
-from solver._models import rtt_for_radius_ms
+from chiploc.solver._geodesy import GEOD, ecef_km, geodesic_to_chord_km
+from chiploc.solver._models import rtt_for_radius_ms
 
 DEU = load_region("country:DEU")
 
@@ -418,9 +418,9 @@ def test_settle_zone_segments_meeting_region_are_exact(
 ) -> None:
     """_meeting (one predicate query and one point test per run, for several regions at
     once, in blocks of regions) = the polygon predicate query of each region alone."""
-    from solver import _solve
-    from solver._regions import coarse_zone
-    from solver._solve import _meeting, _Shape
+    from chiploc.solver import _solve
+    from chiploc.solver._regions import coarse_zone
+    from chiploc.solver._solve import _meeting, _Shape
 
     regions = [geodesic_disk(lat, lon, radius) for lat, lon, radius in disks]
     shapes = [_Shape.of(region) for region in regions]
@@ -528,7 +528,7 @@ def test_solve_many_refuses_a_duplicate_landmark() -> None:
 def test_radii_are_radius_of_each(
     model: Model, rtts: list[tuple[float, float]], ppm: float
 ) -> None:
-    from solver._models import radii_km
+    from chiploc.solver._models import radii_km
 
     ms = [
         Measurement(landmark=f"l{k}", lat=0.0, lon=0.0, rtt_ms=rtt, overhead_ms=rtt * frac)
@@ -547,7 +547,7 @@ def test_radii_are_radius_of_each(
 def test_rtts_for_radii_are_rtt_for_radius_of_each(
     model: Model, pairs: list[tuple[float, float]], ppm: float
 ) -> None:
-    from solver._models import rtt_for_radius_ms, rtts_for_radii_ms
+    from chiploc.solver._models import rtt_for_radius_ms, rtts_for_radii_ms
 
     ms = [
         Measurement(landmark=f"l{k}", lat=0.0, lon=0.0, rtt_ms=100.0, overhead_ms=overhead)
@@ -564,7 +564,7 @@ def test_rtts_for_radii_are_rtt_for_radius_of_each(
 
 def test_lockstep_estimates_take_the_same_steps() -> None:
     """Many estimates at once (numpy lockstep) land where each alone (plain Python) does."""
-    from solver._estimate import estimate_position, estimate_positions
+    from chiploc.solver._estimate import estimate_position, estimate_positions
 
     rng = np.random.default_rng(7)
     problems = []
@@ -595,7 +595,7 @@ def _residuals(
     w: npt.NDArray[np.float64],
 ) -> npt.NDArray[np.float64]:
     """The estimate's weighted residuals at (lat, lon) = x (degrees), landmarks in radians."""
-    from solver._estimate import _R_MEAN_KM
+    from chiploc.solver._estimate import _R_MEAN_KM
 
     p, q = np.radians(x[0]), np.radians(x[1])
     cosc = np.sin(p) * np.sin(la) + np.cos(p) * np.cos(la) * np.cos(q - lo)
@@ -608,8 +608,8 @@ def test_estimate_reaches_the_least_squares_optimum_of_scipy() -> None:
     scipy.optimize.least_squares lands on the same weighted residuals from the same start."""
     from scipy.optimize import least_squares
 
-    from solver._estimate import _MAX_LANDMARKS, estimate_position
-    from solver._models import radii_km
+    from chiploc.solver._estimate import _MAX_LANDMARKS, estimate_position
+    from chiploc.solver._models import radii_km
 
     rng = np.random.default_rng(3)
     for _ in range(40):

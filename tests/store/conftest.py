@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from store import SqliteStore, open_store
+from chiploc.store import SqliteStore, open_store
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chiploc.errors import IntegrityError
-from store import (
+from chiploc.common.errors import IntegrityError
+from chiploc.store import (
     GENESIS_HASH_HEX,
     AuditAnchor,
     AuditEntry,

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from chiploc.errors import IntegrityError
-from store import (
+from chiploc.common.errors import IntegrityError
+from chiploc.store import (
     AuditAnchor,
     ChipRecord,
     LandmarkRecord,
@@ -19,7 +19,7 @@ from store import (
     audit_entry_hash,
     open_store,
 )
-from verifier import verify_audit
+from chiploc.verifier import verify_audit
 
 T0 = 1_700_000_000_000_000_000
 Connect = Callable[[], sqlite3.Connection]

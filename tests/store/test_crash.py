@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from store import open_store
-from verifier import verify_audit
+from chiploc.store import open_store
+from chiploc.verifier import verify_audit
 
 _WRITER = r"""
 import sys
 from dataclasses import dataclass
-from store import open_store
+from chiploc.store import open_store
 
 @dataclass(frozen=True)
 class R:

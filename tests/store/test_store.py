@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from chiploc.errors import IntegrityError, StoreError
-from store import (
+from chiploc.common.errors import IntegrityError, StoreError
+from chiploc.store import (
     MIGRATIONS,
     SCHEMA_VERSION,
     ChipRecord,
@@ -19,7 +19,7 @@ from store import (
     sha256_hex,
     verify_chain,
 )
-from verifier import verify_audit
+from chiploc.verifier import verify_audit
 
 T0 = 1_700_000_000_000_000_000
 

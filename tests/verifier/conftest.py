@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from protocol import (
+from chiploc.protocol import (
     PrivateKey,
     Registry,
     Role,

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chiploc.errors import (
+from chiploc.common.errors import (
     BadSignature,
     DecodeError,
     LocalProtocolError,
@@ -18,9 +18,9 @@ from chiploc.errors import (
     UnknownIdentity,
     VerificationError,
 )
-from protocol import PrivateKey, Registry, Role, generate_private_key
-from store import canonical_json, sha256_hex
-from verifier import (
+from chiploc.protocol import PrivateKey, Registry, Role, generate_private_key
+from chiploc.store import canonical_json, sha256_hex
+from chiploc.verifier import (
     CERTIFICATE_DOMAIN,
     DEFAULT_VALIDITY_S,
     Certificate,
@@ -258,7 +258,7 @@ def test_resigned_proof_with_weaker_model_is_malformed(
 @given(position=st.integers(min_value=0), delta=st.integers(min_value=1, max_value=255))
 def test_any_single_byte_change_never_verifies(position: int, delta: int) -> None:
     key = generate_private_key(Role.VERIFIER, "verifier-1", seed=b"\x01" * 32)
-    from protocol import VerifierEntry, index_by_id
+    from chiploc.protocol import VerifierEntry, index_by_id
 
     registry = Registry(
         authority_public_key=b"\x05" * 32,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from chiploc.cli import main
-from protocol import (
+from chiploc.protocol import (
     ChipEntry,
     LandmarkEntry,
     PrivateKey,
@@ -20,8 +20,8 @@ from protocol import (
     index_by_id,
     write_keypair,
 )
-from store import open_store
-from verifier import issue_certificate, record_registry, verify_audit
+from chiploc.store import open_store
+from chiploc.verifier import issue_certificate, record_registry, verify_audit
 
 from .conftest import AUTH_REGION_DIGEST, EVIDENCE, NOW_S, result_dict
 
@@ -158,7 +158,7 @@ def test_show(world: Path, capsys: pytest.CaptureFixture[str]) -> None:
 def test_audit_cli_with_a_real_registry(
     world: Path, authority_key: PrivateKey, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from protocol import load_registry
+    from chiploc.protocol import load_registry
 
     registry = load_registry(
         world / "registry.json", authority_public_key=authority_key.public_key.key_bytes

@@ -15,10 +15,10 @@ import pytest
 
 from chiploc.cli import main
 from chiploc.cli._verifier import CURSORS_FORMAT, VerifierConfig, load_cursors
-from protocol import PrivateKey, Role, VerifierEntry, generate_private_key, write_keypair
-from sim import FleetScenario, SimulatedWorld
-from store import open_store
-from verifier import verify_audit
+from chiploc.protocol import PrivateKey, Role, VerifierEntry, generate_private_key, write_keypair
+from chiploc.sim import FleetScenario, SimulatedWorld
+from chiploc.store import open_store
+from chiploc.verifier import verify_audit
 
 VERIFIER_ID = "test-verifier"
 
@@ -257,7 +257,7 @@ def test_config_paths_resolve_from_the_file_and_db_override(tmp_path: Path) -> N
     ],
 )
 def test_bad_config_values_are_refused(tmp_path: Path, extra: str, message: str) -> None:
-    from chiploc.errors import ConfigError
+    from chiploc.common.errors import ConfigError
 
     path = tmp_path / "verifier.toml"
     path.write_text(

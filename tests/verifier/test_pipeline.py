@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from chiploc.errors import InputError, StoreError
-from protocol import (
+from chiploc.common.errors import InputError, StoreError
+from chiploc.protocol import (
     ChipEntry,
     LandmarkEntry,
     MeasurementReport,
@@ -25,9 +25,9 @@ from protocol import (
     response_message,
     sign_report,
 )
-from solver import Model, Verdict
-from store import open_store
-from verifier import (
+from chiploc.solver import Model, Verdict
+from chiploc.store import open_store
+from chiploc.verifier import (
     Screened,
     group_evidence,
     judge_all,

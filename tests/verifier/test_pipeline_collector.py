@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from protocol import Role, generate_private_key
-from store import open_store
-from verifier import Collector, RoundTarget
+from chiploc.protocol import Role, generate_private_key
+from chiploc.store import open_store
+from chiploc.verifier import Collector, RoundTarget
 
 from .test_pipeline import MS, NOW_NS, landmark_keys, make_registry, signed_report
 

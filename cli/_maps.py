@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from chiploc.errors import ConfigError, InputError
+from chiploc.common.errors import ConfigError, InputError
 
 _TILES_HELP = (
     "tile URL template (e.g. https://tile.example/{z}/{x}/{y}.png); explicit opt-in, "
@@ -115,7 +115,7 @@ def results_from_store(db: str, *, chip_id: str | None = None) -> list[dict[str,
     The store is opened read-only; a missing file or a store with no verdict is an
     :class:`InputError` naming the database.
     """
-    import store
+    from chiploc import store
 
     if not Path(db).is_file():
         raise ConfigError(f"{db}: no such database file", reason="missing_file")
@@ -169,7 +169,7 @@ def _select(results: Sequence[Mapping[str, Any]], target: str | None) -> list[Ma
 
 
 def _map(args: argparse.Namespace) -> int:
-    import maps
+    from chiploc import maps
 
     if (args.results is None) == (args.db is None):
         raise ConfigError("give a results file or --db PATH (one of them)", reason="bad_args")
@@ -217,14 +217,14 @@ def _map(args: argparse.Namespace) -> int:
 
 
 def _coverage_landmarks(path: str, authority_key: str | None) -> Any:
-    import maps
+    from chiploc import maps
 
     text = _read_text(path)
     if path.lower().endswith(".csv") or text.lstrip().lower().startswith("landmark"):
         if authority_key:
             raise ConfigError("--authority-key applies to a registry, not a CSV", reason="bad_args")
         return maps.read_landmarks_csv(text, source=path)
-    import protocol
+    from chiploc import protocol
 
     registry = protocol.load_registry_pinned(path, authority_key)
     landmarks = tuple(
@@ -238,8 +238,7 @@ def _coverage_landmarks(path: str, authority_key: str | None) -> Any:
 
 
 def _coverage(args: argparse.Namespace) -> int:
-    import maps
-    import solver
+    from chiploc import maps, solver
 
     landmarks = _coverage_landmarks(args.landmarks, args.authority_key)
     region = solver.load_region(args.region)

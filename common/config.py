@@ -1,12 +1,12 @@
 """Reading one ``[table]`` of a TOML config file (stdlib only).
 
 Shared by every config loader (``landmark.toml``, ``verifier.toml``); it lives here, beside
-:mod:`chiploc.errors`, so that edge packages can use it without importing the CLI.
+:mod:`chiploc.common.errors`, so that edge packages can use it without importing the CLI.
 
 Invariants:
 
 * Every failure (missing file, unreadable or invalid TOML, missing table) raises
-  :class:`~chiploc.errors.ConfigError` naming the file; nothing else escapes.
+  :class:`~chiploc.common.errors.ConfigError` naming the file; nothing else escapes.
 * Relative paths in a config resolve from the file's own directory: the second value
   returned.
 """
@@ -17,7 +17,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from chiploc.errors import ConfigError
+from chiploc.common.errors import ConfigError
 
 __all__ = ["read_toml_table"]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from protocol import PrivateKey, Registry
+    from chiploc.protocol import PrivateKey, Registry
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -74,13 +74,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _authority(args: argparse.Namespace) -> PrivateKey:
-    from protocol import Role, load_private_key
+    from chiploc.protocol import Role, load_private_key
 
     return load_private_key(args.authority, role=Role.AUTHORITY)
 
 
 def _load_for_update(args: argparse.Namespace) -> tuple[PrivateKey, Registry]:
-    from protocol import load_registry
+    from chiploc.protocol import load_registry
 
     authority = _authority(args)
     registry = load_registry(args.registry, authority_public_key=authority.public_key.key_bytes)
@@ -96,8 +96,8 @@ def _write(path: str, registry: Registry, authority: PrivateKey) -> None:
 
 
 def _init(args: argparse.Namespace) -> int:
-    from chiploc.errors import RegistryError
-    from protocol import Registry, write_keypair  # noqa: F401  (documented companion)
+    from chiploc.common.errors import RegistryError
+    from chiploc.protocol import Registry, write_keypair  # noqa: F401  (documented companion)
 
     authority = _authority(args)
     if Path(args.registry).exists() and not args.force:
@@ -113,14 +113,14 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _public(args: argparse.Namespace, role_name: str) -> tuple[str, bytes]:
-    from protocol import Role, load_public_key
+    from chiploc.protocol import Role, load_public_key
 
     key = load_public_key(args.public_key, role=Role(role_name))
     return key.id, key.key_bytes
 
 
 def _apply(args: argparse.Namespace, entry: object) -> int:
-    from chiploc.errors import ConfigError
+    from chiploc.common.errors import ConfigError
 
     authority, registry = _load_for_update(args)
     try:
@@ -133,13 +133,13 @@ def _apply(args: argparse.Namespace, entry: object) -> int:
 
 
 def _entry_error(e: ValueError) -> Exception:
-    from chiploc.errors import ConfigError
+    from chiploc.common.errors import ConfigError
 
     return ConfigError(str(e))
 
 
 def _add_landmark(args: argparse.Namespace) -> int:
-    from protocol import LandmarkEntry
+    from chiploc.protocol import LandmarkEntry
 
     identity, key = _public(args, "landmark")
     try:
@@ -152,7 +152,7 @@ def _add_landmark(args: argparse.Namespace) -> int:
 
 
 def _add_chip(args: argparse.Namespace) -> int:
-    from protocol import ChipEntry
+    from chiploc.protocol import ChipEntry
 
     identity, key = _public(args, "chip")
     try:
@@ -163,14 +163,14 @@ def _add_chip(args: argparse.Namespace) -> int:
 
 
 def _add_verifier(args: argparse.Namespace) -> int:
-    from protocol import VerifierEntry
+    from chiploc.protocol import VerifierEntry
 
     identity, key = _public(args, "verifier")
     return _apply(args, VerifierEntry(id=identity, public_key=key))
 
 
 def _revoke(args: argparse.Namespace) -> int:
-    from protocol import Role
+    from chiploc.protocol import Role
 
     authority, registry = _load_for_update(args)
     updated = registry.with_revoked(args.id, kind=Role(args.role) if args.role else None)
@@ -180,7 +180,7 @@ def _revoke(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from protocol import load_registry_pinned
+    from chiploc.protocol import load_registry_pinned
 
     registry = load_registry_pinned(args.registry, args.authority_key)
     if args.json:
@@ -201,7 +201,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from protocol import load_registry_pinned
+    from chiploc.protocol import load_registry_pinned
 
     registry = load_registry_pinned(args.registry, args.authority_key)
     print(

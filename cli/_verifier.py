@@ -35,16 +35,16 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from chiploc.cli._report import VERDICT_COLUMNS, verdict_cells, verdict_table
-from chiploc.config import read_toml_table
-from chiploc.errors import ChiplocError, ConfigError
+from chiploc.common.config import read_toml_table
+from chiploc.common.errors import ChiplocError, ConfigError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from protocol import PrivateKey, Registry
-    from solver import Calibration
-    from store import Store
-    from verifier import AuditReport, Collection, IssuedVerdict, TriggerOutcome
+    from chiploc.protocol import PrivateKey, Registry
+    from chiploc.solver import Calibration
+    from chiploc.store import Store
+    from chiploc.verifier import AuditReport, Collection, IssuedVerdict, TriggerOutcome
 
 __all__ = ["VerifierConfig", "VerifierRun", "register", "run_verifier_once"]
 
@@ -178,7 +178,7 @@ class VerifierConfig:
         source: str = "<config>",
         db_override: str | Path | None = None,
     ) -> VerifierConfig:
-        from landmarks import parse_host_port
+        from chiploc.landmarks import parse_host_port
 
         unknown = set(section) - _KNOWN_KEYS
         if unknown:
@@ -375,8 +375,8 @@ async def run_verifier_once(
     calibration: Calibration | None = None,
 ) -> VerifierRun:
     """Trigger, collect, judge, certify and store once; check the audit log."""
-    from solver import Model
-    from verifier import (
+    from chiploc.solver import Model
+    from chiploc.verifier import (
         Collector,
         RoundTarget,
         judge_all,
@@ -492,7 +492,7 @@ def summary_line(run: VerifierRun) -> str:
 
 def _run(args: argparse.Namespace) -> int:
     from chiploc.cli._agent import _run_loop
-    from protocol import Role, load_private_key, load_registry_pinned
+    from chiploc.protocol import Role, load_private_key, load_registry_pinned
 
     if args.interval is not None and not args.interval > 0:
         raise ConfigError("--interval must be a positive number of seconds", reason="bad_argument")
@@ -502,7 +502,7 @@ def _run(args: argparse.Namespace) -> int:
     signer = load_private_key(config.key_path, role=Role.VERIFIER, id=config.id)
     calibration = None
     if config.calibration_path is not None:
-        from solver import Calibration
+        from chiploc.solver import Calibration
 
         calibration = Calibration.from_csv(config.calibration_path)
     status = [0]
@@ -520,7 +520,7 @@ async def _main(
 ) -> None:
     from rich.console import Console
 
-    from store import open_store
+    from chiploc.store import open_store
 
     out = Console()
     if not out.is_terminal:  # a log or a pipe: do not squeeze the table into 80 columns

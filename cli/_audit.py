@@ -13,7 +13,7 @@ import argparse
 import json
 import sys
 
-from chiploc.errors import InputError
+from chiploc.common.errors import InputError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -42,8 +42,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from store import AuditAnchor, open_store
-    from verifier import verify_audit
+    from chiploc.store import AuditAnchor, open_store
+    from chiploc.verifier import verify_audit
 
     try:
         anchors = [AuditAnchor.parse(a) for a in args.anchor]
@@ -56,7 +56,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _head(args: argparse.Namespace) -> int:
-    from store import open_store
+    from chiploc.store import open_store
 
     with open_store(args.db, read_only=True) as store:
         head = store.audit_head()
@@ -65,7 +65,7 @@ def _head(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from store import open_store
+    from chiploc.store import open_store
 
     with open_store(args.db, read_only=True) as store:
         for entry in store.audit_entries():

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chiploc.errors import MeasurementError
+from chiploc.common.errors import MeasurementError
 
 if TYPE_CHECKING:
-    from solver import Measurement
+    from chiploc.solver import Measurement
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -63,15 +63,15 @@ def read_measurements(path: Path) -> dict[str, list[Measurement]]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise MeasurementError(f"{path}: cannot read: {e}", reason="unreadable") from e
-    from solver import parse_measurements_csv
+    from chiploc.solver import parse_measurements_csv
 
     return parse_measurements_csv(text, source=str(path))
 
 
 def _handle(args: argparse.Namespace) -> int:
-    from chiploc.errors import ConfigError
-    from chiploc.units import MAX_CLOCK_RATE_ERROR_PPM
-    from solver import Calibration, Model, load_region, solve_many
+    from chiploc.common.errors import ConfigError
+    from chiploc.common.units import MAX_CLOCK_RATE_ERROR_PPM
+    from chiploc.solver import Calibration, Model, load_region, solve_many
 
     if not 0 <= args.tolerate <= 8:
         raise ConfigError("--tolerate must be between 0 and 8", reason="bad_argument")

@@ -27,10 +27,10 @@ def _run(args: argparse.Namespace) -> int:
     import signal
     import sys
 
-    from chip_agent import ChipAgent
-    from chiploc.errors import ChiplocError
-    from landmarks import parse_host_port
-    from protocol import Role, load_private_key, load_registry_pinned, reload_registry
+    from chiploc.chip_agent import ChipAgent
+    from chiploc.common.errors import ChiplocError
+    from chiploc.landmarks import parse_host_port
+    from chiploc.protocol import Role, load_private_key, load_registry_pinned, reload_registry
 
     key = load_private_key(args.key, role=Role.CHIP)
     registry = load_registry_pinned(args.registry, args.authority_key)

@@ -24,9 +24,9 @@ def _serve(args: argparse.Namespace) -> int:
     import sys
 
     from chiploc.cli._agent import _run_loop
-    from chiploc.errors import ChiplocError, VerificationError
-    from landmarks import LandmarkConfig, LandmarkDaemon
-    from protocol import reload_registry
+    from chiploc.common.errors import ChiplocError, VerificationError
+    from chiploc.landmarks import LandmarkConfig, LandmarkDaemon
+    from chiploc.protocol import reload_registry
 
     config = LandmarkConfig.from_toml(args.config)
     daemon = LandmarkDaemon(config)
@@ -73,8 +73,8 @@ def _verify_report(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from chiploc.errors import InputError
-    from protocol import MAGIC, load_registry_pinned, verify_report
+    from chiploc.common.errors import InputError
+    from chiploc.protocol import MAGIC, load_registry_pinned, verify_report
 
     try:
         data = Path(args.report).read_bytes()

@@ -18,8 +18,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _new(args: argparse.Namespace) -> int:
-    from chiploc.errors import ConfigError
-    from protocol import Role, generate_private_key, validate_id, write_keypair
+    from chiploc.common.errors import ConfigError
+    from chiploc.protocol import Role, generate_private_key, validate_id, write_keypair
 
     try:
         validate_id(args.id)

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from rich.console import JustifyMethod
     from rich.table import Table
 
-    from solver import SolveResult
+    from chiploc.solver import SolveResult
 
 #: Rich colour of each verdict; anything else is printed in white.
 VERDICT_COLOURS: Final = {

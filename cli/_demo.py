@@ -27,14 +27,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chiploc.cli._report import VERDICT_COLUMNS, verdict_cells, verdict_table
-from chiploc.errors import ChiplocError, InputError
+from chiploc.common.errors import ChiplocError, InputError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from protocol import MeasurementReport, PrivateKey
-    from sim import FleetScenario, LatenessStats
-    from verifier import AuditReport, Collection, IssuedVerdict, TriggerOutcome
+    from chiploc.protocol import MeasurementReport, PrivateKey
+    from chiploc.sim import FleetScenario, LatenessStats
+    from chiploc.verifier import AuditReport, Collection, IssuedVerdict, TriggerOutcome
 
 #: Written into every demo output directory; only such a directory is ever cleared.
 MARKER = ".chiploc-demo"
@@ -205,13 +205,13 @@ class DemoRun:
 
 
 def _verifier_key() -> PrivateKey:
-    from protocol import Role, generate_private_key
+    from chiploc.protocol import Role, generate_private_key
 
     return generate_private_key(Role.VERIFIER, VERIFIER_ID, seed=os.urandom(32))
 
 
 def _with_verifier(scenario: FleetScenario, verifier: PrivateKey) -> FleetScenario:
-    from protocol import VerifierEntry
+    from chiploc.protocol import VerifierEntry
 
     entry = VerifierEntry(id=verifier.id, public_key=verifier.public_key.key_bytes)
     return dataclasses.replace(scenario, registry=scenario.registry.with_entry(entry))
@@ -228,10 +228,10 @@ async def run_demo(
     progress: _Progress | None = None,
 ) -> DemoRun:
     """Run the whole demonstration into ``directory`` (already prepared)."""
-    from protocol import write_keypair
-    from sim import FleetScenario, SimulatedWorld
-    from store import open_store
-    from verifier import (
+    from chiploc.protocol import write_keypair
+    from chiploc.sim import FleetScenario, SimulatedWorld
+    from chiploc.store import open_store
+    from chiploc.verifier import (
         Collector,
         RoundTarget,
         judge_all,
@@ -344,7 +344,7 @@ def _write_outputs(
     progress: _Progress | None,
 ) -> tuple[str, ...]:
     """Certificates, verdicts.jsonl and maps; returns the maps that could not be drawn."""
-    from maps import chip_map, fleet_map
+    from chiploc.maps import chip_map, fleet_map
 
     certificates = directory / "certificates"
     maps_dir = directory / "maps"
@@ -403,7 +403,7 @@ def render(run: DemoRun, console: Console) -> None:
 
 
 def summary_line(run: DemoRun) -> str:
-    from chiploc.units import SPEED_OF_LIGHT_KM_PER_MS
+    from chiploc.common.units import SPEED_OF_LIGHT_KM_PER_MS
 
     total = len(run.issued)
     wrong = len(run.mismatches)

@@ -7,7 +7,7 @@ Modules import their heavy dependencies inside the handler, so ``chiploc
 --help`` stays fast.
 
 Exit status: 0 success; 1 a verification or runtime failure; 2 bad input
-(:class:`~chiploc.errors.InputError`, including argparse usage errors).
+(:class:`~chiploc.common.errors.InputError`, including argparse usage errors).
 Errors print one line of diagnosis on stderr; ``--verbose`` adds the trace.
 """
 
@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol, cast
 
 from chiploc import __version__
-from chiploc.errors import ChiplocError, InputError
+from chiploc.common.errors import ChiplocError, InputError
 
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 

@@ -7,7 +7,7 @@ Invariants:
   UTF-8 without ``\\u`` escapes for non-ASCII, and NaN / infinities refused, so
   equal values always give equal bytes.
 - ``parse_json_strict`` accepts only well-formed UTF-8 JSON without duplicate
-  keys or non-finite numbers, and raises :class:`~chiploc.errors.DecodeError`
+  keys or non-finite numbers, and raises :class:`~chiploc.common.errors.DecodeError`
   for anything else; it never returns a partial value.
 """
 
@@ -18,7 +18,7 @@ import json
 import math
 from typing import Any
 
-from chiploc.errors import DecodeError
+from chiploc.common.errors import DecodeError
 
 __all__ = ["canonical_json", "parse_json_strict", "sha256_hex"]
 

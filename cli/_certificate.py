@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from chiploc.errors import InputError
+from chiploc.common.errors import InputError
 
 _MAX_READ = (1 << 20) + 2
 
@@ -52,8 +52,8 @@ def _read(path: str) -> bytes:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from protocol import load_registry_pinned
-    from verifier import SignedCertificate, verify_certificate
+    from chiploc.protocol import load_registry_pinned
+    from chiploc.verifier import SignedCertificate, verify_certificate
 
     if args.leeway < 0:
         raise InputError("--leeway must be >= 0", reason="bad_argument")
@@ -67,7 +67,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from verifier import SignedCertificate
+    from chiploc.verifier import SignedCertificate
 
     signed = SignedCertificate.from_bytes(_read(args.cert))
     c = signed.certificate
