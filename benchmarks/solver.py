@@ -47,7 +47,7 @@ from chiploc.solver import (
     solve_many,
 )
 from chiploc.solver._geodesy import GEOD, R0_KM, R1_KM, clear_disk_cache, ecef_km
-from chiploc.solver._solve import _sphere_km
+from chiploc.solver._intersect import _sphere_km
 
 C = 299.792458
 

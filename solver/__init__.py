@@ -20,7 +20,8 @@ from ._geodesy import (
 )
 from ._models import Bestline, Calibration, Measurement, Model, fit_bestline, radius_km
 from ._regions import AuthorizedRegion, country_geometries, load_region
-from ._solve import Estimate, LandmarkBound, Settle, SolveResult, Verdict, solve, solve_many
+from ._results import Estimate, LandmarkBound, Settle, SolveResult, Verdict
+from ._solve import solve, solve_many
 
 __all__ = [
     "MEASUREMENT_COLUMNS",

@@ -16,8 +16,18 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PARTS = ("common", "protocol", "solver", "chip_agent", "landmarks", "store", "verifier",
-         "maps", "sim", "cli")  # fmt: skip
+PARTS = (
+    "common",
+    "protocol",
+    "solver",
+    "chip_agent",
+    "landmarks",
+    "store",
+    "verifier",
+    "maps",
+    "sim",
+    "cli",
+)
 
 
 @pytest.fixture(scope="module")
@@ -25,16 +35,32 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     src = tmp_path_factory.mktemp("src")
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, src / name)
-    shutil.copytree(ROOT / "chiploc", src / "chiploc", symlinks=True,
-                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    shutil.copytree(
+        ROOT / "chiploc",
+        src / "chiploc",
+        symlinks=True,
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     for part in PARTS:
         shutil.copytree(ROOT / part, src / part, ignore=shutil.ignore_patterns("__pycache__"))
     out = tmp_path_factory.mktemp("dist")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation",
-         "--quiet", "--wheel-dir", str(out)],
-        check=True, cwd=out, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(src),
+            "--no-deps",
+            "--no-build-isolation",
+            "--quiet",
+            "--wheel-dir",
+            str(out),
+        ],
+        check=True,
+        cwd=out,
+        timeout=300,
+    )
     (built,) = out.glob("chiploc-*.whl")
     return built
 
@@ -65,8 +91,14 @@ def test_unpacked_wheel_imports_chiploc_parts_and_no_bare_names(
     env = {"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}
 
     def run(code: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-c", code], cwd=elsewhere, env=env,
-                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        return subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=elsewhere,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     ok = run(
         "import chiploc.solver, chiploc.landmarks, chiploc.chip_agent, chiploc.maps,"
@@ -75,10 +107,28 @@ def test_unpacked_wheel_imports_chiploc_parts_and_no_bare_names(
     )
     assert ok.returncode == 0, ok.stderr
     assert Path(ok.stdout.strip()).is_relative_to(site)
-    for bare in ("solver", "protocol", "maps", "store", "verifier", "sim", "landmarks",
-                 "chip_agent", "common", "cli"):  # fmt: skip
+    for bare in (
+        "solver",
+        "protocol",
+        "maps",
+        "store",
+        "verifier",
+        "sim",
+        "landmarks",
+        "chip_agent",
+        "common",
+        "cli",
+    ):
         failed = run(f"import {bare}")
-        assert failed.returncode != 0 and "ModuleNotFoundError" in failed.stderr, bare
-    cli = subprocess.run([sys.executable, "-m", "chiploc", "--version"], cwd=elsewhere, env=env,
-                         capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert cli.returncode == 0 and cli.stdout.startswith("chiploc "), cli.stderr
+        assert failed.returncode != 0, bare
+        assert "ModuleNotFoundError" in failed.stderr, bare
+    cli = subprocess.run(
+        [sys.executable, "-m", "chiploc", "--version"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert cli.stdout.startswith("chiploc ")

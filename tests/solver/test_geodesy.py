@@ -27,7 +27,7 @@ from chiploc.solver._geodesy import (
     ecef_km,
     edge_length_bound_km,
 )
-from chiploc.solver._solve import DISK_REACH_KM, DISK_REACH_REL
+from chiploc.solver._intersect import DISK_REACH_KM, DISK_REACH_REL
 
 lats = st.floats(-90, 90, allow_nan=False)
 lons = st.floats(-180, 180, allow_nan=False)
@@ -88,7 +88,7 @@ def test_disk_circumscribes(lat: float, lon: float, radius: float) -> None:
     d = _boundary_distances(disk, lat, lon)
     if d.size:
         assert d.min() >= radius * (1 - 1e-9)
-        # ... and reaches no farther than the settle advice assumes (solver._solve).
+        # ... and reaches no farther than the settle advice assumes (solver._settle).
         assert d.max() <= radius * (1 + DISK_REACH_REL) + DISK_REACH_KM
     # Random points inside the true disk are inside the polygon.
     az = np.linspace(0, 360, 37)

@@ -418,9 +418,10 @@ def test_settle_zone_segments_meeting_region_are_exact(
 ) -> None:
     """_meeting (one predicate query and one point test per run, for several regions at
     once, in blocks of regions) = the polygon predicate query of each region alone."""
-    from chiploc.solver import _solve
+    from chiploc.solver import _settle
+    from chiploc.solver._intersect import _Shape
     from chiploc.solver._regions import coarse_zone
-    from chiploc.solver._solve import _meeting, _Shape
+    from chiploc.solver._settle import _meeting
 
     regions = [geodesic_disk(lat, lon, radius) for lat, lon, radius in disks]
     shapes = [_Shape.of(region) for region in regions]
@@ -429,15 +430,15 @@ def test_settle_zone_segments_meeting_region_are_exact(
     lines = shapely.linestrings(np.stack([seg_a, seg_b], axis=1))
     line_job = np.repeat(np.arange(len(shapes)), [shape.seg_a.shape[0] for shape in shapes])
     zone = coarse_zone(load_region(spec))
-    cells = _solve._MEETING_CELLS
+    cells = _settle._MEETING_CELLS
     if one_per_block:  # a big zone's case: several blocks of regions
-        _solve._MEETING_CELLS = zone.lon_a.size  # type: ignore[misc]
+        _settle._MEETING_CELLS = zone.lon_a.size  # type: ignore[misc]
     try:
         cross_inner, cross_outer, meets = _meeting(
             lines, line_job, np.array(regions, dtype=object), zone
         )
     finally:
-        _solve._MEETING_CELLS = cells  # type: ignore[misc]
+        _settle._MEETING_CELLS = cells  # type: ignore[misc]
     ia, ja = zone.tree.query(lines, predicate="intersects")
     for cross, mine in ((cross_inner, ja < zone.split), (cross_outer, ja >= zone.split)):
         want = np.zeros(len(lines), dtype=bool)

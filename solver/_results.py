@@ -1,0 +1,146 @@
+"""What a solve returns: the verdict enum and the frozen result dataclasses.
+
+Expected outcomes are values: every verdict, including INCONSISTENT and UNREACHABLE, is a
+:class:`SolveResult`; only malformed input raises.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from shapely.geometry import mapping
+from shapely.geometry.base import BaseGeometry
+
+from chiploc.common.units import MAX_CLOCK_RATE_ERROR_PPM
+
+from ._models import (
+    Measurement,
+    Model,
+)
+
+__all__ = ["Estimate", "LandmarkBound", "Settle", "SolveResult", "Verdict"]
+
+
+class Verdict(enum.Enum):
+    COMPLIANT = "COMPLIANT"
+    VIOLATION = "VIOLATION"
+    INCONCLUSIVE = "INCONCLUSIVE"
+    INCONSISTENT = "INCONSISTENT"
+    UNREACHABLE = "UNREACHABLE"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settle:
+    """A lower RTT from ``landmark`` (at most ``rtt_needed_ms``) would give ``would_give``."""
+
+    landmark: str
+    rtt_ms: float
+    rtt_needed_ms: float
+    would_give: Verdict
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "landmark": self.landmark,
+            "rtt_ms": self.rtt_ms,
+            "rtt_needed_ms": round(self.rtt_needed_ms, 6),
+            "would_give": self.would_give.value,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LandmarkBound:
+    measurement: Measurement
+    radius_km: float  # inf: the whole Earth
+    binding: bool
+
+    def to_json_dict(self) -> dict[str, Any]:
+        m = self.measurement
+        return {
+            "id": m.landmark,
+            "lat": m.lat,
+            "lon": m.lon,
+            "rtt_ms": m.rtt_ms,
+            "overhead_ms": m.overhead_ms,
+            "radius_km": round(self.radius_km, 6) if math.isfinite(self.radius_km) else None,
+            "binding": self.binding,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Estimate:
+    lat: float
+    lon: float
+    model: Model
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {"lat": round(self.lat, 6), "lon": round(self.lon, 6), "model": self.model.value}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SolveResult:
+    """Outcome of :func:`solve`. ``region`` is a lon/lat shapely geometry or None."""
+
+    target: str
+    verdict: Verdict
+    proof: bool
+    model: Model
+    region_spec: str
+    region: BaseGeometry | None
+    region_center: tuple[float, float] | None  # (lat, lon)
+    area_km2: float | None
+    margin_km: float | None
+    binding_landmarks: tuple[str, ...]
+    conflicting_landmarks: tuple[str, ...]
+    settle: tuple[Settle, ...]
+    tolerate: int
+    estimate: Estimate | None
+    landmarks: tuple[LandmarkBound, ...]
+    message: str
+    likely_liars: tuple[tuple[str, ...], ...] = field(default=())
+    clock_tolerance_ppm: float = MAX_CLOCK_RATE_ERROR_PPM
+
+    def __post_init__(self) -> None:
+        if self.proof and self.model is not Model.VACUUM:
+            raise ValueError("only the vacuum model yields a proof")
+
+    def to_json_dict(self) -> dict[str, Any]:
+        region = None
+        if self.region is not None and not self.region.is_empty:
+            region = _lists(mapping(self.region))
+        return {
+            "target": self.target,
+            "verdict": self.verdict.value,
+            "proof": self.proof,
+            "model": self.model.value,
+            "region_spec": self.region_spec,
+            "region": region,
+            "region_center": (
+                None
+                if self.region_center is None
+                else {
+                    "lat": round(self.region_center[0], 6),
+                    "lon": round(self.region_center[1], 6),
+                }
+            ),
+            "area_km2": None if self.area_km2 is None else round(self.area_km2, 3),
+            "margin_km": None if self.margin_km is None else round(self.margin_km, 3),
+            "binding_landmarks": list(self.binding_landmarks),
+            "conflicting_landmarks": list(self.conflicting_landmarks),
+            "settle": [s.to_json_dict() for s in self.settle],
+            "tolerate": self.tolerate,
+            "estimate": None if self.estimate is None else self.estimate.to_json_dict(),
+            "landmarks": [b.to_json_dict() for b in self.landmarks],
+            "message": self.message,
+            "clock_tolerance_ppm": self.clock_tolerance_ppm,
+        }
+
+
+def _lists(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _lists(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_lists(v) for v in obj]
+    return obj

@@ -1,0 +1,114 @@
+"""Decide a proven region against an authorized zone, and bound the margin.
+
+Invariants enforced here:
+
+* COMPLIANT only if the region is covered by the zone's inner geometry; VIOLATION only
+  if it misses the zone's outer geometry; otherwise INCONCLUSIVE.
+* ``margin_km`` never overstates: for every border segment it takes
+  ``(f(A) + f(B) - len) / 2`` with ``f(v) = max_i (dist(v, c_i) - r_i)``, a lower bound
+  of the distance from ``v`` to the exact intersection (triangle inequality) and a
+  1-Lipschitz function along the border.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+import numpy.typing as npt
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from ._geodesy import (
+    R0_KM,
+    R1_KM,
+    geodesic_km,
+)
+from ._intersect import _Problem, _Shape, _sphere_km
+from ._regions import AuthorizedRegion, BorderSegments
+from ._results import Verdict
+
+# --------------------------------------------------------------------------- verdicts
+
+
+def _decide(region: BaseGeometry, zone: AuthorizedRegion) -> Verdict:
+    if region.is_empty:
+        return Verdict.INCONSISTENT
+    if shapely.covers(zone.geometry, region):
+        return Verdict.COMPLIANT
+    # A cheap proof that the region meets the outer zone before the full predicate: a
+    # vertex of the zone's border (in the closed zone) inside the region.
+    border = zone.outer_border
+    if border.lat_a.size and shapely.intersects_xy(region, border.lon_a[0], border.lat_a[0]):
+        return Verdict.INCONCLUSIVE
+    if not shapely.intersects(zone.outer_geometry, region):
+        return Verdict.VIOLATION
+    return Verdict.INCONCLUSIVE
+
+
+def _margin_km(
+    prob: _Problem, members: Iterable[int], region: BaseGeometry, border: BorderSegments
+) -> float:
+    """Lower bound (km) of the distance from the exact intersection to ``border``."""
+    idx = np.array(sorted(members), dtype=np.int64)
+    if idx.size == 0 or border.lat_a.size == 0:
+        return 0.0
+    shape = prob.shape(region)
+    u = shape.unit
+    u0 = u.mean(axis=0)
+    norm = float(np.linalg.norm(u0))
+    if norm < 1e-6:
+        return 0.0
+    u0 /= norm
+    alpha = float(np.arccos(np.clip(u @ u0, -1, 1)).max()) + shape.half_edge_km / R0_KM
+    ang_a = np.arccos(np.clip(border.unit_a @ u0, -1, 1))
+    ang_b = np.arccos(np.clip(border.unit_b @ u0, -1, 1))
+    seg_len = border.len_km
+    lat_c, lon_c, r_c = prob.lat[idx, None], prob.lon[idx, None], prob.r[idx, None]
+
+    def f_bound(
+        lat: npt.NDArray[np.float64], lon: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """``max_i (dist(v, c_i) - r_i)`` on the spheres of radius R0 and R1."""
+        angle = _sphere_km(lat_c, lon_c, lat[None, :], lon[None, :], 1.0)
+        return (R0_KM * angle - r_c).max(axis=0), (R1_KM * angle - r_c).max(axis=0)
+
+    beta_km = 250.0
+    while True:
+        sel = np.minimum(ang_a, ang_b) <= alpha + (beta_km + seg_len) / R0_KM
+        if not sel.any():
+            best = math.inf
+        else:
+            la, loa, lb, lob, ln = (
+                border.lat_a[sel],
+                border.lon_a[sel],
+                border.lat_b[sel],
+                border.lon_b[sel],
+                seg_len[sel],
+            )
+            (lo_a, hi_a), (lo_b, hi_b) = f_bound(la, loa), f_bound(lb, lob)
+            lo = (lo_a + lo_b - ln) / 2
+            hi = (hi_a + hi_b - ln) / 2
+            cand = lo <= float(hi.min())
+            ea = (geodesic_km(lat_c, lon_c, la[None, cand], loa[None, cand]) - r_c).max(axis=0)
+            eb = (geodesic_km(lat_c, lon_c, lb[None, cand], lob[None, cand]) - r_c).max(axis=0)
+            best = float(((ea + eb - ln[cand]) / 2).min())
+        if best <= beta_km or beta_km >= 40000.0:
+            return max(0.0, min(best, beta_km))
+        beta_km *= 4
+
+
+def _center(shape: _Shape) -> tuple[float, float] | None:
+    """Centre of the region's boundary: its edge midpoints weighted by length (unit vectors)."""
+    if shape.geom.is_empty or shape.seg_len_km.size == 0:
+        return None
+    mid = shape.unit[:-1][shape.same] + shape.unit[1:][shape.same]
+    v = shape.seg_len_km @ mid
+    n = float(np.linalg.norm(v))
+    if n < 1e-9 * 2 * float(shape.seg_len_km.sum()):
+        return None
+    v /= n
+    lat = math.degrees(math.asin(max(-1.0, min(1.0, float(v[2])))))
+    lon = math.degrees(math.atan2(float(v[1]), float(v[0])))
+    return lat, lon
