@@ -20,6 +20,10 @@ Invariants enforced here:
 * Every dropped datagram increments exactly one per-reason counter; nothing a peer sends can
   raise out of the datagram handler.
 * No global state: every agent owns its socket, sessions, buckets and counters.
+* The agent answers in the role of its key: a chip key answers HELLOs (chip sessions); a
+  landmark key answers PEER_HELLOs only (the landmark mesh: a landmark daemon's peers measure
+  it with the same protocol, and it signs with its own landmark key under the peer domains).
+  A HELLO for the other role is refused ``wrong_role``, so one process never answers as both.
 """
 
 from __future__ import annotations
@@ -52,6 +56,15 @@ __all__ = ["AgentLimits", "ChipAgent"]
 
 _PROBE_HEADER = header(MessageType.PROBE)
 _RESPONSE_HEADER = header(MessageType.RESPONSE)
+_NOT_FOR_AGENTS = frozenset(
+    {
+        MessageType.HELLO_ACK,
+        MessageType.RESPONSE,
+        MessageType.REPORT,
+        MessageType.PEER_HELLO_ACK,
+        MessageType.PEER_REPORT,
+    }
+)
 
 
 class AgentLimits:
@@ -145,9 +158,10 @@ class ChipAgent(asyncio.DatagramProtocol):
         clock_ns: Any = time.monotonic_ns,
         wall_clock_ns: Any = time.time_ns,
     ) -> None:
-        if key.role is not Role.CHIP:
-            raise ValueError(f"ChipAgent needs a chip key, got a {key.role.value} key")
+        if key.role not in (Role.CHIP, Role.LANDMARK):
+            raise ValueError(f"ChipAgent needs a chip or landmark key, got a {key.role.value} key")
         self._key = key
+        self._role = key.role
         self._secret = key.secret_key_bytes
         self._registry = registry
         self._host = host
@@ -279,8 +293,8 @@ class ChipAgent(asyncio.DatagramProtocol):
             raise DecodeError(
                 "probe of the wrong length", reason="truncated" if short else "trailing_bytes"
             )
-        if message_type != MessageType.HELLO:
-            if message_type in (MessageType.HELLO_ACK, MessageType.RESPONSE, MessageType.REPORT):
+        if message_type not in (MessageType.HELLO, MessageType.PEER_HELLO):
+            if message_type in _NOT_FOR_AGENTS:
                 raise DecodeError("not a message an agent accepts", reason="unexpected_type")
             raise DecodeError(f"unknown message type {message_type}", reason="unknown_type")
         raw = bytes(data)
@@ -331,6 +345,7 @@ class ChipAgent(asyncio.DatagramProtocol):
             chip_id=self._key.id,
             now_unix_ns=self._wall_clock_ns(),
             max_skew_ns=limits.max_hello_skew_ns,
+            target_role=self._role,
         )
         self._prune(now)
         if len(self._sessions) >= limits.max_sessions:
@@ -348,7 +363,9 @@ class ChipAgent(asyncio.DatagramProtocol):
         ).to_bytes()
         self._sessions[hello.session_id] = _Session(
             addr,
-            response_prefix(hello.session_id, self._key.id, hello.landmark_id),
+            response_prefix(
+                hello.session_id, self._key.id, hello.landmark_id, target_role=self._role
+            ),
             now + limits.session_lifetime_ns,
             limits.max_probes_per_session,
             bucket,

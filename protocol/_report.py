@@ -13,6 +13,11 @@ Invariants enforced here:
 * RTTs are nanoseconds on the landmark's monotonic clock and are the raw measured values; the
   landmark-side overhead lower bound is a separate field (``overhead_lower_bound_ns``) that no
   RTT has been reduced by. It never exceeds the minimum RTT.
+* A report names the role of what it measured: a chip (type REPORT 0x05, domain
+  ``chiploc/report/v1``) or, in the landmark mesh, a peer landmark (type PEER_REPORT 0x08,
+  domain ``chiploc/peer-report/v1``, every answer a ``chiploc/peer-response/v1`` signature by
+  the peer's landmark key). :func:`verify_report` verifies one role only (default: chip), so a
+  mesh report never enters a chip's evidence, nor a chip report the mesh.
 * Parsing never raises anything but :class:`~chiploc.common.errors.DecodeError`; verification raises
   :class:`~chiploc.common.errors.VerificationError` subclasses.
 """
@@ -28,8 +33,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from chiploc.common.errors import BadSignature, DecodeError
-from chiploc.protocol._keys import PrivateKey, validate_id, verify_signature
-from chiploc.protocol._registry import Registry
+from chiploc.protocol._keys import PrivateKey, Role, validate_id, verify_signature
+from chiploc.protocol._registry import ChipEntry, LandmarkEntry, Registry
 from chiploc.protocol._wire import (
     HEADER_BYTES,
     NONCE_BYTES,
@@ -38,6 +43,7 @@ from chiploc.protocol._wire import (
     MessageType,
     _Reader,
     check_header,
+    check_target_role,
     encode_id,
     header,
     response_message,
@@ -46,6 +52,7 @@ from chiploc.protocol._wire import (
 __all__ = [
     "MAX_REPORT_BYTES",
     "MAX_REPORT_PROBES",
+    "PEER_REPORT_DOMAIN",
     "REPORT_DOMAIN",
     "TIMESTAMP_SOURCES",
     "MeasurementReport",
@@ -56,6 +63,7 @@ __all__ = [
 ]
 
 REPORT_DOMAIN: Final = b"chiploc/report/v1\x00"
+PEER_REPORT_DOMAIN: Final = b"chiploc/peer-report/v1\x00"
 MAX_REPORT_PROBES: Final = 10_000
 _PROBE_RECORD_BYTES: Final = 4 + NONCE_BYTES + 8 + 1 + SIGNATURE_BYTES  # 93
 MAX_REPORT_BYTES: Final = 1024 + MAX_REPORT_PROBES * _PROBE_RECORD_BYTES
@@ -142,11 +150,15 @@ class MeasurementReport:
     probes: tuple[ProbeRecord, ...]
     min_rtt_ns: int | None
     overhead_lower_bound_ns: int = 0
+    target_role: Role = Role.CHIP
     raw: bytes = field(default=b"", repr=False, compare=False)
 
     def __post_init__(self) -> None:
         validate_id(self.landmark_id, what="landmark_id")
         validate_id(self.chip_id, what="chip_id")
+        check_target_role(self.target_role)
+        if self.target_role is Role.LANDMARK and self.chip_id == self.landmark_id:
+            raise ValueError("a landmark does not measure itself")
         if not isinstance(self.session_id, bytes) or len(self.session_id) != SESSION_ID_BYTES:
             raise ValueError("session_id must be 16 bytes")
         if not isinstance(self.chip_address, str) or len(self.chip_address.encode()) > 255:
@@ -183,7 +195,7 @@ class MeasurementReport:
     def body_bytes(self) -> bytes:
         """``header(REPORT) | body`` — everything the landmark signature covers after the domain."""
         parts = [
-            header(MessageType.REPORT),
+            header(_report_type(self.target_role)),
             self.session_id,
             encode_id(self.landmark_id),
             encode_id(self.chip_id),
@@ -217,6 +229,7 @@ class MeasurementReport:
         return {
             "landmark_id": self.landmark_id,
             "chip_id": self.chip_id,
+            "target_role": self.target_role.value,
             "session_id": self.session_id.hex(),
             "chip_address": self.chip_address,
             "started_at_unix_ns": self.started_at_unix_ns,
@@ -232,6 +245,14 @@ class MeasurementReport:
         }
 
 
+def _report_type(role: Role) -> int:
+    return MessageType.PEER_REPORT if role is Role.LANDMARK else MessageType.REPORT
+
+
+def _report_domain(role: Role) -> bytes:
+    return PEER_REPORT_DOMAIN if role is Role.LANDMARK else REPORT_DOMAIN
+
+
 def sign_report(
     key: PrivateKey,
     *,
@@ -242,8 +263,11 @@ def sign_report(
     finished_at_unix_ns: int,
     probes: Sequence[ProbeRecord],
     overhead_lower_bound_ns: int = 0,
+    target_role: Role = Role.CHIP,
 ) -> MeasurementReport:
-    """Build and sign a report; derived fields (minimum, source) are computed, not passed."""
+    """Build and sign a report; derived fields (minimum, source) are computed, not passed.
+
+    ``target_role=Role.LANDMARK`` signs a mesh report (``chip_id`` is the peer landmark)."""
     unsigned = MeasurementReport(
         landmark_id=key.id,
         chip_id=chip_id,
@@ -255,15 +279,17 @@ def sign_report(
         probes=tuple(probes),
         min_rtt_ns=_min_rtt(probes),
         overhead_lower_bound_ns=overhead_lower_bound_ns,
+        target_role=target_role,
     )
     body = unsigned.body_bytes()
-    raw = body + key.sign(REPORT_DOMAIN + body)
+    raw = body + key.sign(_report_domain(unsigned.target_role) + body)
     return decode_report(raw)
 
 
 def decode_report(data: bytes) -> MeasurementReport:
     """Parse report bytes (structure and derived fields only; signatures NOT checked)."""
-    if check_header(data, max_bytes=MAX_REPORT_BYTES) != MessageType.REPORT:
+    message_type = check_header(data, max_bytes=MAX_REPORT_BYTES)
+    if message_type not in (MessageType.REPORT, MessageType.PEER_REPORT):
         raise DecodeError("not a REPORT", reason="unexpected_type")
     raw = bytes(data)
     r = _Reader(raw, HEADER_BYTES)
@@ -304,6 +330,7 @@ def decode_report(data: bytes) -> MeasurementReport:
             probes=tuple(probes),
             min_rtt_ns=None if min_rtt == _LOST else min_rtt,
             overhead_lower_bound_ns=overhead,
+            target_role=Role.LANDMARK if message_type == MessageType.PEER_REPORT else Role.CHIP,
             raw=raw,
         )
     except DecodeError:
@@ -312,20 +339,33 @@ def decode_report(data: bytes) -> MeasurementReport:
         raise DecodeError(f"invalid report: {e}", reason="bad_field") from e
 
 
-def verify_report(data: bytes, registry: Registry) -> MeasurementReport:
+def verify_report(
+    data: bytes, registry: Registry, *, target_role: Role = Role.CHIP
+) -> MeasurementReport:
     """Parse and fully verify a report against ``registry``; return the trusted report.
 
-    Raises DecodeError (malformed; derived fields that do not recompute), UnknownIdentity /
-    RevokedIdentity (landmark or chip), BadSignature (landmark signature, or any chip
-    signature, naming the probe's seq).
+    Only reports of ``target_role`` are accepted: a chip report by default, a mesh report
+    (a landmark measuring a peer landmark) with ``Role.LANDMARK``; the other kind is a
+    DecodeError ``wrong_role``. Raises DecodeError (malformed; derived fields that do not
+    recompute), UnknownIdentity / RevokedIdentity (landmark or chip/peer), BadSignature
+    (landmark signature, or any chip/peer signature, naming the probe's seq).
     """
     report = decode_report(data)
+    if report.target_role is not check_target_role(target_role):
+        raise DecodeError(
+            f"a report on a {report.target_role.value}, expected one on a {target_role.value}",
+            reason="wrong_role",
+        )
     landmark = registry.landmark(report.landmark_id)
-    chip = registry.chip(report.chip_id)
+    chip: ChipEntry | LandmarkEntry = (
+        registry.landmark(report.chip_id)
+        if target_role is Role.LANDMARK
+        else registry.chip(report.chip_id)
+    )
     raw = report.raw
     body, signature = raw[:-SIGNATURE_BYTES], raw[-SIGNATURE_BYTES:]
     try:
-        verify_signature(landmark.public_key, REPORT_DOMAIN + body, signature)
+        verify_signature(landmark.public_key, _report_domain(target_role) + body, signature)
     except BadSignature as e:
         raise BadSignature(
             f"landmark {landmark.id!r} signature over the report does not verify"
@@ -339,6 +379,7 @@ def verify_report(data: bytes, registry: Registry) -> MeasurementReport:
             landmark_id=landmark.id,
             seq=probe.seq,
             nonce=probe.nonce,
+            target_role=target_role,
         )
         try:
             verify_signature(chip.public_key, message, probe.chip_signature)

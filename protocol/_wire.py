@@ -16,6 +16,12 @@ Invariants enforced here:
 * HELLO freshness, enrolment and signatures are checked by :func:`verify_hello` /
   :func:`verify_hello_ack`, which raise :class:`~chiploc.common.errors.VerificationError`
   subclasses.
+* The target of a session has a role, bound into every signature: a chip (``HELLO`` 0x01,
+  ``HELLO_ACK`` 0x02, ``chiploc/response/v1``) or, in the landmark mesh, a peer landmark
+  answering with its own landmark key (``PEER_HELLO`` 0x06, ``PEER_HELLO_ACK`` 0x07,
+  ``chiploc/peer-response/v1``). The type byte is inside the signed header and the
+  response domain differs, so a landmark's mesh answer never verifies as a chip's answer
+  (nor the reverse), even if an operator enrolled one key in both roles.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from chiploc.common.errors import (
     LocalProtocolError,
     StaleMessage,
 )
-from chiploc.protocol._keys import PrivateKey, validate_id, verify_signature
+from chiploc.protocol._keys import PrivateKey, Role, validate_id, verify_signature
 from chiploc.protocol._registry import ChipEntry, LandmarkEntry, Registry
 
 __all__ = [
@@ -41,11 +47,15 @@ __all__ = [
     "MAGIC",
     "MAX_DATAGRAM_BYTES",
     "NONCE_BYTES",
+    "PEER_HELLO_ACK_DOMAIN",
+    "PEER_HELLO_DOMAIN",
+    "PEER_RESPONSE_DOMAIN",
     "PROBE_BYTES",
     "RESPONSE_BYTES",
     "RESPONSE_DOMAIN",
     "SESSION_ID_BYTES",
     "SIGNATURE_BYTES",
+    "TARGET_ROLES",
     "VERSION",
     "Hello",
     "HelloAck",
@@ -53,6 +63,7 @@ __all__ = [
     "Probe",
     "Response",
     "check_header",
+    "check_target_role",
     "decode_datagram",
     "encode_id",
     "header",
@@ -74,6 +85,12 @@ MAX_DATAGRAM_BYTES: Final = 512
 HELLO_DOMAIN: Final = b"chiploc/hello/v1\x00"
 HELLO_ACK_DOMAIN: Final = b"chiploc/hello-ack/v1\x00"
 RESPONSE_DOMAIN: Final = b"chiploc/response/v1\x00"
+PEER_HELLO_DOMAIN: Final = b"chiploc/peer-hello/v1\x00"
+PEER_HELLO_ACK_DOMAIN: Final = b"chiploc/peer-hello-ack/v1\x00"
+PEER_RESPONSE_DOMAIN: Final = b"chiploc/peer-response/v1\x00"
+
+#: Who answers a session: a chip (the product) or a peer landmark (the mesh).
+TARGET_ROLES: Final = (Role.CHIP, Role.LANDMARK)
 
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
@@ -88,6 +105,29 @@ class MessageType:
     PROBE: Final = 0x03
     RESPONSE: Final = 0x04
     REPORT: Final = 0x05
+    PEER_HELLO: Final = 0x06
+    PEER_HELLO_ACK: Final = 0x07
+    PEER_REPORT: Final = 0x08
+
+
+def check_target_role(role: object) -> Role:
+    """``role`` if a session may target it (chip or landmark); ValueError otherwise."""
+    if role not in TARGET_ROLES:
+        raise ValueError(f"a session targets a chip or a landmark, not {role!r}")
+    return role  # type: ignore[return-value]
+
+
+def _hello_type(role: Role) -> int:
+    return MessageType.PEER_HELLO if role is Role.LANDMARK else MessageType.HELLO
+
+
+def _hello_ack_type(role: Role) -> int:
+    return MessageType.PEER_HELLO_ACK if role is Role.LANDMARK else MessageType.HELLO_ACK
+
+
+def _check_distinct(landmark_id: str, target_id: str, role: Role) -> None:
+    if role is Role.LANDMARK and landmark_id == target_id:
+        raise ValueError("a landmark does not measure itself")
 
 
 def header(message_type: int) -> bytes:
@@ -179,13 +219,17 @@ def check_header(data: bytes, *, max_bytes: int = MAX_DATAGRAM_BYTES) -> int:
 # --------------------------------------------------------------------------- HELLO
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Hello:
-    """Landmark → agent: opens a session. Signed by the landmark over HELLO_DOMAIN + body."""
+    """Landmark → agent: opens a session. Signed by the landmark over HELLO_DOMAIN + body.
+
+    ``target_role`` is ``Role.CHIP`` (type HELLO) or ``Role.LANDMARK`` (type PEER_HELLO, the
+    mesh: ``chip_id`` then names the peer landmark, domain ``PEER_HELLO_DOMAIN``)."""
 
     session_id: bytes
     issued_at_unix_ns: int
     landmark_id: str
     chip_id: str
     signature: bytes
+    target_role: Role = Role.CHIP
 
     def __post_init__(self) -> None:
         _check_bytes(self.session_id, SESSION_ID_BYTES, "session_id")
@@ -193,44 +237,69 @@ class Hello:
         validate_id(self.landmark_id, what="landmark_id")
         validate_id(self.chip_id, what="chip_id")
         _check_bytes(self.signature, SIGNATURE_BYTES, "signature")
+        check_target_role(self.target_role)
+        _check_distinct(self.landmark_id, self.chip_id, self.target_role)
 
     @staticmethod
-    def body(session_id: bytes, issued_at_unix_ns: int, landmark_id: str, chip_id: str) -> bytes:
+    def body(
+        session_id: bytes,
+        issued_at_unix_ns: int,
+        landmark_id: str,
+        chip_id: str,
+        target_role: Role = Role.CHIP,
+    ) -> bytes:
         return (
-            header(MessageType.HELLO)
+            header(_hello_type(target_role))
             + session_id
             + _U64.pack(issued_at_unix_ns)
             + encode_id(landmark_id)
             + encode_id(chip_id)
         )
 
+    @staticmethod
+    def domain(target_role: Role) -> bytes:
+        return PEER_HELLO_DOMAIN if target_role is Role.LANDMARK else HELLO_DOMAIN
+
     @classmethod
     def create(
-        cls, key: PrivateKey, *, session_id: bytes, chip_id: str, issued_at_unix_ns: int
+        cls,
+        key: PrivateKey,
+        *,
+        session_id: bytes,
+        chip_id: str,
+        issued_at_unix_ns: int,
+        target_role: Role = Role.CHIP,
     ) -> Hello:
-        body = cls.body(session_id, issued_at_unix_ns, key.id, chip_id)
+        role = check_target_role(target_role)
+        body = cls.body(session_id, issued_at_unix_ns, key.id, chip_id, role)
         return cls(
             session_id=session_id,
             issued_at_unix_ns=issued_at_unix_ns,
             landmark_id=key.id,
             chip_id=chip_id,
-            signature=key.sign(HELLO_DOMAIN + body),
+            signature=key.sign(cls.domain(role) + body),
+            target_role=role,
+        )
+
+    def _body(self) -> bytes:
+        return self.body(
+            self.session_id,
+            self.issued_at_unix_ns,
+            self.landmark_id,
+            self.chip_id,
+            self.target_role,
         )
 
     def signed_message(self) -> bytes:
-        return HELLO_DOMAIN + self.body(
-            self.session_id, self.issued_at_unix_ns, self.landmark_id, self.chip_id
-        )
+        return self.domain(self.target_role) + self._body()
 
     def to_bytes(self) -> bytes:
-        return (
-            self.body(self.session_id, self.issued_at_unix_ns, self.landmark_id, self.chip_id)
-            + self.signature
-        )
+        return self._body() + self.signature
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Hello:
-        if check_header(data) != MessageType.HELLO:
+        message_type = check_header(data)
+        if message_type not in (MessageType.HELLO, MessageType.PEER_HELLO):
             raise DecodeError("not a HELLO", reason="unexpected_type")
         r = _Reader(bytes(data), HEADER_BYTES)
         session_id = r.take(SESSION_ID_BYTES)
@@ -239,12 +308,15 @@ class Hello:
         chip_id = r.ident()
         signature = r.take(SIGNATURE_BYTES)
         r.end()
+        if message_type == MessageType.PEER_HELLO and landmark_id == chip_id:
+            raise DecodeError("a landmark does not measure itself", reason="bad_field")
         return cls(
             session_id=session_id,
             issued_at_unix_ns=issued,
             landmark_id=landmark_id,
             chip_id=chip_id,
             signature=signature,
+            target_role=Role.LANDMARK if message_type == MessageType.PEER_HELLO else Role.CHIP,
         )
 
 
@@ -255,13 +327,21 @@ def verify_hello(
     chip_id: str,
     now_unix_ns: int,
     max_skew_ns: int,
+    target_role: Role = Role.CHIP,
 ) -> LandmarkEntry:
-    """Check a HELLO for ``chip_id``: enrolled landmark, addressed to us, fresh, signed.
+    """Check a HELLO for ``chip_id`` (in ``target_role``): enrolled landmark, addressed to us
+    in our role, fresh, signed.
 
-    Raises UnknownIdentity / RevokedIdentity / BindingError (``wrong_chip``) / StaleMessage /
-    BadSignature. Returns the landmark's registry entry.
+    Raises UnknownIdentity / RevokedIdentity / BindingError (``wrong_chip``, ``wrong_role``) /
+    StaleMessage / BadSignature. Returns the landmark's registry entry.
     """
     landmark = registry.landmark(hello.landmark_id)
+    if hello.target_role is not target_role:
+        raise BindingError(
+            f"hello targets a {hello.target_role.value}, this agent answers as a"
+            f" {target_role.value}",
+            reason="wrong_role",
+        )
     if hello.chip_id != chip_id:
         raise BindingError(
             f"hello is for chip {hello.chip_id!r}, not {chip_id!r}", reason="wrong_chip"
@@ -275,44 +355,64 @@ def verify_hello(
 # ----------------------------------------------------------------------- HELLO_ACK
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HelloAck:
-    """Agent → landmark: accepts a session. Signed by the chip over HELLO_ACK_DOMAIN + body."""
+    """Agent → landmark: accepts a session. Signed by the chip over HELLO_ACK_DOMAIN + body
+    (a peer landmark: type PEER_HELLO_ACK over PEER_HELLO_ACK_DOMAIN, with its landmark key)."""
 
     session_id: bytes
     landmark_id: str
     chip_id: str
     signature: bytes
+    target_role: Role = Role.CHIP
 
     def __post_init__(self) -> None:
         _check_bytes(self.session_id, SESSION_ID_BYTES, "session_id")
         validate_id(self.landmark_id, what="landmark_id")
         validate_id(self.chip_id, what="chip_id")
         _check_bytes(self.signature, SIGNATURE_BYTES, "signature")
+        check_target_role(self.target_role)
+        _check_distinct(self.landmark_id, self.chip_id, self.target_role)
 
     @staticmethod
-    def body(session_id: bytes, landmark_id: str, chip_id: str) -> bytes:
+    def body(
+        session_id: bytes, landmark_id: str, chip_id: str, target_role: Role = Role.CHIP
+    ) -> bytes:
         return (
-            header(MessageType.HELLO_ACK) + session_id + encode_id(landmark_id) + encode_id(chip_id)
+            header(_hello_ack_type(target_role))
+            + session_id
+            + encode_id(landmark_id)
+            + encode_id(chip_id)
         )
+
+    @staticmethod
+    def domain(target_role: Role) -> bytes:
+        return PEER_HELLO_ACK_DOMAIN if target_role is Role.LANDMARK else HELLO_ACK_DOMAIN
 
     @classmethod
     def create(cls, key: PrivateKey, *, session_id: bytes, landmark_id: str) -> HelloAck:
-        body = cls.body(session_id, landmark_id, key.id)
+        """Signed by ``key``: a chip key answers as a chip, a landmark key as a mesh peer."""
+        role = check_target_role(key.role)
+        body = cls.body(session_id, landmark_id, key.id, role)
         return cls(
             session_id=session_id,
             landmark_id=landmark_id,
             chip_id=key.id,
-            signature=key.sign(HELLO_ACK_DOMAIN + body),
+            signature=key.sign(cls.domain(role) + body),
+            target_role=role,
         )
 
+    def _body(self) -> bytes:
+        return self.body(self.session_id, self.landmark_id, self.chip_id, self.target_role)
+
     def signed_message(self) -> bytes:
-        return HELLO_ACK_DOMAIN + self.body(self.session_id, self.landmark_id, self.chip_id)
+        return self.domain(self.target_role) + self._body()
 
     def to_bytes(self) -> bytes:
-        return self.body(self.session_id, self.landmark_id, self.chip_id) + self.signature
+        return self._body() + self.signature
 
     @classmethod
     def from_bytes(cls, data: bytes) -> HelloAck:
-        if check_header(data) != MessageType.HELLO_ACK:
+        message_type = check_header(data)
+        if message_type not in (MessageType.HELLO_ACK, MessageType.PEER_HELLO_ACK):
             raise DecodeError("not a HELLO_ACK", reason="unexpected_type")
         r = _Reader(bytes(data), HEADER_BYTES)
         session_id = r.take(SESSION_ID_BYTES)
@@ -320,16 +420,31 @@ class HelloAck:
         chip_id = r.ident()
         signature = r.take(SIGNATURE_BYTES)
         r.end()
+        if message_type == MessageType.PEER_HELLO_ACK and landmark_id == chip_id:
+            raise DecodeError("a landmark does not measure itself", reason="bad_field")
         return cls(
-            session_id=session_id, landmark_id=landmark_id, chip_id=chip_id, signature=signature
+            session_id=session_id,
+            landmark_id=landmark_id,
+            chip_id=chip_id,
+            signature=signature,
+            target_role=(
+                Role.LANDMARK if message_type == MessageType.PEER_HELLO_ACK else Role.CHIP
+            ),
         )
 
 
 def verify_hello_ack(
-    ack: HelloAck, chip: ChipEntry, *, session_id: bytes, landmark_id: str
+    ack: HelloAck, chip: ChipEntry | LandmarkEntry, *, session_id: bytes, landmark_id: str
 ) -> None:
-    """Check a HELLO_ACK answers our session, from ``chip``; raise BindingError/BadSignature."""
-    if ack.session_id != session_id or ack.landmark_id != landmark_id or ack.chip_id != chip.id:
+    """Check a HELLO_ACK answers our session, from ``chip`` (a peer landmark's entry in the
+    mesh) in that role; raise BindingError/BadSignature."""
+    role = Role.LANDMARK if isinstance(chip, LandmarkEntry) else Role.CHIP
+    if (
+        ack.session_id != session_id
+        or ack.landmark_id != landmark_id
+        or ack.chip_id != chip.id
+        or ack.target_role is not role
+    ):
         raise BindingError("hello-ack does not match the session", reason="wrong_session")
     verify_signature(chip.public_key, ack.signed_message(), ack.signature)
 
@@ -363,16 +478,30 @@ class Probe:
         return cls(session_id=session_id, seq=seq, nonce=nonce)
 
 
-def response_prefix(session_id: bytes, chip_id: str, landmark_id: str) -> bytes:
-    """The per-session constant head of :func:`response_message` (precomputed by the agent)."""
-    return RESPONSE_DOMAIN + session_id + encode_id(chip_id) + encode_id(landmark_id)
+def response_prefix(
+    session_id: bytes, chip_id: str, landmark_id: str, *, target_role: Role = Role.CHIP
+) -> bytes:
+    """The per-session constant head of :func:`response_message` (precomputed by the agent).
+
+    A peer landmark answering in the mesh signs under ``PEER_RESPONSE_DOMAIN``."""
+    domain = (
+        PEER_RESPONSE_DOMAIN if check_target_role(target_role) is Role.LANDMARK else RESPONSE_DOMAIN
+    )
+    return domain + session_id + encode_id(chip_id) + encode_id(landmark_id)
 
 
 def response_message(
-    *, session_id: bytes, chip_id: str, landmark_id: str, seq: int, nonce: bytes
+    *,
+    session_id: bytes,
+    chip_id: str,
+    landmark_id: str,
+    seq: int,
+    nonce: bytes,
+    target_role: Role = Role.CHIP,
 ) -> bytes:
     """What the chip signs: prefix | seq u32 | nonce (the tail equals PROBE bytes 20..40)."""
-    return response_prefix(session_id, chip_id, landmark_id) + _U32.pack(seq) + nonce
+    prefix = response_prefix(session_id, chip_id, landmark_id, target_role=target_role)
+    return prefix + _U32.pack(seq) + nonce
 
 
 # ------------------------------------------------------------------------ RESPONSE
@@ -413,10 +542,16 @@ def verify_response(
     seq: int,
     nonce: bytes,
     signature: bytes,
+    target_role: Role = Role.CHIP,
 ) -> None:
     """Raise BadSignature unless ``signature`` is the chip's over (nonce, session, ids, seq)."""
     message = response_message(
-        session_id=session_id, chip_id=chip_id, landmark_id=landmark_id, seq=seq, nonce=nonce
+        session_id=session_id,
+        chip_id=chip_id,
+        landmark_id=landmark_id,
+        seq=seq,
+        nonce=nonce,
+        target_role=target_role,
     )
     verify_signature(chip_public_key, message, signature)
 
@@ -427,6 +562,8 @@ _DECODERS: dict[int, Callable[[bytes], _Message]] = {
     MessageType.HELLO_ACK: HelloAck.from_bytes,
     MessageType.PROBE: Probe.from_bytes,
     MessageType.RESPONSE: Response.from_bytes,
+    MessageType.PEER_HELLO: Hello.from_bytes,
+    MessageType.PEER_HELLO_ACK: HelloAck.from_bytes,
 }
 
 

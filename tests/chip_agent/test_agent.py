@@ -231,9 +231,10 @@ def test_rate_limit_per_landmark(
     assert _drops(agent)["rate_limited"] == 3
 
 
-def test_rejects_non_chip_key(landmark_key: PrivateKey, registry: Registry) -> None:
-    with pytest.raises(ValueError, match="chip key"):
-        ChipAgent(landmark_key, registry)
+def test_rejects_a_key_that_cannot_answer(registry: Registry) -> None:
+    verifier_key = generate_private_key(Role.VERIFIER, "ver-1", seed=bytes([4]) * 32)
+    with pytest.raises(ValueError, match="chip or landmark key"):
+        ChipAgent(verifier_key, registry)
 
 
 def test_many_agents_are_independent(
