@@ -18,23 +18,40 @@ from ._geodesy import (
     inscribed_disk,
     polygon_area_km2,
 )
+from ._mesh import (
+    CALIBRATION_COLUMNS,
+    LinkCheck,
+    MeshAssessment,
+    MeshLink,
+    assess_mesh,
+    calibration_rows,
+    check_link,
+    suspects_of,
+)
 from ._models import Bestline, Calibration, Measurement, Model, fit_bestline, radius_km
 from ._regions import AuthorizedRegion, country_geometries, load_region
 from ._results import Estimate, LandmarkBound, Settle, SolveResult, Verdict
 from ._solve import solve, solve_many
 
 __all__ = [
+    "CALIBRATION_COLUMNS",
     "MEASUREMENT_COLUMNS",
     "AuthorizedRegion",
     "Bestline",
     "Calibration",
     "Estimate",
     "LandmarkBound",
+    "LinkCheck",
     "Measurement",
+    "MeshAssessment",
+    "MeshLink",
     "Model",
     "Settle",
     "SolveResult",
     "Verdict",
+    "assess_mesh",
+    "calibration_rows",
+    "check_link",
     "chord_to_geodesic_km",
     "country_geometries",
     "estimate_position",
@@ -50,4 +67,5 @@ __all__ = [
     "radius_km",
     "solve",
     "solve_many",
+    "suspects_of",
 ]

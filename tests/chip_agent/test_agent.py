@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from chiploc.common.errors import BadSignature
+
 from chiploc.chip_agent import AgentLimits, ChipAgent
 from chiploc.protocol import (
     Hello,
@@ -312,3 +314,57 @@ def test_retransmitted_hello_spends_a_token(
     assert agent.counters["hello_acks_resent"] == 1
     assert _drops(agent) == {"rate_limited": 1}
     assert len(transport.sent) == 2
+
+
+def test_a_landmark_key_answers_its_peers_in_the_mesh_role(
+    landmark_key: PrivateKey, registry: Registry
+) -> None:
+    """A landmark daemon's agent side: answers PEER_HELLOs with its landmark key, under the
+    peer domain; a chip HELLO addressed to it (a landmark posing as a chip) is refused."""
+    from chiploc.protocol import LandmarkEntry
+
+    peer_key = generate_private_key(Role.LANDMARK, "lm-par", seed=bytes([5]) * 32)
+    mesh = Registry(
+        authority_public_key=registry.authority_public_key,
+        landmarks={
+            **registry.landmarks,
+            "lm-par": LandmarkEntry(
+                id="lm-par", lat=48.86, lon=2.35, public_key=peer_key.public_key.key_bytes
+            ),
+        },
+        chips=registry.chips,
+    )
+    agent, transport, _ = make_agent(peer_key, mesh)
+    chip_hello = Hello.create(
+        landmark_key, session_id=b"C" * 16, chip_id="lm-par", issued_at_unix_ns=NOW
+    )
+    agent.datagram_received(chip_hello.to_bytes(), LM_ADDR)
+    assert _drops(agent) == {"wrong_role": 1} and not transport.sent
+    peer_hello = Hello.create(
+        landmark_key,
+        session_id=b"S" * 16,
+        chip_id="lm-par",
+        issued_at_unix_ns=NOW,
+        target_role=Role.LANDMARK,
+    )
+    agent.datagram_received(peer_hello.to_bytes(), LM_ADDR)
+    assert transport.sent[-1][0][3] == 0x07  # PEER_HELLO_ACK
+    agent.datagram_received(probe(0), LM_ADDR)
+    signature = transport.sent[-1][0][24:]
+    args: dict[str, Any] = {
+        "session_id": b"S" * 16,
+        "chip_id": "lm-par",
+        "landmark_id": "lm-fra",
+        "seq": 0,
+        "nonce": b"N" * 16,
+        "signature": signature,
+    }
+    verify_response(peer_key.public_key.key_bytes, target_role=Role.LANDMARK, **args)
+    with pytest.raises(BadSignature):  # never a chip's answer
+        verify_response(peer_key.public_key.key_bytes, **args)
+    # and a chip agent refuses the mesh hello
+    chip_agent_, chip_transport, _ = make_agent(
+        generate_private_key(Role.CHIP, "lm-par", seed=bytes([5]) * 32), mesh
+    )
+    chip_agent_.datagram_received(peer_hello.to_bytes(), LM_ADDR)
+    assert _drops(chip_agent_) == {"wrong_role": 1} and not chip_transport.sent
