@@ -15,14 +15,21 @@ Example::
     hello_timeout_ms = 1000
     hello_retries = 3                # HELLO re-sent up to 3 times within hello_timeout_ms
     max_concurrent_rounds = 64
+    # the landmark mesh (docs/mesh.md); all optional
+    mesh_listen = "0.0.0.0:7401"     # agent side: answer peers' probes with this landmark's key
+    mesh_peers = { "lm-par" = "192.0.2.7:7401" }  # peer id -> its mesh_listen address
+    mesh_interval_s = 300            # measure every peer this often; 0 = only on request
+    mesh_probes = 16                 # probes per mesh round
 
 Relative paths are relative to the config file.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from chiploc.common.config import read_toml_table
@@ -64,12 +71,28 @@ class LandmarkConfig:
     hello_timeout_ms: int = 1000
     hello_retries: int = 3
     max_concurrent_rounds: int = 64
+    mesh_listen: tuple[str, int] | None = None
+    mesh_peers: Mapping[str, tuple[str, int]] = field(default_factory=dict)
+    mesh_interval_s: float = 300.0
+    mesh_probes: int = 16
 
     def __post_init__(self) -> None:
         try:
             validate_id(self.id, what="landmark id")
+            for peer in self.mesh_peers:
+                validate_id(peer, what="mesh peer id")
         except ValueError as e:
             raise ConfigError(str(e)) from e
+        if self.id in self.mesh_peers:
+            raise ConfigError(f"mesh_peers lists the landmark itself ({self.id})")
+        object.__setattr__(self, "mesh_peers", MappingProxyType(dict(self.mesh_peers)))
+        interval = self.mesh_interval_s
+        if (
+            isinstance(interval, bool)
+            or not isinstance(interval, int | float)
+            or not (interval == 0 or 1 <= interval <= 86_400)
+        ):
+            raise ConfigError(f"mesh_interval_s must be 0 (off) or in 1..86400, got {interval!r}")
         for name, low, high in (
             ("udp_port", 0, 65535),
             ("http_port", 0, 65535),
@@ -78,6 +101,7 @@ class LandmarkConfig:
             ("hello_timeout_ms", 1, 60_000),
             ("hello_retries", 0, 10),
             ("max_concurrent_rounds", 1, 100_000),
+            ("mesh_probes", 1, 10_000),
         ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -95,7 +119,8 @@ class LandmarkConfig:
         known = {
             "id", "key", "registry", "authority_key", "udp_listen", "http_listen", "db",
             "probes_per_round", "probe_timeout_ms", "hello_timeout_ms", "hello_retries",
-            "max_concurrent_rounds",
+            "max_concurrent_rounds", "mesh_listen", "mesh_peers", "mesh_interval_s",
+            "mesh_probes",
         }  # fmt: skip
         unknown = set(section) - known
         if unknown:
@@ -116,6 +141,10 @@ class LandmarkConfig:
         http_host, http_port = parse_host_port(
             section.get("http_listen", "127.0.0.1:0"), what="http_listen"
         )
+        peers = section.get("mesh_peers", {})
+        if not isinstance(peers, dict) or not all(isinstance(v, str) for v in peers.values()):
+            raise ConfigError(f'{source}: mesh_peers must be a table of peer id = "HOST:PORT"')
+        mesh_listen = section.get("mesh_listen")
         return cls(
             id=section["id"],
             key_path=path("key"),
@@ -131,4 +160,13 @@ class LandmarkConfig:
             hello_timeout_ms=section.get("hello_timeout_ms", 1000),
             hello_retries=section.get("hello_retries", 3),
             max_concurrent_rounds=section.get("max_concurrent_rounds", 64),
+            mesh_listen=(
+                None if mesh_listen is None else parse_host_port(mesh_listen, what="mesh_listen")
+            ),
+            mesh_peers={
+                str(peer): parse_host_port(address, what=f"mesh_peers.{peer}")
+                for peer, address in peers.items()
+            },
+            mesh_interval_s=section.get("mesh_interval_s", 300.0),
+            mesh_probes=section.get("mesh_probes", 16),
         )

@@ -18,6 +18,9 @@ Invariants enforced here:
   otherwise the matching error is raised and the probe stays outstanding (a forged or corrupt
   answer cannot cancel the real one).
 * RTTs are recorded exactly as measured; the report's overhead lower bound is a separate field.
+* The target is a chip (:class:`ChipEntry`) or, in the landmark mesh, a peer landmark
+  (:class:`LandmarkEntry`): the role comes from the entry's type and is bound into the HELLO,
+  the accepted HELLO_ACK, every verified answer and the signed report.
 * Set-up is retransmitted, timed probes never are: a HELLO is re-sent as the same signed bytes
   (same session, same ``issued_at``), so every copy is one session at the agent and every
   HELLO_ACK is the same bytes; a copy of the accepted HELLO_ACK is recognised
@@ -35,6 +38,7 @@ from chiploc.protocol import (
     ChipEntry,
     Hello,
     HelloAck,
+    LandmarkEntry,
     MeasurementReport,
     MessageType,
     PrivateKey,
@@ -88,13 +92,14 @@ class RoundCore:
         "probes",
         "session_id",
         "started_at_unix_ns",
+        "target_role",
     )
 
     def __init__(
         self,
         *,
         key: PrivateKey,
-        chip: ChipEntry,
+        chip: ChipEntry | LandmarkEntry,
         chip_address: str,
         session_id: bytes,
         probes: int,
@@ -106,12 +111,19 @@ class RoundCore:
             raise LocalProtocolError("probes per round must be 1..10000", reason="bad_probes")
         self._key = key
         self.chip = chip
+        self.target_role = Role.LANDMARK if isinstance(chip, LandmarkEntry) else Role.CHIP
+        if self.target_role is Role.LANDMARK and chip.id == key.id:
+            raise LocalProtocolError("a landmark does not measure itself", reason="self_peer")
         self.chip_address = chip_address
         self.session_id = session_id
         self.probes = probes
         self.started_at_unix_ns = started_at_unix_ns
         self.hello = Hello.create(
-            key, session_id=session_id, chip_id=chip.id, issued_at_unix_ns=started_at_unix_ns
+            key,
+            session_id=session_id,
+            chip_id=chip.id,
+            issued_at_unix_ns=started_at_unix_ns,
+            target_role=self.target_role,
         ).to_bytes()
         self._acked = False
         self._ack = b""
@@ -184,6 +196,7 @@ class RoundCore:
             landmark_id=self._key.id,
             seq=seq,
             nonce=nonce,
+            target_role=self.target_role,
         )
         verify_signature(self.chip.public_key, message, signature)
         self._records.append(
@@ -228,4 +241,5 @@ class RoundCore:
             finished_at_unix_ns=max(finished_at_unix_ns, self.started_at_unix_ns),
             probes=self._records,
             overhead_lower_bound_ns=0,
+            target_role=self.target_role,
         )

@@ -5,6 +5,14 @@ Invariants: a round is only measured for an enrolled, non-revoked chip; every re
 new rounds, waits for in-flight ones to finish and be stored, then closes everything. The
 daemon reads time only through its two clocks (``monotonic_ns`` for RTTs, ``realtime_ns`` for
 HELLO ``issued_at`` and report start/finish), both injectable, defaulting to the system's.
+
+The landmark mesh (``docs/mesh.md``): the daemon measures its configured peers
+(``mesh_peers``) every ``mesh_interval_s`` with the same signed protocol (PEER_HELLO; the
+peer answers with its landmark key through its own agent side, which ``chiploc landmark
+serve`` runs on ``mesh_listen``). Mesh reports are stored and served like chip reports; the
+daemon keeps each peer's minimum RTT and checks it against the vacuum bound for the two
+registered sites (:func:`chiploc.solver.check_link`), shown in ``/metrics`` and ``GET
+/v1/mesh``. A violation here is the landmark's own view; the verifier decides suspects.
 """
 
 from __future__ import annotations
@@ -32,6 +40,8 @@ from chiploc.landmarks._core import RoundCore
 from chiploc.landmarks._store import ReportStore
 from chiploc.landmarks._udp import UdpProber
 from chiploc.protocol import (
+    ChipEntry,
+    LandmarkEntry,
     MeasurementReport,
     PrivateKey,
     Registry,
@@ -40,6 +50,7 @@ from chiploc.protocol import (
     load_private_key,
     load_registry_pinned,
 )
+from chiploc.solver import LinkCheck, MeshLink, check_link
 
 __all__ = ["LandmarkDaemon"]
 
@@ -84,6 +95,8 @@ class LandmarkDaemon:
         self._inflight: set[asyncio.Task[Any]] = set()
         self._closing = False
         self._semaphore = asyncio.Semaphore(config.max_concurrent_rounds)
+        self._mesh: dict[str, LinkCheck] = {}  # peer id -> check of the minimum RTT so far
+        self._mesh_task: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -102,6 +115,8 @@ class LandmarkDaemon:
         app.router.add_get("/metrics", self._metrics)
         app.router.add_post("/v1/rounds", self._rounds)
         app.router.add_get("/v1/reports", self._reports)
+        app.router.add_post("/v1/mesh/rounds", self._mesh_rounds)
+        app.router.add_get("/v1/mesh", self._mesh_view)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.http_host, self.config.http_port)
@@ -112,10 +127,16 @@ class LandmarkDaemon:
             raise TransportError(f"cannot bind HTTP {self.config.http_host}: {e}") from e
         host, port = self._runner.addresses[0][:2]
         self._http_url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+        if self.config.mesh_peers and self.config.mesh_interval_s > 0:
+            self._mesh_task = asyncio.ensure_future(self._mesh_schedule())
 
     async def stop(self) -> None:
         """Drain: no new rounds; wait for in-flight rounds (and their stores); close."""
         self._closing = True
+        task, self._mesh_task = self._mesh_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
         if self._inflight:
             await asyncio.gather(*list(self._inflight), return_exceptions=True)
         if self._runner is not None:
@@ -180,25 +201,35 @@ class LandmarkDaemon:
 
     # -- measuring -------------------------------------------------------------------
     async def measure(
-        self, chip_id: str, address: tuple[str, int], *, probes: int | None = None
+        self,
+        chip_id: str,
+        address: tuple[str, int],
+        *,
+        probes: int | None = None,
+        target_role: Role = Role.CHIP,
     ) -> MeasurementReport:
         """Measure one chip: hello, a burst of ``probes`` timed probes, sign, store, return.
 
+        ``target_role=Role.LANDMARK`` measures a mesh peer (``chip_id`` is its landmark id).
         Raises UnknownIdentity/RevokedIdentity (chip), ProbeTimeout (no hello-ack),
         TransportError (daemon stopping or socket failure).
         """
         if self._closing or self._prober is None:
             raise TransportError("landmark is shutting down", reason="draining")
-        task = asyncio.ensure_future(self._measure(chip_id, address, probes))
+        task = asyncio.ensure_future(self._measure(chip_id, address, probes, target_role))
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
         return await asyncio.shield(task)
 
     async def _measure(
-        self, chip_id: str, address: tuple[str, int], probes: int | None
+        self, chip_id: str, address: tuple[str, int], probes: int | None, target_role: Role
     ) -> MeasurementReport:
         try:
-            chip = self._registry.chip(chip_id)
+            chip: ChipEntry | LandmarkEntry = (
+                self._registry.landmark(chip_id)
+                if target_role is Role.LANDMARK
+                else self._registry.chip(chip_id)
+            )
         except VerificationError as e:  # unknown or revoked chip: refused, and counted
             self._count(e.reason)
             self._count_round("refused")
@@ -230,12 +261,67 @@ class LandmarkDaemon:
             report = core.finish(finished_at_unix_ns=self._realtime_ns())
         await self._store_report(report)
         self._count_round("measured")
+        if target_role is Role.LANDMARK:
+            self._note_mesh(report)
         answered = report.answered
         self._counters["probes_answered"] = self._counters.get("probes_answered", 0) + answered
         self._counters["probes_lost"] = (
             self._counters.get("probes_lost", 0) + len(report.probes) - answered
         )
         return report
+
+    # -- the mesh ---------------------------------------------------------------------
+    async def measure_peers(
+        self, peers: Mapping[str, tuple[str, int]] | None = None
+    ) -> dict[str, MeasurementReport | ChiplocError]:
+        """One mesh pass: measure each peer (default: the configured ``mesh_peers``) once.
+
+        Never raises for one peer's failure: its error is the value for that peer."""
+        targets = self.config.mesh_peers if peers is None else peers
+
+        async def one(peer: str, address: tuple[str, int]) -> MeasurementReport | ChiplocError:
+            try:
+                return await self.measure(
+                    peer, address, probes=self.config.mesh_probes, target_role=Role.LANDMARK
+                )
+            except ChiplocError as e:
+                self._count("mesh_failed")
+                return e
+
+        results = await asyncio.gather(*(one(p, a) for p, a in sorted(targets.items())))
+        return dict(zip(sorted(targets), results, strict=True))
+
+    async def _mesh_schedule(self) -> None:
+        """Every ``mesh_interval_s``: one mesh pass (first one right away)."""
+        while not self._closing:
+            await self.measure_peers()
+            await asyncio.sleep(self.config.mesh_interval_s)
+
+    def _note_mesh(self, report: MeasurementReport) -> None:
+        """Keep the peer's minimum RTT and its vacuum check against the registered sites."""
+        if report.min_rtt_ns is None:
+            return
+        link = MeshLink(
+            landmark=self.id,
+            peer=report.chip_id,
+            rtt_ms=report.min_rtt_ns / 1e6,
+            overhead_ms=report.overhead_lower_bound_ns / 1e6,
+        )
+        current = self._mesh.get(report.chip_id)
+        if current is not None and current.link.rtt_ms <= link.rtt_ms:
+            return
+        own = self._registry.landmark(self.id)
+        peer = self._registry.landmark(report.chip_id)
+        sites = {own.id: (own.lat, own.lon), peer.id: (peer.lat, peer.lon)}
+        check = check_link(link, sites)
+        self._mesh[report.chip_id] = check
+        if check.violation:
+            self._count("mesh_violation")
+
+    @property
+    def mesh(self) -> Mapping[str, LinkCheck]:
+        """Peer id -> the check of this landmark's minimum RTT to it (since start)."""
+        return dict(self._mesh)
 
     def _count_round(self, outcome: str) -> None:
         self._count(f"round_{outcome}")
@@ -266,6 +352,8 @@ class LandmarkDaemon:
             "round_unreachable",
             "round_refused",
             "hello_retransmit",
+            "mesh_failed",
+            "mesh_violation",
         }
         for reason, value in sorted(self._counters.items()):
             if reason not in special:
@@ -294,12 +382,77 @@ class LandmarkDaemon:
             "# HELP chiploc_landmark_kernel_timestamps 1 if SO_TIMESTAMPNS is enabled.",
             "# TYPE chiploc_landmark_kernel_timestamps gauge",
             f"chiploc_landmark_kernel_timestamps {int(self.kernel_timestamps)}",
+            *self._mesh_metrics(),
         ]
         return web.Response(
             text="\n".join(lines) + "\n",
             content_type="text/plain",
             charset="utf-8",
             headers={"X-Content-Type-Options": "nosniff"},
+        )
+
+    def _mesh_metrics(self) -> list[str]:
+        lines = [
+            "# HELP chiploc_landmark_mesh_min_rtt_seconds Minimum RTT to each mesh peer.",
+            "# TYPE chiploc_landmark_mesh_min_rtt_seconds gauge",
+        ]
+        checks = sorted(self._mesh.items())
+        lines += [
+            f'chiploc_landmark_mesh_min_rtt_seconds{{peer="{p}"}} {c.link.rtt_ms / 1000:.9f}'
+            for p, c in checks
+        ]
+        lines += [
+            "# HELP chiploc_landmark_mesh_violation 1 if the RTT to the peer beats light between"
+            " the registered sites (one of the two is not where the registry says).",
+            "# TYPE chiploc_landmark_mesh_violation gauge",
+        ]
+        lines += [
+            f'chiploc_landmark_mesh_violation{{peer="{p}"}} {int(c.violation)}' for p, c in checks
+        ]
+        lines += [
+            "# HELP chiploc_landmark_mesh_failed_total Mesh rounds that measured nothing.",
+            "# TYPE chiploc_landmark_mesh_failed_total counter",
+            f"chiploc_landmark_mesh_failed_total {self._counters.get('mesh_failed', 0)}",
+        ]
+        return lines
+
+    async def _mesh_rounds(self, request: web.Request) -> web.Response:
+        """``POST /v1/mesh/rounds``: one mesh pass now (body optional: ``{"peers": [ids]}``,
+        a subset of the configured peers); per peer, the signed report or the error."""
+        if self._closing:
+            return self._error(503, "landmark is shutting down", "draining")
+        peers = dict(self.config.mesh_peers)
+        if request.can_read_body:
+            try:
+                body = await request.json()
+            except (ValueError, RecursionError):
+                return self._error(400, "body must be JSON", "bad_json")
+            wanted = body.get("peers") if isinstance(body, dict) else None
+            if wanted is not None:
+                if not isinstance(wanted, list) or not all(
+                    isinstance(w, str) and w in peers for w in wanted
+                ):
+                    return self._error(400, "peers must list configured mesh peers", "bad_peer")
+                peers = {w: peers[w] for w in wanted}
+        if not peers:
+            return self._error(400, "no mesh peers configured", "no_peers")
+        results = await self.measure_peers(peers)
+        out = []
+        for peer, result in results.items():
+            if isinstance(result, ChiplocError):
+                out.append({"peer": peer, "error": str(result), "reason": result.reason})
+            else:
+                out.append({"peer": peer, **self._report_json(result)})
+        return web.json_response({"results": out})
+
+    async def _mesh_view(self, request: web.Request) -> web.Response:
+        """``GET /v1/mesh``: this landmark's minimum RTT to each peer and its vacuum check."""
+        return web.json_response(
+            {
+                "landmark": self.id,
+                "peers": sorted(self.config.mesh_peers),
+                "links": [c.to_json_dict() for _, c in sorted(self._mesh.items())],
+            }
         )
 
     @staticmethod

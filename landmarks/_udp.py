@@ -57,6 +57,9 @@ Clock = Callable[[], int]
 
 _Item = tuple[bytes, int, int | None, int]  # data, received_ns, kernel_ns, offset_lo
 _MAX_QUEUED = 64
+_ACCEPTED_TYPES = frozenset(
+    (MessageType.RESPONSE, MessageType.HELLO_ACK, MessageType.PEER_HELLO_ACK)
+)
 _SESSION_END = HEADER_BYTES + SESSION_ID_BYTES  # every reply starts header | session id
 
 
@@ -168,8 +171,8 @@ class UdpProber:
         if data[2] != VERSION:
             self._count("wrong_version")
             return
-        if data[3] not in (MessageType.RESPONSE, MessageType.HELLO_ACK):
-            self._count("unknown_type" if data[3] > MessageType.REPORT else "unexpected_type")
+        if data[3] not in _ACCEPTED_TYPES:
+            self._count("unknown_type" if data[3] > MessageType.PEER_REPORT else "unexpected_type")
             return
         slot = self._slots.get(data[HEADER_BYTES:_SESSION_END])
         if slot is None:

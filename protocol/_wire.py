@@ -114,7 +114,7 @@ def check_target_role(role: object) -> Role:
     """``role`` if a session may target it (chip or landmark); ValueError otherwise."""
     if role not in TARGET_ROLES:
         raise ValueError(f"a session targets a chip or a landmark, not {role!r}")
-    return role  # type: ignore[return-value]
+    return role
 
 
 def _hello_type(role: Role) -> int:

@@ -221,4 +221,3 @@ def calibration_rows(
         plat, plon = _site(sites, peer)
         rows.append((landmark, lat, lon, peer, plat, plon, rtt))
     return rows
-

@@ -21,6 +21,14 @@ from chiploc.store._audit import (
     verify_chain,
 )
 from chiploc.store._base import Store
+from chiploc.store._mesh import (
+    MESH_ACTIONS,
+    MeshFlagRecord,
+    MeshMinimum,
+    MeshRoundRecord,
+    mesh_flag_audit_payload,
+    mesh_round_audit_payload,
+)
 from chiploc.store._records import (
     MODELS,
     ROLES,
@@ -44,6 +52,7 @@ __all__ = [
     "AUDIT_DOMAIN",
     "AUDIT_KINDS",
     "GENESIS_HASH_HEX",
+    "MESH_ACTIONS",
     "MIGRATIONS",
     "MODELS",
     "ROLES",
@@ -55,6 +64,9 @@ __all__ = [
     "ChipRecord",
     "EnrolmentRecord",
     "LandmarkRecord",
+    "MeshFlagRecord",
+    "MeshMinimum",
+    "MeshRoundRecord",
     "Migration",
     "ReportLike",
     "RoundInsert",
@@ -65,6 +77,8 @@ __all__ = [
     "audit_entry_hash",
     "canonical_json",
     "enrolment_audit_payload",
+    "mesh_flag_audit_payload",
+    "mesh_round_audit_payload",
     "next_audit_entry",
     "open_store",
     "parse_json_strict",

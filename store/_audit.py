@@ -55,7 +55,7 @@ AUDIT_DOMAIN: Final = b"chiploc/audit-entry/v1\x00"
 GENESIS_HASH_HEX: Final = "00" * 32
 
 #: Kinds of entry the store writes.
-AUDIT_KINDS: Final = frozenset({"round", "verdict", "enrolment"})
+AUDIT_KINDS: Final = frozenset({"round", "verdict", "enrolment", "mesh_round", "mesh_flag"})
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _I64_MIN = -(2**63)

@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from chiploc.store._audit import AuditEntry
+from chiploc.store._mesh import MeshFlagRecord, MeshMinimum, MeshReportLike, MeshRoundRecord
 from chiploc.store._records import (
     ChipRecord,
     EnrolmentRecord,
@@ -83,6 +84,42 @@ class Store(Protocol):
     ) -> VerdictRecord: ...
 
     def verdicts(self, *, chip_id: str | None = None) -> Iterator[VerdictRecord]: ...
+
+    # the landmark mesh (docs/mesh.md) -----------------------------------
+    def add_mesh_round(
+        self, report: MeshReportLike, *, received_at_unix_ns: int
+    ) -> tuple[MeshRoundRecord, bool]:
+        """Store a verified mesh report (idempotent by digest; audited ``mesh_round``).
+        Returns the row and whether it is new."""
+        ...
+
+    def mesh_rounds(self) -> Iterator[MeshRoundRecord]: ...
+
+    def mesh_minimums(self, *, received_after_unix_ns: int = -(2**63)) -> list[MeshMinimum]:
+        """Per direction (landmark, peer): the answered round with the smallest
+        ``min_rtt_ns - overhead_ns`` among those received after the given time."""
+        ...
+
+    def add_mesh_flag(
+        self,
+        landmark_id: str,
+        *,
+        action: str,
+        details: Mapping[str, object],
+        now_unix_ns: int,
+    ) -> MeshFlagRecord:
+        """Append ``suspect`` or ``clear`` for a landmark (audited ``mesh_flag``)."""
+        ...
+
+    def mesh_flags(self) -> Iterator[MeshFlagRecord]: ...
+
+    def mesh_suspects(self) -> dict[str, MeshFlagRecord]:
+        """Landmarks whose latest flag-log entry is ``suspect``."""
+        ...
+
+    def mesh_cleared_at(self) -> dict[str, int]:
+        """Landmark id -> time of its latest ``clear``."""
+        ...
 
     # audit log ----------------------------------------------------------
     def audit_entries(self) -> Iterator[AuditEntry]:

@@ -114,12 +114,47 @@ _V1 = (
         BEGIN SELECT RAISE(ABORT, 'verdicts are immutable'); END""",
 )
 
+_V2 = (
+    """CREATE TABLE mesh_rounds (
+        mesh_round_id INTEGER PRIMARY KEY,
+        digest TEXT NOT NULL UNIQUE CHECK (length(digest) = 64),
+        landmark_id TEXT NOT NULL,
+        peer_id TEXT NOT NULL CHECK (peer_id <> landmark_id),
+        min_rtt_ns INTEGER CHECK (min_rtt_ns IS NULL OR min_rtt_ns >= 0),
+        overhead_ns INTEGER NOT NULL CHECK (overhead_ns >= 0),
+        received_at_unix_ns INTEGER NOT NULL,
+        raw BLOB NOT NULL CHECK (typeof(raw) = 'blob')
+    )""",
+    "CREATE INDEX mesh_rounds_pair ON mesh_rounds (landmark_id, peer_id, received_at_unix_ns)",
+    """CREATE TABLE mesh_flags (
+        flag_id INTEGER PRIMARY KEY,
+        landmark_id TEXT NOT NULL,
+        action TEXT NOT NULL CHECK (action IN ('suspect', 'clear')),
+        details BLOB NOT NULL,
+        recorded_at_unix_ns INTEGER NOT NULL
+    )""",
+    "CREATE INDEX mesh_flags_landmark ON mesh_flags (landmark_id, flag_id)",
+    """CREATE TRIGGER mesh_rounds_no_update BEFORE UPDATE ON mesh_rounds
+        BEGIN SELECT RAISE(ABORT, 'mesh rounds are immutable'); END""",
+    """CREATE TRIGGER mesh_rounds_no_delete BEFORE DELETE ON mesh_rounds
+        BEGIN SELECT RAISE(ABORT, 'mesh rounds are immutable'); END""",
+    """CREATE TRIGGER mesh_flags_no_update BEFORE UPDATE ON mesh_flags
+        BEGIN SELECT RAISE(ABORT, 'mesh_flags is append-only'); END""",
+    """CREATE TRIGGER mesh_flags_no_delete BEFORE DELETE ON mesh_flags
+        BEGIN SELECT RAISE(ABORT, 'mesh_flags is append-only'); END""",
+)
+
 #: Every migration, oldest first.
 MIGRATIONS: Final[tuple[Migration, ...]] = (
     Migration(
         version=1,
         description="landmarks, chips, enrolments, rounds, verdicts, audit log",
         statements=_V1,
+    ),
+    Migration(
+        version=2,
+        description="landmark mesh: mesh rounds and the suspect/clear flag log",
+        statements=_V2,
     ),
 )
 

@@ -42,6 +42,7 @@ from chiploc.store._records import (
     verdict_audit_payload,
 )
 from chiploc.store._schema import APPLICATION_ID, MIGRATIONS, Migration
+from chiploc.store._sqlite_mesh import SqliteMeshMixin
 
 __all__ = ["SqliteStore", "open_store"]
 
@@ -76,7 +77,7 @@ def open_store(path: str | PathLike[str], *, read_only: bool = False) -> SqliteS
         raise
 
 
-class SqliteStore:
+class SqliteStore(SqliteMeshMixin):
     """A :class:`store.Store` over one sqlite3 file. Use :func:`open_store`."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path, *, read_only: bool) -> None:
@@ -597,7 +598,16 @@ class SqliteStore:
 
     def counts(self) -> dict[str, int]:
         """Rows per table (for summaries)."""
-        tables = ("landmarks", "chips", "enrolments", "rounds", "verdicts", "audit_log")
+        tables = (
+            "landmarks",
+            "chips",
+            "enrolments",
+            "rounds",
+            "verdicts",
+            "mesh_rounds",
+            "mesh_flags",
+            "audit_log",
+        )
         with self._read("counts") as c:
             return {
                 t: int(c.execute(f"SELECT count(*) FROM {t}").fetchone()[0])  # noqa: S608

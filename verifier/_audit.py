@@ -6,11 +6,11 @@ and row id; nothing returns a bare bool):
 
 - the chain is intact (:func:`store.verify_chain`): no entry edited, deleted,
   inserted or reordered, and every published anchor ``SEQ:HASH`` still holds;
-- every round, verdict and enrolment row is covered by exactly one audit entry
+- every round, verdict, enrolment, mesh round and mesh flag row is covered by exactly one audit entry
   of its kind, and the payload recomputed from the row equals the logged
   payload (so editing a row, not just the log, is caught; a round's digest is
   recomputed from its raw signed bytes);
-- every round, verdict and enrolment entry still has its row (a deleted row
+- every such entry still has its row (a deleted row
   is caught even when the log is untouched);
 - the current ``landmarks`` and ``chips`` rows equal the latest logged
   enrolment of that identity.
@@ -29,6 +29,8 @@ from chiploc.store import (
     Store,
     canonical_json,
     enrolment_audit_payload,
+    mesh_flag_audit_payload,
+    mesh_round_audit_payload,
     parse_json_strict,
     round_audit_payload,
     sha256_hex,
@@ -42,8 +44,16 @@ _ID_FIELD: Mapping[str, str] = {
     "round": "round_id",
     "verdict": "verdict_id",
     "enrolment": "enrolment_id",
+    "mesh_round": "mesh_round_id",
+    "mesh_flag": "flag_id",
 }
-_TABLE: Mapping[str, str] = {"round": "rounds", "verdict": "verdicts", "enrolment": "enrolments"}
+_TABLE: Mapping[str, str] = {
+    "round": "rounds",
+    "verdict": "verdicts",
+    "enrolment": "enrolments",
+    "mesh_round": "mesh_rounds",
+    "mesh_flag": "mesh_flags",
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,12 +65,19 @@ class AuditReport:
     verdicts: int
     enrolments: int
     head: AuditAnchor | None
+    mesh_rounds: int = 0
+    mesh_flags: int = 0
 
     def summary(self) -> str:
         head = "empty log" if self.head is None else f"head {self.head}"
+        mesh = (
+            f", {self.mesh_rounds} mesh rounds, {self.mesh_flags} mesh flags"
+            if self.mesh_rounds or self.mesh_flags
+            else ""
+        )
         return (
             f"audit log intact: {self.entries} entries covering {self.rounds} rounds, "
-            f"{self.verdicts} verdicts, {self.enrolments} enrolments; {head}"
+            f"{self.verdicts} verdicts, {self.enrolments} enrolments{mesh}; {head}"
         )
 
 
@@ -150,6 +167,30 @@ def verify_audit(store: Store, *, anchors: Iterable[AuditAnchor] = ()) -> AuditR
         verdict_audit_payload,
         covered["verdict"],
     )
+
+    def mesh_round_payload(r: Any) -> dict[str, Any]:
+        if sha256_hex(r.raw) != r.digest_hex:
+            raise IntegrityError(
+                f"mesh_rounds row id={r.mesh_round_id}: digest does not match its raw signed "
+                "bytes (row edited)",
+                reason="row_edited",
+            )
+        return mesh_round_audit_payload(r)
+
+    n_mesh_rounds = _check_rows(
+        "mesh_round",
+        store.mesh_rounds(),
+        lambda r: r.mesh_round_id,
+        mesh_round_payload,
+        covered["mesh_round"],
+    )
+    n_mesh_flags = _check_rows(
+        "mesh_flag",
+        store.mesh_flags(),
+        lambda f: f.flag_id,
+        mesh_flag_audit_payload,
+        covered["mesh_flag"],
+    )
     enrolments = list(store.enrolments())
     n_enrolments = _check_rows(
         "enrolment",
@@ -189,4 +230,6 @@ def verify_audit(store: Store, *, anchors: Iterable[AuditAnchor] = ()) -> AuditR
         verdicts=n_verdicts,
         enrolments=n_enrolments,
         head=chain.head,
+        mesh_rounds=n_mesh_rounds,
+        mesh_flags=n_mesh_flags,
     )

@@ -6,9 +6,8 @@ from typing import Any
 
 import pytest
 
-from chiploc.common.errors import BadSignature
-
 from chiploc.chip_agent import AgentLimits, ChipAgent
+from chiploc.common.errors import BadSignature
 from chiploc.protocol import (
     Hello,
     PrivateKey,
@@ -339,7 +338,8 @@ def test_a_landmark_key_answers_its_peers_in_the_mesh_role(
         landmark_key, session_id=b"C" * 16, chip_id="lm-par", issued_at_unix_ns=NOW
     )
     agent.datagram_received(chip_hello.to_bytes(), LM_ADDR)
-    assert _drops(agent) == {"wrong_role": 1} and not transport.sent
+    assert _drops(agent) == {"wrong_role": 1}
+    assert not transport.sent
     peer_hello = Hello.create(
         landmark_key,
         session_id=b"S" * 16,
@@ -367,4 +367,5 @@ def test_a_landmark_key_answers_its_peers_in_the_mesh_role(
         generate_private_key(Role.CHIP, "lm-par", seed=bytes([5]) * 32), mesh
     )
     chip_agent_.datagram_received(peer_hello.to_bytes(), LM_ADDR)
-    assert _drops(chip_agent_) == {"wrong_role": 1} and not chip_transport.sent
+    assert _drops(chip_agent_) == {"wrong_role": 1}
+    assert not chip_transport.sent

@@ -178,9 +178,7 @@ def test_peer_ack_binds_the_role(
     peer_key: PrivateKey, chip_key: PrivateKey, mesh_registry: Registry
 ) -> None:
     ack = HelloAck.create(peer_key, session_id=SID, landmark_id="lm-fra")
-    verify_hello_ack(
-        ack, mesh_registry.landmark("lm-par"), session_id=SID, landmark_id="lm-fra"
-    )
+    verify_hello_ack(ack, mesh_registry.landmark("lm-par"), session_id=SID, landmark_id="lm-fra")
     # the same key enrolled as a chip: the mesh ack does not count as a chip's ack
     as_chip = ChipEntry(id="lm-par", public_key=peer_key.public_key.key_bytes, region="*")
     with pytest.raises(BindingError):
@@ -254,7 +252,11 @@ def test_peer_report_verifies_only_as_a_mesh_report(
     raw = _peer_report(landmark_key, peer_key, role=Role.LANDMARK)
     assert raw[3] == 0x08
     report = verify_report(raw, mesh_registry, target_role=Role.LANDMARK)
-    assert (report.landmark_id, report.chip_id, report.min_rtt_ns) == ("lm-fra", "lm-par", 1_500_000)
+    assert (report.landmark_id, report.chip_id, report.min_rtt_ns) == (
+        "lm-fra",
+        "lm-par",
+        1_500_000,
+    )
     assert report.to_json_dict()["target_role"] == "landmark"
     with pytest.raises(DecodeError) as info:
         verify_report(raw, mesh_registry)  # the chip pipeline's call

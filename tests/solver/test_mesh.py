@@ -48,7 +48,11 @@ def _ecef_km(lat: float, lon: float) -> np.ndarray:
     la, lo = math.radians(lat), math.radians(lon)
     n = a / math.sqrt(1 - e2 * math.sin(la) ** 2)
     return np.array(
-        [n * math.cos(la) * math.cos(lo), n * math.cos(la) * math.sin(lo), n * (1 - e2) * math.sin(la)]
+        [
+            n * math.cos(la) * math.cos(lo),
+            n * math.cos(la) * math.sin(lo),
+            n * (1 - e2) * math.sin(la),
+        ]
     )
 
 
@@ -95,7 +99,8 @@ def test_a_landmark_registered_300_km_away_is_the_suspect(stretch: float) -> Non
     assert assessment.to_json_dict()["suspects"] == ["lm-mil"]
     # calibration from the mesh leaves the suspect out
     rows = calibration_rows(_links(true, stretch, 0.05), registered, exclude=assessment.suspects)
-    assert rows and all("lm-mil" not in (r[0], r[3]) for r in rows)
+    assert rows
+    assert all("lm-mil" not in (r[0], r[3]) for r in rows)
     assert len(CALIBRATION_COLUMNS) == len(rows[0])
 
 

@@ -1,0 +1,237 @@
+"""The mesh tables of the embedded sqlite store (a mixin of :class:`SqliteStore`).
+
+Same rules as the rest of the store: one transaction per write with the audit entry that
+covers it, every ``sqlite3`` error converted to :class:`~chiploc.common.errors.StoreError`,
+a stored row that no longer parses is an :class:`~chiploc.common.errors.IntegrityError`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from typing import TYPE_CHECKING, Any, Final
+
+from chiploc.common.canonical import canonical_json, parse_json_strict, sha256_hex
+from chiploc.common.errors import DecodeError, IntegrityError, StoreError
+from chiploc.store._audit import AuditEntry
+from chiploc.store._mesh import (
+    MeshFlagRecord,
+    MeshMinimum,
+    MeshReportLike,
+    MeshRoundRecord,
+    mesh_flag_audit_payload,
+    mesh_round_audit_payload,
+)
+
+__all__ = ["SqliteMeshMixin"]
+
+_BATCH: Final = 256
+_MESH_SELECT: Final = (
+    "SELECT mesh_round_id, digest, landmark_id, peer_id, min_rtt_ns, overhead_ns, "
+    "received_at_unix_ns, raw FROM mesh_rounds"
+)
+
+
+class SqliteMeshMixin:
+    """``add_mesh_round``, ``mesh_rounds``, ``mesh_minimums``, ``add_mesh_flag``,
+    ``mesh_flags``, ``mesh_suspects`` (see :class:`~chiploc.store.Store`)."""
+
+    if TYPE_CHECKING:  # provided by SqliteStore
+
+        def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
+        def _read(self, what: str) -> AbstractContextManager[sqlite3.Connection]: ...
+        def _append_audit(
+            self, c: sqlite3.Connection, *, kind: str, at_unix_ns: int, payload: dict[str, object]
+        ) -> AuditEntry: ...
+
+    def add_mesh_round(
+        self, report: MeshReportLike, *, received_at_unix_ns: int
+    ) -> tuple[MeshRoundRecord, bool]:
+        raw = bytes(report.raw)
+        digest = sha256_hex(raw)
+        try:
+            candidate = MeshRoundRecord(
+                mesh_round_id=1,
+                digest_hex=digest,
+                landmark_id=report.landmark_id,
+                peer_id=report.chip_id,
+                min_rtt_ns=report.min_rtt_ns,
+                overhead_ns=report.overhead_lower_bound_ns,
+                received_at_unix_ns=received_at_unix_ns,
+                raw=raw,
+            )
+        except ValueError as e:
+            raise StoreError(f"mesh round not stored: {e}", reason="bad_record") from e
+        with self._write() as c:
+            existing = c.execute(_MESH_SELECT + " WHERE digest = ?", (digest,)).fetchone()
+            if existing is not None:
+                return _mesh_from_row(existing), False
+            cur = c.execute(
+                "INSERT INTO mesh_rounds (digest, landmark_id, peer_id, min_rtt_ns, overhead_ns, "
+                "received_at_unix_ns, raw) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    digest,
+                    candidate.landmark_id,
+                    candidate.peer_id,
+                    candidate.min_rtt_ns,
+                    candidate.overhead_ns,
+                    received_at_unix_ns,
+                    raw,
+                ),
+            )
+            assert cur.lastrowid is not None  # noqa: S101 - INSERT always sets it
+            record = MeshRoundRecord(
+                mesh_round_id=int(cur.lastrowid),
+                digest_hex=digest,
+                landmark_id=candidate.landmark_id,
+                peer_id=candidate.peer_id,
+                min_rtt_ns=candidate.min_rtt_ns,
+                overhead_ns=candidate.overhead_ns,
+                received_at_unix_ns=received_at_unix_ns,
+                raw=raw,
+            )
+            self._append_audit(
+                c,
+                kind="mesh_round",
+                at_unix_ns=received_at_unix_ns,
+                payload=mesh_round_audit_payload(record),
+            )
+        return record, True
+
+    def mesh_rounds(self) -> Iterator[MeshRoundRecord]:
+        with self._read("mesh rounds") as c:
+            cur = c.execute(_MESH_SELECT + " ORDER BY mesh_round_id")
+            while rows := cur.fetchmany(_BATCH):
+                for row in rows:
+                    yield _mesh_from_row(row)
+
+    def mesh_minimums(self, *, received_after_unix_ns: int = -(2**63)) -> list[MeshMinimum]:
+        with self._read("mesh minimums") as c:
+            rows = c.execute(
+                "SELECT landmark_id, peer_id, min_rtt_ns, overhead_ns, digest, "
+                "count(*) OVER (PARTITION BY landmark_id, peer_id), "
+                "row_number() OVER (PARTITION BY landmark_id, peer_id "
+                "ORDER BY min_rtt_ns - overhead_ns, min_rtt_ns, digest) "
+                "FROM mesh_rounds WHERE min_rtt_ns IS NOT NULL AND received_at_unix_ns > ?",
+                (received_after_unix_ns,),
+            ).fetchall()
+        return [
+            MeshMinimum(
+                landmark_id=r[0],
+                peer_id=r[1],
+                min_rtt_ns=int(r[2]),
+                overhead_ns=int(r[3]),
+                digest_hex=r[4],
+                rounds=int(r[5]),
+            )
+            for r in sorted(rows, key=lambda r: (r[0], r[1]))
+            if r[6] == 1
+        ]
+
+    def add_mesh_flag(
+        self,
+        landmark_id: str,
+        *,
+        action: str,
+        details: Mapping[str, object],
+        now_unix_ns: int,
+    ) -> MeshFlagRecord:
+        try:
+            MeshFlagRecord(
+                flag_id=1,
+                landmark_id=landmark_id,
+                action=action,
+                details=details,
+                recorded_at_unix_ns=now_unix_ns,
+            )
+            details_json = canonical_json(dict(details))
+        except (TypeError, ValueError) as e:
+            raise StoreError(f"mesh flag not stored: {e}", reason="bad_record") from e
+        with self._write() as c:
+            cur = c.execute(
+                "INSERT INTO mesh_flags (landmark_id, action, details, recorded_at_unix_ns) "
+                "VALUES (?, ?, ?, ?)",
+                (landmark_id, action, details_json, now_unix_ns),
+            )
+            assert cur.lastrowid is not None  # noqa: S101 - INSERT always sets it
+            record = MeshFlagRecord(
+                flag_id=int(cur.lastrowid),
+                landmark_id=landmark_id,
+                action=action,
+                details=parse_json_strict(details_json, what="mesh flag details"),
+                recorded_at_unix_ns=now_unix_ns,
+            )
+            self._append_audit(
+                c,
+                kind="mesh_flag",
+                at_unix_ns=now_unix_ns,
+                payload=mesh_flag_audit_payload(record),
+            )
+        return record
+
+    def mesh_flags(self) -> Iterator[MeshFlagRecord]:
+        with self._read("mesh flags") as c:
+            cur = c.execute(
+                "SELECT flag_id, landmark_id, action, details, recorded_at_unix_ns "
+                "FROM mesh_flags ORDER BY flag_id"
+            )
+            while rows := cur.fetchmany(_BATCH):
+                for row in rows:
+                    yield _flag_from_row(row)
+
+    def mesh_suspects(self) -> dict[str, MeshFlagRecord]:
+        """Landmark id -> its latest flag-log entry, for landmarks whose latest is ``suspect``."""
+        latest: dict[str, MeshFlagRecord] = {}
+        for flag in self.mesh_flags():
+            latest[flag.landmark_id] = flag
+        return {k: v for k, v in sorted(latest.items()) if v.action == "suspect"}
+
+    def mesh_cleared_at(self) -> dict[str, int]:
+        """Landmark id -> when an operator last cleared it (``recorded_at_unix_ns``)."""
+        out: dict[str, int] = {}
+        for flag in self.mesh_flags():
+            if flag.action == "clear":
+                out[flag.landmark_id] = flag.recorded_at_unix_ns
+        return out
+
+
+def _as_bytes(value: object) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    raise ValueError(f"expected bytes, got {type(value).__name__}")
+
+
+@contextmanager
+def _row_guard(table: str, row_id: object) -> Iterator[None]:
+    try:
+        yield
+    except (ValueError, TypeError, DecodeError) as e:
+        raise IntegrityError(
+            f"{table} row {row_id!r}: stored values are invalid ({e})", reason="bad_row"
+        ) from e
+
+
+def _mesh_from_row(r: tuple[Any, ...]) -> MeshRoundRecord:
+    with _row_guard("mesh_rounds", r[0]):
+        return MeshRoundRecord(
+            mesh_round_id=r[0],
+            digest_hex=r[1],
+            landmark_id=r[2],
+            peer_id=r[3],
+            min_rtt_ns=r[4],
+            overhead_ns=r[5],
+            received_at_unix_ns=r[6],
+            raw=_as_bytes(r[7]),
+        )
+
+
+def _flag_from_row(r: tuple[Any, ...]) -> MeshFlagRecord:
+    with _row_guard("mesh_flags", r[0]):
+        return MeshFlagRecord(
+            flag_id=r[0],
+            landmark_id=r[1],
+            action=r[2],
+            details=parse_json_strict(_as_bytes(r[3]), what="mesh flag details"),
+            recorded_at_unix_ns=r[4],
+        )
