@@ -6,6 +6,9 @@
 - pipeline: :func:`screen_reports` (verify + freshness, counted per reason),
   :func:`group_evidence` (per chip, per landmark minimum), :func:`judge_chip`
   / :func:`judge_all` (solve), :func:`record_judgement` (certificate + store).
+- mesh (``docs/mesh.md``): :func:`screen_mesh_reports`, :func:`assess_and_flag`
+  (suspects, audited), :func:`clear_suspect`, :func:`without_landmarks` (suspects out of
+  every proof), :func:`mesh_links` (minimum RTTs from the store).
 - certificates and audit: :func:`issue_certificate`, :func:`verify_certificate`,
   :func:`verify_audit`, :func:`record_registry`.
 
@@ -26,6 +29,15 @@ from chiploc.verifier._certificate import (
 )
 from chiploc.verifier._collector import Collection, Collector, RoundTarget, TriggerOutcome
 from chiploc.verifier._enrol import RegistryTables, record_registry
+from chiploc.verifier._mesh import (
+    MeshStatus,
+    assess_and_flag,
+    clear_suspect,
+    is_mesh_report,
+    mesh_links,
+    screen_mesh_reports,
+    without_landmarks,
+)
 from chiploc.verifier._pipeline import (
     DEFAULT_MAX_AGE_S,
     DEFAULT_MAX_SKEW_S,
@@ -55,6 +67,7 @@ __all__ = [
     "Collection",
     "Collector",
     "IssuedVerdict",
+    "MeshStatus",
     "RegistryLike",
     "RegistryTables",
     "RoundTarget",
@@ -63,14 +76,20 @@ __all__ = [
     "Signer",
     "TriggerOutcome",
     "VerifierEntryLike",
+    "assess_and_flag",
+    "clear_suspect",
     "group_evidence",
+    "is_mesh_report",
     "issue_certificate",
     "judge_all",
     "judge_chip",
+    "mesh_links",
     "record_judgement",
     "record_registry",
     "region_digest_hex",
+    "screen_mesh_reports",
     "screen_reports",
     "verify_audit",
     "verify_certificate",
+    "without_landmarks",
 ]

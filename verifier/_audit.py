@@ -6,8 +6,8 @@ and row id; nothing returns a bare bool):
 
 - the chain is intact (:func:`store.verify_chain`): no entry edited, deleted,
   inserted or reordered, and every published anchor ``SEQ:HASH`` still holds;
-- every round, verdict, enrolment, mesh round and mesh flag row is covered by exactly one audit entry
-  of its kind, and the payload recomputed from the row equals the logged
+- every round, verdict, enrolment, mesh round and mesh flag row is covered
+  by exactly one audit entry of its kind, and the payload recomputed from the row equals the logged
   payload (so editing a row, not just the log, is caught; a round's digest is
   recomputed from its raw signed bytes);
 - every such entry still has its row (a deleted row

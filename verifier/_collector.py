@@ -38,6 +38,7 @@ import aiohttp
 from chiploc.common.errors import InputError
 from chiploc.protocol import Registry
 from chiploc.store import Store
+from chiploc.verifier._mesh import is_mesh_report, screen_mesh_reports
 from chiploc.verifier._pipeline import (
     DEFAULT_MAX_AGE_S,
     DEFAULT_MAX_SKEW_S,
@@ -98,10 +99,14 @@ class Collection:
     fetched: int  # report entries received
     failures: Mapping[str, str]  # landmark id -> reason its collection stopped early
     cursors: Mapping[str, int]
+    mesh_verified: int = 0  # mesh reports (a landmark measuring a peer) that verified
+    mesh_stored: int = 0  # ... of which new in the store
+    mesh_rejected: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "failures", MappingProxyType(dict(self.failures)))
         object.__setattr__(self, "cursors", MappingProxyType(dict(self.cursors)))
+        object.__setattr__(self, "mesh_rejected", MappingProxyType(dict(self.mesh_rejected)))
 
 
 class _LandmarkFailure(Exception):
@@ -270,11 +275,24 @@ class Collector:
 
         per_landmark = await asyncio.gather(*(one(i) for i in ids))
         screened = Screened(reports=())
-        fetched = stored = already = 0
+        fetched = stored = already = mesh_verified = mesh_stored = 0
+        mesh_rejected: Counter[str] = Counter()
         failures: dict[str, str] = {}
-        for landmark_id, (raws, bad, failure) in zip(ids, per_landmark, strict=True):
-            fetched += len(raws) + sum(bad.values())
+        for landmark_id, (all_raws, bad, failure) in zip(ids, per_landmark, strict=True):
+            fetched += len(all_raws) + sum(bad.values())
             now_ns = self._clock_ns()
+            # Mesh reports (docs/mesh.md) are verified as such and kept apart: never evidence
+            # about a chip.
+            mesh_raws = [r for r in all_raws if is_mesh_report(r)]
+            raws = [r for r in all_raws if not is_mesh_report(r)]
+            mesh_reports, mesh_bad = screen_mesh_reports(
+                mesh_raws, self._registry, now_unix_ns=now_ns, max_skew_s=self._max_skew_s
+            )
+            mesh_rejected.update(mesh_bad)
+            for report in mesh_reports:
+                mesh_verified += 1
+                _, inserted = self._store.add_mesh_round(report, received_at_unix_ns=now_ns)
+                mesh_stored += int(inserted)
             batch = screen_reports(
                 raws,
                 self._registry,
@@ -303,6 +321,9 @@ class Collector:
             fetched=fetched,
             failures=failures,
             cursors=self._cursors,
+            mesh_verified=mesh_verified,
+            mesh_stored=mesh_stored,
+            mesh_rejected=mesh_rejected,
         )
 
     async def _collect_one(self, landmark_id: str) -> tuple[list[bytes], Counter[str], str | None]:
