@@ -38,6 +38,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "certificate",
     "audit",
     "verifier",
+    "mesh",
 )
 
 Handler = Callable[[argparse.Namespace], int]

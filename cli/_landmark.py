@@ -8,7 +8,11 @@ import argparse
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     lm = subparsers.add_parser("landmark", help="run a landmark daemon, verify its reports")
     sub = lm.add_subparsers(dest="landmark_command", metavar="ACTION", required=True)
-    serve = sub.add_parser("serve", help="UDP prober + HTTP control plane; SIGTERM drains")
+    serve = sub.add_parser(
+        "serve",
+        help="UDP prober + HTTP control plane (+ the mesh agent side on mesh_listen);"
+        " SIGTERM drains",
+    )
     serve.add_argument("--config", required=True, help="landmark.toml")
     serve.set_defaults(handler=_serve)
     check = sub.add_parser("verify-report", help="verify a report file (raw bytes or base64)")
@@ -23,13 +27,22 @@ def _serve(args: argparse.Namespace) -> int:
     import signal
     import sys
 
+    from chiploc.chip_agent import ChipAgent
     from chiploc.cli._agent import _run_loop
     from chiploc.common.errors import ChiplocError, VerificationError
     from chiploc.landmarks import LandmarkConfig, LandmarkDaemon
-    from chiploc.protocol import reload_registry
+    from chiploc.protocol import Role, load_private_key, reload_registry
 
     config = LandmarkConfig.from_toml(args.config)
-    daemon = LandmarkDaemon(config)
+    key = load_private_key(config.key_path, role=Role.LANDMARK)
+    daemon = LandmarkDaemon(config, key=key)
+    # The mesh's agent side (docs/mesh.md): peers probe this landmark, which answers with
+    # its own landmark key (PEER_HELLO only; chip HELLOs are refused ``wrong_role``).
+    peer_agent = (
+        None
+        if config.mesh_listen is None
+        else ChipAgent(key, daemon.registry, host=config.mesh_listen[0], port=config.mesh_listen[1])
+    )
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -43,6 +56,8 @@ def _serve(args: argparse.Namespace) -> int:
                     daemon.registry, config.registry_path, config.authority_key_path
                 )
                 daemon.update_registry(new)
+                if peer_agent is not None:
+                    peer_agent.update_registry(new)
             except VerificationError as e:  # this landmark itself is revoked: stop
                 print(f"landmark {daemon.id}: {e}; stopping", file=sys.stderr, flush=True)
                 stop.set()
@@ -53,14 +68,22 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"registry reloaded (serial {new.serial})", file=sys.stderr, flush=True)
 
         loop.add_signal_handler(signal.SIGHUP, reload)
+        if peer_agent is not None:
+            await peer_agent.start()
         await daemon.start()
         host, port = daemon.udp_address
-        print(f"landmark {daemon.id}: udp {host}:{port}, http {daemon.http_url}", flush=True)
+        mesh = ""
+        if peer_agent is not None:
+            mesh_host, mesh_port = peer_agent.address
+            mesh = f", mesh agent {mesh_host}:{mesh_port}"
+        print(f"landmark {daemon.id}: udp {host}:{port}, http {daemon.http_url}{mesh}", flush=True)
         try:
             await stop.wait()
         finally:
             print("draining in-flight rounds", flush=True)
             await daemon.stop()
+            if peer_agent is not None:
+                await peer_agent.stop()
             print("stopped", flush=True)
 
     _run_loop(main())
@@ -74,7 +97,7 @@ def _verify_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from chiploc.common.errors import InputError
-    from chiploc.protocol import MAGIC, load_registry_pinned, verify_report
+    from chiploc.protocol import MAGIC, MessageType, Role, load_registry_pinned, verify_report
 
     try:
         data = Path(args.report).read_bytes()
@@ -86,7 +109,9 @@ def _verify_report(args: argparse.Namespace) -> int:
         except binascii.Error as e:
             raise InputError(f"{args.report}: neither a raw report nor base64") from e
     registry = load_registry_pinned(args.registry, args.authority_key)
-    report = verify_report(data, registry)
+    # a mesh report (a landmark measuring a peer) is verified as one, never as a chip's
+    peer = len(data) > 3 and data[3] == MessageType.PEER_REPORT
+    report = verify_report(data, registry, target_role=Role.LANDMARK if peer else Role.CHIP)
     summary = {k: v for k, v in report.to_json_dict().items() if k not in ("probes", "report_b64")}
     print(json.dumps(summary, indent=1))
     return 0

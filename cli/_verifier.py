@@ -44,7 +44,13 @@ if TYPE_CHECKING:
     from chiploc.protocol import PrivateKey, Registry
     from chiploc.solver import Calibration
     from chiploc.store import Store
-    from chiploc.verifier import AuditReport, Collection, IssuedVerdict, TriggerOutcome
+    from chiploc.verifier import (
+        AuditReport,
+        Collection,
+        IssuedVerdict,
+        MeshStatus,
+        TriggerOutcome,
+    )
 
 __all__ = ["VerifierConfig", "VerifierRun", "register", "run_verifier_once"]
 
@@ -352,6 +358,7 @@ class VerifierRun:
     unreached: tuple[str, ...]  # landmarks that failed both trigger and collection
     cursor_warning: str | None
     elapsed_s: float
+    mesh: MeshStatus | None = None  # the landmark mesh check of this run (docs/mesh.md)
 
     @property
     def failed_landmarks(self) -> Mapping[str, str]:
@@ -379,10 +386,12 @@ async def run_verifier_once(
     from chiploc.verifier import (
         Collector,
         RoundTarget,
+        assess_and_flag,
         judge_all,
         record_judgement,
         record_registry,
         verify_audit,
+        without_landmarks,
     )
 
     started = time.perf_counter()
@@ -409,6 +418,9 @@ async def run_verifier_once(
     )
     issued: list[IssuedVerdict] = []
     audit: AuditReport | None = None
+    # The mesh checks the network first: a suspect landmark is out of every proof below.
+    mesh = assess_and_flag(store, registry, now_unix_ns=time.time_ns())
+    screened = without_landmarks(collection.screened, mesh.suspects)
     if len(unreached) < len(triggers):
         claimed = {cid: t.region for cid, t in config.chips.items() if t.region is not None}
         registered = {
@@ -419,7 +431,7 @@ async def run_verifier_once(
         judgements = await asyncio.to_thread(
             judge_all,
             list(config.chips),
-            collection.screened,
+            screened,
             registry,
             region_specs={**registered, **claimed},
             model=Model(config.model),
@@ -449,6 +461,7 @@ async def run_verifier_once(
         unreached=unreached,
         cursor_warning=warning,
         elapsed_s=time.perf_counter() - started,
+        mesh=mesh,
     )
 
 
@@ -481,6 +494,8 @@ def summary_line(run: VerifierRun) -> str:
         parts.append(
             "targets refused: " + ", ".join(f"{k} {v}" for k, v in sorted(refused.items()))
         )
+    if run.mesh is not None and (run.mesh.assessment.checks or run.mesh.suspects):
+        parts.append(run.mesh.summary())
     head = run.audit.head if run.audit is not None else None
     parts.append(f"audit head {head}" if head is not None else "audit head: n/a")
     parts.append(f"elapsed {run.elapsed_s:.1f} s")
