@@ -494,6 +494,12 @@ def summary_line(run: VerifierRun) -> str:
         parts.append(
             "targets refused: " + ", ".join(f"{k} {v}" for k, v in sorted(refused.items()))
         )
+    if c.mesh_verified or c.mesh_rejected:
+        mesh_bad = ", ".join(f"{k} {v}" for k, v in sorted(c.mesh_rejected.items()))
+        parts.append(
+            f"mesh reports: {c.mesh_verified} verified ({c.mesh_stored} new), "
+            f"{sum(c.mesh_rejected.values())} rejected" + (f" ({mesh_bad})" if mesh_bad else "")
+        )
     if run.mesh is not None and (run.mesh.assessment.checks or run.mesh.suspects):
         parts.append(run.mesh.summary())
     head = run.audit.head if run.audit is not None else None

@@ -97,3 +97,25 @@ def test_tampered_mesh_rows_are_caught(
     with pytest.raises(IntegrityError) as info:
         verify_audit(store)
     assert info.value.reason == reason
+
+
+def test_a_version_1_store_migrates_and_keeps_its_rounds(tmp_path: object) -> None:
+    """A store written before the mesh (schema 1) opens, migrates to 2, loses nothing."""
+    from pathlib import Path
+
+    from chiploc.store import MIGRATIONS, LandmarkRecord, open_store
+
+    assert isinstance(tmp_path, Path)
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    old = SqliteStore._setup(conn, path, read_only=False, migrations=MIGRATIONS[:1])
+    assert old.schema_version == 1
+    lm = LandmarkRecord(landmark_id="a", lat=50.1, lon=8.7, operator="op", public_key=b"k" * 32)
+    old.record_landmark(lm, now_unix_ns=T0)
+    old.close()
+    with open_store(path) as store:
+        assert store.schema_version == 2
+        assert [x.landmark_id for x in store.landmarks()] == ["a"]
+        store.add_mesh_round(_mesh(1, "a", "b", 1_000_000), received_at_unix_ns=T0 + 1)
+        report = verify_audit(store)
+        assert (report.enrolments, report.mesh_rounds) == (1, 1)
