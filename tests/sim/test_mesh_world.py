@@ -162,7 +162,7 @@ async def _world(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
 
 
 async def test_mesh_flags_a_landmark_registered_300_km_away_and_proofs_stop_using_it(
-    tmp_path: Path,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     async with _world(tmp_path) as world:
         registry: Registry = world["registry"]
@@ -224,7 +224,12 @@ async def test_mesh_flags_a_landmark_registered_300_km_away_and_proofs_stop_usin
             assert without_x.result.region.contains(chip_point)
 
             # the mesh is the calibration source: export (suspect left out), solve calibrated
+            capsys.readouterr()
             calibration_csv = _export(tmp_path, registry)
+            printed = capsys.readouterr().out  # what an operator reads from `mesh check`
+            assert "2 violating pairs (lm-cgn-lm-x, lm-fra-lm-x)" in printed
+            assert "excluded from proofs: lm-x" in printed
+            assert "lm-fra -> lm-x:" in printed
             text = calibration_csv.read_text(encoding="utf-8")
             assert text.startswith("landmark,lat,lon,peer,peer_lat,peer_lon,rtt_ms\n")
             assert "lm-x" not in text
