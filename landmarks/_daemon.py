@@ -294,7 +294,10 @@ class LandmarkDaemon:
     async def _mesh_schedule(self) -> None:
         """Every ``mesh_interval_s``: one mesh pass (first one right away)."""
         while not self._closing:
-            await self.measure_peers()
+            try:
+                await self.measure_peers()
+            except Exception:  # never let one bad pass end the schedule; counted
+                self._count("mesh_failed")
             await asyncio.sleep(self.config.mesh_interval_s)
 
     def _note_mesh(self, report: MeasurementReport) -> None:
@@ -310,8 +313,11 @@ class LandmarkDaemon:
         current = self._mesh.get(report.chip_id)
         if current is not None and current.link.rtt_ms <= link.rtt_ms:
             return
-        own = self._registry.landmark(self.id)
-        peer = self._registry.landmark(report.chip_id)
+        try:
+            own = self._registry.landmark(self.id)
+            peer = self._registry.landmark(report.chip_id)
+        except VerificationError:  # revoked since the round began: nothing to check against
+            return
         sites = {own.id: (own.lat, own.lon), peer.id: (peer.lat, peer.lon)}
         check = check_link(link, sites)
         self._mesh[report.chip_id] = check
