@@ -1,0 +1,175 @@
+"""The verifier's mesh steps without a network: screening, clear semantics, exclusion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chiploc.common.errors import InputError
+from chiploc.protocol import (
+    ChipEntry,
+    LandmarkEntry,
+    PrivateKey,
+    ProbeRecord,
+    Registry,
+    Role,
+    generate_private_key,
+    response_message,
+    sign_report,
+)
+from chiploc.store import open_store
+from chiploc.verifier import (
+    Screened,
+    assess_and_flag,
+    clear_suspect,
+    is_mesh_report,
+    mesh_links,
+    screen_mesh_reports,
+    without_landmarks,
+)
+
+T0 = 1_700_000_000_000_000_000
+SID = bytes(range(16))
+
+
+@pytest.fixture
+def peer_key() -> PrivateKey:
+    return generate_private_key(Role.LANDMARK, "lm-par", seed=bytes([5]) * 32)
+
+
+@pytest.fixture
+def landmark_key() -> PrivateKey:
+    return generate_private_key(Role.LANDMARK, "lm-fra", seed=bytes([2]) * 32)
+
+
+@pytest.fixture
+def chip_key() -> PrivateKey:
+    return generate_private_key(Role.CHIP, "chip-1", seed=bytes([3]) * 32)
+
+
+@pytest.fixture
+def mesh_registry(landmark_key: PrivateKey, chip_key: PrivateKey, peer_key: PrivateKey) -> Registry:
+    # Frankfurt and Paris, 480 km apart: the test RTTs below are far too short for that
+    authority = generate_private_key(Role.AUTHORITY, "authority", seed=bytes([1]) * 32)
+    return Registry(
+        authority_public_key=authority.public_key.key_bytes,
+        landmarks={
+            "lm-fra": LandmarkEntry(
+                id="lm-fra", lat=50.11, lon=8.68, public_key=landmark_key.public_key.key_bytes
+            ),
+            "lm-par": LandmarkEntry(
+                id="lm-par", lat=48.86, lon=2.35, public_key=peer_key.public_key.key_bytes
+            ),
+        },
+        chips={
+            "chip-1": ChipEntry(
+                id="chip-1", public_key=chip_key.public_key.key_bytes, region="country:DEU"
+            )
+        },
+    )
+
+
+def _report(
+    prober: PrivateKey,
+    target: PrivateKey,
+    rtt_ns: int,
+    *,
+    sid: bytes = SID,
+    role: Role = Role.LANDMARK,
+) -> bytes:
+    nonce = sid
+    msg = response_message(
+        session_id=sid,
+        chip_id=target.id,
+        landmark_id=prober.id,
+        seq=0,
+        nonce=nonce,
+        target_role=role,
+    )
+    probe = ProbeRecord(
+        seq=0,
+        nonce=nonce,
+        rtt_ns=rtt_ns,
+        chip_signature=target.sign(msg),
+        timestamp_source="userspace",
+    )
+    return sign_report(
+        prober,
+        chip_id=target.id,
+        session_id=sid,
+        chip_address="127.0.0.1:9",
+        started_at_unix_ns=T0,
+        finished_at_unix_ns=T0 + 1,
+        probes=[probe],
+        target_role=role,
+    ).raw
+
+
+def test_screening_accepts_only_genuine_mesh_reports(
+    landmark_key: PrivateKey, chip_key: PrivateKey, peer_key: PrivateKey, mesh_registry: Registry
+) -> None:
+    good = _report(landmark_key, peer_key, 3_000_000)
+    chip = _report(landmark_key, chip_key, 3_000_000, role=Role.CHIP)
+    forged = bytearray(_report(landmark_key, peer_key, 3_000_000, sid=bytes(16)))
+    forged[-70] ^= 1  # inside the last probe's signature
+    assert is_mesh_report(good)
+    assert not is_mesh_report(chip)
+    reports, rejected = screen_mesh_reports(
+        [good, good, chip, bytes(forged), b"junk"], mesh_registry, now_unix_ns=T0
+    )
+    assert [r.digest_hex for r in reports] == [reports[0].digest_hex]
+    assert (
+        rejected == {"wrong_role": 1, "bad_chip_signature": 1, "bad_magic": 1}
+        or sum(rejected.values()) == 3
+    )
+    assert rejected["wrong_role"] == 1
+    _, late = screen_mesh_reports([good], mesh_registry, now_unix_ns=T0 - 3600 * 10**9)
+    assert late == {"from_future": 1}
+
+
+def test_flag_clear_and_reflag(
+    tmp_path: Path, landmark_key: PrivateKey, peer_key: PrivateKey, mesh_registry: Registry
+) -> None:
+    """0.5 ms between Frankfurt and Paris (480 km) beats light: with two landmarks nothing
+    tells which one moved, so both are suspect. A clear covers what was seen; a new
+    violation after it flags again."""
+    with open_store(tmp_path / "v.db") as store:
+        reports, _ = screen_mesh_reports(
+            [_report(landmark_key, peer_key, 500_000)], mesh_registry, now_unix_ns=T0
+        )
+        store.add_mesh_round(reports[0], received_at_unix_ns=T0)
+        status = assess_and_flag(store, mesh_registry, now_unix_ns=T0 + 1)
+        assert status.suspects == {"lm-fra", "lm-par"}
+        assert status.assessment.violating_pairs == (("lm-fra", "lm-par"),)
+        with pytest.raises(InputError):
+            clear_suspect(store, "lm-par", operator=" ", reason="moved", now_unix_ns=T0 + 2)
+        for lid in ("lm-fra", "lm-par"):
+            clear_suspect(store, lid, operator="ops", reason="checked", now_unix_ns=T0 + 2)
+        assert mesh_links(store) == []  # nothing received since the clears
+        assert assess_and_flag(store, mesh_registry, now_unix_ns=T0 + 3).suspects == frozenset()
+        again, _ = screen_mesh_reports(
+            [_report(landmark_key, peer_key, 600_000, sid=b"\x01" * 16)],
+            mesh_registry,
+            now_unix_ns=T0,
+        )
+        store.add_mesh_round(again[0], received_at_unix_ns=T0 + 4)
+        status = assess_and_flag(store, mesh_registry, now_unix_ns=T0 + 5)
+        assert status.newly_flagged == ("lm-fra", "lm-par")
+        assert [link.rtt_ms for link in mesh_links(store)] == [0.6]
+
+
+def test_without_landmarks_removes_only_the_suspects_reports(
+    landmark_key: PrivateKey, chip_key: PrivateKey, mesh_registry: Registry
+) -> None:
+    from chiploc.protocol import verify_report
+
+    report = verify_report(
+        _report(landmark_key, chip_key, 3_000_000, role=Role.CHIP), mesh_registry
+    )
+    screened = Screened(reports=(report,), rejected={"stale": 2})
+    assert without_landmarks(screened, []) is screened
+    assert without_landmarks(screened, ["lm-par"]).reports == (report,)
+    out = without_landmarks(screened, ["lm-fra"])
+    assert out.reports == ()
+    assert dict(out.rejected) == {"stale": 2, "mesh_suspect": 1}
