@@ -8,6 +8,14 @@ clone); in a child process (:class:`~sim._host.EmulatorHost`), one
 each landmark's path configured from the scenario's route (relay and clone
 included). Landmarks probe a chip at its emulator address.
 
+With ``mesh=True`` (``docs/mesh.md``) every landmark also runs its agent side (a
+:class:`~chip_agent.ChipAgent` with its landmark key) behind an emulator of its own, and
+lists every other landmark as a mesh peer; the landmark-to-landmark paths are drawn from
+the scenario's path model between the landmarks' **true** sites: ``landmark_sites``
+overrides where the simulation puts a landmark (default: its registered city), so a
+landmark registered in one place and running in another can be staged. Only the mesh
+paths use the override; chip routes stay the scenario's. :meth:`mesh_pass` runs one pass.
+
 Invariants: everything binds 127.0.0.1 only; the emulator never delivers
 early, so every RTT a landmark measures is at least twice the modelled one-way
 floor; ``__aexit__`` stops agents, drains landmarks and ends the child, each
@@ -18,17 +26,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 
 from chiploc.chip_agent import ChipAgent
-from chiploc.common.errors import InputError
+from chiploc.common.errors import ChiplocError, InputError
 from chiploc.landmarks import LandmarkConfig, LandmarkDaemon
 from chiploc.protocol import MeasurementReport, write_keypair
 
 from ._delay import Address, LatenessStats, RouteDelay
 from ._host import EmulatorHost, RemoteEmulator
+from ._paths import Point, Route, draw_route
 from ._scenario import FleetScenario
 
 __all__ = ["SimulatedWorld"]
@@ -53,8 +63,15 @@ class SimulatedWorld:
         probe_timeout_ms: int = 2000,
         hello_timeout_ms: int = 3000,
         max_concurrent_rounds: int = 64,
+        mesh: bool = False,
+        landmark_sites: Mapping[str, tuple[float, float]] | None = None,
     ) -> None:
         self.scenario = scenario
+        self._mesh = mesh
+        self._landmark_sites = dict(landmark_sites or {})
+        unknown = set(self._landmark_sites) - {lm.id for lm in scenario.landmarks}
+        if unknown:
+            raise InputError(f"landmark_sites names unknown landmarks {sorted(unknown)}")
         self.directory = Path(directory)
         self._probes_per_round = probes_per_round
         self._probe_timeout_ms = probe_timeout_ms
@@ -64,6 +81,8 @@ class SimulatedWorld:
         self._daemons: dict[str, LandmarkDaemon] = {}
         self._agents: dict[str, list[ChipAgent]] = {}
         self._emulators: dict[str, RemoteEmulator] = {}
+        self._mesh_agents: dict[str, ChipAgent] = {}
+        self._mesh_emulators: dict[str, RemoteEmulator] = {}
         self.registry_path = self.directory / "registry.json"
         self.authority_public_key_path = self.directory / "authority.pub"
 
@@ -96,6 +115,15 @@ class SimulatedWorld:
         self._host = host
         await asyncio.to_thread(host.start)
 
+        if self._mesh:  # each landmark's agent side, behind an emulator of its own
+            for lm in scenario.landmarks:
+                agent = ChipAgent(lm.key, scenario.registry, host=_LOOPBACK, port=0)
+                await agent.start()
+                self._mesh_agents[lm.id] = agent
+                self._mesh_emulators[lm.id] = await asyncio.to_thread(
+                    host.emulator, f"mesh-{lm.id}", backends=[agent.address]
+                )
+
         for lm in scenario.landmarks:
             key_path = keys_dir / f"{lm.id}.key"
             if not key_path.exists():
@@ -112,6 +140,12 @@ class SimulatedWorld:
                 probe_timeout_ms=self._probe_timeout_ms,
                 hello_timeout_ms=self._hello_timeout_ms,
                 max_concurrent_rounds=self._max_concurrent_rounds,
+                mesh_peers={
+                    peer: emulator.address
+                    for peer, emulator in self._mesh_emulators.items()
+                    if peer != lm.id
+                },
+                mesh_interval_s=0,  # passes on request: mesh_pass()
             )
             daemon = LandmarkDaemon(config, key=lm.key, registry=scenario.registry)
             await daemon.start()
@@ -134,8 +168,52 @@ class SimulatedWorld:
                 source = self._daemons[lm.id].udp_address
                 await asyncio.to_thread(emulator.set_path, source, delay=delay, backend=backend)
 
+        for lm in scenario.landmarks if self._mesh else ():
+            source = self._daemons[lm.id].udp_address
+            for peer in scenario.landmarks:
+                if peer.id != lm.id:
+                    delay = RouteDelay(route=self.mesh_route(lm.id, peer.id), model=scenario.model)
+                    emulator = self._mesh_emulators[peer.id]
+                    await asyncio.to_thread(emulator.set_path, source, delay=delay)
+
+    def site(self, landmark_id: str) -> tuple[float, float]:
+        """Where the simulation puts a landmark: ``landmark_sites`` or its registered city."""
+        if landmark_id in self._landmark_sites:
+            return self._landmark_sites[landmark_id]
+        lm = next((x for x in self.scenario.landmarks if x.id == landmark_id), None)
+        if lm is None:
+            raise InputError(f"no landmark {landmark_id!r} in this world")
+        return (lm.city.lat, lm.city.lon)
+
+    def mesh_route(self, landmark_id: str, peer_id: str) -> Route:
+        """The modelled path between two landmarks' true sites (the same in both directions,
+        drawn from a seed of the scenario and the pair)."""
+        a, b = sorted((landmark_id, peer_id))
+        rng = random.Random(f"{self.scenario.seed}/mesh/{a}/{b}")
+        points = [Point(lat=lat, lon=lon, label=x) for x in (a, b) for lat, lon in [self.site(x)]]
+        return draw_route(self.scenario.model, points, rng)
+
+    async def mesh_pass(self) -> dict[str, dict[str, MeasurementReport | ChiplocError]]:
+        """Every landmark measures every peer once (``mesh=True`` only).
+
+        One round at a time: in production each landmark is its own process, here they all
+        share one event loop, and concurrent rounds would time one another's queueing."""
+        if not self._mesh:
+            raise InputError("this world runs no mesh (mesh=False)", reason="no_mesh")
+        out: dict[str, dict[str, MeasurementReport | ChiplocError]] = {}
+        for landmark_id, daemon in self._daemons.items():
+            out[landmark_id] = {}
+            for peer, address in daemon.config.mesh_peers.items():
+                out[landmark_id].update(await daemon.measure_peers({peer: address}))
+        return out
+
     async def stop(self) -> None:
         """Stop agents and landmarks (draining rounds), then the emulator process."""
+        for agent in self._mesh_agents.values():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(agent.stop(), 5.0)
+        self._mesh_agents.clear()
+        self._mesh_emulators.clear()
         for agents in self._agents.values():
             for agent in agents:
                 with contextlib.suppress(Exception):

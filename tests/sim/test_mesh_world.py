@@ -337,3 +337,54 @@ async def test_the_schedule_measures_every_peer_and_metrics_show_it(
             metrics = await response.text()
         assert 'chiploc_landmark_mesh_min_rtt_seconds{peer="lm-par"}' in metrics
         assert 'chiploc_landmark_mesh_violation{peer="lm-par"} 0' in metrics
+
+
+async def test_simulated_world_mesh_flags_a_displaced_landmark(tmp_path: Path) -> None:
+    """The simulation's own path model (per-hop stretch 1.3-1.5 at 2/3 c, last mile, jitter,
+    emulator in a child process): Paris is registered at Paris but the simulation puts it
+    300 km towards Amsterdam. Its links to Amsterdam and Brussels then beat light between
+    the registered sites; no honest pair does; Paris alone is suspect."""
+    from chiploc.sim import CITIES_BY_CODE, FleetScenario, PathModel, SimulatedWorld
+
+    paris, amsterdam = CITIES_BY_CODE["par"], CITIES_BY_CODE["ams"]
+    azimuth = GEOD.inv(paris.lon, paris.lat, amsterdam.lon, amsterdam.lat)[0]
+    true_paris = _moved((paris.lat, paris.lon), azimuth, 300.0)
+    scenario = FleetScenario.generate(
+        seed=13,
+        chips=1,
+        landmarks=6,
+        landmark_codes=("par", "ams", "bru", "dus", "fra", "lon"),
+        model=PathModel(stretch_min=1.3, stretch_max=1.5),
+    )
+    async with SimulatedWorld(
+        scenario,
+        tmp_path / "world",
+        mesh=True,
+        landmark_sites={"lm-par": true_paris},
+        probe_timeout_ms=500,
+        hello_timeout_ms=1000,
+    ) as world:
+        assert _km(world.site("lm-par"), (paris.lat, paris.lon)) == pytest.approx(300, rel=1e-6)
+        passes = await world.mesh_pass()
+        assert all(not isinstance(r, Exception) for per in passes.values() for r in per.values()), (
+            passes
+        )
+        registry = scenario.registry
+        with open_store(tmp_path / "verifier.db") as store:
+            async with Collector(
+                landmark_urls=world.landmark_urls, registry=registry, store=store
+            ) as collector:
+                collection = await collector.collect()
+            assert collection.mesh_verified == 30
+            status = assess_and_flag(store, registry, now_unix_ns=2_000_000_000_000_000_000)
+        pairs = set(status.assessment.violating_pairs)
+        assert {("lm-ams", "lm-par"), ("lm-bru", "lm-par")} <= pairs
+        assert all("lm-par" in pair for pair in pairs)  # no honest pair, ever
+        assert status.suspects == frozenset({"lm-par"})
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{world.landmark_urls['lm-ams']}/metrics") as response,
+        ):
+            metrics = await response.text()
+        assert 'chiploc_landmark_mesh_violation{peer="lm-par"} 1' in metrics
+        assert 'chiploc_landmark_mesh_violation{peer="lm-bru"} 0' in metrics
