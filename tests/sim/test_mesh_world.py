@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -45,7 +44,7 @@ from chiploc.protocol import (
     generate_private_key,
     write_keypair,
 )
-from chiploc.sim import DelayEmulator, DelayScheduler, FixedDelay
+from chiploc.sim import EmulatorHost, FixedDelay
 from chiploc.solver import Calibration, Model
 from chiploc.store import open_store
 from chiploc.verifier import (
@@ -117,17 +116,19 @@ async def _world(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
         },
     )
     async with contextlib.AsyncExitStack() as stack:
-        scheduler = stack.enter_context(DelayScheduler(rng=random.Random(13)))
+        # the emulators run in a child process (as in SimulatedWorld): in this process their
+        # sender thread would queue behind the event loop for the GIL and deliver late
+        host = EmulatorHost(seed=13)
+        host.start()
+        stack.callback(host.stop)
         agents = {}
         for lid, key in keys.items():  # each landmark's agent side, answering as a peer
             agents[lid] = await stack.enter_async_context(ChipAgent(key, registry))
         chip_agent = await stack.enter_async_context(ChipAgent(chip_key, registry))
         emulators = {
-            lid: DelayEmulator(scheduler, backends=[agents[lid].address], name=lid) for lid in TRUE
+            lid: host.emulator(f"mesh-{lid}", backends=[agents[lid].address]) for lid in TRUE
         }
-        chip_emulator = DelayEmulator(scheduler, backends=[chip_agent.address], name="chip-x")
-        for e in (*emulators.values(), chip_emulator):
-            stack.callback(e.close)
+        chip_emulator = host.emulator("chip-x", backends=[chip_agent.address])
         daemons = {}
         for lid, key in keys.items():
             config = LandmarkConfig(
@@ -168,12 +169,19 @@ async def test_mesh_flags_a_landmark_registered_300_km_away_and_proofs_stop_usin
         registry: Registry = world["registry"]
         daemons: dict[str, LandmarkDaemon] = world["daemons"]
         urls = {lid: d.http_url for lid, d in daemons.items()}
+        # The mesh keeps each link's minimum over passes (as its schedule does): pass again,
+        # at most 5 times, until the two links that must beat light do (on a loaded machine
+        # one pass can be slowed by the others; a slow pass never flags anything).
+        passes = 0
         async with aiohttp.ClientSession() as http:
-            for url in urls.values():  # one mesh pass each, through the HTTP route
-                async with http.post(f"{url}/v1/mesh/rounds", json={}) as response:
-                    body = await response.json()
-                    assert response.status == 200, body
-                    assert all("error" not in r for r in body["results"]), body
+            for passes in range(1, 6):  # noqa: B007 - the count is used below
+                for url in urls.values():  # one mesh pass each, through the HTTP route
+                    async with http.post(f"{url}/v1/mesh/rounds", json={}) as response:
+                        body = await response.json()
+                        assert response.status == 200, body
+                        assert all("error" not in r for r in body["results"]), body
+                if all(daemons[lid].mesh["lm-x"].violation for lid in ("lm-fra", "lm-cgn")):
+                    break
             # the landmarks' own view: lm-fra's link to lm-x beats light, others do not
             async with http.get(f"{urls['lm-fra']}/metrics") as response:
                 metrics = await response.text()
@@ -184,16 +192,30 @@ async def test_mesh_flags_a_landmark_registered_300_km_away_and_proofs_stop_usin
         assert {link["peer"] for link in view["links"] if link["violation"]} == {"lm-x"}
 
         with open_store(tmp_path / "verifier.db") as store:
+            target = RoundTarget(chip_id="chip-x", address="{}:{}".format(*world["chip_address"]))
             async with Collector(landmark_urls=urls, registry=registry, store=store) as collector:
-                await collector.trigger(
-                    [RoundTarget(chip_id="chip-x", address="{}:{}".format(*world["chip_address"]))],
-                    probes=8,
-                )
                 collection = await collector.collect()
-            assert collection.mesh_verified == 20  # 5 landmarks x 4 peers
-            assert collection.mesh_stored == 20
-            assert not collection.mesh_rejected
-            assert len(collection.screened.reports) == 5  # the chip, never a mesh report
+                assert collection.mesh_verified == 20 * passes  # 5 landmarks x 4 peers a pass
+                assert collection.mesh_stored == 20 * passes
+                assert not collection.mesh_rejected
+                assert not collection.screened.reports  # no chip measured yet
+                # the chip: rounds until lm-x's minimum is what a building apart gives
+                # (< 1 ms; at most 5 rounds)
+                screened = collection.screened
+                for _ in range(5):
+                    await collector.trigger([target], probes=8)
+                    batch = await collector.collect()
+                    assert batch.mesh_verified == 0
+                    screened = screened.merged(batch.screened)
+                    x_rtts = [
+                        r.min_rtt_ns
+                        for r in screened.reports
+                        if r.landmark_id == "lm-x" and r.min_rtt_ns is not None
+                    ]
+                    if x_rtts and min(x_rtts) < 1_000_000:
+                        break
+            assert {r.chip_id for r in screened.reports} == {"chip-x"}  # never a mesh report
+            assert {r.landmark_id for r in screened.reports} == set(TRUE)
 
             status = assess_and_flag(store, registry, now_unix_ns=2_000_000_000_000_000_000)
             pairs = status.assessment.violating_pairs
@@ -208,16 +230,17 @@ async def test_mesh_flags_a_landmark_registered_300_km_away_and_proofs_stop_usin
             assert status.newly_flagged == ("lm-x",)
 
             # with lm-x in the proof, the region misses the chip's true position by far
-            (with_x,) = judge_all(["chip-x"], collection.screened, registry)
+            (with_x,) = judge_all(["chip-x"], screened, registry)
             assert "lm-x" in {b.measurement.landmark for b in with_x.result.landmarks}
             chip_point = Point(CHIP_AT[1], CHIP_AT[0])
-            assert with_x.result.region is None or not with_x.result.region.buffer(1.0).contains(
-                chip_point
-            )
+            (x_bound,) = [b for b in with_x.result.landmarks if b.measurement.landmark == "lm-x"]
+            assert x_bound.radius_km < 300.0  # its disk, around the registered site, misses
+            assert with_x.result.region is None or not with_x.result.region.contains(chip_point)
             # without the suspect, the proven region holds the chip's true position
-            screened = without_landmarks(collection.screened, status.suspects)
-            assert screened.rejected["mesh_suspect"] == 1
-            (without_x,) = judge_all(["chip-x"], screened, registry)
+            kept = without_landmarks(screened, status.suspects)
+            assert kept.rejected["mesh_suspect"] >= 1
+            assert "lm-x" not in {r.landmark_id for r in kept.reports}
+            (without_x,) = judge_all(["chip-x"], kept, registry)
             used = {b.measurement.landmark for b in without_x.result.landmarks}
             assert used == {"lm-fra", "lm-cgn", "lm-muc", "lm-par"}
             assert without_x.result.region is not None
@@ -237,7 +260,7 @@ async def test_mesh_flags_a_landmark_registered_300_km_away_and_proofs_stop_usin
             calibration = Calibration.from_csv(calibration_csv)
             assert calibration.bestline("lm-fra").points == 3
             (calibrated,) = judge_all(
-                ["chip-x"], screened, registry, model=Model.CALIBRATED, calibration=calibration
+                ["chip-x"], kept, registry, model=Model.CALIBRATED, calibration=calibration
             )
             assert calibrated.result.proof is False  # an estimate, labelled so
 
@@ -259,7 +282,7 @@ async def test_mesh_flags_a_landmark_registered_300_km_away_and_proofs_stop_usin
             after = assess_and_flag(store, registry, now_unix_ns=2_000_000_000_000_000_003)
             assert after.suspects == frozenset()
             report = verify_audit(store)
-            assert report.mesh_rounds == 20
+            assert report.mesh_rounds == 20 * passes
             assert report.mesh_flags == 2
             flags = list(store.mesh_flags())
             assert [(f.landmark_id, f.action) for f in flags] == [
@@ -365,17 +388,22 @@ async def test_simulated_world_mesh_flags_a_displaced_landmark(tmp_path: Path) -
         hello_timeout_ms=1000,
     ) as world:
         assert _km(world.site("lm-par"), (paris.lat, paris.lon)) == pytest.approx(300, rel=1e-6)
-        passes = await world.mesh_pass()
-        assert all(not isinstance(r, Exception) for per in passes.values() for r in per.values()), (
-            passes
-        )
+        passes = 0
+        for passes in range(1, 6):  # noqa: B007 - the minimum over passes, as the schedule keeps it
+            results = await world.mesh_pass()
+            assert all(
+                not isinstance(r, Exception) for per in results.values() for r in per.values()
+            ), results
+            daemons = world.landmarks
+            if all(daemons[lid].mesh["lm-par"].violation for lid in ("lm-ams", "lm-bru")):
+                break
         registry = scenario.registry
         with open_store(tmp_path / "verifier.db") as store:
             async with Collector(
                 landmark_urls=world.landmark_urls, registry=registry, store=store
             ) as collector:
                 collection = await collector.collect()
-            assert collection.mesh_verified == 30
+            assert collection.mesh_verified == 30 * passes
             status = assess_and_flag(store, registry, now_unix_ns=2_000_000_000_000_000_000)
         pairs = set(status.assessment.violating_pairs)
         assert {("lm-ams", "lm-par"), ("lm-bru", "lm-par")} <= pairs
