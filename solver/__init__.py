@@ -26,6 +26,7 @@ from ._mesh import (
     assess_mesh,
     calibration_rows,
     check_link,
+    check_links,
     suspects_of,
 )
 from ._models import Bestline, Calibration, Measurement, Model, fit_bestline, radius_km
@@ -52,6 +53,7 @@ __all__ = [
     "assess_mesh",
     "calibration_rows",
     "check_link",
+    "check_links",
     "chord_to_geodesic_km",
     "country_geometries",
     "estimate_position",

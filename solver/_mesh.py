@@ -27,15 +27,17 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
 
+import numpy as np
+
 from chiploc.common.units import MAX_CLOCK_RATE_ERROR_PPM
 
 from ._geodesy import geodesic_km
-from ._models import Measurement, Model, check_clock_tolerance_ppm, radius_km
+from ._models import Measurement, Model, check_clock_tolerance_ppm, radii_km
 
 __all__ = [
     "CALIBRATION_COLUMNS",
@@ -45,6 +47,7 @@ __all__ = [
     "assess_mesh",
     "calibration_rows",
     "check_link",
+    "check_links",
     "suspects_of",
 ]
 
@@ -124,14 +127,38 @@ def check_link(
     clock_tolerance_ppm: float = MAX_CLOCK_RATE_ERROR_PPM,
 ) -> LinkCheck:
     """Check one link against the registered ``sites`` (id -> (lat, lon))."""
-    lat, lon = _site(sites, link.landmark)
-    plat, plon = _site(sites, link.peer)
-    measurement = Measurement(
-        landmark=link.landmark, lat=lat, lon=lon, rtt_ms=link.rtt_ms, overhead_ms=link.overhead_ms
+    (check,) = check_links([link], sites, clock_tolerance_ppm=clock_tolerance_ppm)
+    return check
+
+
+def check_links(
+    links: Sequence[MeshLink],
+    sites: Mapping[str, tuple[float, float]],
+    *,
+    clock_tolerance_ppm: float = MAX_CLOCK_RATE_ERROR_PPM,
+) -> tuple[LinkCheck, ...]:
+    """:func:`check_link` for many links at once (vectorised distances and radii)."""
+    if not links:
+        return ()
+    ends = np.array(
+        [(*_site(sites, x.landmark), *_site(sites, x.peer)) for x in links], dtype=np.float64
     )
-    bound = radius_km(measurement, Model.VACUUM, clock_tolerance_ppm=clock_tolerance_ppm)
-    registered = float(geodesic_km(lat, lon, plat, plon))
-    return LinkCheck(link=link, registered_km=registered, bound_km=bound)
+    registered = geodesic_km(ends[:, 0], ends[:, 1], ends[:, 2], ends[:, 3])
+    measurements = [
+        Measurement(
+            landmark=x.landmark,
+            lat=float(e[0]),
+            lon=float(e[1]),
+            rtt_ms=x.rtt_ms,
+            overhead_ms=x.overhead_ms,
+        )
+        for x, e in zip(links, ends, strict=True)
+    ]
+    bounds = radii_km(measurements, Model.VACUUM, clock_tolerance_ppm=clock_tolerance_ppm)
+    return tuple(
+        LinkCheck(link=x, registered_km=float(d), bound_km=float(b))
+        for x, d, b in zip(links, registered, bounds, strict=True)
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -190,8 +217,8 @@ def assess_mesh(
             current.rtt_ms - current.overhead_ms
         ):
             best[key] = link
-    checks = tuple(
-        check_link(best[k], sites, clock_tolerance_ppm=clock_tolerance_ppm) for k in sorted(best)
+    checks = check_links(
+        [best[k] for k in sorted(best)], sites, clock_tolerance_ppm=clock_tolerance_ppm
     )
     pairs = tuple(sorted({c.link.pair for c in checks if c.violation}))
     suspects, counts = suspects_of(pairs)
