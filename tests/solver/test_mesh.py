@@ -154,3 +154,26 @@ def test_mesh_rows_feed_the_calibrated_model(tmp_path: object) -> None:
     for r in rows:
         if r[0] == "lm-fra":
             assert line.rtt_ms(_km((r[1], r[2]), (r[4], r[5]))) <= r[6] + 1e-9
+
+
+@given(
+    who=st.sampled_from(sorted(TRUE)),
+    azimuth=st.floats(0.0, 360.0),
+    km=st.floats(50.0, 600.0),
+    stretch=st.floats(1.0, 2.0),
+)
+def test_one_displaced_landmark_is_always_excluded(
+    who: str, azimuth: float, km: float, stretch: float
+) -> None:
+    """Honest pairs never violate, so every violating pair contains the displaced landmark;
+    with two or more pairs it has the unique highest count, with one it ties: either way
+    it is a suspect, and no honest landmark is suspect unless it tied with it."""
+    true = dict(TRUE)
+    true[who] = _moved(TRUE[who], azimuth, km)
+    assessment = assess_mesh(_links(true, stretch, 0.0), TRUE)
+    for pair in assessment.violating_pairs:
+        assert who in pair
+    if assessment.violating_pairs:
+        assert who in assessment.suspects
+        if len(assessment.violating_pairs) >= 2:
+            assert assessment.suspects == {who}
