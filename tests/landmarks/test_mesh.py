@@ -109,3 +109,91 @@ async def test_mesh_routes_refuse_bad_input_and_never_crash(
         http.post(f"{daemon.http_url}/v1/mesh/rounds") as r,
     ):
         assert (r.status, (await r.json())["reason"]) == (400, "no_peers")
+
+
+@pytest.mark.slow
+async def test_landmark_serve_runs_both_sides_of_the_mesh(
+    tmp_path: Path, authority: PrivateKey, landmark_key: PrivateKey, registry: Registry
+) -> None:
+    """``chiploc landmark serve`` with mesh keys: its agent side answers a peer's probes with
+    its landmark key, and its schedule measures the peer (whose agent runs here)."""
+    import asyncio
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from chiploc.chip_agent import ChipAgent
+    from chiploc.protocol import (
+        LandmarkEntry,
+        Role,
+        generate_private_key,
+        verify_report,
+        write_keypair,
+    )
+
+    peer_key = generate_private_key(Role.LANDMARK, "lm-par", seed=bytes([5]) * 32)
+    mesh = Registry(
+        authority_public_key=registry.authority_public_key,
+        landmarks={
+            **registry.landmarks,  # lm-fra at 50.11, 8.68
+            "lm-par": LandmarkEntry(
+                id="lm-par", lat=50.1154, lon=8.68, public_key=peer_key.public_key.key_bytes
+            ),
+        },
+        chips=registry.chips,
+        verifiers=registry.verifiers,
+    )
+    write_keypair(landmark_key, tmp_path / "keys")
+    (tmp_path / "registry.json").write_bytes(mesh.to_signed_json(authority))
+    (tmp_path / "authority.pub").write_text(json.dumps(authority.public_key.to_json_dict()))
+    async with ChipAgent(peer_key, mesh) as peer_agent:
+        (tmp_path / "landmark.toml").write_text(
+            '[landmark]\nid = "lm-fra"\nkey = "keys/lm-fra.key"\nregistry = "registry.json"\n'
+            'db = "landmark.db"\nudp_listen = "127.0.0.1:0"\nhttp_listen = "127.0.0.1:0"\n'
+            'mesh_listen = "127.0.0.1:0"\nmesh_interval_s = 1\nmesh_probes = 4\n'
+            f'mesh_peers = {{ "lm-par" = "127.0.0.1:{peer_agent.address[1]}" }}\n'
+        )
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "chiploc", "landmark", "serve", "--config",
+            str(tmp_path / "landmark.toml"), stdout=subprocess.PIPE, env={**os.environ},
+        )  # fmt: skip
+        try:
+            assert proc.stdout is not None
+            line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
+            assert ", mesh agent 127.0.0.1:" in line
+            http_url = line.split("http ", 1)[1].split(",", 1)[0].strip()
+            mesh_port = int(line.rsplit(":", 1)[1])
+            # the other side: lm-par measures lm-fra's agent side
+            config = LandmarkConfig(
+                id="lm-par",
+                key_path=tmp_path / "unused.key",
+                registry_path=tmp_path / "unused.json",
+                db_path=tmp_path / "par.db",
+                mesh_peers={"lm-fra": ("127.0.0.1", mesh_port)},
+                mesh_interval_s=0,
+                mesh_probes=4,
+            )
+            async with LandmarkDaemon(config, key=peer_key, registry=mesh) as par:
+                (report,) = (await par.measure_peers()).values()
+            assert not isinstance(report, Exception), report
+            assert verify_report(report.raw, mesh, target_role=Role.LANDMARK).chip_id == "lm-fra"
+            # and lm-fra's schedule has measured lm-par (bounded wait)
+            view: dict[str, object] = {}
+            async with aiohttp.ClientSession() as http:
+                for _ in range(100):
+                    async with http.get(f"{http_url}/v1/mesh") as r:
+                        view = await r.json()
+                    if view["links"]:
+                        break
+                    await asyncio.sleep(0.1)
+            assert view["links"] == [
+                {**view["links"][0], "landmark": "lm-fra", "peer": "lm-par", "violation": False}  # type: ignore[index]
+            ]
+            proc.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(proc.wait(), 20) == 0
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
