@@ -55,6 +55,9 @@ from chiploc.solver import LinkCheck, MeshLink, check_link
 __all__ = ["LandmarkDaemon"]
 
 _MAX_TARGETS = 100_000
+#: Mesh rounds of one pass in flight at once: enough to finish a pass of many far peers
+#: within the interval, few enough that rounds do not time one another's queueing.
+_MESH_CONCURRENCY = 4
 
 
 class LandmarkDaemon:
@@ -278,12 +281,14 @@ class LandmarkDaemon:
 
         Never raises for one peer's failure: its error is the value for that peer."""
         targets = self.config.mesh_peers if peers is None else peers
+        gate = asyncio.Semaphore(_MESH_CONCURRENCY)
 
         async def one(peer: str, address: tuple[str, int]) -> MeasurementReport | ChiplocError:
             try:
-                return await self.measure(
-                    peer, address, probes=self.config.mesh_probes, target_role=Role.LANDMARK
-                )
+                async with gate:
+                    return await self.measure(
+                        peer, address, probes=self.config.mesh_probes, target_role=Role.LANDMARK
+                    )
             except ChiplocError as e:
                 self._count("mesh_failed")
                 return e
