@@ -5,6 +5,9 @@ same name overrides these)."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -17,6 +20,12 @@ from chiploc.protocol import (
     VerifierEntry,
     generate_private_key,
 )
+
+# Test chiploc as it is installed: `python -m pytest` puts the checkout's top on sys.path,
+# where the part folders (solver/, maps/, ...) would import under bare names and hide a
+# lookup such as resources.files("solver") that fails for every user.
+_TOP = Path(__file__).resolve().parent.parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _TOP]
 
 # Bounded, repeatable property runs in the suite; longer runs are opt-in.
 settings.register_profile(
