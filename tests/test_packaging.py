@@ -106,6 +106,14 @@ def test_unpacked_wheel_imports_chiploc_parts_and_no_bare_names(
         "print(chiploc.solver.__file__)"
     )
     assert ok.returncode == 0, ok.stderr
+    # Packaged data is found through chiploc, never through a bare top-level name.
+    data = run(
+        "import chiploc.solver, chiploc.maps._html as h;"
+        "print(chiploc.solver.load_region('country:DEU').canonical);"
+        "print(len(h._vendor_bytes('leaflet.js')) > 0)"
+    )
+    assert data.returncode == 0, data.stderr
+    assert data.stdout.split() == ["countries:DEU", "True"]
     assert Path(ok.stdout.strip()).is_relative_to(site)
     for bare in (
         "solver",
