@@ -16,8 +16,11 @@ and by rejection counters everywhere)::
     │   ├── RevokedIdentity           enrolled, but revoked
     │   ├── StaleMessage              outside its freshness window
     │   ├── ReplayDetected            seen before (nonce, sequence, session)
-    │   └── BindingError              valid signature over the wrong session,
-    │                                 nonce, chip, landmark or source address
+    │   ├── BindingError              valid signature over the wrong session,
+    │   │                             nonce, chip, landmark or source address
+    │   └── Superseded                validly signed, but the registry has since
+    │                                 changed what it vouched for (a chip's
+    │                                 authorized region)
     ├── NetworkError                  sockets and peers
     │   ├── ProbeTimeout              no answer within the deadline
     │   └── TransportError            the socket or HTTP layer failed
@@ -61,6 +64,7 @@ __all__ = [
     "RevokedIdentity",
     "StaleMessage",
     "StoreError",
+    "Superseded",
     "TransportError",
     "UnknownIdentity",
     "VerificationError",
@@ -119,6 +123,13 @@ class ReplayDetected(VerificationError):
 
 class BindingError(VerificationError):
     default_reason = "wrong_binding"
+
+
+class Superseded(VerificationError):
+    """A signed statement whose premise the registry no longer holds (e.g. a chip's
+    authorized region changed after its certificate was issued)."""
+
+    default_reason = "superseded"
 
 
 class NetworkError(ChiplocError):

@@ -122,7 +122,10 @@ def check_against_world(w: World, lat: float, lon: float, ms: list[Measurement])
 
 
 @pytest.mark.parametrize("spec", ZONES)
-@settings(max_examples=30, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=min(30, settings.default.max_examples),
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(data=st.data())
 def test_verdict_and_margin_hold_for_the_whole_feasible_set(spec: str, data: st.DataObject) -> None:
     w = _world(spec)
@@ -232,7 +235,7 @@ def straddling(draw: st.DrawFn, w: World) -> list[Measurement]:
 
 
 @pytest.mark.parametrize("spec", SETTLE_ZONES)
-@settings(max_examples=25)
+@settings(max_examples=min(25, settings.default.max_examples // 2))
 @given(data=st.data(), factor=st.floats(0.9, 1.0))
 def test_settle_advice_settles_as_claimed(spec: str, data: st.DataObject, factor: float) -> None:
     # The advice must never name a value that would not settle: solve again with the

@@ -15,6 +15,7 @@ from chiploc.common.errors import (
     LocalProtocolError,
     RevokedIdentity,
     StaleMessage,
+    Superseded,
     UnknownIdentity,
     VerificationError,
 )
@@ -278,3 +279,65 @@ def test_signed_certificate_round_trip(verifier_key: PrivateKey) -> None:
     signed = SignedCertificate.from_bytes(data)
     assert signed.to_bytes() == data
     assert Certificate.from_json_dict(signed.certificate.to_json_dict()) == signed.certificate
+
+
+# --------------------------------------------------------------------------- withdrawal
+
+
+def test_certificate_of_a_revoked_chip_no_longer_verifies(
+    verifier_key: PrivateKey, registry: Registry
+) -> None:
+    data = _issue(verifier_key, result_dict(target="chip-2"))
+    with pytest.raises(RevokedIdentity) as info:
+        verify_certificate(data, registry, now_unix_s=NOW_S + 60)
+    assert info.value.reason == "chip_revoked"
+    assert "chip-2" in str(info.value)
+
+
+def test_certificate_of_a_chip_whose_region_changed_no_longer_verifies(
+    verifier_key: PrivateKey, registry: Registry
+) -> None:
+    # chip-3 was judged against country:DEU; the registry now authorizes it for FRA.
+    data = _issue(verifier_key, result_dict(target="chip-3"))
+    with pytest.raises(Superseded) as info:
+        verify_certificate(data, registry, now_unix_s=NOW_S + 60)
+    assert info.value.reason == "region_changed"
+    assert "country:FRA" in str(info.value)
+    # Same spec, but the zone's geometry changed (a GeoJSON file edited): superseded too.
+    ok = _issue(verifier_key)
+    assert (
+        verify_certificate(
+            ok, registry, now_unix_s=NOW_S + 60, region_digest_hex=AUTH_REGION_DIGEST
+        ).chip_id
+        == "chip-1"
+    )
+    with pytest.raises(Superseded, match="changed"):
+        verify_certificate(ok, registry, now_unix_s=NOW_S + 60, region_digest_hex="ae" * 32)
+
+
+def test_certificate_of_an_unenrolled_chip_does_not_verify(
+    verifier_key: PrivateKey, registry: Registry
+) -> None:
+    data = _issue(verifier_key, result_dict(target="chip-9"))
+    with pytest.raises(UnknownIdentity) as info:
+        verify_certificate(data, registry, now_unix_s=NOW_S + 60)
+    assert info.value.reason == "unknown_chip"
+
+
+def test_revoked_verifier_reason_is_distinct(
+    other_verifier_key: PrivateKey, registry: Registry
+) -> None:
+    with pytest.raises(RevokedIdentity) as info:
+        verify_certificate(_issue(other_verifier_key), registry, now_unix_s=NOW_S + 60)
+    assert info.value.reason == "verifier_revoked"
+
+
+def test_a_forged_certificate_for_a_revoked_chip_is_a_bad_signature_first(
+    registry: Registry,
+) -> None:
+    # The signature is checked before the chip: a forger learns nothing about chip state.
+    forger = generate_private_key(Role.VERIFIER, "verifier-1", seed=b"\x66" * 32)
+    with pytest.raises(BadSignature):
+        verify_certificate(
+            _issue(forger, result_dict(target="chip-2")), registry, now_unix_s=NOW_S + 60
+        )

@@ -139,7 +139,7 @@ def test_expired_and_revoked_exit_1(world: Path, capsys: pytest.CaptureFixture[s
     assert code == 1
     assert "[expired]" in capsys.readouterr().err
     assert _verify(world, "revoked.json") == 1
-    assert "[revoked]" in capsys.readouterr().err
+    assert "[verifier_revoked]" in capsys.readouterr().err
 
 
 def test_missing_certificate_file_exits_2(world: Path) -> None:
@@ -193,3 +193,88 @@ def test_audit_cli_with_a_real_registry(
 def test_audit_verify_missing_db_exits_1_and_creates_nothing(tmp_path: Path) -> None:
     assert main(["audit", "verify", "--db", str(tmp_path / "none.db")]) == 1
     assert not (tmp_path / "none.db").exists()
+
+
+def _status(world: Path, cert: str, *extra: str) -> int:
+    return main(["certificate", "status", str(world / cert), "--db", str(world / "v.db"), *extra])
+
+
+def test_certificate_status_follows_revocation_and_expiry_in_the_store(
+    world: Path, authority_key: PrivateKey, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from chiploc.protocol import load_registry
+
+    registry = load_registry(
+        world / "registry.json", authority_public_key=authority_key.public_key.key_bytes
+    )
+    cert = (world / "cert.json").read_bytes().rstrip(b"\n")
+    with open_store(world / "v.db") as s:
+        record_registry(s, registry, now_unix_ns=T0_NS)
+        s.add_verdict(result_dict(), evidence_digests=(), certificate=cert, issued_at_unix_ns=T0_NS)
+    now = ("--now", str(NOW_S + 10))
+    assert _status(world, "cert.json", *now) == 0
+    assert "STANDS" in capsys.readouterr().out
+    # Expiry, as the store's copy says.
+    assert _status(world, "cert.json", "--now", str(NOW_S + 3600)) == 1
+    assert "[expired]" in capsys.readouterr().out
+    # A certificate this store never issued (another verifier's, revoked or not).
+    assert _status(world, "revoked.json", *now) == 1
+    assert "[not_issued_here]" in capsys.readouterr().out
+    # The authority revokes the chip; the verifier records the new registry; the
+    # certificate no longer stands, and `verify` against the new registry refuses it.
+    revoked = registry.with_revoked("chip-1")
+    (world / "registry.json").write_bytes(revoked.to_signed_json(authority_key))
+    with open_store(world / "v.db") as s:
+        record_registry(s, revoked, now_unix_ns=T0_NS + 5)
+    assert _status(world, "cert.json", *now, "--json") == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["stands"] is False
+    assert doc["reason"] == "chip_revoked"
+    assert doc["revoked_at_unix_ns"] == T0_NS + 5
+    assert doc["expires_at"] == NOW_S + 3600
+    assert _verify(world, "cert.json") == 1
+    assert "[chip_revoked]" in capsys.readouterr().err
+    # Missing store or certificate: bad input.
+    assert main(["certificate", "status", str(world / "cert.json"), "--db", "/nope.db"]) == 2
+    assert _status(world, "nope.json") == 2
+
+
+def test_verify_notices_an_edited_geojson_zone(
+    tmp_path: Path,
+    verifier_key: PrivateKey,
+    authority_key: PrivateKey,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from chiploc.solver import load_region
+
+    zone = tmp_path / "zone.geojson"
+    square = [[[8.0, 49.0], [10.0, 49.0], [10.0, 51.0], [8.0, 51.0], [8.0, 49.0]]]
+    zone.write_text(json.dumps({"type": "Polygon", "coordinates": square}))
+    chip = generate_private_key(Role.CHIP, "chip-1", seed=b"\x03" * 32)
+    registry = Registry(
+        authority_public_key=authority_key.public_key.key_bytes,
+        chips=index_by_id(
+            [ChipEntry(id="chip-1", public_key=chip.public_key.key_bytes, region=str(zone))]
+        ),
+        verifiers=index_by_id(
+            [VerifierEntry(id="verifier-1", public_key=verifier_key.public_key.key_bytes)]
+        ),
+    )
+    (tmp_path / "registry.json").write_bytes(registry.to_signed_json(authority_key))
+    write_keypair(authority_key, tmp_path / "keys")
+    (tmp_path / "authority.pub").write_bytes((tmp_path / "keys" / "authority.pub").read_bytes())
+    data = issue_certificate(
+        result_dict(region_spec=str(zone)),
+        authorized_region_digest_hex=load_region(str(zone)).digest_hex,
+        evidence_digests=EVIDENCE,
+        signer=verifier_key,
+        issued_at_unix_s=NOW_S,
+        validity_s=3600,
+    )
+    (tmp_path / "cert.json").write_bytes(data)
+    assert _verify(tmp_path, "cert.json") == 0
+    capsys.readouterr()
+    square[0][1] = [11.0, 49.0]  # the zone grows under the same file name
+    zone.write_text(json.dumps({"type": "Polygon", "coordinates": square}))
+    assert _verify(tmp_path, "cert.json") == 1
+    assert "[region_changed]" in capsys.readouterr().err
