@@ -99,7 +99,7 @@ def test_wrong_authority_key_is_refused(world: Path, capsys: pytest.CaptureFixtu
     other = generate_private_key(Role.AUTHORITY, "authority", seed=b"\x0b" * 32)
     write_keypair(other, world / "other")
     code = _verify(world, "cert.json", "--authority-key", str(world / "other/authority.pub"))
-    assert code == 2
+    assert code == 1  # the registry's signature check failed
     err = capsys.readouterr().err
     assert "registry.json" in err
     assert "[bad_registry]" in err or "[bad_signature]" in err
@@ -190,8 +190,8 @@ def test_audit_cli_with_a_real_registry(
     assert main(["audit", "verify", "--db", str(db), "--anchor", "junk"]) == 2
 
 
-def test_audit_verify_missing_db_exits_1_and_creates_nothing(tmp_path: Path) -> None:
-    assert main(["audit", "verify", "--db", str(tmp_path / "none.db")]) == 1
+def test_audit_verify_missing_db_exits_2_and_creates_nothing(tmp_path: Path) -> None:
+    assert main(["audit", "verify", "--db", str(tmp_path / "none.db")]) == 2
     assert not (tmp_path / "none.db").exists()
 
 
