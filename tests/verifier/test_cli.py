@@ -278,3 +278,58 @@ def test_verify_notices_an_edited_geojson_zone(
     zone.write_text(json.dumps({"type": "Polygon", "coordinates": square}))
     assert _verify(tmp_path, "cert.json") == 1
     assert "[region_changed]" in capsys.readouterr().err
+
+
+def test_certificate_status_names_each_withdrawal_and_when(
+    world: Path, authority_key: PrivateKey, verifier_key: PrivateKey
+) -> None:
+    from chiploc.common.errors import DecodeError
+    from chiploc.protocol import load_registry
+    from chiploc.verifier import certificate_status
+
+    registry = load_registry(
+        world / "registry.json", authority_public_key=authority_key.public_key.key_bytes
+    )
+    cert = (world / "cert.json").read_bytes()
+    db = world / "s.db"
+    with open_store(db) as s:
+        record_registry(s, registry, now_unix_ns=T0_NS)
+        s.add_verdict(
+            result_dict(), evidence_digests=(), certificate=cert.rstrip(b"\n"),
+            issued_at_unix_ns=T0_NS,
+        )  # fmt: skip
+        ok = certificate_status(cert, s, now_unix_s=NOW_S + 1)
+        assert (ok.stands, ok.reason, ok.revoked_at_unix_ns) == (True, "valid", None)
+        assert "STANDS" in ok.summary()
+        assert "chip chip-1: COMPLIANT" in ok.summary()
+        assert (
+            ok.digest_hex in (world / "cert.json").read_bytes().decode() or len(ok.digest_hex) == 64
+        )
+        # The chip's region changes in a later registry: superseded, not revoked.
+        chip = registry.chips["chip-1"]
+        moved = type(registry)(
+            authority_public_key=registry.authority_public_key,
+            serial=registry.serial + 1,
+            landmarks=registry.landmarks,
+            chips={"chip-1": type(chip)(id="chip-1", public_key=chip.public_key,
+                                        region="country:FRA")},
+            verifiers=registry.verifiers,
+        )  # fmt: skip
+        record_registry(s, moved, now_unix_ns=T0_NS + 7)
+        got = certificate_status(cert, s, now_unix_s=NOW_S + 1)
+        assert (got.stands, got.reason, got.revoked_at_unix_ns) == (False, "region_changed", None)
+        assert "country:FRA" in got.detail
+        assert "DOES NOT STAND [region_changed]" in got.summary()
+        # The verifier is revoked later still: named, with the time the store first saw it.
+        gone = moved.with_revoked("verifier-1")
+        record_registry(s, gone, now_unix_ns=T0_NS + 9)
+        record_registry(s, gone, now_unix_ns=T0_NS + 11)  # seen again: still the first time
+        got = certificate_status(cert, s, now_unix_s=NOW_S + 1)
+        assert (got.stands, got.reason) == (False, "verifier_revoked")
+        assert got.revoked_at_unix_ns == T0_NS + 9
+        assert "verifier-1" in got.detail
+        # A certificate edited after issue is not the one the store holds.
+        edited = cert.replace(b"12.3", b"99.9")
+        assert certificate_status(edited, s, now_unix_s=NOW_S + 1).reason == "not_issued_here"
+        with pytest.raises(DecodeError):
+            certificate_status(b"{}", s, now_unix_s=NOW_S + 1)
