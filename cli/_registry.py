@@ -153,8 +153,10 @@ def _add_landmark(args: argparse.Namespace) -> int:
 
 def _add_chip(args: argparse.Namespace) -> int:
     from chiploc.protocol import ChipEntry
+    from chiploc.solver import load_region
 
     identity, key = _public(args, "chip")
+    load_region(args.region)  # never enrol a chip for a zone no verifier can load
     try:
         entry = ChipEntry(id=identity, public_key=key, region=args.region)
     except ValueError as e:

@@ -34,6 +34,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from chiploc.cli import EXIT_TRANSIENT
 from chiploc.cli._report import VERDICT_COLUMNS, verdict_cells, verdict_table
 from chiploc.common.config import read_toml_table
 from chiploc.common.errors import ChiplocError, ConfigError
@@ -560,7 +561,7 @@ async def _main(
                         "nothing certified",
                         file=sys.stderr,
                     )
-                    status[0] = 1
+                    status[0] = EXIT_TRANSIENT  # a retry may reach them
                 else:
                     status[0] = 0
                 if args.interval is None or stop.is_set():

@@ -16,11 +16,20 @@ and by rejection counters everywhere)::
     │   ├── RevokedIdentity           enrolled, but revoked
     │   ├── StaleMessage              outside its freshness window
     │   ├── ReplayDetected            seen before (nonce, sequence, session)
-    │   └── BindingError              valid signature over the wrong session,
-    │                                 nonce, chip, landmark or source address
-    ├── NetworkError                  sockets and peers
-    │   ├── ProbeTimeout              no answer within the deadline
-    │   └── TransportError            the socket or HTTP layer failed
+    │   ├── BindingError              valid signature over the wrong session,
+    │   │                             nonce, chip, landmark or source address
+    │   ├── Superseded                validly signed, but the registry has since
+    │   │                             changed what it vouched for (a chip's
+    │   │                             authorized region)
+    │   └── RegistryNotTrusted        a registry file whose authority signature
+    │                                 fails, or that rolls back (also a
+    │                                 RegistryError)
+    ├── TransientError                a retry may fix it (exit status 3)
+    │   ├── NetworkError              sockets and peers
+    │   │   ├── ProbeTimeout          no answer within the deadline
+    │   │   └── TransportError        the socket or HTTP layer failed
+    │   └── StoreUnavailable          a database server that cannot be reached
+    │                                 (also a StoreError)
     ├── InputError (ValueError)       files and arguments given by a user
     │   ├── ConfigError               a TOML config or CLI argument
     │   ├── KeyFileError              a key file that is missing or malformed
@@ -31,6 +40,13 @@ and by rejection counters everywhere)::
     └── StoreError                    the embedded database
         └── IntegrityError            the audit chain or a stored record has
                                       been edited, deleted or reordered
+
+The ``chiploc`` command maps this tree to its exit status in one place
+(``cli/__init__.py``): 0 success; 1 a check failed (ProtocolError,
+VerificationError, StoreError: bad signature, tampering, revoked, superseded); 2 bad
+input or usage (InputError, including a missing or unreadable file, and a store
+database that does not exist: StoreError reason ``missing``); 3 transient
+(TransientError: a landmark, server or database unreachable).
 
 Every instance carries ``reason``: a short, stable, lowercase code such as
 ``"truncated"`` or ``"bad_signature"``. Subclasses set a default; a raiser may
@@ -57,10 +73,14 @@ __all__ = [
     "ProtocolError",
     "RegionSpecError",
     "RegistryError",
+    "RegistryNotTrusted",
     "ReplayDetected",
     "RevokedIdentity",
     "StaleMessage",
     "StoreError",
+    "StoreUnavailable",
+    "Superseded",
+    "TransientError",
     "TransportError",
     "UnknownIdentity",
     "VerificationError",
@@ -121,7 +141,20 @@ class BindingError(VerificationError):
     default_reason = "wrong_binding"
 
 
-class NetworkError(ChiplocError):
+class Superseded(VerificationError):
+    """A signed statement whose premise the registry no longer holds (e.g. a chip's
+    authorized region changed after its certificate was issued)."""
+
+    default_reason = "superseded"
+
+
+class TransientError(ChiplocError):
+    """A failure a retry may fix: a peer, a server or a database could not be reached."""
+
+    default_reason = "transient"
+
+
+class NetworkError(TransientError):
     default_reason = "network"
 
 
@@ -149,6 +182,12 @@ class RegistryError(InputError):
     default_reason = "bad_registry"
 
 
+class RegistryNotTrusted(RegistryError, VerificationError):
+    """A registry whose authority signature fails, or that would roll back a newer one."""
+
+    default_reason = "bad_signature"
+
+
 class RegionSpecError(InputError):
     default_reason = "bad_region"
 
@@ -159,6 +198,12 @@ class MeasurementError(InputError):
 
 class StoreError(ChiplocError):
     default_reason = "store"
+
+
+class StoreUnavailable(StoreError, TransientError):
+    """A database (server) that cannot be reached now; nothing was written."""
+
+    default_reason = "store_unavailable"
 
 
 class IntegrityError(StoreError):

@@ -237,9 +237,18 @@ def _segments(region: AuthorizedRegion, *, inner: bool) -> BorderSegments:
 def _borders() -> dict[str, tuple[str, BaseGeometry]]:
     ref = resources.files("chiploc.solver") / "data" / "borders.npz"
     with resources.as_file(ref) as path, np.load(path) as data:
+        coords = np.array(data["coords"], dtype=np.float64)
+        # Natural Earth stores Antarctica's pole edge at lat -89.99999999999994 and its
+        # cut at lon -179.99999999999991 (rounding); they mean the pole and the
+        # antimeridian, and anything short of them would keep a region holding the pole
+        # or crossing 180 from ever lying inside the zone (a sliver of 1e-13 degrees).
+        for col, edge in ((0, 180.0), (1, 90.0)):
+            v = coords[:, col]
+            at = np.abs(v) >= edge - 1e-9
+            v[at] = np.copysign(edge, v[at])
         geoms = shapely.from_ragged_array(
             shapely.GeometryType.MULTIPOLYGON,
-            data["coords"],
+            coords,
             (data["offsets_rings"], data["offsets_polygons"], data["offsets_multi"]),
         )
         codes = [str(c) for c in data["codes"]]

@@ -5,6 +5,7 @@ same name overrides these)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -36,7 +37,9 @@ settings.register_profile(
     derandomize=True,
 )
 settings.register_profile("long", max_examples=5000, deadline=None)
-settings.load_profile("ci")
+# scripts/mutation runs each mutant against fast test selections: fewer examples, same seeds.
+settings.register_profile("mutation", parent=settings.get_profile("ci"), max_examples=25)
+settings.load_profile(os.environ.get("CHIPLOC_HYPOTHESIS_PROFILE", "ci"))
 
 
 def seed(n: int) -> bytes:

@@ -7,6 +7,7 @@
   :func:`group_evidence` (per chip, per landmark minimum), :func:`judge_chip`
   / :func:`judge_all` (solve), :func:`record_judgement` (certificate + store).
 - certificates and audit: :func:`issue_certificate`, :func:`verify_certificate`,
+  :func:`certificate_status`,
   :func:`verify_audit`, :func:`record_registry`.
 
 Formats: ``docs/store.md``; the demo that runs it all: ``docs/demo.md``.
@@ -19,7 +20,9 @@ from chiploc.verifier._certificate import (
     DEFAULT_VALIDITY_S,
     MAX_CERTIFICATE_BYTES,
     Certificate,
+    CertificateStatus,
     SignedCertificate,
+    certificate_status,
     issue_certificate,
     region_digest_hex,
     verify_certificate,
@@ -50,6 +53,7 @@ __all__ = [
     "MAX_CERTIFICATE_BYTES",
     "AuditReport",
     "Certificate",
+    "CertificateStatus",
     "ChipEvidence",
     "ChipJudgement",
     "Collection",
@@ -63,6 +67,7 @@ __all__ = [
     "Signer",
     "TriggerOutcome",
     "VerifierEntryLike",
+    "certificate_status",
     "group_evidence",
     "issue_certificate",
     "judge_all",

@@ -15,6 +15,7 @@ from chiploc.common.errors import (
     LocalProtocolError,
     RevokedIdentity,
     StaleMessage,
+    Superseded,
     UnknownIdentity,
     VerificationError,
 )
@@ -278,3 +279,150 @@ def test_signed_certificate_round_trip(verifier_key: PrivateKey) -> None:
     signed = SignedCertificate.from_bytes(data)
     assert signed.to_bytes() == data
     assert Certificate.from_json_dict(signed.certificate.to_json_dict()) == signed.certificate
+
+
+# --------------------------------------------------------------------------- withdrawal
+
+
+def test_certificate_of_a_revoked_chip_no_longer_verifies(
+    verifier_key: PrivateKey, registry: Registry
+) -> None:
+    data = _issue(verifier_key, result_dict(target="chip-2"))
+    with pytest.raises(RevokedIdentity) as info:
+        verify_certificate(data, registry, now_unix_s=NOW_S + 60)
+    assert info.value.reason == "chip_revoked"
+    assert "chip-2" in str(info.value)
+
+
+def test_certificate_of_a_chip_whose_region_changed_no_longer_verifies(
+    verifier_key: PrivateKey, registry: Registry
+) -> None:
+    # chip-3 was judged against country:DEU; the registry now authorizes it for FRA.
+    data = _issue(verifier_key, result_dict(target="chip-3"))
+    with pytest.raises(Superseded) as info:
+        verify_certificate(data, registry, now_unix_s=NOW_S + 60)
+    assert info.value.reason == "region_changed"
+    assert "country:FRA" in str(info.value)
+    # Same spec, but the zone's geometry changed (a GeoJSON file edited): superseded too.
+    ok = _issue(verifier_key)
+    assert (
+        verify_certificate(
+            ok, registry, now_unix_s=NOW_S + 60, region_digest_hex=AUTH_REGION_DIGEST
+        ).chip_id
+        == "chip-1"
+    )
+    with pytest.raises(Superseded, match="changed"):
+        verify_certificate(ok, registry, now_unix_s=NOW_S + 60, region_digest_hex="ae" * 32)
+
+
+def test_certificate_of_an_unenrolled_chip_does_not_verify(
+    verifier_key: PrivateKey, registry: Registry
+) -> None:
+    data = _issue(verifier_key, result_dict(target="chip-9"))
+    with pytest.raises(UnknownIdentity) as info:
+        verify_certificate(data, registry, now_unix_s=NOW_S + 60)
+    assert info.value.reason == "unknown_chip"
+
+
+def test_revoked_verifier_reason_is_distinct(
+    other_verifier_key: PrivateKey, registry: Registry
+) -> None:
+    with pytest.raises(RevokedIdentity) as info:
+        verify_certificate(_issue(other_verifier_key), registry, now_unix_s=NOW_S + 60)
+    assert info.value.reason == "verifier_revoked"
+
+
+def test_a_forged_certificate_for_a_revoked_chip_is_a_bad_signature_first(
+    registry: Registry,
+) -> None:
+    # The signature is checked before the chip: a forger learns nothing about chip state.
+    forger = generate_private_key(Role.VERIFIER, "verifier-1", seed=b"\x66" * 32)
+    with pytest.raises(BadSignature):
+        verify_certificate(
+            _issue(forger, result_dict(target="chip-2")), registry, now_unix_s=NOW_S + 60
+        )
+
+
+def test_leeway_extends_validity_by_exactly_its_length_both_ways(
+    verifier_key: PrivateKey, registry: Registry
+) -> None:
+    data = _issue(verifier_key, validity_s=3600)
+    verify_certificate(data, registry, now_unix_s=NOW_S + 3600 + 9, leeway_s=10)
+    with pytest.raises(StaleMessage, match="expired at"):
+        verify_certificate(data, registry, now_unix_s=NOW_S + 3600 + 10, leeway_s=10)
+    verify_certificate(data, registry, now_unix_s=NOW_S - 10, leeway_s=10)
+    with pytest.raises(StaleMessage, match="not valid before"):
+        verify_certificate(data, registry, now_unix_s=NOW_S - 11, leeway_s=10)
+    # The leeway never turns a valid certificate into an expired one.
+    verify_certificate(data, registry, now_unix_s=NOW_S + 3599, leeway_s=3600)
+
+
+def test_refusals_say_who_and_why(
+    verifier_key: PrivateKey, other_verifier_key: PrivateKey, registry: Registry
+) -> None:
+    # What a person reads: the identity and the reason, not a bare error.
+    cases: list[tuple[bytes, str]] = [
+        (_issue(other_verifier_key), "verifier 'verifier-2' is revoked"),
+        (_issue(verifier_key, result_dict(target="chip-2")), "chip 'chip-2' is revoked"),
+        (_issue(verifier_key, result_dict(target="chip-9")), "chip 'chip-9' is not enrolled"),
+        (
+            _issue(generate_private_key(Role.VERIFIER, "verifier-1", seed=b"\x07" * 32)),
+            "does not verify under verifier 'verifier-1'",
+        ),
+    ]
+    for data, words in cases:
+        with pytest.raises(VerificationError) as info:
+            verify_certificate(data, registry, now_unix_s=NOW_S + 1)
+        assert words in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (lambda c: c.pop("margin_km"), "missing ['margin_km']"),
+        (lambda c: c.update(extra=1), "unexpected ['extra']"),
+        (lambda c: c.update(authorized_region="country:DEU"), "authorized_region must be"),
+        (lambda c: c.update(authorized_region={"spec": "x"}), "authorized_region must be"),
+        (lambda c: c.update(evidence="11" * 32), "evidence must be a list"),
+        (lambda c: c.update(verdict="MAYBE"), "unknown verdict"),
+        (lambda c: c.update(model="guess"), "unknown model"),
+        (lambda c: c.update(evidence=[]), "needs evidence"),
+        (lambda c: c.update(region_digest=None), "needs a region digest"),
+        (lambda c: c.update(expires_at=NOW_S), "expires_at must be after"),
+        (lambda c: c.update(margin_km=True), "margin_km must be"),
+        (lambda c: c.update(chip_id=""), "chip_id must be"),
+        (lambda c: c.update(evidence=["22" * 32, "11" * 32]), "sorted and unique"),
+        (lambda c: c.update(issued_at=-1), "issued_at must be"),
+    ],
+)
+def test_malformed_certificate_bodies_name_the_field(
+    verifier_key: PrivateKey, registry: Registry, edit: Any, words: str
+) -> None:
+    cert = json.loads(_issue(verifier_key))["certificate"]
+    edit(cert)
+    with pytest.raises(DecodeError) as info:
+        verify_certificate(_resign(verifier_key, cert), registry, now_unix_s=NOW_S + 1)
+    assert words in str(info.value)
+    with pytest.raises(ValueError, match="JSON object"):
+        Certificate.from_json_dict([cert])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "words", "absent"),
+    [
+        ({}, ["chip chip-1: COMPLIANT for country:DEU", "(vacuum, proof, margin 12.3 km)",
+              "3 evidence reports", f"valid {NOW_S}..{NOW_S + 3600}",
+              "signed by verifier verifier-1"], []),
+        ({"model": "fiber", "proof": False, "margin_km": None},
+         ["(fiber, estimate)"], ["margin", "proof"]),
+    ],
+)  # fmt: skip
+def test_summary_says_what_was_decided(
+    verifier_key: PrivateKey, overrides: dict[str, Any], words: list[str], absent: list[str]
+) -> None:
+    data = _issue(verifier_key, result_dict(**overrides), validity_s=3600)
+    line = SignedCertificate.from_bytes(data).certificate.summary()
+    for w in words:
+        assert w in line
+    for w in absent:
+        assert w not in line
