@@ -1329,7 +1329,7 @@ class FuzzLab:
                 ),
             ],
         )
-        region = load_region("circle:50.11,8.68,500")
+        region = load_region(ids.registry.chip(chip.id).region)  # as the registry authorizes
         result = solve(
             chip.id,
             [Measurement(landmark=ids.landmark.id, lat=50.11, lon=8.68, rtt_ms=1.2)],
