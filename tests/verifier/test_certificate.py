@@ -24,6 +24,7 @@ from chiploc.store import canonical_json, sha256_hex
 from chiploc.verifier import (
     CERTIFICATE_DOMAIN,
     DEFAULT_VALIDITY_S,
+    MAX_CERTIFICATE_BYTES,
     Certificate,
     SignedCertificate,
     issue_certificate,
@@ -426,3 +427,85 @@ def test_summary_says_what_was_decided(
         assert w in line
     for w in absent:
         assert w not in line
+
+
+@pytest.mark.parametrize(
+    ("mangle", "words", "reason"),
+    [
+        (lambda d: "text", "certificate must be bytes", "malformed"),
+        (lambda d: b" " * (MAX_CERTIFICATE_BYTES + 1), f"larger than {MAX_CERTIFICATE_BYTES}",
+         "oversized"),
+        (lambda d: b"\xff" + d, "certificate is not valid UTF-8", "bad_utf8"),
+        (lambda d: b"[]", "certificate file must be {certificate, signature}", "malformed"),
+        (lambda d: d.replace(b'{"certificate"', b'{ "certificate"'),
+         "certificate is not in canonical form (edited?)", "not_canonical"),
+        (lambda d: d.replace(b'"signature":"', b'"signature":"A'),
+         "signature must be 128 lowercase hex digits", "malformed"),
+        (lambda d: d.replace(b'"verdict":"COMPLIANT"', b'"verdict":"MAYBE"'),
+         "malformed certificate: unknown verdict", "malformed"),
+    ],
+)  # fmt: skip
+def test_a_broken_file_says_what_is_wrong(
+    verifier_key: PrivateKey, mangle: Any, words: str, reason: str
+) -> None:
+    with pytest.raises(DecodeError) as info:
+        SignedCertificate.from_bytes(mangle(_issue(verifier_key)))
+    assert words in str(info.value)
+    assert info.value.reason == reason
+
+
+def test_size_limit_is_inclusive(verifier_key: PrivateKey) -> None:
+    data = _issue(verifier_key)
+    padded = data + b"\n"
+    # Exactly at the limit the size check passes (the file is then judged on its content).
+    at_limit = padded + b" " * (MAX_CERTIFICATE_BYTES - len(padded))
+    with pytest.raises(DecodeError) as info:
+        SignedCertificate.from_bytes(at_limit)
+    assert info.value.reason != "oversized"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "ok"),
+    [
+        ("chip_id", "c" * 1024, True),
+        ("chip_id", "c" * 1025, False),
+        ("chip_id", "chip\n1", False),
+        ("verifier_id", "v" * 1025, False),
+        ("issued_at_unix_s", 0, True),
+        ("issued_at_unix_s", -1, False),
+        ("issued_at_unix_s", True, False),
+        ("expires_at_unix_s", 2**53 - 1, True),
+        ("expires_at_unix_s", 2**53, False),
+        ("issued_at_unix_s", 1.5, False),
+    ],
+)
+def test_field_ranges_are_exact(field: str, value: Any, ok: bool) -> None:
+    base: dict[str, Any] = {
+        "chip_id": "chip-1",
+        "authorized_region_spec": "country:DEU",
+        "authorized_region_digest_hex": AUTH_REGION_DIGEST,
+        "verdict": "COMPLIANT",
+        "model": "vacuum",
+        "proof": True,
+        "region_digest_hex": "ab" * 32,
+        "margin_km": 1.0,
+        "evidence": EVIDENCE,
+        "issued_at_unix_s": 0,
+        "expires_at_unix_s": 10,
+        "verifier_id": "verifier-1",
+    }
+    base[field] = value
+    if ok:
+        Certificate(**base)
+    else:
+        with pytest.raises(ValueError, match=field.removesuffix("_unix_s")):
+            Certificate(**base)
+
+
+def test_signature_must_be_64_bytes(verifier_key: PrivateKey) -> None:
+    cert = SignedCertificate.from_bytes(_issue(verifier_key)).certificate
+    for bad in (bytes(63), "00" * 64, bytearray(64)):
+        with pytest.raises(ValueError, match="signature must be 64 bytes"):
+            SignedCertificate(certificate=cert, signature=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="region digest must be 64 lowercase hex digits"):
+        Certificate.from_json_dict({**cert.to_json_dict(), "region_digest": "AB" * 32})
