@@ -509,3 +509,29 @@ def test_signature_must_be_64_bytes(verifier_key: PrivateKey) -> None:
             SignedCertificate(certificate=cert, signature=bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="region digest must be 64 lowercase hex digits"):
         Certificate.from_json_dict({**cert.to_json_dict(), "region_digest": "AB" * 32})
+
+
+@pytest.mark.parametrize("verdict", ["COMPLIANT", "VIOLATION", "INCONCLUSIVE"])
+def test_a_verdict_about_a_region_needs_its_digest(verdict: str) -> None:
+    # A certificate that says where the chip is must pin the region it proved.
+    with pytest.raises(ValueError, match=f"a {verdict} certificate needs a region digest"):
+        Certificate(
+            chip_id="chip-1", authorized_region_spec="country:DEU",
+            authorized_region_digest_hex=AUTH_REGION_DIGEST, verdict=verdict, model="vacuum",
+            proof=True, region_digest_hex=None, margin_km=None, evidence=EVIDENCE,
+            issued_at_unix_s=0, expires_at_unix_s=10, verifier_id="verifier-1",
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize(("validity", "ok"), [(1, True), (0, False), (-5, False), (2.5, False)])
+def test_validity_must_be_a_positive_whole_number_of_seconds(
+    verifier_key: PrivateKey, validity: Any, ok: bool
+) -> None:
+    if ok:
+        cert = SignedCertificate.from_bytes(_issue(verifier_key, validity_s=validity))
+        assert cert.certificate.expires_at_unix_s == NOW_S + validity
+        return
+    with pytest.raises(LocalProtocolError) as info:
+        _issue(verifier_key, validity_s=validity)
+    assert info.value.reason == "bad_certificate"
+    assert str(info.value) == "validity_s must be a positive integer"
