@@ -535,3 +535,84 @@ def test_validity_must_be_a_positive_whole_number_of_seconds(
         _issue(verifier_key, validity_s=validity)
     assert info.value.reason == "bad_certificate"
     assert str(info.value) == "validity_s must be a positive integer"
+
+
+def _fields(**over: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "chip_id": "chip-1", "authorized_region_spec": "country:DEU",
+        "authorized_region_digest_hex": AUTH_REGION_DIGEST, "verdict": "COMPLIANT",
+        "model": "vacuum", "proof": True, "region_digest_hex": "ab" * 32, "margin_km": 1.0,
+        "evidence": EVIDENCE, "issued_at_unix_s": 0, "expires_at_unix_s": 10,
+        "verifier_id": "verifier-1",
+    }  # fmt: skip
+    base.update(over)
+    return base
+
+
+@pytest.mark.parametrize(
+    ("over", "message"),
+    [
+        ({"format": "v9"}, "unsupported certificate format 'v9'"),
+        ({"authorized_region_spec": ""},
+         "authorized region spec must be a non-empty printable string"),
+        ({"authorized_region_digest_hex": "x"},
+         "authorized region digest must be 64 lowercase hex digits"),
+        ({"proof": 1}, "proof must be a boolean"),
+        ({"model": "fiber"}, "only the vacuum model yields a proof"),
+        ({"margin_km": float("nan")}, "margin_km must be a finite number or null"),
+        ({"evidence": list(EVIDENCE)}, "evidence must be a tuple"),
+        ({"evidence": ("zz",)}, "evidence digest must be 64 lowercase hex digits"),
+        ({"evidence": (EVIDENCE[1], EVIDENCE[0])}, "evidence digests must be sorted and unique"),
+        ({"expires_at_unix_s": -1}, "expires_at must be a non-negative integer of seconds"),
+        ({"expires_at_unix_s": 0}, "expires_at must be after issued_at"),
+        ({"verifier_id": ""}, "verifier_id must be a non-empty printable string"),
+    ],
+)  # fmt: skip
+def test_each_invalid_field_is_named_exactly(over: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        Certificate(**_fields(**over))
+    assert str(info.value) == message
+
+
+def test_structural_messages_are_exact(verifier_key: PrivateKey) -> None:
+    good = json.loads(_issue(verifier_key))["certificate"]
+    cases: list[tuple[Any, str]] = [
+        ([good], "certificate must be a JSON object"),
+        ({**good, "authorized_region": "x"}, "authorized_region must be {spec, digest}"),
+        ({**good, "evidence": "x"}, "evidence must be a list"),
+    ]
+    for obj, message in cases:
+        with pytest.raises(ValueError) as info:
+            Certificate.from_json_dict(obj)
+        assert str(info.value) == message
+    for data, message in [
+        ("x", "certificate must be bytes"),
+        (b"[]", "certificate file must be {certificate, signature}"),
+        (b'{"certificate": 1, "signature": "00"}',
+         "certificate is not in canonical form (edited?)"),
+        (b'{"certificate":1,"signature":"00"}', "signature must be 128 lowercase hex digits"),
+    ]:  # fmt: skip
+        with pytest.raises(DecodeError) as dinfo:
+            SignedCertificate.from_bytes(data)  # type: ignore[arg-type]
+        assert str(dinfo.value) == message
+    cert = SignedCertificate.from_bytes(_issue(verifier_key)).certificate
+    with pytest.raises(ValueError) as info:
+        SignedCertificate(certificate=cert, signature=b"")
+    assert str(info.value) == "signature must be 64 bytes"
+
+
+def test_issue_refuses_a_result_without_its_fields(verifier_key: PrivateKey) -> None:
+    result = result_dict()
+    del result["target"]
+    with pytest.raises(LocalProtocolError) as info:
+        _issue(verifier_key, result)
+    assert info.value.reason == "bad_certificate"
+    assert str(info.value) == "cannot issue certificate: KeyError('target')"
+
+
+def test_a_changed_zone_names_both_digests(verifier_key: PrivateKey, registry: Registry) -> None:
+    with pytest.raises(Superseded) as info:
+        verify_certificate(
+            _issue(verifier_key), registry, now_unix_s=NOW_S + 1, region_digest_hex="ae" * 32
+        )
+    assert f"(digest {'ae' * 6}..., certified {AUTH_REGION_DIGEST[:12]}...)" in str(info.value)
