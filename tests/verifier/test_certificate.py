@@ -24,6 +24,7 @@ from chiploc.store import canonical_json, sha256_hex
 from chiploc.verifier import (
     CERTIFICATE_DOMAIN,
     DEFAULT_VALIDITY_S,
+    MAX_CERTIFICATE_BYTES,
     Certificate,
     SignedCertificate,
     issue_certificate,
@@ -426,3 +427,192 @@ def test_summary_says_what_was_decided(
         assert w in line
     for w in absent:
         assert w not in line
+
+
+@pytest.mark.parametrize(
+    ("mangle", "words", "reason"),
+    [
+        (lambda d: "text", "certificate must be bytes", "malformed"),
+        (lambda d: b" " * (MAX_CERTIFICATE_BYTES + 1), f"larger than {MAX_CERTIFICATE_BYTES}",
+         "oversized"),
+        (lambda d: b"\xff" + d, "certificate is not valid UTF-8", "bad_utf8"),
+        (lambda d: b"[]", "certificate file must be {certificate, signature}", "malformed"),
+        (lambda d: d.replace(b'{"certificate"', b'{ "certificate"'),
+         "certificate is not in canonical form (edited?)", "not_canonical"),
+        (lambda d: d.replace(b'"signature":"', b'"signature":"A'),
+         "signature must be 128 lowercase hex digits", "malformed"),
+        (lambda d: d.replace(b'"verdict":"COMPLIANT"', b'"verdict":"MAYBE"'),
+         "malformed certificate: unknown verdict", "malformed"),
+    ],
+)  # fmt: skip
+def test_a_broken_file_says_what_is_wrong(
+    verifier_key: PrivateKey, mangle: Any, words: str, reason: str
+) -> None:
+    with pytest.raises(DecodeError) as info:
+        SignedCertificate.from_bytes(mangle(_issue(verifier_key)))
+    assert words in str(info.value)
+    assert info.value.reason == reason
+
+
+def test_size_limit_is_inclusive(verifier_key: PrivateKey) -> None:
+    data = _issue(verifier_key)
+    padded = data + b"\n"
+    # Exactly at the limit the size check passes (the file is then judged on its content).
+    at_limit = padded + b" " * (MAX_CERTIFICATE_BYTES - len(padded))
+    with pytest.raises(DecodeError) as info:
+        SignedCertificate.from_bytes(at_limit)
+    assert info.value.reason != "oversized"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "ok"),
+    [
+        ("chip_id", "c" * 1024, True),
+        ("chip_id", "c" * 1025, False),
+        ("chip_id", "chip\n1", False),
+        ("verifier_id", "v" * 1025, False),
+        ("issued_at_unix_s", 0, True),
+        ("issued_at_unix_s", -1, False),
+        ("issued_at_unix_s", True, False),
+        ("expires_at_unix_s", 2**53 - 1, True),
+        ("expires_at_unix_s", 2**53, False),
+        ("issued_at_unix_s", 1.5, False),
+    ],
+)
+def test_field_ranges_are_exact(field: str, value: Any, ok: bool) -> None:
+    base: dict[str, Any] = {
+        "chip_id": "chip-1",
+        "authorized_region_spec": "country:DEU",
+        "authorized_region_digest_hex": AUTH_REGION_DIGEST,
+        "verdict": "COMPLIANT",
+        "model": "vacuum",
+        "proof": True,
+        "region_digest_hex": "ab" * 32,
+        "margin_km": 1.0,
+        "evidence": EVIDENCE,
+        "issued_at_unix_s": 0,
+        "expires_at_unix_s": 10,
+        "verifier_id": "verifier-1",
+    }
+    base[field] = value
+    if ok:
+        Certificate(**base)
+    else:
+        with pytest.raises(ValueError, match=field.removesuffix("_unix_s")):
+            Certificate(**base)
+
+
+def test_signature_must_be_64_bytes(verifier_key: PrivateKey) -> None:
+    cert = SignedCertificate.from_bytes(_issue(verifier_key)).certificate
+    for bad in (bytes(63), "00" * 64, bytearray(64)):
+        with pytest.raises(ValueError, match="signature must be 64 bytes"):
+            SignedCertificate(certificate=cert, signature=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="region digest must be 64 lowercase hex digits"):
+        Certificate.from_json_dict({**cert.to_json_dict(), "region_digest": "AB" * 32})
+
+
+@pytest.mark.parametrize("verdict", ["COMPLIANT", "VIOLATION", "INCONCLUSIVE"])
+def test_a_verdict_about_a_region_needs_its_digest(verdict: str) -> None:
+    # A certificate that says where the chip is must pin the region it proved.
+    with pytest.raises(ValueError, match=f"a {verdict} certificate needs a region digest"):
+        Certificate(
+            chip_id="chip-1", authorized_region_spec="country:DEU",
+            authorized_region_digest_hex=AUTH_REGION_DIGEST, verdict=verdict, model="vacuum",
+            proof=True, region_digest_hex=None, margin_km=None, evidence=EVIDENCE,
+            issued_at_unix_s=0, expires_at_unix_s=10, verifier_id="verifier-1",
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize(("validity", "ok"), [(1, True), (0, False), (-5, False), (2.5, False)])
+def test_validity_must_be_a_positive_whole_number_of_seconds(
+    verifier_key: PrivateKey, validity: Any, ok: bool
+) -> None:
+    if ok:
+        cert = SignedCertificate.from_bytes(_issue(verifier_key, validity_s=validity))
+        assert cert.certificate.expires_at_unix_s == NOW_S + validity
+        return
+    with pytest.raises(LocalProtocolError) as info:
+        _issue(verifier_key, validity_s=validity)
+    assert info.value.reason == "bad_certificate"
+    assert str(info.value) == "validity_s must be a positive integer"
+
+
+def _fields(**over: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "chip_id": "chip-1", "authorized_region_spec": "country:DEU",
+        "authorized_region_digest_hex": AUTH_REGION_DIGEST, "verdict": "COMPLIANT",
+        "model": "vacuum", "proof": True, "region_digest_hex": "ab" * 32, "margin_km": 1.0,
+        "evidence": EVIDENCE, "issued_at_unix_s": 0, "expires_at_unix_s": 10,
+        "verifier_id": "verifier-1",
+    }  # fmt: skip
+    base.update(over)
+    return base
+
+
+@pytest.mark.parametrize(
+    ("over", "message"),
+    [
+        ({"format": "v9"}, "unsupported certificate format 'v9'"),
+        ({"authorized_region_spec": ""},
+         "authorized region spec must be a non-empty printable string"),
+        ({"authorized_region_digest_hex": "x"},
+         "authorized region digest must be 64 lowercase hex digits"),
+        ({"proof": 1}, "proof must be a boolean"),
+        ({"model": "fiber"}, "only the vacuum model yields a proof"),
+        ({"margin_km": float("nan")}, "margin_km must be a finite number or null"),
+        ({"evidence": list(EVIDENCE)}, "evidence must be a tuple"),
+        ({"evidence": ("zz",)}, "evidence digest must be 64 lowercase hex digits"),
+        ({"evidence": (EVIDENCE[1], EVIDENCE[0])}, "evidence digests must be sorted and unique"),
+        ({"expires_at_unix_s": -1}, "expires_at must be a non-negative integer of seconds"),
+        ({"expires_at_unix_s": 0}, "expires_at must be after issued_at"),
+        ({"verifier_id": ""}, "verifier_id must be a non-empty printable string"),
+    ],
+)  # fmt: skip
+def test_each_invalid_field_is_named_exactly(over: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        Certificate(**_fields(**over))
+    assert str(info.value) == message
+
+
+def test_structural_messages_are_exact(verifier_key: PrivateKey) -> None:
+    good = json.loads(_issue(verifier_key))["certificate"]
+    cases: list[tuple[Any, str]] = [
+        ([good], "certificate must be a JSON object"),
+        ({**good, "authorized_region": "x"}, "authorized_region must be {spec, digest}"),
+        ({**good, "evidence": "x"}, "evidence must be a list"),
+    ]
+    for obj, message in cases:
+        with pytest.raises(ValueError) as info:
+            Certificate.from_json_dict(obj)
+        assert str(info.value) == message
+    for data, message in [
+        ("x", "certificate must be bytes"),
+        (b"[]", "certificate file must be {certificate, signature}"),
+        (b'{"certificate": 1, "signature": "00"}',
+         "certificate is not in canonical form (edited?)"),
+        (b'{"certificate":1,"signature":"00"}', "signature must be 128 lowercase hex digits"),
+    ]:  # fmt: skip
+        with pytest.raises(DecodeError) as dinfo:
+            SignedCertificate.from_bytes(data)  # type: ignore[arg-type]
+        assert str(dinfo.value) == message
+    cert = SignedCertificate.from_bytes(_issue(verifier_key)).certificate
+    with pytest.raises(ValueError) as info:
+        SignedCertificate(certificate=cert, signature=b"")
+    assert str(info.value) == "signature must be 64 bytes"
+
+
+def test_issue_refuses_a_result_without_its_fields(verifier_key: PrivateKey) -> None:
+    result = result_dict()
+    del result["target"]
+    with pytest.raises(LocalProtocolError) as info:
+        _issue(verifier_key, result)
+    assert info.value.reason == "bad_certificate"
+    assert str(info.value) == "cannot issue certificate: KeyError('target')"
+
+
+def test_a_changed_zone_names_both_digests(verifier_key: PrivateKey, registry: Registry) -> None:
+    with pytest.raises(Superseded) as info:
+        verify_certificate(
+            _issue(verifier_key), registry, now_unix_s=NOW_S + 1, region_digest_hex="ae" * 32
+        )
+    assert f"(digest {'ae' * 6}..., certified {AUTH_REGION_DIGEST[:12]}...)" in str(info.value)

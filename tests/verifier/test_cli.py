@@ -301,7 +301,7 @@ def test_certificate_status_names_each_withdrawal_and_when(
         )  # fmt: skip
         ok = certificate_status(cert, s, now_unix_s=NOW_S + 1)
         assert (ok.stands, ok.reason, ok.revoked_at_unix_ns) == (True, "valid", None)
-        assert "STANDS" in ok.summary()
+        assert ok.summary() == f"certificate {ok.digest_hex[:16]}... STANDS: {ok.detail}"
         assert "chip chip-1: COMPLIANT" in ok.summary()
         assert ok.digest_hex == hashlib.sha256(cert.rstrip(b"\n")).hexdigest()
         # The chip's region changes in a later registry: superseded, not revoked.
@@ -329,6 +329,50 @@ def test_certificate_status_names_each_withdrawal_and_when(
         assert "verifier-1" in got.detail
         # A certificate edited after issue is not the one the store holds.
         edited = cert.replace(b"12.3", b"99.9")
-        assert certificate_status(edited, s, now_unix_s=NOW_S + 1).reason == "not_issued_here"
+        got = certificate_status(edited, s, now_unix_s=NOW_S + 1)
+        assert (got.stands, got.reason) == (False, "not_issued_here")
+        assert got.detail == "this store holds no such certificate for chip 'chip-1'"
         with pytest.raises(DecodeError):
             certificate_status(b"{}", s, now_unix_s=NOW_S + 1)
+    # A store that never recorded the verifier's enrolment cannot vouch for its key.
+    with open_store(world / "bare.db") as s:
+        s.add_verdict(
+            result_dict(), evidence_digests=(), certificate=cert.rstrip(b"\n"),
+            issued_at_unix_ns=T0_NS,
+        )  # fmt: skip
+        got = certificate_status(cert, s, now_unix_s=NOW_S + 1)
+        assert (got.stands, got.reason) == (False, "unknown_identity")
+        assert "verifier 'verifier-1' is not in this store's enrolments" in got.detail
+
+
+def test_revocation_time_is_when_the_store_first_saw_it(
+    world: Path, authority_key: PrivateKey
+) -> None:
+    from chiploc.protocol import load_registry
+    from chiploc.verifier import certificate_status
+
+    registry = load_registry(
+        world / "registry.json", authority_public_key=authority_key.public_key.key_bytes
+    )
+    cert = (world / "cert.json").read_bytes()
+    with open_store(world / "t.db") as s:
+        record_registry(s, registry, now_unix_ns=T0_NS)
+        s.add_verdict(
+            result_dict(), evidence_digests=(), certificate=cert.rstrip(b"\n"),
+            issued_at_unix_ns=T0_NS,
+        )  # fmt: skip
+        revoked = registry.with_revoked("chip-1")
+        record_registry(s, revoked, now_unix_ns=T0_NS + 5)
+        # Still revoked, but its record changes later (a new region): a new enrolment row.
+        chip = revoked.chips["chip-1"]
+        later = type(revoked)(
+            authority_public_key=revoked.authority_public_key, serial=revoked.serial + 1,
+            landmarks=revoked.landmarks, verifiers=revoked.verifiers,
+            chips={"chip-1": type(chip)(id="chip-1", public_key=chip.public_key,
+                                        region="country:FRA", revoked=True)},
+        )  # fmt: skip
+        record_registry(s, later, now_unix_ns=T0_NS + 8)
+        got = certificate_status(cert, s, now_unix_s=NOW_S + 1)
+    assert (got.stands, got.reason) == (False, "chip_revoked")
+    assert "chip 'chip-1' is revoked" in got.detail
+    assert got.revoked_at_unix_ns == T0_NS + 5
