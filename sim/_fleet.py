@@ -54,7 +54,16 @@ from chiploc.protocol import (
 
 from ._cities import CITIES
 
-__all__ = ["FleetChip", "FleetSite", "FleetWorld", "sign_chip_reports", "world_rtts_ms"]
+__all__ = [
+    "FleetChip",
+    "FleetSite",
+    "FleetWorld",
+    "probe_rtts_ns",
+    "sign_chip_reports",
+    "world_rtts_ms",
+]
+
+IntArray = npt.NDArray[np.int64]
 
 _EARTH_KM: Final = 6371.0
 _FIBER_KM_PER_MS: Final = SPEED_OF_LIGHT_KM_PER_MS * 2.0 / 3.0
@@ -177,10 +186,6 @@ class FleetWorld:
         out: npt.NDArray[np.float64] = np.arccos(np.clip(a @ b.T, -1.0, 1.0)) * _EARTH_KM
         return out
 
-    def stretch(self, chip: int, landmark: int) -> float:
-        h = hashlib.blake2b(f"{self.seed}/{chip}/{landmark}".encode(), digest_size=8).digest()
-        return 1.3 + 1.2 * (int.from_bytes(h, "big") / 2**64)
-
     # keys and registry -------------------------------------------------------------
     def authority(self) -> PrivateKey:
         return generate_private_key(Role.AUTHORITY, "authority", seed=_key_seed(self.seed, "a", ""))
@@ -241,26 +246,31 @@ def _offset(lat: float, lon: float, azimuth: float, km: float) -> tuple[float, f
     return max(-89.9, min(89.9, math.degrees(p2))), lon2
 
 
-def _probe_rtts_ns(world: FleetWorld, chip: int, landmark: int, draw: int, n: int) -> list[int]:
-    """``n`` probe RTTs of one round: 2 x (path one-way floor + jitter), never below 2d/c."""
-    one_way_ms = (
-        world.distances_km[chip, landmark] * world.stretch(chip, landmark) / _FIBER_KM_PER_MS
-        + _LAST_MILE_MS
-    )
-    rng = random.Random(f"{world.seed}/{chip}/{landmark}/{draw}")
-    out = []
-    for _ in range(n):
-        jitter = min(rng.expovariate(1 / _JITTER_MEAN_MS), _JITTER_MAX_MS)
-        jitter2 = min(rng.expovariate(1 / _JITTER_MEAN_MS), _JITTER_MAX_MS)
-        out.append(math.ceil((2 * one_way_ms + jitter + jitter2) * _NS_PER_MS))
+def probe_rtts_ns(world: FleetWorld, chip: int, *, draw: int = 0, probes: int = 32) -> IntArray:
+    """One round's probe RTTs (ns) of ``chip`` from every landmark: (landmarks, probes).
+
+    2 x (geodesic x stretch / fibre speed + last mile) plus two capped
+    exponential jitters per probe: never below 2 x geodesic / c. The stretch
+    depends on (seed, chip, landmark); the jitter also on ``draw`` (a repeat
+    round of the same pair is a new draw).
+    """
+    n = len(world.landmarks)
+    stretch = np.random.default_rng([world.seed, chip]).uniform(1.3, 2.5, n)
+    one_way_ms = world.distances_km[chip] * stretch / _FIBER_KM_PER_MS + _LAST_MILE_MS
+    g = np.random.default_rng([world.seed, chip, draw + 1])
+    jitter = np.minimum(g.exponential(_JITTER_MEAN_MS, (n, probes, 2)), _JITTER_MAX_MS).sum(-1)
+    out: IntArray = np.ceil((2 * one_way_ms[:, None] + jitter) * _NS_PER_MS).astype(np.int64)
     return out
 
 
 def world_rtts_ms(
-    world: FleetWorld, pairs: Sequence[tuple[int, int]], *, draw: int = 0, probes: int = 32
-) -> list[float]:
-    """Minimum RTT (ms) of one ``probes``-probe round for each (chip, landmark) pair."""
-    return [min(_probe_rtts_ns(world, c, lm, draw, probes)) / _NS_PER_MS for c, lm in pairs]
+    world: FleetWorld, chip: int, *, draw: int = 0, probes: int = 32
+) -> npt.NDArray[np.float64]:
+    """Each landmark's minimum RTT (ms) over one ``probes``-probe round of ``chip``."""
+    out: npt.NDArray[np.float64] = probe_rtts_ns(world, chip, draw=draw, probes=probes).min(1) / (
+        _NS_PER_MS
+    )
+    return out
 
 
 def sign_chip_reports(
@@ -275,11 +285,12 @@ def sign_chip_reports(
     """Real signed reports of ``chip`` by each of ``landmarks`` (one round each)."""
     chip_key = world.chip_key(chip)
     chip_id = world.chips[chip].id
+    all_rtts = probe_rtts_ns(world, chip, probes=probes)
     out = []
     for lm in landmarks:
         lkey = keys[lm] if keys is not None and lm in keys else world.landmark_key(lm)
         session = hashlib.sha256(f"{world.seed}/s/{chip}/{lm}".encode()).digest()[:16]
-        rtts = _probe_rtts_ns(world, chip, lm, 0, probes)
+        rtts = [int(x) for x in all_rtts[lm]]
         records = []
         for seq, rtt in enumerate(rtts):
             nonce = hashlib.sha256(f"{world.seed}/n/{chip}/{lm}/{seq}".encode()).digest()[:16]

@@ -9,6 +9,12 @@
 - certificates and audit: :func:`issue_certificate`, :func:`verify_certificate`,
   :func:`verify_audit`, :func:`record_registry`.
 
+- fleet scale: :func:`make_batches` / :func:`run_fleet` verify and judge a
+  fleet in batches, in-process or on Dask distributed (:func:`parse_cluster`,
+  :func:`dask_client`, :func:`dask_executor`), writing each batch through a
+  :class:`StoreSink`; :func:`plan_step` plans adaptive measurement (which
+  landmarks measure which chip next). ``docs/scale.md``.
+
 Formats: ``docs/store.md``; the demo that runs it all: ``docs/demo.md``.
 """
 
@@ -25,7 +31,23 @@ from chiploc.verifier._certificate import (
     verify_certificate,
 )
 from chiploc.verifier._collector import Collection, Collector, RoundTarget, TriggerOutcome
+from chiploc.verifier._dask import ClusterSpec, dask_client, dask_executor, parse_cluster
 from chiploc.verifier._enrol import RegistryTables, record_registry
+from chiploc.verifier._fleet import (
+    DEFAULT_BATCH_CHIPS,
+    BatchParams,
+    BatchResult,
+    FleetRun,
+    FleetSink,
+    JudgedChip,
+    StoreSink,
+    WorkBatch,
+    chip_regions_of,
+    in_process,
+    make_batches,
+    run_fleet,
+    verify_batch,
+)
 from chiploc.verifier._pipeline import (
     DEFAULT_MAX_AGE_S,
     DEFAULT_MAX_SKEW_S,
@@ -39,38 +61,73 @@ from chiploc.verifier._pipeline import (
     record_judgement,
     screen_reports,
 )
+from chiploc.verifier._plan import (
+    SETTLED,
+    ChipState,
+    PlanPolicy,
+    PlanSite,
+    StepPlan,
+    chip_state,
+    plan_step,
+    spread_pick,
+)
 from chiploc.verifier._types import RegistryLike, Signer, VerifierEntryLike
 
 __all__ = [
     "CERTIFICATE_DOMAIN",
     "CERTIFICATE_FORMAT",
+    "DEFAULT_BATCH_CHIPS",
     "DEFAULT_MAX_AGE_S",
     "DEFAULT_MAX_SKEW_S",
     "DEFAULT_VALIDITY_S",
     "MAX_CERTIFICATE_BYTES",
+    "SETTLED",
     "AuditReport",
+    "BatchParams",
+    "BatchResult",
     "Certificate",
     "ChipEvidence",
     "ChipJudgement",
+    "ChipState",
+    "ClusterSpec",
     "Collection",
     "Collector",
+    "FleetRun",
+    "FleetSink",
     "IssuedVerdict",
+    "JudgedChip",
+    "PlanPolicy",
+    "PlanSite",
     "RegistryLike",
     "RegistryTables",
     "RoundTarget",
     "Screened",
     "SignedCertificate",
     "Signer",
+    "StepPlan",
+    "StoreSink",
     "TriggerOutcome",
     "VerifierEntryLike",
+    "WorkBatch",
+    "chip_regions_of",
+    "chip_state",
+    "dask_client",
+    "dask_executor",
     "group_evidence",
+    "in_process",
     "issue_certificate",
     "judge_all",
     "judge_chip",
+    "make_batches",
+    "parse_cluster",
+    "plan_step",
     "record_judgement",
     "record_registry",
     "region_digest_hex",
+    "run_fleet",
     "screen_reports",
+    "spread_pick",
     "verify_audit",
+    "verify_batch",
     "verify_certificate",
 ]
