@@ -89,7 +89,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     run.add_argument("--config", required=True, metavar="FILE", help="verifier.toml")
-    run.add_argument("--db", metavar="PATH", help="store path (overrides the config's db)")
+    run.add_argument(
+        "--db",
+        metavar="PATH|URL",
+        help="store: an SQLite file or a postgresql:// URL (overrides the config's db)",
+    )
     mode = run.add_mutually_exclusive_group()
     mode.add_argument("--once", action="store_true", help="one run, then exit (the default)")
     mode.add_argument(
@@ -135,6 +139,9 @@ class VerifierConfig:
     certificates_dir: Path | None = None
     certificate_validity_s: int = 24 * 3600
     trigger_timeout_s: float = 120.0
+    #: ``db = "postgresql://..."`` (or ``--db URL``): the PostgreSQL store; ``db_path`` then
+    #: only anchors the cursor file (``verifier-<id>`` beside the config file).
+    db_url: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id:
@@ -223,13 +230,24 @@ class VerifierConfig:
                 raise ConfigError(f'{source}: chip {chip_id}: address must be "host:port"')
             parse_host_port(value, what=f"chip {chip_id} address")
             chips[chip_id] = ChipTarget(address=value, region=region)
-        db_path = Path(db_override) if db_override is not None else path("db")
+        from chiploc.store import is_postgres_url
+
+        db_value: object = db_override if db_override is not None else section["db"]
+        db_url: str | None = None
+        if is_postgres_url(db_value):
+            db_url = str(db_value)
+            db_path = base / f"verifier-{section['id']}"
+        elif db_override is not None:
+            db_path = Path(db_override)
+        else:
+            db_path = path("db")
         try:
             return cls(
                 id=section["id"],
                 key_path=path("key"),
                 registry_path=path("registry"),
                 db_path=db_path,
+                db_url=db_url,
                 authority_key_path=optional_path("authority_key"),
                 landmarks=landmarks,
                 chips=chips,
@@ -243,6 +261,11 @@ class VerifierConfig:
             )
         except ConfigError as e:
             raise ConfigError(f"{source}: {e}", reason=e.reason) from e
+
+    @property
+    def db_target(self) -> str:
+        """What to open: the PostgreSQL URL, else the SQLite path."""
+        return self.db_url if self.db_url is not None else str(self.db_path)
 
     @property
     def cursors_path(self) -> Path:
@@ -520,7 +543,7 @@ async def _main(
 ) -> None:
     from rich.console import Console
 
-    from chiploc.store import open_store
+    from chiploc.store import open_database
 
     out = Console()
     if not out.is_terminal:  # a log or a pipe: do not squeeze the table into 80 columns
@@ -535,7 +558,7 @@ async def _main(
             loop.add_signal_handler(sig, stop.set)
             handled.append(sig)
     try:
-        with open_store(config.db_path) as store:
+        with open_database(config.db_target) as store:
             while True:
                 run = await run_verifier_once(
                     config, registry=registry, signer=signer, store=store, calibration=calibration
