@@ -68,6 +68,8 @@ _KNOWN_KEYS = frozenset(
         "certificates_dir",
         "certificate_validity_s",
         "trigger_timeout_s",
+        "verification",
+        "full_check_rate",
     }
 )
 
@@ -142,6 +144,11 @@ class VerifierConfig:
     #: ``db = "postgresql://..."`` (or ``--db URL``): the PostgreSQL store; ``db_path`` then
     #: only anchors the cursor file (``verifier-<id>`` beside the config file).
     db_url: str | None = None
+    #: ``"full"`` (every chip signature of every report) or ``"lazy"`` (landmark signature
+    #: and the minimum-RTT probe's chip signature, plus the full check on a keyed random
+    #: sample of ``full_check_rate``): docs/protocol.md, "Lazy verification".
+    verification: str = "full"
+    full_check_rate: float = 0.01
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id:
@@ -166,6 +173,11 @@ class VerifierConfig:
         timeout = self.trigger_timeout_s
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
             raise ConfigError("trigger_timeout_s must be a positive number")
+        if self.verification not in ("full", "lazy"):
+            raise ConfigError(f"verification must be full or lazy, got {self.verification!r}")
+        rate = self.full_check_rate
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
+            raise ConfigError(f"full_check_rate must be a number in [0, 1], got {rate!r}")
         object.__setattr__(self, "landmarks", MappingProxyType(dict(self.landmarks)))
         object.__setattr__(self, "chips", MappingProxyType(dict(self.chips)))
 
@@ -258,6 +270,8 @@ class VerifierConfig:
                 certificates_dir=optional_path("certificates_dir"),
                 certificate_validity_s=section.get("certificate_validity_s", 24 * 3600),
                 trigger_timeout_s=section.get("trigger_timeout_s", 120.0),
+                verification=section.get("verification", "full"),
+                full_check_rate=section.get("full_check_rate", 0.01),
             )
         except ConfigError as e:
             raise ConfigError(f"{source}: {e}", reason=e.reason) from e
@@ -401,6 +415,7 @@ async def run_verifier_once(
     from chiploc.solver import Model
     from chiploc.verifier import (
         Collector,
+        LazyVerification,
         RoundTarget,
         judge_all,
         record_judgement,
@@ -421,6 +436,12 @@ async def run_verifier_once(
         concurrency=min(64, len(config.landmarks)),
         trigger_timeout_s=config.trigger_timeout_s,
         cursors=cursors,
+        # The sample key is fresh randomness per run: landmarks cannot predict the sample.
+        lazy=(
+            LazyVerification(key=os.urandom(32), rate=float(config.full_check_rate))
+            if config.verification == "lazy"
+            else None
+        ),
     ) as collector:
         triggers = await collector.trigger(targets, probes=config.probes)
         collection = await collector.collect()
@@ -504,6 +525,8 @@ def summary_line(run: VerifierRun) -> str:
         parts.append(
             "targets refused: " + ", ".join(f"{k} {v}" for k, v in sorted(refused.items()))
         )
+    if c.screened.flagged:
+        parts.append("LANDMARKS FLAGGED: " + ", ".join(sorted(c.screened.flagged)))
     head = run.audit.head if run.audit is not None else None
     parts.append(f"audit head {head}" if head is not None else "audit head: n/a")
     parts.append(f"elapsed {run.elapsed_s:.1f} s")
@@ -576,6 +599,12 @@ async def _main(
                 info.print(summary_line(run), markup=False, highlight=False)
                 if run.audit is not None:
                     info.print(run.audit.summary(), markup=False, highlight=False)
+                for landmark_id, why in run.collection.screened.flagged.items():
+                    print(
+                        f"chiploc verifier: ALERT: landmark {landmark_id} signed a forged "
+                        f"transcript: {why}; none of its reports in this run were used",
+                        file=sys.stderr,
+                    )
                 if run.no_landmark_reached:
                     print(
                         "chiploc verifier: no landmark could be reached "
@@ -585,7 +614,7 @@ async def _main(
                     )
                     status[0] = 1
                 else:
-                    status[0] = 0
+                    status[0] = 1 if run.collection.screened.flagged else 0
                 if args.interval is None or stop.is_set():
                     break
                 with contextlib.suppress(TimeoutError):

@@ -3,7 +3,8 @@
 - collector (aiohttp edge): :class:`Collector` triggers rounds at landmarks
   (``POST /v1/rounds``) and follows ``GET /v1/reports?since=CURSOR``; every
   report is verified before it is stored or used.
-- pipeline: :func:`screen_reports` (verify + freshness, counted per reason),
+- pipeline: :func:`screen_reports` (verify + freshness, counted per reason;
+  lazy verification with a sampled full check: :class:`LazyVerification`),
   :func:`group_evidence` (per chip, per landmark minimum), :func:`judge_chip`
   / :func:`judge_all` (solve), :func:`record_judgement` (certificate + store).
 - certificates and audit: :func:`issue_certificate`, :func:`verify_certificate`,
@@ -26,6 +27,7 @@ from chiploc.verifier._certificate import (
 )
 from chiploc.verifier._collector import Collection, Collector, RoundTarget, TriggerOutcome
 from chiploc.verifier._enrol import RegistryTables, record_registry
+from chiploc.verifier._lazy import DEFAULT_FULL_CHECK_RATE, LazyVerification
 from chiploc.verifier._pipeline import (
     DEFAULT_MAX_AGE_S,
     DEFAULT_MAX_SKEW_S,
@@ -44,6 +46,7 @@ from chiploc.verifier._types import RegistryLike, Signer, VerifierEntryLike
 __all__ = [
     "CERTIFICATE_DOMAIN",
     "CERTIFICATE_FORMAT",
+    "DEFAULT_FULL_CHECK_RATE",
     "DEFAULT_MAX_AGE_S",
     "DEFAULT_MAX_SKEW_S",
     "DEFAULT_VALIDITY_S",
@@ -55,6 +58,7 @@ __all__ = [
     "Collection",
     "Collector",
     "IssuedVerdict",
+    "LazyVerification",
     "RegistryLike",
     "RegistryTables",
     "RoundTarget",
