@@ -69,6 +69,9 @@ _NO_SIGNATURE: Final = bytes(SIGNATURE_BYTES)
 #: were lost.
 TIMESTAMP_SOURCES: Final = ("none", "kernel", "userspace", "mixed")
 _SOURCE_CODE: Final = {name: i for i, name in enumerate(TIMESTAMP_SOURCES)}
+_ANSWERED_SOURCES: Final = frozenset({"kernel", "userspace"})
+#: One probe record on the wire: seq, nonce, rtt (all ones = lost), source, chip signature.
+_PROBE_RECORD: Final = struct.Struct(">I16sQB64s")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,24 +85,22 @@ class ProbeRecord:
     timestamp_source: str
 
     def __post_init__(self) -> None:
-        if isinstance(self.seq, bool) or not isinstance(self.seq, int) or not 0 <= self.seq < 2**32:
+        # ``type(x) is int`` (not isinstance): refuses bool and int subclasses, and is the
+        # fast path of report decoding (32 probes a report).
+        seq, rtt, signature = self.seq, self.rtt_ns, self.chip_signature
+        if type(seq) is not int or not 0 <= seq < 2**32:
             raise ValueError("seq must be an unsigned 32-bit integer")
-        if not isinstance(self.nonce, bytes) or len(self.nonce) != NONCE_BYTES:
+        if type(self.nonce) is not bytes or len(self.nonce) != NONCE_BYTES:
             raise ValueError("nonce must be 16 bytes")
-        if not isinstance(self.chip_signature, bytes) or len(self.chip_signature) != 64:
+        if type(signature) is not bytes or len(signature) != SIGNATURE_BYTES:
             raise ValueError("chip_signature must be 64 bytes")
-        if self.rtt_ns is None:
-            if self.timestamp_source != "none" or self.chip_signature != _NO_SIGNATURE:
+        if rtt is None:
+            if self.timestamp_source != "none" or signature != _NO_SIGNATURE:
                 raise ValueError("a lost probe has source 'none' and an all-zero signature")
-        else:
-            if (
-                isinstance(self.rtt_ns, bool)
-                or not isinstance(self.rtt_ns, int)
-                or not 0 < self.rtt_ns < _LOST
-            ):
-                raise ValueError("rtt_ns must be a positive 64-bit integer or None")
-            if self.timestamp_source not in ("kernel", "userspace"):
-                raise ValueError("an answered probe's source is 'kernel' or 'userspace'")
+        elif type(rtt) is not int or not 0 < rtt < _LOST:
+            raise ValueError("rtt_ns must be a positive 64-bit integer or None")
+        elif self.timestamp_source not in _ANSWERED_SOURCES:
+            raise ValueError("an answered probe's source is 'kernel' or 'userspace'")
 
     @property
     def lost(self) -> bool:
@@ -280,18 +281,18 @@ def decode_report(data: bytes) -> MeasurementReport:
         raise DecodeError("too many probes", reason="oversized")
     try:
         source = TIMESTAMP_SOURCES[source_code]
-        probes = []
-        for _ in range(count):
-            seq, nonce, rtt, code = struct.unpack(">I16sQB", r.take(29))
-            probes.append(
-                ProbeRecord(
-                    seq=seq,
-                    nonce=nonce,
-                    rtt_ns=None if rtt == _LOST else rtt,
-                    chip_signature=r.take(SIGNATURE_BYTES),
-                    timestamp_source=TIMESTAMP_SOURCES[code],
-                )
+        probes = [
+            ProbeRecord(
+                seq=seq,
+                nonce=nonce,
+                rtt_ns=None if rtt == _LOST else rtt,
+                chip_signature=chip_signature,
+                timestamp_source=TIMESTAMP_SOURCES[code],
             )
+            for seq, nonce, rtt, code, chip_signature in _PROBE_RECORD.iter_unpack(
+                r.take(count * _PROBE_RECORD.size)
+            )
+        ]
         r.take(SIGNATURE_BYTES)
         r.end()
         return MeasurementReport(
