@@ -28,7 +28,6 @@ Invariants:
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
@@ -40,7 +39,7 @@ from psycopg import sql
 
 from chiploc.common.canonical import canonical_json, parse_json_strict
 from chiploc.common.errors import StoreError, StoreUnavailable
-from chiploc.store._audit import AuditEntry, next_audit_entry
+from chiploc.store._audit import GENESIS_HASH_HEX, AuditEntry, audit_entry_hash
 from chiploc.store._records import (
     MODELS,
     VERDICTS,
@@ -76,6 +75,9 @@ _VERDICT_COLS: Final = (
     "issued_at_unix_ns, verdict_round"
 )
 _AUDIT_COLS: Final = "seq, kind, at_unix_ns, payload, prev_hash, hash"
+_VERDICT_TYPES: Final = (
+    "int8", "text", "text", "text", "bool", "text", "bytea", "bytea", "int8", "text"
+)  # fmt: skip
 
 
 def is_postgres_url(target: object) -> bool:
@@ -245,9 +247,11 @@ class PostgresStore:
         *,
         write: bool,
         idempotent: bool = True,
+        lock: bool = True,
     ) -> _T:
-        """Run ``fn`` in one transaction (holding the write lock when ``write``); retry it
-        after a connection-level failure, with backoff, within the retry budget."""
+        """Run ``fn`` in one transaction (holding the write lock when ``write``, unless
+        ``lock=False``: then ``fn`` takes it itself before it reads the audit head); retry
+        it after a connection-level failure, with backoff, within the retry budget."""
         if write and self._read_only:
             raise StoreError(f"{self._label}: store opened read-only", reason="read_only")
         deadline = time.monotonic() + self._retry_budget_s
@@ -257,7 +261,7 @@ class PostgresStore:
             try:
                 with self._pool.connection() as conn:
                     try:
-                        if write:
+                        if write and lock:
                             self._lock(conn)
                         out = fn(conn)
                         committing = True
@@ -342,25 +346,6 @@ class PostgresStore:
                 return
             after = int(rows[-1][0])
 
-    @staticmethod
-    def _append_entries(
-        conn: psycopg.Connection[Any],
-        head: AuditEntry | None,
-        items: Sequence[tuple[str, int, dict[str, object]]],
-    ) -> int:
-        """Chain ``items`` (kind, at, payload) after ``head`` and COPY them in."""
-        entries = []
-        for kind, at_unix_ns, payload in items:
-            head = next_audit_entry(head, kind=kind, at_unix_ns=at_unix_ns, payload=payload)
-            entries.append(head)
-        if entries:
-            with conn.cursor().copy(f"COPY audit_log ({_AUDIT_COLS}) FROM STDIN") as copy:
-                for e in entries:
-                    copy.write_row(
-                        (e.seq, e.kind, e.at_unix_ns, e.payload, e.prev_hash_hex, e.hash_hex)
-                    )
-        return len(entries)
-
     # identities ---------------------------------------------------------
     def _record_enrolment(
         self,
@@ -402,10 +387,10 @@ class PostgresStore:
                 details=details,
                 recorded_at_unix_ns=now_unix_ns,
             )
-            self._append_entries(
+            self._append_encoded(
                 conn,
                 self._head_in(conn),
-                [("enrolment", now_unix_ns, enrolment_audit_payload(record))],
+                [("enrolment", now_unix_ns, canonical_json(enrolment_audit_payload(record)))],
             )
             if upsert is not None:
                 conn.execute(upsert[0].encode(), upsert[1])
@@ -674,6 +659,7 @@ class PostgresStore:
             lambda conn: self._batch_in(conn, round_rows, verdict_rows),
             write=True,
             idempotent=idempotent,
+            lock=False,  # _batch_in takes it after the parallel part
         )
 
     def _batch_in(
@@ -682,120 +668,219 @@ class PostgresStore:
         round_rows: Sequence[RoundRecord],
         verdict_rows: Sequence[VerdictRecord],
     ) -> BatchResult:
-        audit: list[tuple[str, int, dict[str, object]]] = []
-        # Rounds: the ones already stored come back as they are; new ones get ids in order.
-        digests = sorted({r.digest_hex for r in round_rows})
-        existing: dict[str, RoundRecord] = {}
-        if digests:
-            for row in conn.execute(
-                f"SELECT {_ROUND_COLS} FROM rounds WHERE digest = ANY(%s)",  # noqa: S608
-                (digests,),
-            ):
-                rec = _round_from_row(row)
-                existing[rec.digest_hex] = rec
-        new_rounds: list[RoundRecord] = []
-        planned: dict[str, RoundRecord] = {}
-        for r in round_rows:
-            if r.digest_hex not in existing and r.digest_hex not in planned:
-                planned[r.digest_hex] = r
-        ids = _next_ids(conn, "rounds", "round_id", len(planned))
-        for rid, r in zip(ids, planned.values(), strict=True):
-            rec = dataclasses.replace(r, round_id=rid)
-            new_rounds.append(rec)
-            existing[rec.digest_hex] = rec
-            audit.append(("round", rec.received_at_unix_ns, round_audit_payload(rec)))
+        # 1. Without the lock (several writers do this part in parallel): what is new,
+        #    fresh ids from the identity sequences, the records and their audit payloads.
+        new_rounds = self._plan_rounds(conn, round_rows, self._stored_digests(conn, round_rows))
+        keyed: set[tuple[str, str | None]] = {
+            (v.chip_id, v.verdict_round) for v in verdict_rows if v.verdict_round
+        }
+        new_verdicts = self._plan_verdicts(conn, verdict_rows, self._stored_keys(conn, keyed))
+        round_payload = {r.digest_hex: canonical_json(round_audit_payload(r)) for r in new_rounds}
+        verdict_payload = {
+            v.verdict_id: canonical_json(verdict_audit_payload(v)) for v in new_verdicts
+        }
+        # 2. Under the lock: drop what another writer stored meanwhile, check the evidence,
+        #    chain the audit entries after the head, COPY everything in.
+        self._lock(conn)
         if new_rounds:
-            with conn.cursor().copy(f"COPY rounds ({_ROUND_COLS}) FROM STDIN") as copy:
-                for rec in new_rounds:
-                    copy.write_row(
-                        (
-                            rec.round_id,
-                            rec.digest_hex,
-                            rec.landmark_id,
-                            rec.chip_id,
-                            rec.min_rtt_ns,
-                            rec.received_at_unix_ns,
-                            rec.raw,
-                        )
-                    )
-        # Verdicts: keyed ones already stored come back as stored.
-        keyed = {(v.chip_id, v.verdict_round) for v in verdict_rows if v.verdict_round}
-        stored_verdicts: dict[tuple[str, str | None], VerdictRecord] = {}
-        if keyed:
-            rows = conn.execute(
-                f"SELECT {_VERDICT_COLS} FROM verdicts "  # noqa: S608
-                "WHERE verdict_round = ANY(%s) AND chip_id = ANY(%s)",
-                (sorted({k[1] for k in keyed}), sorted({k[0] for k in keyed})),
-            ).fetchall()
-            found = [r for r in rows if (r[1], r[9]) in keyed]
-            for v in self._evidence_in(conn, found):
-                stored_verdicts[(v.chip_id, v.verdict_round)] = v
-        wanted = sorted({d for v in verdict_rows for d in v.evidence} - set(existing))
+            raced = self._stored_digests(conn, new_rounds)
+            new_rounds = [r for r in new_rounds if r.digest_hex not in raced]
+        if new_verdicts:
+            raced_keys = self._stored_keys(
+                conn, {(v.chip_id, v.verdict_round) for v in new_verdicts if v.verdict_round}
+            )
+            new_verdicts = [
+                v for v in new_verdicts if (v.chip_id, v.verdict_round) not in raced_keys
+            ]
+        batch_digests = {r.digest_hex for r in new_rounds}
+        wanted = sorted({d for v in new_verdicts for d in v.evidence} - batch_digests)
         if wanted:
-            present = {
-                str(r[0])
-                for r in conn.execute(
-                    "SELECT digest FROM rounds WHERE digest = ANY(%s)", (wanted,)
-                ).fetchall()
-            }
+            present = self._stored_digests_of(conn, wanted)
             missing = [d for d in wanted if d not in present]
             if missing:
                 raise StoreError(
                     f"verdict not stored: evidence report {missing[0]} is not in the store",
                     reason="unknown_evidence",
                 )
-        out_verdicts: list[VerdictRecord] = []
-        new_verdicts: list[VerdictRecord] = []
-        fresh = [
-            v
-            for v in verdict_rows
-            if v.verdict_round is None or (v.chip_id, v.verdict_round) not in stored_verdicts
+        audit = [("round", r.received_at_unix_ns, round_payload[r.digest_hex]) for r in new_rounds]
+        audit += [
+            ("verdict", v.issued_at_unix_ns, verdict_payload[v.verdict_id]) for v in new_verdicts
         ]
-        vids = iter(_next_ids(conn, "verdicts", "verdict_id", len(fresh)))
-        for v in verdict_rows:
-            key = (v.chip_id, v.verdict_round)
-            if v.verdict_round is not None and key in stored_verdicts:
-                out_verdicts.append(stored_verdicts[key])
-                continue
-            vrec = dataclasses.replace(v, verdict_id=next(vids))
-            if v.verdict_round is not None:
-                stored_verdicts[key] = vrec  # a repeat within the batch is the same verdict
-            new_verdicts.append(vrec)
-            out_verdicts.append(vrec)
-            audit.append(("verdict", vrec.issued_at_unix_ns, verdict_audit_payload(vrec)))
-        if new_verdicts:
-            with conn.cursor().copy(f"COPY verdicts ({_VERDICT_COLS}) FROM STDIN") as copy:
-                for vrec in new_verdicts:
+        if new_rounds:
+            with conn.cursor().copy(
+                f"COPY rounds ({_ROUND_COLS}) FROM STDIN (FORMAT BINARY)"
+            ) as copy:
+                copy.set_types(["int8", "text", "text", "text", "int8", "int8", "bytea"])
+                for r in new_rounds:
                     copy.write_row(
                         (
-                            vrec.verdict_id,
-                            vrec.chip_id,
-                            vrec.verdict,
-                            vrec.model,
-                            vrec.proof,
-                            vrec.region_spec,
-                            vrec.result_json,
-                            vrec.certificate,
-                            vrec.issued_at_unix_ns,
-                            vrec.verdict_round,
+                            r.round_id,
+                            r.digest_hex,
+                            r.landmark_id,
+                            r.chip_id,
+                            r.min_rtt_ns,
+                            r.received_at_unix_ns,
+                            r.raw,
+                        )
+                    )
+        if new_verdicts:
+            with conn.cursor().copy(
+                f"COPY verdicts ({_VERDICT_COLS}) FROM STDIN (FORMAT BINARY)"
+            ) as copy:
+                copy.set_types(
+                    [
+                        "int8",
+                        "text",
+                        "text",
+                        "text",
+                        "bool",
+                        "text",
+                        "bytea",
+                        "bytea",
+                        "int8",
+                        "text",
+                    ]
+                )
+                for v in new_verdicts:
+                    copy.write_row(
+                        (
+                            v.verdict_id,
+                            v.chip_id,
+                            v.verdict,
+                            v.model,
+                            v.proof,
+                            v.region_spec,
+                            v.result_json,
+                            v.certificate,
+                            v.issued_at_unix_ns,
+                            v.verdict_round,
                         )
                     )
             with conn.cursor().copy(
-                "COPY verdict_evidence (verdict_id, round_digest) FROM STDIN"
+                "COPY verdict_evidence (verdict_id, round_digest) FROM STDIN (FORMAT BINARY)"
             ) as copy:
-                for vrec in new_verdicts:
-                    for d in vrec.evidence:
-                        copy.write_row((vrec.verdict_id, d))
-        n_audit = self._append_entries(conn, self._head_in(conn), audit)
+                copy.set_types(["int8", "text"])
+                for v in new_verdicts:
+                    for d in v.evidence:
+                        copy.write_row((v.verdict_id, d))
+        n_audit = self._append_encoded(conn, self._head_in(conn), audit)
+        # 3. What the caller gets back: every input row as stored, in input order.
+        by_digest = {r.digest_hex: r for r in new_rounds}
+        missing_rounds = sorted({r.digest_hex for r in round_rows} - set(by_digest))
+        if missing_rounds:
+            for row in conn.execute(
+                f"SELECT {_ROUND_COLS} FROM rounds WHERE digest = ANY(%s)",  # noqa: S608
+                (missing_rounds,),
+            ):
+                rec = _round_from_row(row)
+                by_digest[rec.digest_hex] = rec
+        by_key: dict[tuple[str, str | None], VerdictRecord] = {
+            (v.chip_id, v.verdict_round): v for v in new_verdicts if v.verdict_round
+        }
+        old_keys = keyed - set(by_key)
+        if old_keys:
+            rows = conn.execute(
+                f"SELECT {_VERDICT_COLS} FROM verdicts "  # noqa: S608
+                "WHERE verdict_round = ANY(%s) AND chip_id = ANY(%s)",
+                (sorted({str(k[1]) for k in old_keys}), sorted({k[0] for k in old_keys})),
+            ).fetchall()
+            for stored in self._evidence_in(conn, [r for r in rows if (r[1], r[9]) in old_keys]):
+                by_key[(stored.chip_id, stored.verdict_round)] = stored
+        unkeyed = iter([v for v in new_verdicts if v.verdict_round is None])
+        out_verdicts = tuple(
+            by_key[(v.chip_id, v.verdict_round)] if v.verdict_round is not None else next(unkeyed)
+            for v in verdict_rows
+        )
         evidence_rows = sum(len(v.evidence) for v in new_verdicts)
         return BatchResult(
-            rounds=tuple(existing[r.digest_hex] for r in round_rows),
-            verdicts=tuple(out_verdicts),
+            rounds=tuple(by_digest[r.digest_hex] for r in round_rows),
+            verdicts=out_verdicts,
             rounds_inserted=len(new_rounds),
             verdicts_inserted=len(new_verdicts),
             audit_entries=n_audit,
             rows_written=len(new_rounds) + len(new_verdicts) + evidence_rows + n_audit,
         )
+
+    @staticmethod
+    def _stored_digests_of(conn: psycopg.Connection[Any], digests: Sequence[str]) -> set[str]:
+        if not digests:
+            return set()
+        rows = conn.execute(
+            "SELECT digest FROM rounds WHERE digest = ANY(%s)", (list(digests),)
+        ).fetchall()
+        return {str(r[0]) for r in rows}
+
+    def _stored_digests(
+        self, conn: psycopg.Connection[Any], rows: Sequence[RoundRecord]
+    ) -> set[str]:
+        return self._stored_digests_of(conn, sorted({r.digest_hex for r in rows}))
+
+    @staticmethod
+    def _stored_keys(
+        conn: psycopg.Connection[Any], keys: set[tuple[str, str | None]]
+    ) -> set[tuple[str, str | None]]:
+        if not keys:
+            return set()
+        rows = conn.execute(
+            "SELECT chip_id, verdict_round FROM verdicts "
+            "WHERE verdict_round = ANY(%s) AND chip_id = ANY(%s)",
+            (sorted({str(k[1]) for k in keys}), sorted({k[0] for k in keys})),
+        ).fetchall()
+        found: set[tuple[str, str | None]] = {(str(r[0]), str(r[1])) for r in rows}
+        return found & keys
+
+    @staticmethod
+    def _plan_rounds(
+        conn: psycopg.Connection[Any], rows: Sequence[RoundRecord], stored: set[str]
+    ) -> list[RoundRecord]:
+        planned: dict[str, RoundRecord] = {}
+        for r in rows:
+            if r.digest_hex not in stored and r.digest_hex not in planned:
+                planned[r.digest_hex] = r
+        ids = _next_ids(conn, "rounds", "round_id", len(planned))
+        return [_with_id(r, "round_id", rid) for rid, r in zip(ids, planned.values(), strict=True)]
+
+    @staticmethod
+    def _plan_verdicts(
+        conn: psycopg.Connection[Any],
+        rows: Sequence[VerdictRecord],
+        stored: set[tuple[str, str | None]],
+    ) -> list[VerdictRecord]:
+        fresh: list[VerdictRecord] = []
+        seen: set[tuple[str, str | None]] = set()
+        for v in rows:
+            key = (v.chip_id, v.verdict_round)
+            if v.verdict_round is not None:
+                if key in stored or key in seen:
+                    continue  # stored already, or repeated in this batch: the same verdict
+                seen.add(key)
+            fresh.append(v)
+        ids = _next_ids(conn, "verdicts", "verdict_id", len(fresh))
+        return [_with_id(v, "verdict_id", vid) for vid, v in zip(ids, fresh, strict=True)]
+
+    @staticmethod
+    def _append_encoded(
+        conn: psycopg.Connection[Any],
+        head: AuditEntry | None,
+        items: Sequence[tuple[str, int, bytes]],
+    ) -> int:
+        """Chain ``items`` (kind, at, canonical payload) after ``head``; COPY them in."""
+        if not items:
+            return 0
+        seq = 0 if head is None else head.seq
+        prev = GENESIS_HASH_HEX if head is None else head.hash_hex
+        with conn.cursor().copy(
+            f"COPY audit_log ({_AUDIT_COLS}) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(["int8", "text", "int8", "bytea", "text", "text"])
+            for kind, at_unix_ns, payload in items:
+                seq += 1
+                h = audit_entry_hash(
+                    seq=seq, prev_hash_hex=prev, kind=kind, at_unix_ns=at_unix_ns, payload=payload
+                )
+                copy.write_row((seq, kind, at_unix_ns, payload, prev, h))
+                prev = h
+        return len(items)
 
     @staticmethod
     def _evidence_in(
@@ -838,6 +923,25 @@ def _next_ids(conn: psycopg.Connection[Any], table: str, column: str, n: int) ->
         (table, column, n),
     ).fetchall()
     return sorted(int(r[0]) for r in rows)
+
+
+_R = TypeVar("_R", RoundRecord, VerdictRecord)
+
+
+def _with_id(record: _R, name: str, value: int) -> _R:
+    """``record`` with its id set to ``value`` (a positive int from the id sequence).
+
+    ``dataclasses.replace`` would validate every field again; ``record`` was validated by
+    ``prepare_round`` / ``prepare_verdict`` and only the id changes (a batch of 4,000
+    rounds spends a noticeable share of its time re-validating otherwise).
+    """
+    if type(value) is not int or value < 1:
+        raise StoreError(f"bad {name} {value!r} from the id sequence", reason="write_failed")
+    cls = type(record)
+    out = object.__new__(cls)
+    for slot in cls.__slots__:
+        object.__setattr__(out, slot, value if slot == name else getattr(record, slot))
+    return out
 
 
 def _first_line(e: BaseException) -> str:

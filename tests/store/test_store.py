@@ -210,7 +210,7 @@ def test_exception_between_row_and_audit_append_loses_nothing_committed(
         raise RuntimeError("power cut between row insert and audit append")
 
     # Each backend's audit append, inside the write transaction.
-    name = "_append_audit" if isinstance(store, SqliteStore) else "_append_entries"
+    name = "_append_audit" if isinstance(store, SqliteStore) else "_append_encoded"
     monkeypatch.setattr(type(store), name, crash)
     with pytest.raises(RuntimeError):
         store.add_round(make_report(1), received_at_unix_ns=T0 + 1)
