@@ -68,6 +68,8 @@ _KNOWN_KEYS = frozenset(
         "certificates_dir",
         "certificate_validity_s",
         "trigger_timeout_s",
+        "verification",
+        "full_check_rate",
     }
 )
 
@@ -89,7 +91,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     run.add_argument("--config", required=True, metavar="FILE", help="verifier.toml")
-    run.add_argument("--db", metavar="PATH", help="store path (overrides the config's db)")
+    run.add_argument(
+        "--db",
+        metavar="PATH|URL",
+        help="store: an SQLite file or a postgresql:// URL (overrides the config's db)",
+    )
     mode = run.add_mutually_exclusive_group()
     mode.add_argument("--once", action="store_true", help="one run, then exit (the default)")
     mode.add_argument(
@@ -135,6 +141,14 @@ class VerifierConfig:
     certificates_dir: Path | None = None
     certificate_validity_s: int = 24 * 3600
     trigger_timeout_s: float = 120.0
+    #: ``db = "postgresql://..."`` (or ``--db URL``): the PostgreSQL store; ``db_path`` then
+    #: only anchors the cursor file (``verifier-<id>`` beside the config file).
+    db_url: str | None = None
+    #: ``"full"`` (every chip signature of every report) or ``"lazy"`` (landmark signature
+    #: and the minimum-RTT probe's chip signature, plus the full check on a keyed random
+    #: sample of ``full_check_rate``): docs/protocol.md, "Lazy verification".
+    verification: str = "full"
+    full_check_rate: float = 0.01
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id:
@@ -159,6 +173,11 @@ class VerifierConfig:
         timeout = self.trigger_timeout_s
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
             raise ConfigError("trigger_timeout_s must be a positive number")
+        if self.verification not in ("full", "lazy"):
+            raise ConfigError(f"verification must be full or lazy, got {self.verification!r}")
+        rate = self.full_check_rate
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
+            raise ConfigError(f"full_check_rate must be a number in [0, 1], got {rate!r}")
         object.__setattr__(self, "landmarks", MappingProxyType(dict(self.landmarks)))
         object.__setattr__(self, "chips", MappingProxyType(dict(self.chips)))
 
@@ -223,13 +242,24 @@ class VerifierConfig:
                 raise ConfigError(f'{source}: chip {chip_id}: address must be "host:port"')
             parse_host_port(value, what=f"chip {chip_id} address")
             chips[chip_id] = ChipTarget(address=value, region=region)
-        db_path = Path(db_override) if db_override is not None else path("db")
+        from chiploc.store import is_postgres_url
+
+        db_value: object = db_override if db_override is not None else section["db"]
+        db_url: str | None = None
+        if is_postgres_url(db_value):
+            db_url = str(db_value)
+            db_path = base / f"verifier-{section['id']}"
+        elif db_override is not None:
+            db_path = Path(db_override)
+        else:
+            db_path = path("db")
         try:
             return cls(
                 id=section["id"],
                 key_path=path("key"),
                 registry_path=path("registry"),
                 db_path=db_path,
+                db_url=db_url,
                 authority_key_path=optional_path("authority_key"),
                 landmarks=landmarks,
                 chips=chips,
@@ -240,9 +270,16 @@ class VerifierConfig:
                 certificates_dir=optional_path("certificates_dir"),
                 certificate_validity_s=section.get("certificate_validity_s", 24 * 3600),
                 trigger_timeout_s=section.get("trigger_timeout_s", 120.0),
+                verification=section.get("verification", "full"),
+                full_check_rate=section.get("full_check_rate", 0.01),
             )
         except ConfigError as e:
             raise ConfigError(f"{source}: {e}", reason=e.reason) from e
+
+    @property
+    def db_target(self) -> str:
+        """What to open: the PostgreSQL URL, else the SQLite path."""
+        return self.db_url if self.db_url is not None else str(self.db_path)
 
     @property
     def cursors_path(self) -> Path:
@@ -378,6 +415,7 @@ async def run_verifier_once(
     from chiploc.solver import Model
     from chiploc.verifier import (
         Collector,
+        LazyVerification,
         RoundTarget,
         judge_all,
         record_judgement,
@@ -398,6 +436,12 @@ async def run_verifier_once(
         concurrency=min(64, len(config.landmarks)),
         trigger_timeout_s=config.trigger_timeout_s,
         cursors=cursors,
+        # The sample key is fresh randomness per run: landmarks cannot predict the sample.
+        lazy=(
+            LazyVerification(key=os.urandom(32), rate=float(config.full_check_rate))
+            if config.verification == "lazy"
+            else None
+        ),
     ) as collector:
         triggers = await collector.trigger(targets, probes=config.probes)
         collection = await collector.collect()
@@ -481,6 +525,8 @@ def summary_line(run: VerifierRun) -> str:
         parts.append(
             "targets refused: " + ", ".join(f"{k} {v}" for k, v in sorted(refused.items()))
         )
+    if c.screened.flagged:
+        parts.append("LANDMARKS FLAGGED: " + ", ".join(sorted(c.screened.flagged)))
     head = run.audit.head if run.audit is not None else None
     parts.append(f"audit head {head}" if head is not None else "audit head: n/a")
     parts.append(f"elapsed {run.elapsed_s:.1f} s")
@@ -520,7 +566,7 @@ async def _main(
 ) -> None:
     from rich.console import Console
 
-    from chiploc.store import open_store
+    from chiploc.store import open_database
 
     out = Console()
     if not out.is_terminal:  # a log or a pipe: do not squeeze the table into 80 columns
@@ -535,7 +581,7 @@ async def _main(
             loop.add_signal_handler(sig, stop.set)
             handled.append(sig)
     try:
-        with open_store(config.db_path) as store:
+        with open_database(config.db_target) as store:
             while True:
                 run = await run_verifier_once(
                     config, registry=registry, signer=signer, store=store, calibration=calibration
@@ -553,6 +599,12 @@ async def _main(
                 info.print(summary_line(run), markup=False, highlight=False)
                 if run.audit is not None:
                     info.print(run.audit.summary(), markup=False, highlight=False)
+                for landmark_id, why in run.collection.screened.flagged.items():
+                    print(
+                        f"chiploc verifier: ALERT: landmark {landmark_id} signed a forged "
+                        f"transcript: {why}; none of its reports in this run were used",
+                        file=sys.stderr,
+                    )
                 if run.no_landmark_reached:
                     print(
                         "chiploc verifier: no landmark could be reached "
@@ -562,7 +614,7 @@ async def _main(
                     )
                     status[0] = 1
                 else:
-                    status[0] = 0
+                    status[0] = 1 if run.collection.screened.flagged else 0
                 if args.interval is None or stop.is_set():
                     break
                 with contextlib.suppress(TimeoutError):

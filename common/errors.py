@@ -28,9 +28,13 @@ and by rejection counters everywhere)::
     │   │                             authority signature fails
     │   ├── RegionSpecError           an authorized-region spec or GeoJSON file
     │   └── MeasurementError          a measurement CSV row or value
-    └── StoreError                    the embedded database
-        └── IntegrityError            the audit chain or a stored record has
-                                      been edited, deleted or reordered
+    └── StoreError                    the database (embedded SQLite or PostgreSQL)
+        ├── IntegrityError            the audit chain or a stored record has
+        │                             been edited, deleted or reordered
+        └── StoreUnavailable          TRANSIENT: the database server cannot be
+                                      reached (restart, network, pool exhausted)
+                                      after the store's own retries; nothing was
+                                      half-written, the same call may be retried
 
 Every instance carries ``reason``: a short, stable, lowercase code such as
 ``"truncated"`` or ``"bad_signature"``. Subclasses set a default; a raiser may
@@ -61,6 +65,7 @@ __all__ = [
     "RevokedIdentity",
     "StaleMessage",
     "StoreError",
+    "StoreUnavailable",
     "TransportError",
     "UnknownIdentity",
     "VerificationError",
@@ -163,3 +168,15 @@ class StoreError(ChiplocError):
 
 class IntegrityError(StoreError):
     default_reason = "integrity"
+
+
+class StoreUnavailable(StoreError):
+    """The database server is unreachable after the store's retries (transient).
+
+    Every write is one transaction, so nothing is half-written: the caller may
+    retry the same call later. Reason ``unavailable``, or ``commit_unknown``
+    when the connection broke during COMMIT of a write that is not idempotent
+    by key (whether it landed cannot be told; check before retrying).
+    """
+
+    default_reason = "unavailable"

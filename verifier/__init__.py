@@ -3,7 +3,8 @@
 - collector (aiohttp edge): :class:`Collector` triggers rounds at landmarks
   (``POST /v1/rounds``) and follows ``GET /v1/reports?since=CURSOR``; every
   report is verified before it is stored or used.
-- pipeline: :func:`screen_reports` (verify + freshness, counted per reason),
+- pipeline: :func:`screen_reports` (verify + freshness, counted per reason;
+  lazy verification with a sampled full check: :class:`LazyVerification`),
   :func:`group_evidence` (per chip, per landmark minimum), :func:`judge_chip`
   / :func:`judge_all` (solve), :func:`record_judgement` (certificate + store).
 - certificates and audit: :func:`issue_certificate`, :func:`verify_certificate`,
@@ -35,8 +36,8 @@ from chiploc.verifier._dask import ClusterSpec, dask_client, dask_executor, pars
 from chiploc.verifier._enrol import RegistryTables, record_registry
 from chiploc.verifier._fleet import (
     DEFAULT_BATCH_CHIPS,
+    BatchOutcome,
     BatchParams,
-    BatchResult,
     FleetRun,
     FleetSink,
     JudgedChip,
@@ -48,6 +49,7 @@ from chiploc.verifier._fleet import (
     run_fleet,
     verify_batch,
 )
+from chiploc.verifier._lazy import DEFAULT_FULL_CHECK_RATE, LazyVerification
 from chiploc.verifier._pipeline import (
     DEFAULT_MAX_AGE_S,
     DEFAULT_MAX_SKEW_S,
@@ -77,14 +79,15 @@ __all__ = [
     "CERTIFICATE_DOMAIN",
     "CERTIFICATE_FORMAT",
     "DEFAULT_BATCH_CHIPS",
+    "DEFAULT_FULL_CHECK_RATE",
     "DEFAULT_MAX_AGE_S",
     "DEFAULT_MAX_SKEW_S",
     "DEFAULT_VALIDITY_S",
     "MAX_CERTIFICATE_BYTES",
     "SETTLED",
     "AuditReport",
+    "BatchOutcome",
     "BatchParams",
-    "BatchResult",
     "Certificate",
     "ChipEvidence",
     "ChipJudgement",
@@ -96,6 +99,7 @@ __all__ = [
     "FleetSink",
     "IssuedVerdict",
     "JudgedChip",
+    "LazyVerification",
     "PlanPolicy",
     "PlanSite",
     "RegistryLike",

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from chiploc.common.errors import ConfigError, InputError
 from chiploc.protocol import Registry
-from chiploc.verifier._fleet import BatchParams, BatchResult, Executor, WorkBatch, verify_batch
+from chiploc.verifier._fleet import BatchOutcome, BatchParams, Executor, WorkBatch, verify_batch
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -141,7 +141,7 @@ def load_registry_once(registry_json: bytes, authority_public_key: bytes) -> Reg
     return registry
 
 
-def _verify_batch_task(batch: WorkBatch, registry_digest: str, params: BatchParams) -> BatchResult:
+def _verify_batch_task(batch: WorkBatch, registry_digest: str, params: BatchParams) -> BatchOutcome:
     registry = _REGISTRIES.get(registry_digest)
     if registry is None:  # the plugin did not run in this process: a deployment error
         raise InputError(
@@ -175,7 +175,7 @@ def dask_executor(
 
     def run(
         batches: Sequence[WorkBatch], params: BatchParams
-    ) -> Iterator[tuple[WorkBatch, BatchResult]]:
+    ) -> Iterator[tuple[WorkBatch, BatchOutcome]]:
         by_key: dict[str, WorkBatch] = {}
         queue = list(reversed(batches))
 

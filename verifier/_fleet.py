@@ -5,7 +5,7 @@ A fleet is cut into :class:`WorkBatch` es: chips grouped by authorized zone
 :func:`solver.solve_many` solves the batch together), at most ``max_chips``
 chips each, with every raw report of those chips. :func:`verify_batch` is
 the whole per-batch computation (screen, group, solve) and returns a small,
-picklable :class:`BatchResult` (results as JSON dicts, report digests; no
+picklable :class:`BatchOutcome` (results as JSON dicts, report digests; no
 geometry objects, no report bytes). :func:`run_fleet` drives batches
 through an executor (in-process, or :mod:`verifier._dask`) and hands each
 finished batch to a :class:`FleetSink` (the store edge) as it arrives.
@@ -15,9 +15,10 @@ Invariants:
 - the worker verifies (``screen_reports`` with the registry it loaded
   itself) and solves; the driver signs certificates and writes the store:
   the verifier's signing key never leaves the driver;
-- a batch's writes are keyed so that writing it twice changes nothing: rounds
-  by report digest, verdicts by (chip, verdict round), where the verdict
-  round is the run's ``now_unix_ns`` (also every verdict's ``issued_at``);
+- a batch is written with one ``Store.add_batch`` (one transaction), keyed
+  so that writing it twice changes nothing: rounds by report digest,
+  verdicts by (chip, verdict round), the round being the run's
+  :attr:`BatchParams.round_key`;
 - every chip of the fleet is in exactly one batch; a batch's result names
   exactly its chips (checked by the driver before anything is written);
 - time is an argument: one ``now_unix_ns`` per run.
@@ -33,11 +34,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final, Protocol
 
-from chiploc.common.errors import ChiplocError, InputError, StoreError
+from chiploc.common.errors import ChiplocError, InputError, StoreUnavailable
 from chiploc.protocol import Registry
 from chiploc.solver import Calibration, Model
-from chiploc.store import Store
+from chiploc.store import BatchRound, BatchVerdict, Store
 from chiploc.verifier._certificate import DEFAULT_VALIDITY_S, issue_certificate
+from chiploc.verifier._lazy import LazyVerification
 from chiploc.verifier._pipeline import (
     DEFAULT_MAX_AGE_S,
     DEFAULT_MAX_SKEW_S,
@@ -48,8 +50,8 @@ from chiploc.verifier._types import Signer
 
 __all__ = [
     "DEFAULT_BATCH_CHIPS",
+    "BatchOutcome",
     "BatchParams",
-    "BatchResult",
     "FleetRun",
     "FleetSink",
     "JudgedChip",
@@ -140,6 +142,13 @@ class BatchParams:
     calibration: Calibration | None = None
     max_age_s: int = DEFAULT_MAX_AGE_S
     max_skew_s: int = DEFAULT_MAX_SKEW_S
+    verdict_round: str | None = None
+    lazy: LazyVerification | None = None  # None: every chip signature of every report
+
+    @property
+    def round_key(self) -> str:
+        """The verdict round: (chip, round) is a verdict's key in the store."""
+        return self.verdict_round or f"fleet-{self.now_unix_ns}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -164,7 +173,7 @@ class JudgedChip:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class BatchResult:
+class BatchOutcome:
     """What a worker sends back for one batch."""
 
     batch_id: str
@@ -172,14 +181,16 @@ class BatchResult:
     accepted: tuple[tuple[str, str, str, int | None], ...]  # digest, landmark, chip, min_rtt
     rejected: Mapping[str, int]
     duplicates: int
+    flagged: Mapping[str, str] = field(default_factory=dict)  # landmark -> why (sampled check)
     worker_pid: int = 0
     cpu_s: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rejected", MappingProxyType(dict(self.rejected)))
+        object.__setattr__(self, "flagged", MappingProxyType(dict(self.flagged)))
 
 
-def verify_batch(batch: WorkBatch, registry: Registry, params: BatchParams) -> BatchResult:
+def verify_batch(batch: WorkBatch, registry: Registry, params: BatchParams) -> BatchOutcome:
     """Screen (verify every report against ``registry``), group, solve one batch."""
     import os
 
@@ -190,6 +201,7 @@ def verify_batch(batch: WorkBatch, registry: Registry, params: BatchParams) -> B
         now_unix_ns=params.now_unix_ns,
         max_age_s=params.max_age_s,
         max_skew_s=params.max_skew_s,
+        lazy=params.lazy,
     )
     chips = set(batch.chip_ids)
     foreign = Counter(r.chip_id for r in screened.reports if r.chip_id not in chips)
@@ -205,7 +217,7 @@ def verify_batch(batch: WorkBatch, registry: Registry, params: BatchParams) -> B
     rejected = Counter(screened.rejected)
     if foreign:
         rejected["other_chip"] += sum(foreign.values())
-    return BatchResult(
+    return BatchOutcome(
         batch_id=batch.batch_id,
         chips=tuple(
             JudgedChip(
@@ -224,6 +236,7 @@ def verify_batch(batch: WorkBatch, registry: Registry, params: BatchParams) -> B
         ),
         rejected=rejected,
         duplicates=screened.duplicates,
+        flagged=screened.flagged,
         worker_pid=os.getpid(),
         cpu_s=time.process_time() - cpu0,
     )
@@ -238,113 +251,90 @@ class SinkWrite:
 
     rounds: int
     verdicts: int
+    rows: int = 0  # every row written, audit entries and evidence links included
 
 
 class FleetSink(Protocol):
     """Where finished batches go. ``write`` must be idempotent per batch."""
 
-    def write(self, batch: WorkBatch, result: BatchResult, params: BatchParams) -> SinkWrite: ...
+    def write(self, batch: WorkBatch, result: BatchOutcome, params: BatchParams) -> SinkWrite: ...
 
 
 @dataclass(slots=True, kw_only=True)
 class StoreSink:
-    """Writes batches into a :class:`store.Store` and signs a certificate per verdict.
+    """Writes each batch into a :class:`store.Store` with one ``add_batch`` (one transaction),
+    after signing a certificate per verdict.
 
-    Idempotent: rounds by digest (``add_round``), verdicts by (chip, verdict
-    round): a chip that already has a verdict issued at ``params.now_unix_ns``
-    is not written again. A store error whose reason is transient
-    (``connection``, ``busy``, ``write_failed``) is retried with backoff for
-    up to ``retry_s`` seconds: the batch's writes are idempotent, so a retry
-    after a half-applied attempt lands each row once.
+    Idempotent: rounds by digest, verdicts by (chip, verdict round) with the
+    run's :attr:`BatchParams.round_key`. A transient store failure
+    (``StoreUnavailable``: the server restarting, after the store's own
+    reconnect budget) is retried with backoff for up to ``retry_s`` seconds:
+    the transaction either landed whole or not at all, and a retry of one
+    that landed writes nothing.
     """
 
     store: Store
     signer: Signer
     validity_s: int = DEFAULT_VALIDITY_S
-    retry_s: float = 120.0
+    retry_s: float = 300.0
     sleep: Callable[[float], None] = time.sleep
     certificates: dict[str, bytes] | None = None  # chip -> certificate, when kept
     retries: int = 0
-    _written_verdicts: set[tuple[str, int]] = field(default_factory=set)
 
-    def write(self, batch: WorkBatch, result: BatchResult, params: BatchParams) -> SinkWrite:
+    def write(self, batch: WorkBatch, result: BatchOutcome, params: BatchParams) -> SinkWrite:
+        rounds, verdicts = self._rows(batch, result, params)
         deadline = time.monotonic() + self.retry_s
-        delay = 0.05
-        retry = False
+        delay = 0.2
         while True:
             try:
-                return self._write_once(batch, result, params, retry=retry)
-            except StoreError as e:
-                if e.reason not in _TRANSIENT or time.monotonic() + delay > deadline:
+                done = self.store.add_batch(rounds, verdicts)
+                break
+            except StoreUnavailable:
+                if time.monotonic() + delay > deadline:
                     raise
                 self.retries += 1
-                retry = True
                 self.sleep(delay)
-                delay = min(delay * 2, 2.0)
-
-    def _write_once(
-        self, batch: WorkBatch, result: BatchResult, params: BatchParams, *, retry: bool
-    ) -> SinkWrite:
-        bulk = getattr(self.store, "write_batch", None)
-        raw_by_digest = {hashlib.sha256(r).hexdigest(): r for r in batch.reports}
-        rounds = [
-            VerifiedRound(raw=raw_by_digest[d], landmark_id=lm, chip_id=c, min_rtt_ns=m)
-            for d, lm, c, m in result.accepted
-        ]
-        verdicts = []
-        issued_s = params.now_unix_ns // _NS_PER_S
-        for chip in result.chips:
-            key = (chip.chip_id, params.now_unix_ns)
-            # A first attempt cannot meet its own rows; a retry after a half-applied
-            # attempt (or a lost commit acknowledgement) looks them up.
-            if key in self._written_verdicts or (retry and self._has_verdict(chip.chip_id, params)):
-                self._written_verdicts.add(key)
-                continue
-            certificate = issue_certificate(
-                chip.result,
-                authorized_region_digest_hex=chip.region_digest_hex,
-                evidence_digests=chip.evidence_digests,
-                signer=self.signer,
-                issued_at_unix_s=issued_s,
-                validity_s=self.validity_s,
-            )
-            verdicts.append((chip, certificate))
-        if callable(bulk):  # a store with one transaction per batch
-            written = bulk(
-                rounds,
-                [(c.result, c.evidence_digests, cert) for c, cert in verdicts],
-                received_at_unix_ns=params.now_unix_ns,
-                issued_at_unix_ns=params.now_unix_ns,
-            )
-            n_rounds, n_verdicts = int(written[0]), int(written[1])
-        else:
-            n_rounds = sum(
-                self.store.add_round(r, received_at_unix_ns=params.now_unix_ns).inserted
-                for r in rounds
-            )
-            n_verdicts = 0
-            for chip, certificate in verdicts:
-                self.store.add_verdict(
-                    chip.result,
-                    evidence_digests=chip.evidence_digests,
-                    certificate=certificate,
-                    issued_at_unix_ns=params.now_unix_ns,
-                )
-                n_verdicts += 1
-                self._written_verdicts.add((chip.chip_id, params.now_unix_ns))
-        for chip, certificate in verdicts:
-            self._written_verdicts.add((chip.chip_id, params.now_unix_ns))
-            if self.certificates is not None:
-                self.certificates[chip.chip_id] = certificate
-        return SinkWrite(rounds=n_rounds, verdicts=n_verdicts)
-
-    def _has_verdict(self, chip_id: str, params: BatchParams) -> bool:
-        return any(
-            v.issued_at_unix_ns == params.now_unix_ns for v in self.store.verdicts(chip_id=chip_id)
+                delay = min(delay * 2, 5.0)
+        if self.certificates is not None:
+            for v in verdicts:
+                if v.certificate is not None:
+                    self.certificates[str(v.result["target"])] = v.certificate
+        return SinkWrite(
+            rounds=done.rounds_inserted,
+            verdicts=done.verdicts_inserted,
+            rows=done.rows_written,
         )
 
-
-_TRANSIENT: Final = frozenset({"connection", "busy", "write_failed", "connection_lost"})
+    def _rows(
+        self, batch: WorkBatch, result: BatchOutcome, params: BatchParams
+    ) -> tuple[list[BatchRound], list[BatchVerdict]]:
+        raw_by_digest = {hashlib.sha256(r).hexdigest(): r for r in batch.reports}
+        rounds = [
+            BatchRound(
+                report=VerifiedRound(raw=raw_by_digest[d], landmark_id=lm, chip_id=c, min_rtt_ns=m),
+                received_at_unix_ns=params.now_unix_ns,
+            )
+            for d, lm, c, m in result.accepted
+        ]
+        issued_s = params.now_unix_ns // _NS_PER_S
+        verdicts = [
+            BatchVerdict(
+                result=chip.result,
+                evidence_digests=chip.evidence_digests,
+                certificate=issue_certificate(
+                    chip.result,
+                    authorized_region_digest_hex=chip.region_digest_hex,
+                    evidence_digests=chip.evidence_digests,
+                    signer=self.signer,
+                    issued_at_unix_s=issued_s,
+                    validity_s=self.validity_s,
+                ),
+                issued_at_unix_ns=params.now_unix_ns,
+                verdict_round=params.round_key,
+            )
+            for chip in result.chips
+        ]
+        return rounds, verdicts
 
 
 # -- driving batches ------------------------------------------------------------------
@@ -360,17 +350,20 @@ class FleetRun:
     rejected: Mapping[str, int]
     rounds_written: int
     verdicts_written: int
+    rows_written: int
     worker_pids: frozenset[int]
     worker_cpu_s: float
     elapsed_s: float
     store_retries: int = 0
+    flagged: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "verdicts", MappingProxyType(dict(self.verdicts)))
         object.__setattr__(self, "rejected", MappingProxyType(dict(self.rejected)))
+        object.__setattr__(self, "flagged", MappingProxyType(dict(self.flagged)))
 
 
-Executor = Callable[[Sequence[WorkBatch], BatchParams], Iterator[tuple[WorkBatch, BatchResult]]]
+Executor = Callable[[Sequence[WorkBatch], BatchParams], Iterator[tuple[WorkBatch, BatchOutcome]]]
 
 
 def in_process(registry: Registry) -> Executor:
@@ -378,7 +371,7 @@ def in_process(registry: Registry) -> Executor:
 
     def run(
         batches: Sequence[WorkBatch], params: BatchParams
-    ) -> Iterator[tuple[WorkBatch, BatchResult]]:
+    ) -> Iterator[tuple[WorkBatch, BatchOutcome]]:
         for batch in batches:
             yield batch, verify_batch(batch, registry, params)
 
@@ -407,8 +400,9 @@ def run_fleet(
     pending = set(ids)
     verdicts: dict[str, str] = {}
     rejected: Counter[str] = Counter()
-    verified = rounds = written = 0
+    verified = rounds = written = rows = 0
     pids: set[int] = set()
+    flagged: dict[str, str] = {}
     cpu = 0.0
     done = 0
     for batch, result in executor(batches, params):
@@ -424,8 +418,10 @@ def run_fleet(
         pending.discard(batch.batch_id)
         rounds += w.rounds
         written += w.verdicts
+        rows += w.rows
         verified += len(result.accepted)
         rejected.update(result.rejected)
+        flagged.update(result.flagged)
         pids.add(result.worker_pid)
         cpu += result.cpu_s
         verdicts.update((c.chip_id, c.verdict) for c in result.chips)
@@ -441,10 +437,12 @@ def run_fleet(
         rejected=rejected,
         rounds_written=rounds,
         verdicts_written=written,
+        rows_written=rows,
         worker_pids=frozenset(pids),
         worker_cpu_s=cpu,
         elapsed_s=time.perf_counter() - started,
         store_retries=int(getattr(sink, "retries", 0)),
+        flagged=flagged,
     )
 
 
