@@ -3,10 +3,11 @@
 :class:`FleetWorld` is generated from a seed: landmarks at the embedded cities
 plus random points on land, chips at sites up to 500 km from a landmark in
 a data-centre country (the embedded cities' countries), each with an
-authorized region from a small set, as in a real fleet: its own country
-(COMPLIANT or INCONCLUSIVE), an export-control zone (anywhere but four
-embargoed countries) or another data-centre country (VIOLATION or
-INCONCLUSIVE). Round trips follow the path model's shape (fibre at 2/3 c,
+authorized region from a small set (11 zones), as in a real fleet's
+licences: its own country where it is one of ten licensed ones (COMPLIANT or
+INCONCLUSIVE), else an export-control zone (anywhere but four embargoed
+countries); one chip in ten is declared for another licensed country
+(VIOLATION or INCONCLUSIVE). Round trips follow the path model's shape (fibre at 2/3 c,
 a per-path stretch in [1.3, 2.5], a last-mile floor, per-probe exponential
 jitter), so every RTT is at least twice ``geodesic / c`` and a vacuum proof
 holds for every chip.
@@ -73,6 +74,8 @@ _JITTER_MAX_MS: Final = 0.5
 _NS_PER_MS: Final = 1_000_000
 _EMBARGOED: Final = ("CHN", "RUS", "IRN", "PRK")
 _EXPORT_ZONE: Final = "not:" + ",".join(_EMBARGOED)
+#: Countries with a licensed zone of their own (11 zones in all, with the export zone).
+_LICENSED: Final = ("AUS", "DEU", "FRA", "GBR", "IND", "IRL", "JPN", "NLD", "SGP", "USA")
 
 
 def _key_seed(seed: int, role: str, ident: str) -> bytes:
@@ -154,18 +157,18 @@ class FleetWorld:
             code = country_at(lat, lon)
             if code is None:
                 continue
-            # Few distinct zones, as in a real fleet: its own country, one export-control
-            # zone (anywhere but the embargoed), or another data-centre country.
-            pick = rng.random()
-            if pick < 0.70:
-                region, inside = f"country:{code}", True
-            elif pick < 0.90:
-                region, inside = _EXPORT_ZONE, code not in _EMBARGOED
-            else:
-                other = dc_countries[rng.randrange(len(dc_countries))]
+            # Few distinct zones, as in a real fleet's licences: its own country where that
+            # is one of the licensed ones, else an export-control zone (anywhere but the
+            # embargoed countries); one chip in ten is declared for another licensed country.
+            if rng.random() < 0.10:
+                other = _LICENSED[rng.randrange(len(_LICENSED))]
                 if other == code:
                     continue
                 region, inside = f"country:{other}", False
+            elif code in _LICENSED:
+                region, inside = f"country:{code}", True
+            else:
+                region, inside = _EXPORT_ZONE, code not in _EMBARGOED
             out.append(
                 FleetChip(
                     id=f"chip-{len(out):07d}",
