@@ -29,7 +29,7 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -44,7 +44,14 @@ if TYPE_CHECKING:
     from chiploc.protocol import PrivateKey, Registry
     from chiploc.solver import Calibration
     from chiploc.store import Store
-    from chiploc.verifier import AuditReport, Collection, IssuedVerdict, TriggerOutcome
+    from chiploc.verifier import (
+        AuditReport,
+        Collection,
+        Executor,
+        FleetRun,
+        IssuedVerdict,
+        TriggerOutcome,
+    )
 
 __all__ = ["VerifierConfig", "VerifierRun", "register", "run_verifier_once"]
 
@@ -108,6 +115,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--json",
         action="store_true",
         help="print one JSON line per chip on stdout (summary and audit on stderr)",
+    )
+    run.add_argument(
+        "--cluster",
+        metavar="local[:N]|tcp://HOST:8786",
+        help=(
+            "verify and judge on Dask distributed, in batches of thousands of chips: a local "
+            "cluster of N worker processes, or an existing scheduler (default: "
+            "$DASK_SCHEDULER_ADDRESS if set, else in-process); docs/scale.md"
+        ),
     )
     run.set_defaults(handler=_run)
 
@@ -389,6 +405,7 @@ class VerifierRun:
     unreached: tuple[str, ...]  # landmarks that failed both trigger and collection
     cursor_warning: str | None
     elapsed_s: float
+    fleet: FleetRun | None = None  # --cluster: the batches' outcome (issued is then empty)
 
     @property
     def failed_landmarks(self) -> Mapping[str, str]:
@@ -410,8 +427,15 @@ async def run_verifier_once(
     signer: PrivateKey,
     store: Store,
     calibration: Calibration | None = None,
+    executor: Executor | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> VerifierRun:
-    """Trigger, collect, judge, certify and store once; check the audit log."""
+    """Trigger, collect, judge, certify and store once; check the audit log.
+
+    With ``executor`` (``--cluster``), the collected reports go to
+    :func:`verifier.run_fleet` in batches (re-verified and judged where the
+    executor runs them; certified and stored here, one transaction a batch).
+    """
     from chiploc.solver import Model
     from chiploc.verifier import (
         Collector,
@@ -453,7 +477,15 @@ async def run_verifier_once(
     )
     issued: list[IssuedVerdict] = []
     audit: AuditReport | None = None
-    if len(unreached) < len(triggers):
+    fleet: FleetRun | None = None
+    if len(unreached) < len(triggers) and executor is not None:
+        # In this thread: the store's connection belongs to it (sqlite3 refuses others).
+        # Collection is over, so the loop has nothing else to do meanwhile.
+        fleet = _run_batches(
+            config, registry, signer, store, collection, calibration, executor, progress
+        )
+        audit = verify_audit(store)
+    elif len(unreached) < len(triggers):
         claimed = {cid: t.region for cid, t in config.chips.items() if t.region is not None}
         registered = {
             cid: registry.chips[cid].region
@@ -493,7 +525,62 @@ async def run_verifier_once(
         unreached=unreached,
         cursor_warning=warning,
         elapsed_s=time.perf_counter() - started,
+        fleet=fleet,
     )
+
+
+def _run_batches(
+    config: VerifierConfig,
+    registry: Registry,
+    signer: PrivateKey,
+    store: Store,
+    collection: Collection,
+    calibration: Calibration | None,
+    executor: Executor,
+    progress: Callable[[int, int], None] | None,
+) -> FleetRun:
+    """The judge/certify/store step on an executor: batches of chips grouped by zone."""
+    from chiploc.solver import Model
+    from chiploc.verifier import (
+        BatchParams,
+        LazyVerification,
+        StoreSink,
+        chip_regions_of,
+        make_batches,
+        run_fleet,
+    )
+
+    raws: dict[str, list[bytes]] = {cid: [] for cid in config.chips}
+    for report in collection.screened.reports:
+        if report.chip_id in raws:
+            raws[report.chip_id].append(report.raw)
+    claimed = {cid: t.region for cid, t in config.chips.items() if t.region is not None}
+    now = time.time_ns()
+    params = BatchParams(
+        now_unix_ns=now,
+        model=Model(config.model),
+        tolerate=config.tolerate,
+        calibration=calibration,
+        lazy=(
+            LazyVerification(key=os.urandom(32), rate=float(config.full_check_rate))
+            if config.verification == "lazy"
+            else None
+        ),
+    )
+    certificates: dict[str, bytes] = {}
+    sink = StoreSink(
+        store=store,
+        signer=signer,
+        validity_s=config.certificate_validity_s,
+        certificates=certificates,
+    )
+    batches = make_batches(chip_regions_of(config.chips, registry, claimed), raws)
+    fleet = run_fleet(batches, params, executor=executor, sink=sink, progress=progress, keep=True)
+    if config.certificates_dir is not None:
+        config.certificates_dir.mkdir(parents=True, exist_ok=True)
+        for chip_id, certificate in certificates.items():
+            _write_atomic(config.certificates_dir / f"{chip_id}.json", certificate)
+    return fleet
 
 
 # -- rendering -----------------------------------------------------------------------
@@ -506,9 +593,50 @@ def render_table(run: VerifierRun, console: Console) -> None:
     console.print(table)
 
 
+def render_fleet(fleet: FleetRun, console: Console, *, as_json: bool) -> None:
+    """--cluster: one JSON line or one table row per chip, from the stored results."""
+    if as_json:
+        for chip_id, result in sorted(fleet.results.items()):
+            line = json.dumps({**result, "chip": chip_id}, sort_keys=True, separators=(",", ":"))
+            print(line, flush=True)
+        return
+    from rich.table import Table
+
+    table = Table(title="chiploc verifier: verdicts (batches on a cluster)")
+    for column in ("chip", "verdict", "proof", "margin km", "message"):
+        table.add_column(column)
+    for chip_id, r in sorted(fleet.results.items()):
+        margin = r.get("margin_km")
+        table.add_row(
+            chip_id,
+            str(r["verdict"]),
+            "yes" if r.get("proof") else "no",
+            "" if margin is None else f"{margin:.0f}",
+            str(r.get("message", "")),
+        )
+    console.print(table)
+
+
+@contextlib.contextmanager
+def _progress(console: Console, *, enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """Chips landed in the store, as batches finish (rich, on stderr)."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress(
+        "[bold]verifying", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as bar:
+        task = bar.add_task("chips", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
 def summary_line(run: VerifierRun) -> str:
     c = run.collection
     verdicts = Counter(i.judgement.result.verdict.value for i in run.issued)
+    if run.fleet is not None:
+        verdicts = Counter(run.fleet.verdicts.values())
     rejected = ", ".join(f"{k} {v}" for k, v in c.screened.rejected.items())
     failed = run.failed_landmarks
     refused = Counter(reason for o in run.triggers for reason in o.errors.values())
@@ -527,6 +655,12 @@ def summary_line(run: VerifierRun) -> str:
         )
     if c.screened.flagged:
         parts.append("LANDMARKS FLAGGED: " + ", ".join(sorted(c.screened.flagged)))
+    if run.fleet is not None:
+        f = run.fleet
+        parts.append(
+            f"batches: {f.batches} on {len(f.worker_pids)} worker process(es), "
+            f"worker CPU {f.worker_cpu_s:.1f} s, store retries {f.store_retries}"
+        )
     head = run.audit.head if run.audit is not None else None
     parts.append(f"audit head {head}" if head is not None else "audit head: n/a")
     parts.append(f"elapsed {run.elapsed_s:.1f} s")
@@ -552,8 +686,26 @@ def _run(args: argparse.Namespace) -> int:
 
         calibration = Calibration.from_csv(config.calibration_path)
     status = [0]
-    _run_loop(_main(args, config, registry, signer, calibration, status))
+    with _cluster(args.cluster, config) as executor:
+        _run_loop(_main(args, config, registry, signer, calibration, status, executor))
     return status[0]
+
+
+@contextlib.contextmanager
+def _cluster(spec_text: str | None, config: VerifierConfig) -> Iterator[Executor | None]:
+    """The Dask executor of ``--cluster`` (or DASK_SCHEDULER_ADDRESS), open for every run."""
+    from chiploc.protocol import resolve_authority_key
+    from chiploc.verifier import dask_client, dask_executor, parse_cluster
+
+    spec = parse_cluster(spec_text)
+    if spec is None:
+        yield None
+        return
+    registry_json = config.registry_path.read_bytes()
+    authority = resolve_authority_key(config.registry_path, config.authority_key_path)
+    print(f"chiploc verifier: batches run on {spec.describe()}", file=sys.stderr)
+    with dask_client(spec) as client:
+        yield dask_executor(client, registry_json=registry_json, authority_public_key=authority)
 
 
 async def _main(
@@ -563,6 +715,7 @@ async def _main(
     signer: PrivateKey,
     calibration: Calibration | None,
     status: list[int],
+    executor: Executor | None = None,
 ) -> None:
     from rich.console import Console
 
@@ -583,12 +736,21 @@ async def _main(
     try:
         with open_database(config.db_target) as store:
             while True:
-                run = await run_verifier_once(
-                    config, registry=registry, signer=signer, store=store, calibration=calibration
-                )
+                with _progress(err, enabled=executor is not None) as progress:
+                    run = await run_verifier_once(
+                        config,
+                        registry=registry,
+                        signer=signer,
+                        store=store,
+                        calibration=calibration,
+                        executor=executor,
+                        progress=progress,
+                    )
                 if run.cursor_warning:
                     print(f"chiploc verifier: warning: {run.cursor_warning}", file=sys.stderr)
-                if args.json:
+                if run.fleet is not None:
+                    render_fleet(run.fleet, out, as_json=args.json)
+                elif args.json:
                     for item in run.issued:
                         line = json.dumps(
                             item.judgement.to_json_dict(), sort_keys=True, separators=(",", ":")

@@ -52,6 +52,7 @@ __all__ = [
     "DEFAULT_BATCH_CHIPS",
     "BatchOutcome",
     "BatchParams",
+    "Executor",
     "FleetRun",
     "FleetSink",
     "JudgedChip",
@@ -356,11 +357,13 @@ class FleetRun:
     elapsed_s: float
     store_retries: int = 0
     flagged: Mapping[str, str] = field(default_factory=dict)
+    results: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # with keep=True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "verdicts", MappingProxyType(dict(self.verdicts)))
         object.__setattr__(self, "rejected", MappingProxyType(dict(self.rejected)))
         object.__setattr__(self, "flagged", MappingProxyType(dict(self.flagged)))
+        object.__setattr__(self, "results", MappingProxyType(dict(self.results)))
 
 
 Executor = Callable[[Sequence[WorkBatch], BatchParams], Iterator[tuple[WorkBatch, BatchOutcome]]]
@@ -385,12 +388,14 @@ def run_fleet(
     executor: Executor,
     sink: FleetSink,
     progress: Callable[[int, int], None] | None = None,
+    keep: bool = False,
 ) -> FleetRun:
     """Run every batch through ``executor``; write each to ``sink`` as it finishes.
 
     A result that does not name exactly its batch's chips, or a batch that
     comes back twice, is refused (``InputError`` ``bad_batch``) before writing.
     ``progress(chips_done, chips_total)`` is called after each batch lands.
+    ``keep``: also return every chip's result (``FleetRun.results``; off at fleet scale).
     """
     started = time.perf_counter()
     total = sum(len(b.chip_ids) for b in batches)
@@ -403,6 +408,7 @@ def run_fleet(
     verified = rounds = written = rows = 0
     pids: set[int] = set()
     flagged: dict[str, str] = {}
+    results: dict[str, Mapping[str, Any]] = {}
     cpu = 0.0
     done = 0
     for batch, result in executor(batches, params):
@@ -425,6 +431,8 @@ def run_fleet(
         pids.add(result.worker_pid)
         cpu += result.cpu_s
         verdicts.update((c.chip_id, c.verdict) for c in result.chips)
+        if keep:
+            results.update((c.chip_id, c.result) for c in result.chips)
         done += len(batch.chip_ids)
         if progress is not None:
             progress(done, total)
@@ -443,6 +451,7 @@ def run_fleet(
         elapsed_s=time.perf_counter() - started,
         store_retries=int(getattr(sink, "retries", 0)),
         flagged=flagged,
+        results=results,
     )
 
 

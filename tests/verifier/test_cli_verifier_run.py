@@ -303,3 +303,47 @@ def test_no_landmark_reached_exits_1_and_certifies_nothing(
     with open_store(tmp_path / "verifier.db", read_only=True) as store:
         assert list(store.verdicts()) == []
     assert not (tmp_path / "certs").exists()
+
+
+@pytest.mark.slow
+async def test_verifier_run_on_a_local_dask_cluster_certifies_every_chip(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario, key = _scenario()
+    key_path, registry_path, authority_path = _setup_files(tmp_path, scenario, key)
+    async with SimulatedWorld(
+        scenario,
+        tmp_path / "world",
+        probes_per_round=4,
+        probe_timeout_ms=2000,
+        max_concurrent_rounds=2,
+    ) as world:
+        config = tmp_path / "verifier.toml"
+        config.write_text(
+            _toml(
+                registry=registry_path,
+                authority=authority_path,
+                key=key_path,
+                landmarks=world.landmark_urls,
+                chips={cid: f"{h}:{p}" for cid, (h, p) in world.chip_addresses.items()},
+                regions={c.id: c.region for c in scenario.chips if not c.enrolled},
+            ),
+            encoding="utf-8",
+        )
+        argv = ["verifier", "run", "--config", str(config), "--json", "--cluster", "local:1"]
+        assert await asyncio.to_thread(main, argv) == 0
+        out = capsys.readouterr()
+    lines = [json.loads(line) for line in out.out.splitlines() if line.strip()]
+    assert sorted(o["chip"] for o in lines) == sorted(c.id for c in scenario.chips)
+    for obj in lines:
+        assert obj["verdict"] in scenario.chip(obj["chip"]).expected, obj
+    assert "batches: 1 on 1 worker process(es)" in out.err
+    assert "local cluster of 1 worker processes" in out.err
+    with open_store(tmp_path / "verifier.db", read_only=True) as store:
+        audit = verify_audit(store)
+        assert audit.verdicts == len(scenario.chips)
+        assert {v.chip_id for v in store.verdicts()} == {c.id for c in scenario.chips}
+    for chip in scenario.chips:
+        cert = tmp_path / "certs" / f"{chip.id}.json"
+        assert main(["certificate", "verify", str(cert), "--registry", str(registry_path)]) == 0
+    capsys.readouterr()
