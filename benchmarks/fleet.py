@@ -87,10 +87,19 @@ _LEN = struct.Struct(">I")
 # -- the cached fleet ---------------------------------------------------------------------
 
 
-def _sign_range(args: tuple[int, int, int, int, int, int, int]) -> bytes:
-    seed, chips, landmarks, lo, hi, per_chip, probes = args
+_WORLD: dict[str, Any] = {}
+
+
+def _init_signer(seed: int, chips: int, landmarks: int) -> None:
+    """Per generating process: the world and the landmark keys, built once."""
     world = FleetWorld.generate(seed=seed, chips=chips, landmarks=landmarks)
-    keys = {k: world.landmark_key(k) for k in range(len(world.landmarks))}
+    _WORLD["world"] = world
+    _WORLD["keys"] = {k: world.landmark_key(k) for k in range(len(world.landmarks))}
+
+
+def _sign_range(args: tuple[int, int, int, int]) -> bytes:
+    lo, hi, per_chip, probes = args
+    world: FleetWorld = _WORLD["world"]
     out = bytearray()
     for k in range(lo, hi):
         raws = sign_chip_reports(
@@ -99,7 +108,7 @@ def _sign_range(args: tuple[int, int, int, int, int, int, int]) -> bytes:
             world.nearest_landmarks(k, per_chip),
             now_unix_ns=NOW_NS,
             probes=probes,
-            keys=keys,
+            keys=_WORLD["keys"],
         )
         out += _LEN.pack(len(raws))
         for raw in raws:
@@ -118,13 +127,17 @@ def fleet_reports(
         log(f"generating {n * per_chip} signed reports into {path} (once) ...")
         t = time.perf_counter()
         step = 500
-        jobs = [
-            (world.seed, n, len(world.landmarks), lo, min(n, lo + step), per_chip, probes)
-            for lo in range(0, n, step)
-        ]
+        jobs = [(lo, min(n, lo + step), per_chip, probes) for lo in range(0, n, step)]
         CACHE.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool, tmp.open("wb") as f:
+        with (
+            ProcessPoolExecutor(
+                max_workers=os.cpu_count() or 1,
+                initializer=_init_signer,
+                initargs=(world.seed, n, len(world.landmarks)),
+            ) as pool,
+            tmp.open("wb") as f,
+        ):
             for part in pool.map(_sign_range, jobs):
                 f.write(part)
         tmp.replace(path)
