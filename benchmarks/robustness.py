@@ -49,7 +49,7 @@ from chiploc.sim import (
     run_attacks,
     run_faults,
 )
-from chiploc.sim._faults import _config, _identities
+from chiploc.sim._fault_lab import _config, _identities
 
 _ROOT = Path(__file__).resolve().parents[1]
 
@@ -128,7 +128,7 @@ def _load(directory: Path, chips: int) -> dict[str, Any]:
         [
             sys.executable,
             "-c",
-            "from sim._faults import _load_main; _load_main()",
+            "from chiploc.sim._load import _load_main; _load_main()",
             str(directory),
             str(chips),
         ],

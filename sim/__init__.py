@@ -18,7 +18,8 @@ Public API (re-exported from private modules):
 
 from __future__ import annotations
 
-from ._attacks import ATTACKS, AttackOutcome, run_attacks
+from ._attack_lab import AttackOutcome
+from ._attacks import ATTACKS, run_attacks
 from ._cities import CITIES, CITIES_BY_CODE, EUROPE, City, city
 from ._delay import (
     Address,
@@ -30,30 +31,16 @@ from ._delay import (
     RouteDelay,
     lateness_stats,
 )
-from ._faults import (
-    FUZZ_TARGETS,
-    FaultOutcome,
-    FaultPlan,
-    FaultyRelay,
-    FuzzLab,
-    FuzzResult,
-    HttpFuzzTally,
-    LoadResult,
-    agent_restart,
-    fuzz_agent,
-    fuzz_http,
-    http_requests,
-    landmark_kill_restart,
-    lossy_rounds,
-    mutate,
-    raise_nofile_limit,
-    random_json,
-    run_faults,
-    run_load,
-    verifier_kill,
-    wall_clock_jump,
-)
+from ._fault_kills import landmark_kill_restart, verifier_kill
+from ._fault_lab import FaultOutcome
+from ._fault_relay import FaultPlan, FaultyRelay
+from ._fault_rounds import agent_restart, lossy_rounds, wall_clock_jump
+from ._faults import run_faults
+from ._fuzz_daemons import HttpFuzzTally, fuzz_agent, fuzz_http
+from ._fuzz_inputs import http_requests, mutate, random_json
+from ._fuzz_lab import FUZZ_TARGETS, FuzzLab, FuzzResult
 from ._host import EmulatorHost, RemoteEmulator
+from ._load import LoadResult, raise_nofile_limit, run_load
 from ._paths import (
     FIBER_SPEED_KM_PER_MS,
     Hop,
