@@ -46,20 +46,18 @@ import json
 import os
 import resource
 import struct
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from chiploc.protocol import Registry
 from chiploc.sim._adaptive import run_adaptive
 from chiploc.sim._fleet import FleetWorld, sign_chip_reports
+from chiploc.sim._fleet_faults import postgres_server_url, scratch_database
 from chiploc.store import PostgresStore, Store, open_store
 from chiploc.verifier import (
     DEFAULT_FULL_CHECK_RATE,
@@ -160,39 +158,6 @@ def fleet_reports(
 
 
 # -- stores -------------------------------------------------------------------------------
-
-
-def _server_url(arg: str | None) -> str:
-    url = arg or os.environ.get("CHIPLOC_TEST_POSTGRES_URL", "")
-    if url:
-        return url
-    proc = subprocess.run(
-        [str(REPO / "scripts" / "postgres"), "start"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    if proc.returncode != 0:
-        raise SystemExit(f"no PostgreSQL: {proc.stderr.strip()}")
-    return proc.stdout.strip().splitlines()[-1]
-
-
-@contextmanager
-def scratch_postgres(server: str) -> Iterator[str]:
-    import psycopg
-    from psycopg.conninfo import conninfo_to_dict
-
-    name = f"chiploc_fleet_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"'.encode())
-    try:
-        info = conninfo_to_dict(server)
-        user = f"{info['user']}@" if info.get("user") else ""
-        yield f"postgresql://{user}{info['host']}:{info['port']}/{name}"
-    finally:
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
 
 
 class _TimedStore:
@@ -364,10 +329,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     log(f"adaptive: {time.perf_counter() - t:.0f} s")
     partial()
     signer = world.verifier_key()
-    server = _server_url(args.db)
+    server = postgres_server_url(args.db)
     dask: dict[int, dict[str, Any]] = {}
     for workers in (2, 1):
-        with scratch_postgres(server) as url, PostgresStore.open(url) as store:
+        with scratch_database(server) as url, PostgresStore.open(url) as store:
             dask[workers] = _dask_run(
                 f"{workers} Dask worker(s) + PostgreSQL",
                 workers,
