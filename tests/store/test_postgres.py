@@ -96,6 +96,19 @@ def test_concurrent_writer_processes_keep_one_verifiable_chain(postgres_url: str
         assert switches >= 3, owners
 
 
+def test_the_same_batches_written_at_once_by_several_processes_land_once(
+    postgres_url: str,
+) -> None:
+    """A retried batch racing the original (a worker presumed dead, but not): each row once."""
+    PostgresStore.open(postgres_url).close()
+    writers = [_spawn(postgres_url, "same", batches=10, size=6) for _ in range(3)]
+    for p in writers:
+        _finish(p)
+    with PostgresStore.open(postgres_url, read_only=True) as s:
+        report = verify_audit(s)
+        assert (report.rounds, report.verdicts, report.entries) == (60, 10, 70)
+
+
 def test_server_restart_mid_write_loses_nothing_and_duplicates_nothing(
     postgres_url: str,
 ) -> None:

@@ -244,6 +244,20 @@ def test_config_paths_resolve_from_the_file_and_db_override(tmp_path: Path) -> N
     assert cfg.model == "vacuum"
     other = tmp_path / "o.db"
     assert VerifierConfig.from_toml(path, db_override=other).db_path == other
+    assert cfg.db_target == str(tmp_path / "conf" / "x.db")
+    assert (cfg.verification, cfg.full_check_rate) == ("full", 0.01)
+    url = "postgresql://chiploc@127.0.0.1:5432/fleet"
+    pg = VerifierConfig.from_toml(path, db_override=url)
+    assert (pg.db_url, pg.db_target) == (url, url)
+    assert pg.cursors_path == tmp_path / "conf" / "verifier-v.cursors.json"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace(
+            'db = "x.db"', f'db = "{url}"\nverification = "lazy"\nfull_check_rate = 0.05'
+        ),
+        encoding="utf-8",
+    )
+    lazy = VerifierConfig.from_toml(path)
+    assert (lazy.db_target, lazy.verification, lazy.full_check_rate) == (url, "lazy", 0.05)
 
 
 @pytest.mark.parametrize(
@@ -254,6 +268,8 @@ def test_config_paths_resolve_from_the_file_and_db_override(tmp_path: Path) -> N
         ('model = "calibrated"\n', "calibration"),
         ("probes = 0\n", "probes"),
         ("tolerate = true\n", "tolerate"),
+        ('verification = "sometimes"\n', "verification"),
+        ("full_check_rate = 2\n", "full_check_rate"),
     ],
 )
 def test_bad_config_values_are_refused(tmp_path: Path, extra: str, message: str) -> None:
