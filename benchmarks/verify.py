@@ -13,6 +13,9 @@ registry in one process, one thread, timed as CPU time (fastest of several passe
   what ``verified_reports_per_s_per_core`` reports (the honest figure: the sample's cost
   included).
 
+``ed25519_verify_us`` (one landmark-signature check) and ``load_average_1min`` calibrate a
+run on a shared machine: lazy verification is two Ed25519 checks plus a decode.
+
     python benchmarks/verify.py --json
 """
 
@@ -33,12 +36,15 @@ from chiploc.protocol import (
     ProbeRecord,
     Registry,
     Role,
+    decode_report,
     generate_private_key,
     response_message,
     sign_report,
     verify_report,
     verify_report_lazy,
 )
+from chiploc.protocol._keys import verify_signature
+from chiploc.protocol._report import REPORT_DOMAIN
 from chiploc.verifier import DEFAULT_FULL_CHECK_RATE, LazyVerification, screen_reports
 
 NOW_NS = 1_700_000_000 * 1_000_000_000
@@ -143,6 +149,17 @@ def run(n_reports: int, budget_s: float) -> dict[str, Any]:
 
         return go
 
+    # Calibration: one Ed25519 check (the landmark's, over a whole report) on this machine
+    # now; lazy verification costs two of these plus a decode, full verification 33.
+    lm = registry.landmark(decode_report(raws[0]).landmark_id)
+    body, sig = raws[0][:-64], raws[0][-64:]
+
+    def one_check() -> int:
+        for _ in range(500):
+            verify_signature(lm.public_key, REPORT_DOMAIN + body, sig)
+        return 500
+
+    ed25519_per_s = _rate(one_check, budget_s=min(1.0, budget_s))
     sample = LazyVerification(key=os.urandom(32), rate=DEFAULT_FULL_CHECK_RATE)
     lazy_only = LazyVerification(key=os.urandom(32), rate=0.0)
     out: dict[str, Any] = {
@@ -154,6 +171,8 @@ def run(n_reports: int, budget_s: float) -> dict[str, Any]:
         "screen_lazy_no_sample_reports_per_s": round(_rate(screen(lazy_only), budget_s=budget_s)),
         "screen_lazy_sampled_reports_per_s": round(_rate(screen(sample), budget_s=budget_s)),
         "full_check_rate": DEFAULT_FULL_CHECK_RATE,
+        "ed25519_verify_us": round(1e6 / ed25519_per_s, 1),
+        "load_average_1min": round(os.getloadavg()[0], 2),
     }
     out["verified_reports_per_s_per_core"] = out["screen_lazy_sampled_reports_per_s"]
     out["full_verified_reports_per_s_per_core"] = out["screen_full_reports_per_s"]

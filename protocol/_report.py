@@ -263,6 +263,40 @@ def sign_report(
     return decode_report(raw)
 
 
+_new = object.__new__
+_SET_PROBE_FIELDS: Final = tuple(
+    ProbeRecord.__dict__[name].__set__
+    for name in ("seq", "nonce", "rtt_ns", "chip_signature", "timestamp_source")
+)
+
+
+def _decoded_probe(seq: int, nonce: bytes, rtt: int, code: int, signature: bytes) -> ProbeRecord:
+    """A :class:`ProbeRecord` from one unpacked wire record, with exactly the checks of
+    ``ProbeRecord.__post_init__`` that unpacked values can fail (the struct format already
+    guarantees a u32 seq, a 16-byte nonce, a 64-byte signature and rtt < 2^64), set
+    through the slots directly: the dataclass constructor costs ~3x more, and a report
+    carries 32 of them (``tests/protocol/test_report_lazy.py`` checks both agree)."""
+    source = TIMESTAMP_SOURCES[code]  # IndexError -> DecodeError in decode_report
+    if rtt == _LOST:
+        if source != "none" or signature != _NO_SIGNATURE:
+            raise ValueError("a lost probe has source 'none' and an all-zero signature")
+        rtt_ns: int | None = None
+    elif rtt <= 0:
+        raise ValueError("rtt_ns must be a positive 64-bit integer or None")
+    elif source not in _ANSWERED_SOURCES:
+        raise ValueError("an answered probe's source is 'kernel' or 'userspace'")
+    else:
+        rtt_ns = rtt
+    probe: ProbeRecord = _new(ProbeRecord)
+    set_seq, set_nonce, set_rtt, set_signature, set_source = _SET_PROBE_FIELDS
+    set_seq(probe, seq)
+    set_nonce(probe, nonce)
+    set_rtt(probe, rtt_ns)
+    set_signature(probe, signature)
+    set_source(probe, source)
+    return probe
+
+
 def decode_report(data: bytes) -> MeasurementReport:
     """Parse report bytes (structure and derived fields only; signatures NOT checked)."""
     if check_header(data, max_bytes=MAX_REPORT_BYTES) != MessageType.REPORT:
@@ -282,16 +316,8 @@ def decode_report(data: bytes) -> MeasurementReport:
     try:
         source = TIMESTAMP_SOURCES[source_code]
         probes = [
-            ProbeRecord(
-                seq=seq,
-                nonce=nonce,
-                rtt_ns=None if rtt == _LOST else rtt,
-                chip_signature=chip_signature,
-                timestamp_source=TIMESTAMP_SOURCES[code],
-            )
-            for seq, nonce, rtt, code, chip_signature in _PROBE_RECORD.iter_unpack(
-                r.take(count * _PROBE_RECORD.size)
-            )
+            _decoded_probe(*fields)
+            for fields in _PROBE_RECORD.iter_unpack(r.take(count * _PROBE_RECORD.size))
         ]
         r.take(SIGNATURE_BYTES)
         r.end()
@@ -384,11 +410,13 @@ def verify_report_lazy(data: bytes, registry: Registry) -> MeasurementReport:
     landmark = registry.landmark(report.landmark_id)
     chip = registry.chip(report.chip_id)
     _verify_landmark_signature(report, landmark)
-    answered = sorted(
+    # Ascending RTT order (ties by seq), up to the first chip signature that holds: the
+    # first is the minimum probe, and a failure there raises, so one check suffices.
+    first = min(
         (p for p in report.probes if p.rtt_ns is not None),
         key=lambda p: (p.rtt_ns or 0, p.seq),
+        default=None,
     )
-    for probe in answered:
-        _verify_chip_signature(report, chip, landmark, probe)  # raises: never skipped
-        break  # the first that holds has the minimum RTT: it alone carries the bound
+    if first is not None:
+        _verify_chip_signature(report, chip, landmark, first)  # raises: never skipped
     return report

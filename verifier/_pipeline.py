@@ -178,7 +178,8 @@ def screen_reports(
         except ValueError:  # a structural check outside the codec's own errors
             rejected["malformed"] += 1
             continue
-        if lazy is not None and lazy.selects(report.digest_hex):
+        digest = report.digest_hex  # SHA-256 of the raw bytes: computed once
+        if lazy is not None and lazy.selects(digest):
             full_checked += 1
             try:
                 verify_report(report.raw, registry)
@@ -186,7 +187,7 @@ def screen_reports(
                 rejected["forged_transcript"] += 1
                 flagged.setdefault(
                     report.landmark_id,
-                    f"report {report.digest_hex} for chip {report.chip_id} passed the lazy "
+                    f"report {digest} for chip {report.chip_id} passed the lazy "
                     f"check but failed the sampled full check: {e} [{e.reason}]",
                 )
                 continue
@@ -194,10 +195,10 @@ def screen_reports(
             rejected["stale"] += 1
         elif report.finished_at_unix_ns > latest_ns:
             rejected["from_future"] += 1
-        elif report.digest_hex in accepted:
+        elif digest in accepted:
             duplicates += 1
         else:
-            accepted[report.digest_hex] = report
+            accepted[digest] = report
     kept = tuple(r for r in accepted.values() if r.landmark_id not in flagged)
     if len(kept) < len(accepted):
         rejected["landmark_flagged"] += len(accepted) - len(kept)

@@ -220,3 +220,39 @@ def test_all_lost_report_verifies_lazily_with_no_minimum(
 ) -> None:
     raw = _signed(landmark_key, chip_key, _probes(chip_key, [None, None]))
     assert verify_report_lazy(raw, registry).min_rtt_ns is None
+
+
+@given(
+    seq=st.integers(0, 2**32 - 1),
+    nonce=st.binary(min_size=16, max_size=16),
+    rtt=st.one_of(st.just((1 << 64) - 1), st.integers(0, (1 << 64) - 1)),
+    code=st.integers(0, 5),
+    signature=st.one_of(st.just(bytes(64)), st.binary(min_size=64, max_size=64)),
+)
+def test_fast_probe_decoding_accepts_and_builds_exactly_what_the_constructor_does(
+    seq: int, nonce: bytes, rtt: int, code: int, signature: bytes
+) -> None:
+    from chiploc.protocol._report import TIMESTAMP_SOURCES, _decoded_probe
+
+    def slow() -> ProbeRecord:
+        return ProbeRecord(
+            seq=seq,
+            nonce=nonce,
+            rtt_ns=None if rtt == (1 << 64) - 1 else rtt,
+            chip_signature=signature,
+            timestamp_source=TIMESTAMP_SOURCES[code],
+        )
+
+    try:
+        expected: ProbeRecord | type[Exception] = slow()
+    except (ValueError, IndexError) as e:
+        expected = type(e)
+    try:
+        got: ProbeRecord | type[Exception] = _decoded_probe(seq, nonce, rtt, code, signature)
+    except (ValueError, IndexError) as e:
+        got = type(e)
+    assert got == expected
+    if isinstance(got, ProbeRecord):
+        assert got.to_json_dict() == slow().to_json_dict()
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            got.seq = 0  # type: ignore[misc]
