@@ -311,22 +311,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     partial()
 
     # adaptive measurement vs every landmark, on the same world
-    step = max(1, len(world.chips) // max(1, args.adaptive_chips))
-    chosen = list(range(0, len(world.chips), step))[: args.adaptive_chips]
-    t = time.perf_counter()
-    every = run_adaptive(world, policy=PlanPolicy(audit=True), chips=chosen)
-    adaptive = run_adaptive(world, policy=PlanPolicy(), chips=chosen)
-    both = every.settled & adaptive.settled
-    out["adaptive_chips"] = len(chosen)
-    out["adaptive_policy"] = {"first": 3, "per_step": 2, "budget": PlanPolicy().budget}
-    out["rounds_per_chip_all"] = round(every.rounds_per_chip, 2)
-    out["rounds_per_chip_adaptive"] = round(adaptive.rounds_per_chip, 2)
-    out["settled_share_all"] = round(len(every.settled) / len(chosen), 4)
-    out["settled_share_adaptive"] = round(len(adaptive.settled) / len(chosen), 4)
-    out["settled_kept"] = round(len(both) / max(1, len(every.settled)), 4)
-    out["verdict_disagreements"] = sum(1 for c in both if every.verdicts[c] != adaptive.verdicts[c])
-    out["adaptive_steps"] = adaptive.steps
-    log(f"adaptive: {time.perf_counter() - t:.0f} s")
+    if args.adaptive_chips > 0:
+        step = max(1, len(world.chips) // max(1, args.adaptive_chips))
+        chosen = list(range(0, len(world.chips), step))[: args.adaptive_chips]
+        t = time.perf_counter()
+        every = run_adaptive(world, policy=PlanPolicy(audit=True), chips=chosen)
+        adaptive = run_adaptive(world, policy=PlanPolicy(), chips=chosen)
+        both = every.settled & adaptive.settled
+        out["adaptive_chips"] = len(chosen)
+        out["adaptive_policy"] = {"first": 3, "per_step": 2, "budget": PlanPolicy().budget}
+        out["rounds_per_chip_all"] = round(every.rounds_per_chip, 2)
+        out["rounds_per_chip_adaptive"] = round(adaptive.rounds_per_chip, 2)
+        out["settled_share_all"] = round(len(every.settled) / len(chosen), 4)
+        out["settled_share_adaptive"] = round(len(adaptive.settled) / len(chosen), 4)
+        out["settled_kept"] = round(len(both) / max(1, len(every.settled)), 4)
+        out["verdict_disagreements"] = sum(
+            1 for c in both if every.verdicts[c] != adaptive.verdicts[c]
+        )
+        out["adaptive_steps"] = adaptive.steps
+        log(f"adaptive: {time.perf_counter() - t:.0f} s")
     partial()
     signer = world.verifier_key()
     server = postgres_server_url(args.db)
