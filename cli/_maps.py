@@ -40,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument(
         "--db",
-        help="read results from a chiploc store instead: the latest verdict of each chip",
+        help="read results from a chiploc store instead (SQLite file or postgresql:// URL): "
+        "the latest verdict of each chip",
     )
     p.add_argument("--out", help="output HTML file (one chip, or the fleet map)")
     p.add_argument("--out-dir", help="write one chip map per result line into this directory")
@@ -117,18 +118,19 @@ def results_from_store(db: str, *, chip_id: str | None = None) -> list[dict[str,
     """
     from chiploc import store
 
-    if not Path(db).is_file():
+    if not store.is_postgres_url(db) and not Path(db).is_file():
         raise ConfigError(f"{db}: no such database file", reason="missing_file")
     latest: dict[str, dict[str, Any]] = {}
-    with contextlib.closing(store.open_store(db, read_only=True)) as st:
+    label = store.redact_url(db) if store.is_postgres_url(db) else db
+    with contextlib.closing(store.open_database(db, read_only=True, retry_budget_s=10.0)) as st:
         for record in st.verdicts(chip_id=chip_id):
-            result = store.parse_json_strict(record.result_json, what=f"{db}: verdict")
+            result = store.parse_json_strict(record.result_json, what=f"{label}: verdict")
             if not isinstance(result, dict):
-                raise InputError(f"{db}: verdict {record.verdict_id} is not an object")
+                raise InputError(f"{label}: verdict {record.verdict_id} is not an object")
             latest[record.chip_id] = {**result, "target": record.chip_id}
     if not latest:
         what = f"chip {chip_id!r}" if chip_id else "any chip"
-        raise InputError(f"{db}: no verdict stored for {what}", reason="no_results")
+        raise InputError(f"{label}: no verdict stored for {what}", reason="no_results")
     return list(latest.values())
 
 

@@ -29,7 +29,7 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -45,7 +45,14 @@ if TYPE_CHECKING:
     from chiploc.protocol import PrivateKey, Registry
     from chiploc.solver import Calibration
     from chiploc.store import Store
-    from chiploc.verifier import AuditReport, Collection, IssuedVerdict, TriggerOutcome
+    from chiploc.verifier import (
+        AuditReport,
+        Collection,
+        Executor,
+        FleetRun,
+        IssuedVerdict,
+        TriggerOutcome,
+    )
 
 __all__ = ["VerifierConfig", "VerifierRun", "register", "run_verifier_once"]
 
@@ -69,6 +76,8 @@ _KNOWN_KEYS = frozenset(
         "certificates_dir",
         "certificate_validity_s",
         "trigger_timeout_s",
+        "verification",
+        "full_check_rate",
     }
 )
 
@@ -90,7 +99,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     run.add_argument("--config", required=True, metavar="FILE", help="verifier.toml")
-    run.add_argument("--db", metavar="PATH", help="store path (overrides the config's db)")
+    run.add_argument(
+        "--db",
+        metavar="PATH|URL",
+        help="store: an SQLite file or a postgresql:// URL (overrides the config's db)",
+    )
     mode = run.add_mutually_exclusive_group()
     mode.add_argument("--once", action="store_true", help="one run, then exit (the default)")
     mode.add_argument(
@@ -103,6 +116,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--json",
         action="store_true",
         help="print one JSON line per chip on stdout (summary and audit on stderr)",
+    )
+    run.add_argument(
+        "--cluster",
+        metavar="local[:N]|tcp://HOST:8786",
+        help=(
+            "verify and judge on Dask distributed, in batches of thousands of chips: a local "
+            "cluster of N worker processes, or an existing scheduler (default: "
+            "$DASK_SCHEDULER_ADDRESS if set, else in-process); docs/scale.md"
+        ),
     )
     run.set_defaults(handler=_run)
 
@@ -136,6 +158,14 @@ class VerifierConfig:
     certificates_dir: Path | None = None
     certificate_validity_s: int = 24 * 3600
     trigger_timeout_s: float = 120.0
+    #: ``db = "postgresql://..."`` (or ``--db URL``): the PostgreSQL store; ``db_path`` then
+    #: only anchors the cursor file (``verifier-<id>`` beside the config file).
+    db_url: str | None = None
+    #: ``"full"`` (every chip signature of every report) or ``"lazy"`` (landmark signature
+    #: and the minimum-RTT probe's chip signature, plus the full check on a keyed random
+    #: sample of ``full_check_rate``): docs/protocol.md, "Lazy verification".
+    verification: str = "full"
+    full_check_rate: float = 0.01
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id:
@@ -160,6 +190,11 @@ class VerifierConfig:
         timeout = self.trigger_timeout_s
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
             raise ConfigError("trigger_timeout_s must be a positive number")
+        if self.verification not in ("full", "lazy"):
+            raise ConfigError(f"verification must be full or lazy, got {self.verification!r}")
+        rate = self.full_check_rate
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
+            raise ConfigError(f"full_check_rate must be a number in [0, 1], got {rate!r}")
         object.__setattr__(self, "landmarks", MappingProxyType(dict(self.landmarks)))
         object.__setattr__(self, "chips", MappingProxyType(dict(self.chips)))
 
@@ -224,13 +259,24 @@ class VerifierConfig:
                 raise ConfigError(f'{source}: chip {chip_id}: address must be "host:port"')
             parse_host_port(value, what=f"chip {chip_id} address")
             chips[chip_id] = ChipTarget(address=value, region=region)
-        db_path = Path(db_override) if db_override is not None else path("db")
+        from chiploc.store import is_postgres_url
+
+        db_value: object = db_override if db_override is not None else section["db"]
+        db_url: str | None = None
+        if is_postgres_url(db_value):
+            db_url = str(db_value)
+            db_path = base / f"verifier-{section['id']}"
+        elif db_override is not None:
+            db_path = Path(db_override)
+        else:
+            db_path = path("db")
         try:
             return cls(
                 id=section["id"],
                 key_path=path("key"),
                 registry_path=path("registry"),
                 db_path=db_path,
+                db_url=db_url,
                 authority_key_path=optional_path("authority_key"),
                 landmarks=landmarks,
                 chips=chips,
@@ -241,9 +287,16 @@ class VerifierConfig:
                 certificates_dir=optional_path("certificates_dir"),
                 certificate_validity_s=section.get("certificate_validity_s", 24 * 3600),
                 trigger_timeout_s=section.get("trigger_timeout_s", 120.0),
+                verification=section.get("verification", "full"),
+                full_check_rate=section.get("full_check_rate", 0.01),
             )
         except ConfigError as e:
             raise ConfigError(f"{source}: {e}", reason=e.reason) from e
+
+    @property
+    def db_target(self) -> str:
+        """What to open: the PostgreSQL URL, else the SQLite path."""
+        return self.db_url if self.db_url is not None else str(self.db_path)
 
     @property
     def cursors_path(self) -> Path:
@@ -353,6 +406,7 @@ class VerifierRun:
     unreached: tuple[str, ...]  # landmarks that failed both trigger and collection
     cursor_warning: str | None
     elapsed_s: float
+    fleet: FleetRun | None = None  # --cluster: the batches' outcome (issued is then empty)
 
     @property
     def failed_landmarks(self) -> Mapping[str, str]:
@@ -374,11 +428,19 @@ async def run_verifier_once(
     signer: PrivateKey,
     store: Store,
     calibration: Calibration | None = None,
+    executor: Executor | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> VerifierRun:
-    """Trigger, collect, judge, certify and store once; check the audit log."""
+    """Trigger, collect, judge, certify and store once; check the audit log.
+
+    With ``executor`` (``--cluster``), the collected reports go to
+    :func:`verifier.run_fleet` in batches (re-verified and judged where the
+    executor runs them; certified and stored here, one transaction a batch).
+    """
     from chiploc.solver import Model
     from chiploc.verifier import (
         Collector,
+        LazyVerification,
         RoundTarget,
         judge_all,
         record_judgement,
@@ -399,6 +461,12 @@ async def run_verifier_once(
         concurrency=min(64, len(config.landmarks)),
         trigger_timeout_s=config.trigger_timeout_s,
         cursors=cursors,
+        # The sample key is fresh randomness per run: landmarks cannot predict the sample.
+        lazy=(
+            LazyVerification(key=os.urandom(32), rate=float(config.full_check_rate))
+            if config.verification == "lazy"
+            else None
+        ),
     ) as collector:
         triggers = await collector.trigger(targets, probes=config.probes)
         collection = await collector.collect()
@@ -410,7 +478,15 @@ async def run_verifier_once(
     )
     issued: list[IssuedVerdict] = []
     audit: AuditReport | None = None
-    if len(unreached) < len(triggers):
+    fleet: FleetRun | None = None
+    if len(unreached) < len(triggers) and executor is not None:
+        # In this thread: the store's connection belongs to it (sqlite3 refuses others).
+        # Collection is over, so the loop has nothing else to do meanwhile.
+        fleet = _run_batches(
+            config, registry, signer, store, collection, calibration, executor, progress
+        )
+        audit = verify_audit(store)
+    elif len(unreached) < len(triggers):
         claimed = {cid: t.region for cid, t in config.chips.items() if t.region is not None}
         registered = {
             cid: registry.chips[cid].region
@@ -450,7 +526,62 @@ async def run_verifier_once(
         unreached=unreached,
         cursor_warning=warning,
         elapsed_s=time.perf_counter() - started,
+        fleet=fleet,
     )
+
+
+def _run_batches(
+    config: VerifierConfig,
+    registry: Registry,
+    signer: PrivateKey,
+    store: Store,
+    collection: Collection,
+    calibration: Calibration | None,
+    executor: Executor,
+    progress: Callable[[int, int], None] | None,
+) -> FleetRun:
+    """The judge/certify/store step on an executor: batches of chips grouped by zone."""
+    from chiploc.solver import Model
+    from chiploc.verifier import (
+        BatchParams,
+        LazyVerification,
+        StoreSink,
+        chip_regions_of,
+        make_batches,
+        run_fleet,
+    )
+
+    raws: dict[str, list[bytes]] = {cid: [] for cid in config.chips}
+    for report in collection.screened.reports:
+        if report.chip_id in raws:
+            raws[report.chip_id].append(report.raw)
+    claimed = {cid: t.region for cid, t in config.chips.items() if t.region is not None}
+    now = time.time_ns()
+    params = BatchParams(
+        now_unix_ns=now,
+        model=Model(config.model),
+        tolerate=config.tolerate,
+        calibration=calibration,
+        lazy=(
+            LazyVerification(key=os.urandom(32), rate=float(config.full_check_rate))
+            if config.verification == "lazy"
+            else None
+        ),
+    )
+    certificates: dict[str, bytes] = {}
+    sink = StoreSink(
+        store=store,
+        signer=signer,
+        validity_s=config.certificate_validity_s,
+        certificates=certificates,
+    )
+    batches = make_batches(chip_regions_of(config.chips, registry, claimed), raws)
+    fleet = run_fleet(batches, params, executor=executor, sink=sink, progress=progress, keep=True)
+    if config.certificates_dir is not None:
+        config.certificates_dir.mkdir(parents=True, exist_ok=True)
+        for chip_id, certificate in certificates.items():
+            _write_atomic(config.certificates_dir / f"{chip_id}.json", certificate)
+    return fleet
 
 
 # -- rendering -----------------------------------------------------------------------
@@ -463,9 +594,50 @@ def render_table(run: VerifierRun, console: Console) -> None:
     console.print(table)
 
 
+def render_fleet(fleet: FleetRun, console: Console, *, as_json: bool) -> None:
+    """--cluster: one JSON line or one table row per chip, from the stored results."""
+    if as_json:
+        for chip_id, result in sorted(fleet.results.items()):
+            line = json.dumps({**result, "chip": chip_id}, sort_keys=True, separators=(",", ":"))
+            print(line, flush=True)
+        return
+    from rich.table import Table
+
+    table = Table(title="chiploc verifier: verdicts (batches on a cluster)")
+    for column in ("chip", "verdict", "proof", "margin km", "message"):
+        table.add_column(column)
+    for chip_id, r in sorted(fleet.results.items()):
+        margin = r.get("margin_km")
+        table.add_row(
+            chip_id,
+            str(r["verdict"]),
+            "yes" if r.get("proof") else "no",
+            "" if margin is None else f"{margin:.0f}",
+            str(r.get("message", "")),
+        )
+    console.print(table)
+
+
+@contextlib.contextmanager
+def _progress(console: Console, *, enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """Chips landed in the store, as batches finish (rich, on stderr)."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress(
+        "[bold]verifying", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as bar:
+        task = bar.add_task("chips", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
 def summary_line(run: VerifierRun) -> str:
     c = run.collection
     verdicts = Counter(i.judgement.result.verdict.value for i in run.issued)
+    if run.fleet is not None:
+        verdicts = Counter(run.fleet.verdicts.values())
     rejected = ", ".join(f"{k} {v}" for k, v in c.screened.rejected.items())
     failed = run.failed_landmarks
     refused = Counter(reason for o in run.triggers for reason in o.errors.values())
@@ -481,6 +653,14 @@ def summary_line(run: VerifierRun) -> str:
     if refused:
         parts.append(
             "targets refused: " + ", ".join(f"{k} {v}" for k, v in sorted(refused.items()))
+        )
+    if c.screened.flagged:
+        parts.append("LANDMARKS FLAGGED: " + ", ".join(sorted(c.screened.flagged)))
+    if run.fleet is not None:
+        f = run.fleet
+        parts.append(
+            f"batches: {f.batches} on {len(f.worker_pids)} worker process(es), "
+            f"worker CPU {f.worker_cpu_s:.1f} s, store retries {f.store_retries}"
         )
     head = run.audit.head if run.audit is not None else None
     parts.append(f"audit head {head}" if head is not None else "audit head: n/a")
@@ -507,8 +687,26 @@ def _run(args: argparse.Namespace) -> int:
 
         calibration = Calibration.from_csv(config.calibration_path)
     status = [0]
-    _run_loop(_main(args, config, registry, signer, calibration, status))
+    with _cluster(args.cluster, config) as executor:
+        _run_loop(_main(args, config, registry, signer, calibration, status, executor))
     return status[0]
+
+
+@contextlib.contextmanager
+def _cluster(spec_text: str | None, config: VerifierConfig) -> Iterator[Executor | None]:
+    """The Dask executor of ``--cluster`` (or DASK_SCHEDULER_ADDRESS), open for every run."""
+    from chiploc.protocol import resolve_authority_key
+    from chiploc.verifier import dask_client, dask_executor, parse_cluster
+
+    spec = parse_cluster(spec_text)
+    if spec is None:
+        yield None
+        return
+    registry_json = config.registry_path.read_bytes()
+    authority = resolve_authority_key(config.registry_path, config.authority_key_path)
+    print(f"chiploc verifier: batches run on {spec.describe()}", file=sys.stderr)
+    with dask_client(spec) as client:
+        yield dask_executor(client, registry_json=registry_json, authority_public_key=authority)
 
 
 async def _main(
@@ -518,10 +716,11 @@ async def _main(
     signer: PrivateKey,
     calibration: Calibration | None,
     status: list[int],
+    executor: Executor | None = None,
 ) -> None:
     from rich.console import Console
 
-    from chiploc.store import open_store
+    from chiploc.store import open_database
 
     out = Console()
     if not out.is_terminal:  # a log or a pipe: do not squeeze the table into 80 columns
@@ -536,14 +735,23 @@ async def _main(
             loop.add_signal_handler(sig, stop.set)
             handled.append(sig)
     try:
-        with open_store(config.db_path) as store:
+        with open_database(config.db_target) as store:
             while True:
-                run = await run_verifier_once(
-                    config, registry=registry, signer=signer, store=store, calibration=calibration
-                )
+                with _progress(err, enabled=executor is not None) as progress:
+                    run = await run_verifier_once(
+                        config,
+                        registry=registry,
+                        signer=signer,
+                        store=store,
+                        calibration=calibration,
+                        executor=executor,
+                        progress=progress,
+                    )
                 if run.cursor_warning:
                     print(f"chiploc verifier: warning: {run.cursor_warning}", file=sys.stderr)
-                if args.json:
+                if run.fleet is not None:
+                    render_fleet(run.fleet, out, as_json=args.json)
+                elif args.json:
                     for item in run.issued:
                         line = json.dumps(
                             item.judgement.to_json_dict(), sort_keys=True, separators=(",", ":")
@@ -554,6 +762,12 @@ async def _main(
                 info.print(summary_line(run), markup=False, highlight=False)
                 if run.audit is not None:
                     info.print(run.audit.summary(), markup=False, highlight=False)
+                for landmark_id, why in run.collection.screened.flagged.items():
+                    print(
+                        f"chiploc verifier: ALERT: landmark {landmark_id} signed a forged "
+                        f"transcript: {why}; none of its reports in this run were used",
+                        file=sys.stderr,
+                    )
                 if run.no_landmark_reached:
                     print(
                         "chiploc verifier: no landmark could be reached "
@@ -563,7 +777,7 @@ async def _main(
                     )
                     status[0] = EXIT_TRANSIENT  # a retry may reach them
                 else:
-                    status[0] = 0
+                    status[0] = 1 if run.collection.screened.flagged else 0
                 if args.interval is None or stop.is_set():
                     break
                 with contextlib.suppress(TimeoutError):

@@ -37,9 +37,13 @@ and by rejection counters everywhere)::
     │   │                             authority signature fails
     │   ├── RegionSpecError           an authorized-region spec or GeoJSON file
     │   └── MeasurementError          a measurement CSV row or value
-    └── StoreError                    the embedded database
-        └── IntegrityError            the audit chain or a stored record has
-                                      been edited, deleted or reordered
+    └── StoreError                    the database (embedded SQLite or PostgreSQL)
+        ├── IntegrityError            the audit chain or a stored record has
+        │                             been edited, deleted or reordered
+        └── StoreUnavailable          TRANSIENT: the database server cannot be
+                                      reached (restart, network, pool exhausted)
+                                      after the store's own retries; nothing was
+                                      half-written, the same call may be retried
 
 The ``chiploc`` command maps this tree to its exit status in one place
 (``cli/__init__.py``): 0 success; 1 a check failed (ProtocolError,
@@ -200,11 +204,17 @@ class StoreError(ChiplocError):
     default_reason = "store"
 
 
-class StoreUnavailable(StoreError, TransientError):
-    """A database (server) that cannot be reached now; nothing was written."""
-
-    default_reason = "store_unavailable"
-
-
 class IntegrityError(StoreError):
     default_reason = "integrity"
+
+
+class StoreUnavailable(StoreError, TransientError):
+    """The database server is unreachable after the store's retries (transient).
+
+    Every write is one transaction, so nothing is half-written: the caller may
+    retry the same call later. Reason ``unavailable``, or ``commit_unknown``
+    when the connection broke during COMMIT of a write that is not idempotent
+    by key (whether it landed cannot be told; check before retrying).
+    """
+
+    default_reason = "unavailable"

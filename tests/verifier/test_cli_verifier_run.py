@@ -249,6 +249,20 @@ def test_config_paths_resolve_from_the_file_and_db_override(tmp_path: Path) -> N
     assert cfg.model == "vacuum"
     other = tmp_path / "o.db"
     assert VerifierConfig.from_toml(path, db_override=other).db_path == other
+    assert cfg.db_target == str(tmp_path / "conf" / "x.db")
+    assert (cfg.verification, cfg.full_check_rate) == ("full", 0.01)
+    url = "postgresql://chiploc@127.0.0.1:5432/fleet"
+    pg = VerifierConfig.from_toml(path, db_override=url)
+    assert (pg.db_url, pg.db_target) == (url, url)
+    assert pg.cursors_path == tmp_path / "conf" / "verifier-v.cursors.json"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace(
+            'db = "x.db"', f'db = "{url}"\nverification = "lazy"\nfull_check_rate = 0.05'
+        ),
+        encoding="utf-8",
+    )
+    lazy = VerifierConfig.from_toml(path)
+    assert (lazy.db_target, lazy.verification, lazy.full_check_rate) == (url, "lazy", 0.05)
 
 
 @pytest.mark.parametrize(
@@ -259,6 +273,8 @@ def test_config_paths_resolve_from_the_file_and_db_override(tmp_path: Path) -> N
         ('model = "calibrated"\n', "calibration"),
         ("probes = 0\n", "probes"),
         ("tolerate = true\n", "tolerate"),
+        ('verification = "sometimes"\n', "verification"),
+        ("full_check_rate = 2\n", "full_check_rate"),
     ],
 )
 def test_bad_config_values_are_refused(tmp_path: Path, extra: str, message: str) -> None:
@@ -310,3 +326,99 @@ def test_no_landmark_reached_exits_3_and_certifies_nothing(
     with open_store(tmp_path / "verifier.db", read_only=True) as store:
         assert list(store.verdicts()) == []
     assert not (tmp_path / "certs").exists()
+
+
+@pytest.mark.slow
+async def test_verifier_run_on_postgres_with_lazy_verification(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], postgres_url: str
+) -> None:
+    """`--db postgresql://…` with `verification = "lazy"`: the same verdicts, one valid
+    audit chain, read back by `chiploc audit verify` and `chiploc map --db`."""
+    from chiploc.store import PostgresStore
+
+    scenario, key = _scenario()
+    key_path, registry_path, authority_path = _setup_files(tmp_path, scenario, key)
+    async with SimulatedWorld(
+        scenario,
+        tmp_path / "world",
+        probes_per_round=4,
+        probe_timeout_ms=2000,
+        max_concurrent_rounds=2,
+    ) as world:
+        config = tmp_path / "verifier.toml"
+        text = _toml(
+            registry=registry_path,
+            authority=authority_path,
+            key=key_path,
+            landmarks=world.landmark_urls,
+            chips={cid: f"{h}:{p}" for cid, (h, p) in world.chip_addresses.items()},
+            regions={c.id: c.region for c in scenario.chips if not c.enrolled},
+        )
+        # Every report lazily checked AND (rate 1) fully: an honest world flags nobody.
+        text = text.replace(
+            "probes = 4\n", 'probes = 4\nverification = "lazy"\nfull_check_rate = 1\n'
+        )
+        config.write_text(text, encoding="utf-8")
+        argv = ["verifier", "run", "--config", str(config), "--db", postgres_url]
+        assert await asyncio.to_thread(main, argv) == 0
+    out = capsys.readouterr()
+    assert "audit log intact" in out.out
+    assert "FLAGGED" not in out.out + out.err
+    with PostgresStore.open(postgres_url, read_only=True) as store:
+        verdicts = list(store.verdicts())
+        assert len(verdicts) == len(scenario.chips)
+        for v in verdicts:
+            assert v.verdict in scenario.chip(v.chip_id).expected
+        assert verify_audit(store).verdicts == len(scenario.chips)
+    assert main(["audit", "verify", "--db", postgres_url]) == 0
+    assert "audit log intact" in capsys.readouterr().out
+    fleet = tmp_path / "fleet.html"
+    assert main(["map", "--db", postgres_url, "--fleet", "--out", str(fleet)]) == 0
+    assert (await asyncio.to_thread(fleet.stat)).st_size > 0
+    # With a PostgreSQL db the cursors live beside the config file.
+    cursors = tmp_path / f"verifier-{VERIFIER_ID}.cursors.json"
+    assert await asyncio.to_thread(cursors.exists)
+
+
+@pytest.mark.slow
+async def test_verifier_run_on_a_local_dask_cluster_certifies_every_chip(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario, key = _scenario()
+    key_path, registry_path, authority_path = _setup_files(tmp_path, scenario, key)
+    async with SimulatedWorld(
+        scenario,
+        tmp_path / "world",
+        probes_per_round=4,
+        probe_timeout_ms=2000,
+        max_concurrent_rounds=2,
+    ) as world:
+        config = tmp_path / "verifier.toml"
+        config.write_text(
+            _toml(
+                registry=registry_path,
+                authority=authority_path,
+                key=key_path,
+                landmarks=world.landmark_urls,
+                chips={cid: f"{h}:{p}" for cid, (h, p) in world.chip_addresses.items()},
+                regions={c.id: c.region for c in scenario.chips if not c.enrolled},
+            ),
+            encoding="utf-8",
+        )
+        argv = ["verifier", "run", "--config", str(config), "--json", "--cluster", "local:1"]
+        assert await asyncio.to_thread(main, argv) == 0
+        out = capsys.readouterr()
+    lines = [json.loads(line) for line in out.out.splitlines() if line.strip()]
+    assert sorted(o["chip"] for o in lines) == sorted(c.id for c in scenario.chips)
+    for obj in lines:
+        assert obj["verdict"] in scenario.chip(obj["chip"]).expected, obj
+    assert "batches: 1 on 1 worker process(es)" in out.err
+    assert "local cluster of 1 worker processes" in out.err
+    with open_store(tmp_path / "verifier.db", read_only=True) as store:
+        audit = verify_audit(store)
+        assert audit.verdicts == len(scenario.chips)
+        assert {v.chip_id for v in store.verdicts()} == {c.id for c in scenario.chips}
+    for chip in scenario.chips:
+        cert = tmp_path / "certs" / f"{chip.id}.json"
+        assert main(["certificate", "verify", str(cert), "--registry", str(registry_path)]) == 0
+    capsys.readouterr()
