@@ -18,8 +18,8 @@ from chiploc.maps._html import (
     GeoJsonLayer,
     OfflineMap,
     add_banner,
+    add_basemap,
     attach,
-    basemap_layer,
     html_control,
     label_marker,
     render_html,
@@ -146,8 +146,7 @@ def chip_map_from_layers(layers: ChipLayers, *, tiles: str | None = None) -> str
     named: dict[str, Any] = {}
     colour = VERDICT_COLOURS[layers.verdict]
 
-    basemap = basemap_layer(tiles=tiles)
-    m.add_child(basemap)
+    basemap = add_basemap(m, tiles=tiles)
     named["basemap"] = basemap
 
     if layers.authorized is not None:

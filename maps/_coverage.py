@@ -37,8 +37,8 @@ from chiploc.maps._html import (
     GeoJsonLayer,
     OfflineMap,
     add_banner,
+    add_basemap,
     attach,
-    basemap_layer,
     html_control,
     label_marker,
     render_html,
@@ -267,8 +267,7 @@ def coverage_map(grid: CoverageGrid, authorized: Any, *, tiles: str | None = Non
     from shapely.geometry import mapping
 
     m = OfflineMap(tiles=tiles)
-    basemap = basemap_layer(tiles=tiles)
-    m.add_child(basemap)
+    basemap = add_basemap(m, tiles=tiles)
     named: dict[str, Any] = {"basemap": basemap}
 
     covered = [shapely.box(c[1], c[0], c[3], c[2]) for c in grid.cells if c[6]]

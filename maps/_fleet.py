@@ -23,7 +23,7 @@ from folium.template import Template
 from chiploc.maps._html import (
     JsBlock,
     OfflineMap,
-    basemap_layer,
+    add_basemap,
     figure_of,
     html_control,
     render_html,
@@ -173,8 +173,7 @@ def fleet_map_from_points(
     """Render prepared :class:`FleetPoints` as a self-contained offline HTML page."""
     cluster = len(points.rows) > cluster_threshold
     m = OfflineMap(tiles=tiles)
-    basemap = basemap_layer(tiles=tiles, tolerance_deg=0.1)
-    m.add_child(basemap)
+    basemap = add_basemap(m, tiles=tiles, tolerance_deg=0.1)
     named: dict[str, Any] = {"basemap": basemap}
     groups = []
     for i, verdict in enumerate(VERDICTS):

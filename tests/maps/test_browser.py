@@ -14,7 +14,7 @@ import pytest
 
 from chiploc import maps, solver
 
-from ._browser import OpenedMap, open_map
+from ._browser import OpenedMap, centre_on, hex_rgb, open_map, probe_markers
 from ._scenarios import LANDMARKS, fleet, scenario
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -99,7 +99,39 @@ def test_chip_map(browser: Any, tmp_path: Path, artifacts: Path, name: str) -> N
             assert m.page.evaluate("window.chiploc.map.getZoom()") >= 11
 
 
-@pytest.mark.parametrize(("n", "clustered"), [(120, False), (420, True)])
+def _check_markers_on_top(m: OpenedMap, points: Any, clustered: bool, zoom: int | None) -> None:
+    """Every chip a person can see at its own pixel: the marker (or its cluster) is the
+    topmost element there, in the verdict's colour, and a click there opens its popup."""
+    probed = 0
+    for k, verdict in enumerate(maps.VERDICTS):
+        if not any(r[2] == k for r in points.rows):
+            continue
+        # Clusters stand ~45 px apart by design; a cluster icon is 30-46 px wide.
+        probes = probe_markers(
+            m.page, verdict, zoom=zoom, min_isolation_px=18.0 if clustered else 24.0
+        )
+        assert probes, f"no {verdict} marker far enough from the others to probe"
+        for p in probes:
+            assert p.seen_is_marker, f"{verdict} marker #{p.index} is under {p.seen}"
+            assert p.clicked_is_marker, f"a click on {verdict} marker #{p.index} hits {p.clicked}"
+            if not p.cluster:
+                # fillOpacity 0.95: the marker's colour within 5 % of whatever lies beneath.
+                want = hex_rgb(maps.VERDICT_COLOURS[verdict])
+                assert all(abs(a - b) <= 16 for a, b in zip(p.rgb, want, strict=True)), (
+                    f"{verdict} marker #{p.index} shows {p.rgb}, not its colour {want}"
+                )
+        probed += len(probes)
+        plain = [p for p in probes if p.row is not None]
+        if plain and not clustered:
+            p = plain[0]
+            m.page.mouse.click(*centre_on(m.page, p))
+            assert points.rows[p.row][3] in m.page.inner_text(".leaflet-popup-content")
+            m.page.keyboard.press("Escape")
+            m.page.evaluate("void window.chiploc.map.closePopup()")
+    assert probed > 0
+
+
+@pytest.mark.parametrize(("n", "clustered"), [(6, False), (120, False), (420, True)])
 def test_fleet_map(browser: Any, tmp_path: Path, artifacts: Path, n: int, clustered: bool) -> None:
     results = [
         *fleet(n),
@@ -130,10 +162,11 @@ def test_fleet_map(browser: Any, tmp_path: Path, artifacts: Path, n: int, cluste
             is clustered
         )
         assert "fleet-silent" in m.page.inner_text("#chiploc-unplaced")
+        _shot(m, artifacts, f"fleet-{n}")
+        _check_markers_on_top(m, points, clustered, 8 if n in range(50, 300) else None)
         # One toggle per verdict in the layer control; unticking hides that layer.
         labels = m.page.locator(".leaflet-control-layers-overlays label")
         assert labels.count() == len(maps.VERDICTS) + 1
-        _shot(m, artifacts, f"fleet-{n}")
         m.page.locator(".leaflet-control-layers-overlays label", has_text="COMPLIANT").click()
         assert not m.page.evaluate("window.chiploc.map.hasLayer(window.chiploc.layers.COMPLIANT)")
 
