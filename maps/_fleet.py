@@ -88,7 +88,7 @@ function popup(r) {
   var b = document.createElement('b'); b.textContent = r[3]; div.appendChild(b);
   var lines = [V[r[2]],
     r[4] === null ? 'margin —' : 'margin ' + r[4] + ' km',
-    r[5] === 'r' ? 'at the proven region\\u2019s centre' : 'at the estimate \\u2014 not a proof',
+    r[5] === 'r' ? 'at a point inside the proven region' : 'at the estimate \\u2014 not a proof',
     r[0].toFixed(4) + ', ' + r[1].toFixed(4)];
   lines.forEach(function(t) { div.appendChild(document.createElement('br'));
     div.appendChild(document.createTextNode(t)); });
@@ -146,7 +146,7 @@ def _panel_html(points: FleetPoints) -> str:
             + "</div></div>"
         )
     rows.append(
-        "<div class='chiploc-small'>points: centre of each chip's proven region; "
+        "<div class='chiploc-small'>points: a point inside each chip's proven region; "
         "borders simplified, display only</div>"
     )
     return "".join(rows)

@@ -99,16 +99,31 @@ def _margin_km(
         beta_km *= 4
 
 
+_WHOLE_PLANE_DEG2 = 360.0 * 180.0 * (1.0 - 1e-9)
+
+
 def _center(shape: _Shape) -> tuple[float, float] | None:
-    """Centre of the region's boundary: its edge midpoints weighted by length (unit vectors)."""
-    if shape.geom.is_empty or shape.seg_len_km.size == 0:
+    """A point of the region, inside it by construction (the fleet map's dot, the estimate's seed).
+
+    The region is a polygon in the lon/lat plane, split at the antimeridian and closed along
+    the poles' edges, and it is in that plane that it is drawn and decided; so shapely's
+    ``point_on_surface`` of its largest part (area in that plane, weighted by the cosine of
+    the part's mid-latitude) lies inside it: the middle of the widest run of the part along
+    the line of latitude halfway up its bounding box. A centroid of the boundary would not:
+    for a disk larger than a hemisphere it lands on the far side of the Earth.
+    """
+    geom = shape.geom
+    if geom.is_empty or geom.area >= _WHOLE_PLANE_DEG2:
+        return None  # the whole Earth: no point says more than any other
+    parts = [p for p in shapely.get_parts(geom) if not p.is_empty and p.area > 0.0]
+    if not parts:
         return None
-    mid = shape.unit[:-1][shape.same] + shape.unit[1:][shape.same]
-    v = shape.seg_len_km @ mid
-    n = float(np.linalg.norm(v))
-    if n < 1e-9 * 2 * float(shape.seg_len_km.sum()):
+
+    def weight(part: BaseGeometry) -> float:
+        _, lat_s, _, lat_n = part.bounds
+        return float(part.area) * max(math.cos(math.radians((lat_s + lat_n) / 2)), 1e-6)
+
+    point = max(parts, key=weight).point_on_surface()
+    if point.is_empty:  # pragma: no cover - a part of positive area always has one
         return None
-    v /= n
-    lat = math.degrees(math.asin(max(-1.0, min(1.0, float(v[2])))))
-    lon = math.degrees(math.atan2(float(v[1]), float(v[0])))
-    return lat, lon
+    return float(point.y), float(point.x)
