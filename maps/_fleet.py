@@ -87,7 +87,7 @@ function popup(r) {
   var div = document.createElement('div');
   var b = document.createElement('b'); b.textContent = r[3]; div.appendChild(b);
   var lines = [V[r[2]],
-    r[4] === null ? 'margin —' : 'margin ' + r[4] + ' km',
+    r[4] === null ? 'margin —' : 'margin ' + r[4].toFixed(1) + ' km',
     r[5] === 'r' ? 'at a point inside the proven region' : 'at the estimate \\u2014 not a proof',
     r[0].toFixed(4) + ', ' + r[1].toFixed(4)];
   lines.forEach(function(t) { div.appendChild(document.createElement('br'));

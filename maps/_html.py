@@ -215,12 +215,32 @@ BASEMAP_PANE = "chiplocBasemap"
 BASEMAP_PANE_Z_INDEX = 250
 
 
-def add_basemap(m: folium.Map, *, tiles: str | None, tolerance_deg: float = 0.05) -> GeoJsonLayer:
+def add_basemap(
+    m: folium.Map,
+    *,
+    tiles: str | None,
+    tolerance_deg: float = 0.05,
+    view: tuple[tuple[float, float], tuple[float, float]] | None = None,
+) -> GeoJsonLayer:
     """Add the country-borders layer under everything else on ``m`` (in :data:`BASEMAP_PANE`):
-    filled land without ``tiles``, bare outlines over them; display only (not interactive)."""
+    filled land without ``tiles``, bare outlines over them; display only (not interactive).
+
+    ``view`` (``((south, west), (north, east))``, where the page opens): the countries there
+    are simplified to half a pixel of that view (1,280 px across) instead, so their borders
+    and a zone drawn from the same data, unsimplified, are one line there.
+    """
     m.add_child(CustomPane(BASEMAP_PANE, z_index=BASEMAP_PANE_Z_INDEX, pointer_events=False))
+    data = basemap_geojson(tolerance_deg)
+    if view is not None:
+        (s, w), (n, e) = view
+        extent_deg = max(e - w, n - s, 1e-3)
+        data = basemap_geojson(
+            tolerance_deg,
+            detail_bbox=(w, s, e, n),
+            detail_tolerance_deg=max(extent_deg / 2560.0, 1e-4),
+        )
     layer = GeoJsonLayer(
-        basemap_geojson(tolerance_deg),
+        data,
         name=BASEMAP_LAYER_NAME,
         style={"color": "#8a8a8a", "weight": 0.8, "fillColor": "#f4f1e8", "fillOpacity": 1.0}
         if tiles is None
@@ -344,7 +364,8 @@ _BASE_CSS = """
 .chiploc-small { color: #555; font-size: 11px; }
 .leaflet-container { background: #dfeaf3; }
 .chiploc-label { background: none; border: none; font: bold 12px system-ui, sans-serif;
-  color: #111; text-shadow: 0 0 3px #fff, 0 0 3px #fff; white-space: nowrap; }
+  color: #111; text-shadow: 0 0 3px #fff, 0 0 3px #fff; white-space: nowrap;
+  display: inline-block; }
 .chiploc-btn { display: block; margin: 2px 0; padding: 2px 6px; cursor: pointer;
   font: 12px system-ui, sans-serif; background: #fff; border: 1px solid #888;
   border-radius: 3px; width: 100%; }
