@@ -53,11 +53,11 @@ _CSS_IMAGE = re.compile(r"url\(images/([A-Za-z0-9_.-]+\.png)\)")
 
 
 def _vendor_text(name: str) -> str:
-    return (resources.files("maps") / "_vendor" / name).read_text(encoding="utf-8")
+    return (resources.files("chiploc.maps") / "_vendor" / name).read_text(encoding="utf-8")
 
 
 def _vendor_bytes(name: str) -> bytes:
-    return (resources.files("maps") / "_vendor" / name).read_bytes()
+    return (resources.files("chiploc.maps") / "_vendor" / name).read_bytes()
 
 
 def _inline_css_images(css: str) -> str:

@@ -10,6 +10,7 @@ and it is within 1 km of the true distance, however long the edges.
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -25,7 +26,7 @@ _GEOD = Geod(ellps="WGS84")
 
 def _border_points(ring: list[list[float]], step_deg: float = 0.0005) -> np.ndarray:
     out = []
-    for (lo1, la1), (lo2, la2) in zip(ring[:-1], ring[1:], strict=True):
+    for (lo1, la1), (lo2, la2) in itertools.pairwise(ring):
         n = max(1, int(np.ceil(max(abs(lo2 - lo1), abs(la2 - la1)) / step_deg)))
         t = np.linspace(0.0, 1.0, n, endpoint=False)
         out.append(np.column_stack([lo1 + t * (lo2 - lo1), la1 + t * (la2 - la1)]))
@@ -47,7 +48,11 @@ CASES = [
 
 @pytest.mark.parametrize(("name", "ring", "centre", "radius_km"), CASES, ids=[c[0] for c in CASES])
 def test_margin_is_within_1_km_of_the_true_distance_and_never_more(
-    tmp_path: Path, name: str, ring: list[list[float]], centre: tuple[float, float], radius_km: float
+    tmp_path: Path,
+    name: str,
+    ring: list[list[float]],
+    centre: tuple[float, float],
+    radius_km: float,
 ) -> None:
     path = tmp_path / f"{name}.geojson"
     path.write_text(json.dumps({"type": "Polygon", "coordinates": [ring]}), encoding="utf-8")
