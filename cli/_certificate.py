@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--now", type=int, help="judge validity at this Unix time in seconds (default: now)"
     )
     verify.add_argument(
-        "--leeway", type=int, default=0, help="clock-skew allowance in seconds (default 0)"
+        "--leeway", type=int, default=0, help="clock-skew allowance in seconds (default: 0)"
     )
     verify.set_defaults(handler=_verify)
 

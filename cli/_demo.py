@@ -76,20 +76,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     demo.add_argument(
-        "--chips", type=int, default=DEFAULT_CHIPS, metavar="N", help="chips (default 24)"
+        "--chips", type=int, default=DEFAULT_CHIPS, metavar="N", help="chips (default: 24)"
     )
     demo.add_argument(
         "--landmarks",
         type=int,
         default=DEFAULT_LANDMARKS,
         metavar="M",
-        help="landmarks (default 20: 17 in Europe, Tokyo, Ashburn, Singapore)",
+        help="landmarks (default: 20 — 17 in Europe, Tokyo, Ashburn, Singapore)",
     )
     demo.add_argument(
         "--out",
         default="chiploc-demo",
         metavar="DIR",
-        help="output directory (default ./chiploc-demo; a previous demo there is replaced)",
+        help="output directory (default: ./chiploc-demo; a previous demo there is replaced)",
     )
     demo.add_argument("--seed", type=int, default=0, metavar="S", help="scenario seed")
     demo.add_argument(

@@ -11,7 +11,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     new = sub.add_parser(
         "new", help="generate a key pair for a chip, landmark, verifier or authority"
     )
-    new.add_argument("--role", required=True, choices=["chip", "landmark", "verifier", "authority"])
+    new.add_argument(
+        "--role",
+        required=True,
+        choices=["chip", "landmark", "verifier", "authority"],
+        help="what the key is for (a key of one role is refused for another)",
+    )
     new.add_argument("--id", required=True, help="identity: 1-64 chars of [A-Za-z0-9._-]")
     new.add_argument("--out", required=True, help="directory to write <id>.key and <id>.pub into")
     new.set_defaults(handler=_new)

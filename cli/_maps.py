@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--cluster-threshold",
         type=int,
         default=None,
-        help="fleet: cluster points past this many chips (default 300)",
+        help="fleet: cluster points past this many chips (default: 300)",
     )
     p.add_argument("--tiles", help=_TILES_HELP)
     p.set_defaults(handler=_map)
@@ -85,7 +85,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="grid cell size (default: adaptive, the finest that fits --max-cells)",
     )
     c.add_argument(
-        "--max-cells", type=int, default=None, help="upper bound on grid cells (default 1500)"
+        "--max-cells", type=int, default=None, help="upper bound on grid cells (default: 1500)"
     )
     c.add_argument("--tiles", help=_TILES_HELP)
     c.set_defaults(handler=_coverage)

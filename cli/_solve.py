@@ -35,10 +35,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--model",
         choices=["vacuum", "fiber", "calibrated"],
         default="vacuum",
-        help="propagation model (only vacuum is a proof; default vacuum)",
+        help="propagation model; only vacuum is a proof (default: vacuum)",
     )
     p.add_argument(
-        "--tolerate", type=int, default=0, metavar="N", help="verdict must hold with any N left out"
+        "--tolerate",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the verdict must hold with any N landmarks left out, N in 0–8 (default: 0)",
     )
     p.add_argument(
         "--calibration",
@@ -51,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=None,
         metavar="PPM",
         help="bound on the landmark clocks' rate error; every RTT is widened by it before it "
-        "becomes a distance (default 500, the Linux kernel's NTP slew limit)",
+        "becomes a distance (default: 500, the Linux kernel's NTP slew limit)",
     )
     p.add_argument("--json", action="store_true", help="one JSON object per target per line")
     p.set_defaults(handler=_handle)
