@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=int,
         default=0,
         metavar="N",
-        help="the verdict must hold with any N landmarks left out, N in 0–8 (default: 0)",
+        help="the verdict must hold with any N landmarks left out, N in 0..8 (default: 0)",
     )
     p.add_argument(
         "--calibration",
