@@ -239,9 +239,11 @@ def _coverage_landmarks(path: str, authority_key: str | None) -> Any:
 
 def _coverage(args: argparse.Namespace) -> int:
     from chiploc import maps, solver
+    from chiploc.cli._report import warn_region
 
     landmarks = _coverage_landmarks(args.landmarks, args.authority_key)
     region = solver.load_region(args.region)
+    warn_region(region)
     grid = maps.coverage_grid(
         landmarks,
         region,

@@ -73,6 +73,7 @@ def read_measurements(path: Path) -> dict[str, list[Measurement]]:
 
 
 def _handle(args: argparse.Namespace) -> int:
+    from chiploc.cli._report import warn_region
     from chiploc.common.errors import ConfigError
     from chiploc.common.units import MAX_CLOCK_RATE_ERROR_PPM
     from chiploc.solver import Calibration, Model, load_region, solve_many
@@ -91,6 +92,7 @@ def _handle(args: argparse.Namespace) -> int:
     elif model is Model.CALIBRATED:
         raise ConfigError("--model calibrated needs --calibration FILE", reason="bad_argument")
     region = load_region(args.region)
+    warn_region(region)
     by_target = read_measurements(args.measurements)
     results = solve_many(
         by_target.items(),

@@ -29,7 +29,7 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -352,6 +352,24 @@ class VerifierRun:
     unreached: tuple[str, ...]  # landmarks that failed both trigger and collection
     cursor_warning: str | None
     elapsed_s: float
+    #: the landmarks configured for this run
+    landmarks: tuple[str, ...] = ()
+    #: per chip, the landmarks that answered in its previous stored verdict
+    previous: Mapping[str, frozenset[str]] = dataclasses.field(default_factory=dict)
+
+    def absent(self, item: IssuedVerdict) -> str:
+        """The landmarks that gave this chip no answer now, and those of them that did in
+        its previous verdict (a landmark dropping out can turn a verdict)."""
+        answered = {b.measurement.landmark for b in item.judgement.result.landmarks}
+        silent = [lm for lm in self.landmarks if lm not in answered]
+        before = self.previous.get(item.judgement.chip_id, frozenset())
+        gone = sorted(lm for lm in before if lm not in answered)
+        parts = []
+        if silent:
+            parts.append("no answer from " + ", ".join(silent))
+        if gone:
+            parts.append("in the previous verdict but missing now: " + ", ".join(gone))
+        return "; ".join(parts)
 
     @property
     def failed_landmarks(self) -> Mapping[str, str]:
@@ -409,6 +427,7 @@ async def run_verifier_once(
     )
     issued: list[IssuedVerdict] = []
     audit: AuditReport | None = None
+    previous = _previous_landmarks(store, config.chips)
     if len(unreached) < len(triggers):
         claimed = {cid: t.region for cid, t in config.chips.items() if t.region is not None}
         registered = {
@@ -449,7 +468,30 @@ async def run_verifier_once(
         unreached=unreached,
         cursor_warning=warning,
         elapsed_s=time.perf_counter() - started,
+        landmarks=tuple(config.landmarks),
+        previous=previous,
     )
+
+
+def _previous_landmarks(store: Store, chips: Iterable[str]) -> dict[str, frozenset[str]]:
+    """Per chip, the landmarks that answered in its latest stored verdict (none: absent).
+
+    Reads each chip's verdict history through the store's iterator and keeps the last; a
+    store method for the latest verdict per chip would make this one query.
+    """
+    out: dict[str, frozenset[str]] = {}
+    for chip_id in chips:
+        last = None
+        for record in store.verdicts(chip_id=chip_id):
+            last = record
+        if last is None:
+            continue
+        try:
+            result = json.loads(last.result_json)
+            out[chip_id] = frozenset(str(b["id"]) for b in result.get("landmarks") or ())
+        except (ValueError, TypeError, KeyError):
+            continue  # an unreadable old row says nothing about who answered
+    return out
 
 
 # -- rendering -----------------------------------------------------------------------
@@ -458,7 +500,9 @@ async def run_verifier_once(
 def render_table(run: VerifierRun, console: Console) -> None:
     table = verdict_table("chiploc verifier: verdicts", [("chip", "left"), *VERDICT_COLUMNS])
     for item in run.issued:
-        table.add_row(item.judgement.chip_id, *verdict_cells(item.judgement.result))
+        table.add_row(
+            item.judgement.chip_id, *verdict_cells(item.judgement.result, more=run.absent(item))
+        )
     console.print(table)
 
 
