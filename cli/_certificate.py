@@ -56,7 +56,7 @@ def _verify(args: argparse.Namespace) -> int:
     from chiploc.verifier import SignedCertificate, verify_certificate
 
     if args.leeway < 0:
-        raise InputError("--leeway must be >= 0", reason="bad_argument")
+        raise InputError(f"--leeway must be >= 0 s, got {args.leeway} s", reason="bad_argument")
     data = _read(args.cert)
     registry = load_registry_pinned(args.registry, args.authority_key)
     now_s = int(time.time()) if args.now is None else args.now

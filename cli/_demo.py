@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from chiploc.cli._files import ensure_dir
 from chiploc.cli._report import VERDICT_COLUMNS, verdict_cells, verdict_table
 from chiploc.common.errors import ChiplocError, InputError
 
@@ -118,7 +119,7 @@ def prepare_output_dir(path: Path) -> None:
                 shutil.rmtree(target)
             elif target.exists() or target.is_symlink():
                 target.unlink()
-    path.mkdir(parents=True, exist_ok=True)
+    ensure_dir(path)
     (path / MARKER).write_text(
         "chiploc demo output; `chiploc demo` may delete and rewrite this directory's files\n",
         encoding="utf-8",

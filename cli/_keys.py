@@ -30,6 +30,11 @@ def _new(args: argparse.Namespace) -> int:
         validate_id(args.id)
     except ValueError as e:
         raise ConfigError(f"--id: {e}") from e
+    from pathlib import Path
+
+    from chiploc.cli._files import ensure_dir
+
+    ensure_dir(Path(args.out))
     key = generate_private_key(Role(args.role), args.id)
     private_path, public_path = write_keypair(key, args.out)
     print(f"wrote {private_path} (mode 0600) and {public_path}")

@@ -79,11 +79,15 @@ def _handle(args: argparse.Namespace) -> int:
     from chiploc.solver import Calibration, Model, load_region, solve_many
 
     if not 0 <= args.tolerate <= 8:
-        raise ConfigError("--tolerate must be between 0 and 8", reason="bad_argument")
+        raise ConfigError(
+            f"--tolerate must be between 0 and 8 landmarks, got {args.tolerate}",
+            reason="bad_argument",
+        )
     ppm = MAX_CLOCK_RATE_ERROR_PPM if args.clock_tolerance_ppm is None else args.clock_tolerance_ppm
     if not 0.0 <= ppm <= 100_000.0:  # also refuses nan
         raise ConfigError(
-            "--clock-tolerance-ppm must be between 0 and 100000", reason="bad_argument"
+            f"--clock-tolerance-ppm must be between 0 and 100000 ppm, got {ppm:g} ppm",
+            reason="bad_argument",
         )
     model = Model(args.model)
     calibration = None

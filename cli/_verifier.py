@@ -34,6 +34,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from chiploc.cli._files import ensure_dir
 from chiploc.cli._report import VERDICT_COLUMNS, verdict_cells, verdict_table
 from chiploc.common.config import read_toml_table
 from chiploc.common.errors import ChiplocError, ConfigError
@@ -455,7 +456,7 @@ async def run_verifier_once(
             )
             issued.append(item)
             if config.certificates_dir is not None:
-                config.certificates_dir.mkdir(parents=True, exist_ok=True)
+                ensure_dir(config.certificates_dir)
                 _write_atomic(
                     config.certificates_dir / f"{judgement.chip_id}.json", item.certificate
                 )
