@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from chiploc.common.errors import InputError
+from chiploc.common.text import plural
 
 _MAX_READ = (1 << 20) + 2
 
@@ -89,7 +90,7 @@ def _show(args: argparse.Namespace) -> int:
         ("issued at", _when(c.issued_at_unix_s)),
         ("expires at", _when(c.expires_at_unix_s)),
         ("verifier", c.verifier_id),
-        ("evidence", f"{len(c.evidence)} reports"),
+        ("evidence", plural(len(c.evidence), "report")),
     ]
     rows += [("", d) for d in c.evidence]
     for key, value in rows:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chiploc.cli._files import ensure_dir
-from chiploc.cli._report import VERDICT_COLUMNS, verdict_cells, verdict_table
+from chiploc.cli._report import VERDICT_COLUMNS, plural, verdict_cells, verdict_table
 from chiploc.common.errors import ChiplocError, InputError
 
 if TYPE_CHECKING:
@@ -415,7 +415,7 @@ def summary_line(run: DemoRun) -> str:
         p99_us = excess[min(len(excess) - 1, round(0.99 * (len(excess) - 1)))] / 1000
         km = median_us / 1000 / 2 * SPEED_OF_LIGHT_KM_PER_MS
         overhead = (
-            f"software overhead (min RTT - modelled path, {len(excess)} reports): "
+            f"software overhead (min RTT - modelled path, {plural(len(excess), 'report')}): "
             f"median {median_us:.0f} us (~{km:.0f} km of radius), p99 {p99_us:.0f} us"
         )
     else:
@@ -466,12 +466,12 @@ def _run(args: argparse.Namespace) -> int:
         print(f"chiploc demo: warning: map not drawn: {error}", file=sys.stderr)
     if run.mismatches:
         print(
-            f"chiploc demo: {len(run.mismatches)} planted case(s) outside their acceptable "
+            f"chiploc demo: {plural(len(run.mismatches), 'planted case')} outside their acceptable "
             f"verdicts: {', '.join(run.mismatches)}",
             file=sys.stderr,
         )
         return 1
     if run.map_errors:
-        print(f"chiploc demo: {len(run.map_errors)} map(s) missing", file=sys.stderr)
+        print(f"chiploc demo: {plural(len(run.map_errors), 'map')} missing", file=sys.stderr)
         return 1
     return 0

@@ -209,11 +209,13 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from chiploc.common.text import plural
     from chiploc.protocol import load_registry_pinned
 
     registry = load_registry_pinned(args.registry, args.authority_key)
     print(
-        f"{args.registry}: signature OK (serial {registry.serial}, {len(registry.landmarks)}"
-        f" landmarks, {len(registry.chips)} chips, {len(registry.verifiers)} verifiers)"
+        f"{args.registry}: signature OK (serial {registry.serial}, "
+        f"{plural(len(registry.landmarks), 'landmark')}, {plural(len(registry.chips), 'chip')}, "
+        f"{plural(len(registry.verifiers), 'verifier')})"
     )
     return 0

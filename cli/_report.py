@@ -9,6 +9,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Final
 
+from chiploc.common.text import plural
+
+__all__ = [
+    "VERDICT_COLOURS",
+    "VERDICT_COLUMNS",
+    "fmt_number",
+    "plural",
+    "verdict_cells",
+    "verdict_table",
+    "verdict_why",
+    "warn_region",
+]
+
 if TYPE_CHECKING:
     from rich.console import JustifyMethod
     from rich.table import Table
@@ -33,12 +46,6 @@ VERDICT_COLUMNS: Final[tuple[tuple[str, JustifyMethod], ...]] = (
     ("binding landmarks", "left"),
     ("why", "left"),
 )
-
-
-def plural(n: int, singular: str, plural_form: str | None = None) -> str:
-    """``"1 chip"``, ``"2 chips"``, ``"1,000 chips"``."""
-    word = singular if n == 1 else (plural_form or singular + "s")
-    return f"{n:,} {word}"
 
 
 def warn_region(region: AuthorizedRegion) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import folium
 
+from chiploc.common.text import plural
 from chiploc.maps._html import (
     GeoJsonLayer,
     JsBlock,
@@ -89,7 +90,7 @@ def _banner_html(layers: ChipLayers) -> str:
         f"<tr><td>margin</td><td><b>{_fmt(layers.margin_km, 'km')}</b></td></tr>",
         f"<tr><td>model</td><td>{escape(layers.model)}: {kind}</td></tr>",
         f"<tr><td>authorized</td><td>{escape(layers.region_spec)}</td></tr>",
-        f"<tr><td>tolerate</td><td>{layers.tolerate} landmark(s) may be dropped</td></tr>",
+        f"<tr><td>tolerate</td><td>{plural(layers.tolerate, 'landmark')} may be dropped</td></tr>",
     ]
     if layers.area_km2 is not None:
         rows.append(f"<tr><td>region</td><td>{_fmt_area(layers.area_km2)}</td></tr>")

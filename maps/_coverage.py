@@ -32,6 +32,7 @@ from typing import Any
 import folium
 
 from chiploc.common.errors import ConfigError, MeasurementError
+from chiploc.common.text import plural
 from chiploc.common.units import SPEED_OF_LIGHT_KM_PER_MS
 from chiploc.maps._html import (
     GeoJsonLayer,
@@ -322,7 +323,8 @@ def coverage_map(grid: CoverageGrid, authorized: Any, *, tiles: str | None = Non
         f"<h3>Coverage of {escape(grid.region_spec)} — best case</h3>"
         f"<div><b>{pct:.0f}%</b> of the zone ({grid.covered:,} of {len(grid.cells):,} cells "
         f"of ≈{grid.resolution_km:.0f} km) could be proven COMPLIANT by "
-        f"{len(grid.landmarks)} landmark(s) with {overhead_us:,.0f} µs software overhead.</div>"
+        f"{plural(len(grid.landmarks), 'landmark')} with {overhead_us:,.0f} µs software "
+        "overhead.</div>"
         "<div class='chiploc-small'>Best case: each RTT = 2 x great-circle distance / c "
         "(vacuum) + overhead, solved by the real solver. Real paths are slower, so real "
         "coverage is at most what is shaded green. Red: add a landmark near there.</div>"

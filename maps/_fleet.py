@@ -20,6 +20,7 @@ from folium import LayerControl
 from folium.map import Layer
 from folium.template import Template
 
+from chiploc.common.text import plural
 from chiploc.maps._html import (
     JsBlock,
     OfflineMap,
@@ -117,7 +118,7 @@ else { map.setView([20, 0], 2, {animate: false}); }
 
 
 def _panel_html(points: FleetPoints) -> str:
-    rows = [f"<h3>Fleet: {points.total:,} chips</h3><table>"]
+    rows = [f"<h3>Fleet: {plural(points.total, 'chip')}</h3><table>"]
     for verdict in VERDICTS:
         colour = VERDICT_COLOURS[verdict]
         rows.append(
@@ -211,7 +212,7 @@ def fleet_map_from_points(
     )
     return render_html(
         m,
-        title=f"chiploc fleet — {points.total:,} chips",
+        title=f"chiploc fleet — {plural(points.total, 'chip')}",
         layers=named,
         cluster=cluster,
         tiles=tiles,

@@ -57,3 +57,15 @@ def test_plural() -> None:
     assert plural(2, "chip") == "2 chips"
     assert plural(0, "chip") == "0 chips"
     assert plural(1000, "country", "countries") == "1,000 countries"
+
+
+def test_counts_agree_in_number_on_maps() -> None:
+    from chiploc import maps
+
+    ms = [solver.Measurement(landmark="fra", lat=50.11, lon=8.68, rtt_ms=_rtt(50.0))]
+    one = solver.solve("c", ms, solver.load_region(GERMANY), tolerate=0).to_json_dict()
+    page = maps.fleet_map([one])
+    assert "chiploc fleet — 1 chip</title>" in page
+    assert "Fleet: 1 chip\\u003c" in page
+    assert "landmark(s)" not in maps.chip_map(one)
+    assert "0 landmarks may be dropped" in maps.chip_map(one)
