@@ -73,7 +73,7 @@ def read_measurements(path: Path) -> dict[str, list[Measurement]]:
 
 
 def _handle(args: argparse.Namespace) -> int:
-    from chiploc.cli._report import warn_region
+    from chiploc.cli._report import fmt_number, warn_region
     from chiploc.common.errors import ConfigError
     from chiploc.common.units import MAX_CLOCK_RATE_ERROR_PPM
     from chiploc.solver import Calibration, Model, load_region, solve_many
@@ -114,11 +114,12 @@ def _handle(args: argparse.Namespace) -> int:
         f"region {region.spec}  model {model.value}  tolerate {args.tolerate}  "
         f"clock tolerance {ppm:g} ppm"
     )
-    print(f"{'target':<20} {'verdict':<13} {'margin km':>10} {'area km2':>14}  binding")
+    # The units and number formats of every verdict table (cli/_report.py).
+    print(f"{'target':<20} {'verdict':<13} {'margin km':>10} {'area km²':>14}  binding landmarks")
     for r in results:
-        margin = "" if r.margin_km is None else f"{r.margin_km:.1f}"
-        area = "" if r.area_km2 is None else f"{r.area_km2:,.0f}"
-        binding = ",".join(r.binding_landmarks or r.conflicting_landmarks)
+        margin = fmt_number(r.margin_km)
+        area = fmt_number(r.area_km2, 0)
+        binding = ", ".join(r.binding_landmarks or r.conflicting_landmarks) or "-"
         print(f"{r.target:<20} {r.verdict.value:<13} {margin:>10} {area:>14}  {binding}")
         print(f"  {r.message}")
     return 0

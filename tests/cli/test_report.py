@@ -3,6 +3,10 @@ for INCONCLUSIVE; counts agree in number ("1 chip")."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from chiploc import solver
 from chiploc.cli._report import plural, verdict_cells, verdict_why
 from chiploc.common.units import SPEED_OF_LIGHT_KM_PER_MS
@@ -69,3 +73,23 @@ def test_counts_agree_in_number_on_maps() -> None:
     assert "Fleet: 1 chip\\u003c" in page
     assert "landmark(s)" not in maps.chip_map(one)
     assert "0 landmarks may be dropped" in maps.chip_map(one)
+
+
+def test_solve_prints_numbers_as_every_table_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from chiploc.cli import main
+
+    csv = tmp_path / "m.csv"
+    csv.write_text(
+        f"target,landmark,lat,lon,rtt_ms\nfar,mad,40.42,-3.70,{_rtt(100.0)}\n", encoding="utf-8"
+    )
+    assert main(["solve", str(csv), "--region", GERMANY]) == 0
+    out = capsys.readouterr().out
+    ms = [solver.Measurement(landmark="mad", lat=40.42, lon=-3.70, rtt_ms=_rtt(100.0))]
+    result = solver.solve("far", ms, solver.load_region(GERMANY))
+    assert result.margin_km is not None
+    assert result.margin_km > 1000
+    assert f"{result.margin_km:,.1f}" in out  # thousands separated, one decimal
+    assert "area km²" in out
+    assert f"region lies {result.margin_km:,.1f} km outside" in out

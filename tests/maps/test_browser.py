@@ -152,6 +152,9 @@ def _check_one_precision_per_unit(m: OpenedMap) -> None:
         for match in _NUMBER_WITH_UNIT.finditer(text):
             decimals.setdefault(match.group(3), set()).add(len(match.group(2) or ""))
     assert decimals, "no number with a unit on the map"
+    # One format too: thousands always separated (1,195.4 km, never 1195.4 km).
+    for text in texts:
+        assert not re.search(r"(?<![\d,.])\d{4,}(?:\.\d+)?\s?(?:km|ms)\b", text), text
     for unit, seen in decimals.items():
         assert len(seen) == 1, f"{unit} shown at {sorted(seen)} decimals"
 
