@@ -125,6 +125,7 @@ _MARKERS_JS = """(name) => {
 # click reaches.
 _TOPMOST_JS = """(i) => {
   const map = window.chiploc.map, v = window.chiplocProbe[i];
+  map.closePopup();  // a popup left open by an earlier click would cover the marker
   map.setView(v.getLatLng(), map.getZoom(), {animate: false});
   const p = map.latLngToContainerPoint(v.getLatLng());
   const r = map.getContainer().getBoundingClientRect();

@@ -247,8 +247,8 @@ def _check_markers_on_top(m: OpenedMap, points: Any, clustered: bool, zoom: int 
             p = plain[0]
             m.page.mouse.click(*centre_on(m.page, p))
             assert points.rows[p.row][3] in m.page.inner_text(".leaflet-popup-content")
-            m.page.keyboard.press("Escape")
             m.page.evaluate("void window.chiploc.map.closePopup()")
+            m.page.wait_for_timeout(400)  # Leaflet fades a closed popup out over 200 ms
     assert probed > 0
 
 
