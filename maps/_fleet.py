@@ -112,8 +112,21 @@ groups.forEach(function(g, k) {
     window.chiplocPending -= 1;
   }
 });
-if (DATA.fit) { map.fitBounds(DATA.fit, {padding: [20, 20], maxZoom: 10, animate: false}); }
-else { map.setView([20, 0], 2, {animate: false}); }
+"""
+
+# After the panel and the layer control exist: fit the chips between the boxes at the top and
+# at the bottom of the map (measured), so that no chip opens hidden under a box.
+_FIT_JS = """
+if (!DATA.fit) { map.setView([20, 0], 2, {animate: false}); return; }
+var r0 = map.getContainer().getBoundingClientRect(), top = 0, bottom = 0;
+document.querySelectorAll('.leaflet-control, .chiploc-box').forEach(function(e) {
+  var r = e.getBoundingClientRect();
+  if (r.height === 0) { return; }
+  if (r.top - r0.top < r0.height / 2) { top = Math.max(top, r.bottom - r0.top); }
+  else { bottom = Math.max(bottom, r0.bottom - r.top); }
+});
+map.fitBounds(DATA.fit, {paddingTopLeft: [20, top + 15], paddingBottomRight: [20, bottom + 15],
+                         maxZoom: 10, animate: false});
 """
 
 
@@ -201,12 +214,12 @@ def fleet_map_from_points(
                 "rows": [list(r) for r in points.rows],
                 "groups": [g.get_name() for g in groups],
                 "cluster": cluster,
-                "fit": fit,
             },
         )
     )
     m.add_child(html_control(_panel_html(points), position="bottomleft", cls="chiploc-panel"))
     m.add_child(LayerControl(position="topright", collapsed=False))
+    m.add_child(JsBlock(_FIT_JS, {"fit": fit}))
     figure_of(m).header.add_child(
         Element("<style>" + _cluster_css() + "</style>"), name="cluster_css"
     )

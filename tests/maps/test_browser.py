@@ -220,6 +220,33 @@ def test_chip_map(browser: Any, tmp_path: Path, artifacts: Path, name: str) -> N
             assert m.page.evaluate("window.chiploc.map.getZoom()") >= 11
 
 
+_UNDER_BOXES_JS = """() => {
+  const map = window.chiploc.map, r0 = map.getContainer().getBoundingClientRect();
+  const boxes = Array.from(document.querySelectorAll('.leaflet-control, .chiploc-box'))
+    .map((e) => e.getBoundingClientRect());
+  const hidden = [];
+  for (const name of Object.keys(window.chiploc.layers)) {
+    const g = window.chiploc.layers[name];
+    if (name === 'basemap' || !g.getLayers) { continue; }
+    g.getLayers().forEach((l) => {
+      const v = g.getVisibleParent ? g.getVisibleParent(l) : l;
+      if (!v) { return; }
+      const p = map.latLngToContainerPoint(v.getLatLng());
+      const x = r0.left + p.x, y = r0.top + p.y;
+      if (boxes.some((b) => b.left <= x && x <= b.right && b.top <= y && y <= b.bottom)) {
+        hidden.push(name + ' ' + l.getLatLng().toString());
+      }
+    });
+  }
+  return hidden;
+}"""
+
+
+def _check_no_chip_opens_under_a_box(m: OpenedMap) -> None:
+    """At the opening view no chip (or its cluster) sits under the panel or a control."""
+    assert m.page.evaluate(_UNDER_BOXES_JS) == []
+
+
 def _check_markers_on_top(m: OpenedMap, points: Any, clustered: bool, zoom: int | None) -> None:
     """Every chip a person can see at its own pixel: the marker (or its cluster) is the
     topmost element there, in the verdict's colour, and a click there opens its popup."""
@@ -284,6 +311,7 @@ def test_fleet_map(browser: Any, tmp_path: Path, artifacts: Path, n: int, cluste
         )
         assert "fleet-silent" in m.page.inner_text("#chiploc-unplaced")
         _shot(m, artifacts, f"fleet-{n}")
+        _check_no_chip_opens_under_a_box(m)
         _check_markers_on_top(m, points, clustered, 8 if n in range(50, 300) else None)
         # One toggle per verdict in the layer control; unticking hides that layer.
         labels = m.page.locator(".leaflet-control-layers-overlays label")
