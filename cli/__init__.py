@@ -66,6 +66,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "agent",
     "landmark",
     "solve",
+    "regions",
     "maps",
     "demo",
     "certificate",
@@ -98,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue  # that area has not been built into this checkout
         cast(_CommandModule, module).register(subparsers)
+    _house_style(parser, top=True)
     return parser
 
 
@@ -116,6 +118,43 @@ def exit_status(error: BaseException) -> int:
     if isinstance(error, OSError):
         return EXIT_BAD_INPUT  # a file: missing, unreadable, a directory, ...
     return EXIT_CHECK_FAILED
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Shows every meaningful default as ``(default: X)``, unless the help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text
+            or default in (None, False, "", [], argparse.SUPPRESS)
+            or not action.option_strings
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def _house_style(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    """One style for every (sub)command: the formatter above, upper-case metavars for
+    positionals too, and ``-v/--verbose`` accepted after the subcommand as well as before."""
+    parser.formatter_class = _HelpFormatter
+    subcommands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for action in parser._actions:
+        if not action.option_strings and action.metavar is None and not subcommands:
+            action.metavar = action.dest.upper()
+    for action in subcommands:
+        for child in action.choices.values():
+            _house_style(child)
+    has_verbose = any("--verbose" in a.option_strings for a in parser._actions)
+    if not top and not subcommands and not has_verbose:
+        parser.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="show the full trace on errors (also accepted before the command)",
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chiploc.common.errors import InputError
+from chiploc.common.text import plural
 
 if TYPE_CHECKING:
     from chiploc.protocol import Registry
@@ -43,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--now", type=int, help="judge validity at this Unix time in seconds (default: now)"
     )
     verify.add_argument(
-        "--leeway", type=int, default=0, help="clock-skew allowance in seconds (default 0)"
+        "--leeway", type=int, default=0, help="clock-skew allowance in seconds (default: 0)"
     )
     verify.set_defaults(handler=_verify)
 
@@ -77,7 +78,7 @@ def _verify(args: argparse.Namespace) -> int:
     from chiploc.verifier import SignedCertificate, verify_certificate
 
     if args.leeway < 0:
-        raise InputError("--leeway must be >= 0", reason="bad_argument")
+        raise InputError(f"--leeway must be >= 0 s, got {args.leeway} s", reason="bad_argument")
     data = _read(args.cert)
     registry = load_registry_pinned(args.registry, args.authority_key)
     now_s = int(time.time()) if args.now is None else args.now
@@ -167,7 +168,7 @@ def _show(args: argparse.Namespace) -> int:
         ("issued at", _when(c.issued_at_unix_s)),
         ("expires at", _when(c.expires_at_unix_s)),
         ("verifier", c.verifier_id),
-        ("evidence", f"{len(c.evidence)} reports"),
+        ("evidence", plural(len(c.evidence), "report")),
     ]
     rows += [("", d) for d in c.evidence]
     for key, value in rows:

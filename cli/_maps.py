@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import re
 import sys
 from collections.abc import Mapping, Sequence
@@ -51,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--cluster-threshold",
         type=int,
         default=None,
-        help="fleet: cluster points past this many chips (default 300)",
+        help="fleet: cluster points past this many chips (default: 300)",
     )
     p.add_argument("--tiles", help=_TILES_HELP)
     p.set_defaults(handler=_map)
@@ -86,7 +87,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="grid cell size (default: adaptive, the finest that fits --max-cells)",
     )
     c.add_argument(
-        "--max-cells", type=int, default=None, help="upper bound on grid cells (default 1500)"
+        "--max-cells", type=int, default=None, help="upper bound on grid cells (default: 1500)"
     )
     c.add_argument("--tiles", help=_TILES_HELP)
     c.set_defaults(handler=_coverage)
@@ -146,8 +147,10 @@ def _read_text(path: str) -> str:
 
 
 def _write(path: Path, page: str) -> None:
+    from chiploc.cli._files import ensure_dir
+
+    ensure_dir(path.parent)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(page, encoding="utf-8")
         tmp.replace(path)
@@ -241,9 +244,27 @@ def _coverage_landmarks(path: str, authority_key: str | None) -> Any:
 
 def _coverage(args: argparse.Namespace) -> int:
     from chiploc import maps, solver
+    from chiploc.cli._report import warn_region
 
+    # Each option's error speaks in that option's unit (the library's in ms and km).
+    if not (math.isfinite(args.overhead_us) and args.overhead_us >= 0.0):
+        raise ConfigError(
+            f"--overhead-us must be ≥ 0 µs, got {args.overhead_us:g} µs", reason="bad_overhead"
+        )
+    if args.resolution_km is not None and not (
+        math.isfinite(args.resolution_km) and args.resolution_km > 0.0
+    ):
+        raise ConfigError(
+            f"--resolution-km must be > 0 km, got {args.resolution_km:g} km",
+            reason="bad_resolution",
+        )
+    if args.max_cells is not None and args.max_cells < 1:
+        raise ConfigError(
+            f"--max-cells must be at least 1 cell, got {args.max_cells}", reason="bad_resolution"
+        )
     landmarks = _coverage_landmarks(args.landmarks, args.authority_key)
     region = solver.load_region(args.region)
+    warn_region(region)
     grid = maps.coverage_grid(
         landmarks,
         region,

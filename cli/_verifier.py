@@ -29,12 +29,13 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from chiploc.cli import EXIT_TRANSIENT
+from chiploc.cli._files import ensure_dir
 from chiploc.cli._report import VERDICT_COLUMNS, verdict_cells, verdict_table
 from chiploc.common.config import read_toml_table
 from chiploc.common.errors import ChiplocError, ConfigError
@@ -407,6 +408,24 @@ class VerifierRun:
     cursor_warning: str | None
     elapsed_s: float
     fleet: FleetRun | None = None  # --cluster: the batches' outcome (issued is then empty)
+    #: the landmarks configured for this run
+    landmarks: tuple[str, ...] = ()
+    #: per chip, the landmarks that answered in its previous stored verdict
+    previous: Mapping[str, frozenset[str]] = dataclasses.field(default_factory=dict)
+
+    def absent(self, item: IssuedVerdict) -> str:
+        """The landmarks that gave this chip no answer now, and those of them that did in
+        its previous verdict (a landmark dropping out can turn a verdict)."""
+        answered = {b.measurement.landmark for b in item.judgement.result.landmarks}
+        silent = [lm for lm in self.landmarks if lm not in answered]
+        before = self.previous.get(item.judgement.chip_id, frozenset())
+        gone = sorted(lm for lm in before if lm not in answered)
+        parts = []
+        if silent:
+            parts.append("no answer from " + ", ".join(silent))
+        if gone:
+            parts.append("in the previous verdict but missing now: " + ", ".join(gone))
+        return "; ".join(parts)
 
     @property
     def failed_landmarks(self) -> Mapping[str, str]:
@@ -479,6 +498,7 @@ async def run_verifier_once(
     issued: list[IssuedVerdict] = []
     audit: AuditReport | None = None
     fleet: FleetRun | None = None
+    previous = _previous_landmarks(store, config.chips)
     if len(unreached) < len(triggers) and executor is not None:
         # In this thread: the store's connection belongs to it (sqlite3 refuses others).
         # Collection is over, so the loop has nothing else to do meanwhile.
@@ -513,7 +533,7 @@ async def run_verifier_once(
             )
             issued.append(item)
             if config.certificates_dir is not None:
-                config.certificates_dir.mkdir(parents=True, exist_ok=True)
+                ensure_dir(config.certificates_dir)
                 _write_atomic(
                     config.certificates_dir / f"{judgement.chip_id}.json", item.certificate
                 )
@@ -527,6 +547,8 @@ async def run_verifier_once(
         cursor_warning=warning,
         elapsed_s=time.perf_counter() - started,
         fleet=fleet,
+        landmarks=tuple(config.landmarks),
+        previous=previous,
     )
 
 
@@ -578,10 +600,31 @@ def _run_batches(
     batches = make_batches(chip_regions_of(config.chips, registry, claimed), raws)
     fleet = run_fleet(batches, params, executor=executor, sink=sink, progress=progress, keep=True)
     if config.certificates_dir is not None:
-        config.certificates_dir.mkdir(parents=True, exist_ok=True)
+        ensure_dir(config.certificates_dir)
         for chip_id, certificate in certificates.items():
             _write_atomic(config.certificates_dir / f"{chip_id}.json", certificate)
     return fleet
+
+
+def _previous_landmarks(store: Store, chips: Iterable[str]) -> dict[str, frozenset[str]]:
+    """Per chip, the landmarks that answered in its latest stored verdict (none: absent).
+
+    Reads each chip's verdict history through the store's iterator and keeps the last; a
+    store method for the latest verdict per chip would make this one query.
+    """
+    out: dict[str, frozenset[str]] = {}
+    for chip_id in chips:
+        last = None
+        for record in store.verdicts(chip_id=chip_id):
+            last = record
+        if last is None:
+            continue
+        try:
+            result = json.loads(last.result_json)
+            out[chip_id] = frozenset(str(b["id"]) for b in result.get("landmarks") or ())
+        except (ValueError, TypeError, KeyError):
+            continue  # an unreadable old row says nothing about who answered
+    return out
 
 
 # -- rendering -----------------------------------------------------------------------
@@ -590,7 +633,9 @@ def _run_batches(
 def render_table(run: VerifierRun, console: Console) -> None:
     table = verdict_table("chiploc verifier: verdicts", [("chip", "left"), *VERDICT_COLUMNS])
     for item in run.issued:
-        table.add_row(item.judgement.chip_id, *verdict_cells(item.judgement.result))
+        table.add_row(
+            item.judgement.chip_id, *verdict_cells(item.judgement.result, more=run.absent(item))
+        )
     console.print(table)
 
 

@@ -19,7 +19,13 @@ from ._geodesy import (
     polygon_area_km2,
 )
 from ._models import Bestline, Calibration, Measurement, Model, fit_bestline, radius_km
-from ._regions import AuthorizedRegion, country_geometries, load_region
+from ._regions import (
+    AuthorizedRegion,
+    country_geometries,
+    load_region,
+    suggest_countries,
+    swapped_lat_lon_warning,
+)
 from ._results import Estimate, LandmarkBound, Settle, SolveResult, Verdict
 from ._solve import solve, solve_many
 
@@ -50,4 +56,6 @@ __all__ = [
     "radius_km",
     "solve",
     "solve_many",
+    "suggest_countries",
+    "swapped_lat_lon_warning",
 ]

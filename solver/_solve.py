@@ -347,9 +347,9 @@ def _message(
         else f" (under the {model.value} model: an estimate, not a proof)"
     )
     if verdict is Verdict.COMPLIANT:
-        text = f"region lies {margin or 0.0:.1f} km inside {spec}{label}"
+        text = f"region lies {margin or 0.0:,.1f} km inside {spec}{label}"
     elif verdict is Verdict.VIOLATION:
-        text = f"region lies {margin or 0.0:.1f} km outside {spec}{label}"
+        text = f"region lies {margin or 0.0:,.1f} km outside {spec}{label}"
     else:
         text = f"region overlaps the border of {spec}{label}"
         if settle:

@@ -422,3 +422,62 @@ async def test_verifier_run_on_a_local_dask_cluster_certifies_every_chip(
         cert = tmp_path / "certs" / f"{chip.id}.json"
         assert main(["certificate", "verify", str(cert), "--registry", str(registry_path)]) == 0
     capsys.readouterr()
+
+
+async def test_table_names_landmarks_that_did_not_answer_and_those_missing_since_last_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "400")  # rich wraps table cells to the terminal's width
+    scenario, key = _scenario()
+    key_path, registry_path, authority_path = _setup_files(tmp_path, scenario, key)
+    async with SimulatedWorld(
+        scenario, tmp_path / "world", probes_per_round=4, probe_timeout_ms=2000
+    ) as world:
+        config = tmp_path / "verifier.toml"
+
+        def write(landmarks: Mapping[str, str]) -> None:
+            config.write_text(
+                _toml(
+                    registry=registry_path,
+                    authority=authority_path,
+                    key=key_path,
+                    landmarks=landmarks,
+                    chips={cid: f"{h}:{p}" for cid, (h, p) in world.chip_addresses.items()},
+                    regions={c.id: c.region for c in scenario.chips if not c.enrolled},
+                ),
+                encoding="utf-8",
+            )
+
+        argv = ["verifier", "run", "--config", str(config)]
+        write(world.landmark_urls)
+        assert await asyncio.to_thread(main, argv) == 0
+        first = capsys.readouterr().out
+        assert "missing now" not in first
+        # The same landmark ids, one of them now unreachable (nothing listens on port 9).
+        gone = sorted(world.landmark_urls)[0]
+        write({**world.landmark_urls, gone: "http://127.0.0.1:9"})
+        assert await asyncio.to_thread(main, argv) == 0
+        second = capsys.readouterr().out
+    db = tmp_path / "verifier.db"
+    with open_store(db, read_only=True) as store:
+        took_part = {
+            v.chip_id
+            for v in store.verdicts()
+            if gone in {b["id"] for b in json.loads(v.result_json)["landmarks"]}
+        }
+    assert took_part, "the landmark answered no chip in the first run"
+    lines = second.splitlines()
+    for chip_id in took_part:
+        (start,) = [i for i, line in enumerate(lines) if line.startswith(f"│ {chip_id} ")]
+        block = [lines[start]]
+        for line in lines[start + 1 :]:  # rich wraps a long cell onto lines of its own
+            if not line.startswith("│ ") or line[2] != " ":
+                break
+            block.append(line)
+        cells: list[list[str]] = [[] for _ in block[0].split("│")]
+        for line in block:
+            for k, cell in enumerate(line.split("│")):
+                cells[k].append(cell.strip())
+        row = " | ".join(" ".join(x for x in c if x) for c in cells)
+        assert f"no answer from {gone}" in row
+        assert f"in the previous verdict but missing now: {gone}" in row
