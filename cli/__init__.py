@@ -33,6 +33,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "agent",
     "landmark",
     "solve",
+    "ingest",
     "maps",
     "demo",
     "certificate",

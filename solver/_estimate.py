@@ -1,13 +1,16 @@
-"""Point estimate (never a proof): least squares on model distances.
+"""Point estimates (never a proof): nearest landmark, CBG, least squares, min-max ratio.
 
-Invariant: the estimate is labelled with its model and reported beside, never
-instead of, the proven region; it does not influence any verdict.
+Invariants: an estimate is labelled with its method and an error radius, and reported
+beside, never instead of, the proven region; it does not influence any verdict. Estimates
+work on fibre or calibrated radii, never on the vacuum proof's.
 """
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
@@ -15,7 +18,14 @@ import numpy.typing as npt
 
 from ._models import Calibration, Measurement, Model, radii_km
 
-__all__ = ["estimate_position", "estimate_positions"]
+__all__ = [
+    "DEFAULT_ESTIMATOR",
+    "Estimator",
+    "PointEstimate",
+    "estimate_many",
+    "estimate_position",
+    "estimate_positions",
+]
 
 _R_MEAN_KM = 6371.0088
 _MAX_LANDMARKS = 16
@@ -203,3 +213,244 @@ def estimate_positions(
         _fold(a, o) if ms else None
         for (ms, _), a, o in zip(problems, lat.tolist(), lon.tolist(), strict=True)
     ]
+
+
+# --------------------------------------------------------------------------- estimators
+
+
+class Estimator(enum.Enum):
+    """How a point estimate is made (never a proof; see ``docs/solver.md``, "Estimates").
+
+    * ``nearest``: the landmark with the smallest RTT.
+    * ``cbg``: Constraint-Based Geolocation (Gueye et al. 2006): the centroid of the
+      intersection of the disks from each landmark's calibration bestline, or the
+      conservative default line (2/3 c through the origin) for a landmark with too few
+      calibration points.
+    * ``least-squares``: the model distances fitted by least squares
+      (:func:`estimate_position`).
+    * ``min-max-ratio`` (the default): the point ``x`` that minimises
+      ``max_i d(x, L_i) / r_i`` over the landmarks' model radii ``r_i``: every disk shrunk
+      by one common factor until they just meet. If every path were inflated by the same
+      factor, this is the target itself; paths inflated more than others do not bind.
+    """
+
+    NEAREST = "nearest"
+    CBG = "cbg"
+    LEAST_SQUARES = "least-squares"
+    MIN_MAX_RATIO = "min-max-ratio"
+
+
+#: The estimator a solve uses unless told otherwise (the evidence: docs/benchmarks.md).
+DEFAULT_ESTIMATOR: Final = Estimator.MIN_MAX_RATIO
+
+_GRID: Final = 17  # grid points per side of a search square
+_ROUNDS: Final = 6  # refinements of the min-max-ratio search
+_CBG_GRID: Final = 41
+_CHUNK: Final = 64  # problems per numpy block
+_FLOOR_KM: Final = 10.0  # radii below this count as this (RTT noise, rounding)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PointEstimate:
+    """A point estimate: where, how, and a radius its error stayed within in >= 90 % of
+    evaluated cases (``error_radius_km``, see ``docs/benchmarks.md``). Never a proof."""
+
+    lat: float
+    lon: float
+    method: Estimator
+    error_radius_km: float
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.lat) and math.isfinite(self.lon)):
+            raise ValueError("estimate must be finite")
+        if not self.error_radius_km >= 0.0:
+            raise ValueError("error radius must be >= 0")
+
+
+def _unit(lat: npt.NDArray[np.float64], lon: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    p, lam = np.radians(lat), np.radians(lon)
+    return np.stack([np.cos(p) * np.cos(lam), np.cos(p) * np.sin(lam), np.sin(p)], axis=-1)
+
+
+def _latlon(u: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    n = np.linalg.norm(u, axis=-1, keepdims=True)
+    u = u / np.maximum(n, 1e-300)
+    lat = np.degrees(np.arcsin(np.clip(u[..., 2], -1.0, 1.0)))
+    lon = np.degrees(np.arctan2(u[..., 1], u[..., 0]))
+    return lat, lon
+
+
+def _grid_around(
+    center: npt.NDArray[np.float64], half_km: npt.NDArray[np.float64], size: int
+) -> npt.NDArray[np.float64]:
+    """``size x size`` points (unit vectors, shape (B, size*size, 3)) on a square of half-side
+    ``half_km`` in the tangent plane at each ``center`` (B, 3), mapped onto the sphere."""
+    z = np.array([0.0, 0.0, 1.0])
+    east = np.cross(z, center)
+    bad = np.linalg.norm(east, axis=-1) < 1e-12  # a pole: any east will do
+    east[bad] = np.array([0.0, 1.0, 0.0])
+    east /= np.linalg.norm(east, axis=-1, keepdims=True)
+    north = np.cross(center, east)
+    t = np.linspace(-1.0, 1.0, size)
+    gx, gy = np.meshgrid(t, t)
+    gx, gy = gx.ravel(), gy.ravel()
+    ang = np.minimum(half_km, math.pi * _R_MEAN_KM / 2.0)[:, None] / _R_MEAN_KM  # (B, 1)
+    x, y = gx[None, :] * ang, gy[None, :] * ang  # (B, G), radians
+    rho = np.hypot(x, y)
+    safe = np.where(rho > 0, rho, 1.0)
+    dirs = (x / safe)[..., None] * east[:, None, :] + (y / safe)[..., None] * north[:, None, :]
+    out: npt.NDArray[np.float64] = (
+        np.cos(rho)[..., None] * center[:, None, :] + np.sin(rho)[..., None] * dirs
+    )
+    return out
+
+
+def _dist_km(pts: npt.NDArray[np.float64], lm: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Great-circle km between points (B, G, 3) and landmarks (B, L, 3): (B, G, L)."""
+    dots = np.einsum("bgk,blk->bgl", pts, lm)
+    out: npt.NDArray[np.float64] = _R_MEAN_KM * np.arccos(np.clip(dots, -1.0, 1.0))
+    return out
+
+
+def _pack(
+    problems: Sequence[Sequence[Measurement]],
+    model: Model,
+    calibration: Calibration | None,
+    clock_tolerance_ppm: float,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Landmark unit vectors (B, L, 3), model radii (B, L) and fibre radii (B, L); padding
+    repeats a problem's first landmark (it changes no max or min)."""
+    width = max(len(ms) for ms in problems)
+    lm = np.zeros((len(problems), width, 3))
+    r = np.zeros((len(problems), width))
+    rf = np.zeros((len(problems), width))
+    for b, ms in enumerate(problems):
+        k = len(ms)
+        lat = np.array([m.lat for m in ms])
+        lon = np.array([m.lon for m in ms])
+        u = _unit(lat, lon)
+        rr = np.maximum(
+            radii_km(ms, model, calibration, clock_tolerance_ppm=clock_tolerance_ppm), _FLOOR_KM
+        )
+        ff = np.maximum(
+            radii_km(ms, Model.FIBER, None, clock_tolerance_ppm=clock_tolerance_ppm), _FLOOR_KM
+        )
+        lm[b, :k], lm[b, k:] = u, u[0]
+        r[b, :k], r[b, k:] = rr, rr[0]
+        rf[b, :k], rf[b, k:] = ff, ff[0]
+    return lm, r, rf
+
+
+def _min_max_ratio(
+    lm: npt.NDArray[np.float64], r: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """The point minimising ``max_i d(x, L_i) / r_i`` (unit vectors, (B, 3)): a coarse-to-fine
+    grid search, starting on a square around the landmark of smallest radius that holds
+    every point better than that landmark itself."""
+    rows = np.arange(lm.shape[0])
+    first = np.argmin(r, axis=1)
+    center = lm[rows, first]
+    start = (_dist_km(center[:, None, :], lm)[:, 0, :] / r).max(axis=1)
+    half = np.maximum(start * r[rows, first], 1.0)
+    for _ in range(_ROUNDS):
+        pts = _grid_around(center, half, _GRID)
+        pts = np.concatenate([pts, center[:, None, :]], axis=1)
+        score = (_dist_km(pts, lm) / r[:, None, :]).max(axis=2)
+        best = np.argmin(score, axis=1)
+        center = pts[rows, best]
+        center /= np.linalg.norm(center, axis=1, keepdims=True)
+        half = half * 4.0 / (_GRID - 1)
+    return center
+
+
+def _cbg(lm: npt.NDArray[np.float64], r: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Centroid of the intersection of the disks (unit vectors, (B, 3)), from a grid over the
+    smallest disk; where the disks do not meet on the grid, the min-max-ratio point."""
+    rows = np.arange(lm.shape[0])
+    first = np.argmin(r, axis=1)
+    center = lm[rows, first]
+    pts = _grid_around(center, r[rows, first], _CBG_GRID)
+    inside = (_dist_km(pts, lm) <= r[:, None, :]).all(axis=2)
+    total = (pts * inside[..., None]).sum(axis=1)
+    found = inside.any(axis=1) & (np.linalg.norm(total, axis=1) > 1e-9)
+    out = np.empty_like(center)
+    out[found] = total[found] / np.linalg.norm(total[found], axis=1, keepdims=True)
+    if (~found).any():
+        out[~found] = _min_max_ratio(lm[~found], r[~found])
+    return out
+
+
+def estimate_many(
+    problems: Sequence[Sequence[Measurement]],
+    method: Estimator = DEFAULT_ESTIMATOR,
+    *,
+    model: Model = Model.FIBER,
+    calibration: Calibration | None = None,
+    clock_tolerance_ppm: float = 0.0,
+    starts: Sequence[tuple[float, float] | None] | None = None,
+) -> list[PointEstimate | None]:
+    """A :class:`PointEstimate` for each list of measurements (None for an empty one).
+
+    ``model`` gives the radii the estimators work on (fibre, or calibrated with
+    ``calibration``: per-landmark bestlines, the fibre line for a landmark with too few
+    points). The error radius is the farthest point of the conservative fibre disks
+    (2/3 c, no intercept) from the estimate, ``min_i (d(x, L_i) + r_i)``: it holds
+    whenever every path is slower than 2/3 c (docs/benchmarks.md gives the share).
+    ``starts`` (least-squares only) are where the fit starts; the nearest landmark if None.
+    """
+    if model is Model.VACUUM:
+        raise ValueError("estimates use the fiber or calibrated model, never vacuum")
+    out: list[PointEstimate | None] = [None] * len(problems)
+    todo = [k for k, ms in enumerate(problems) if ms]
+    for lo in range(0, len(todo), _CHUNK):
+        idx = todo[lo : lo + _CHUNK]
+        chunk = [problems[k] for k in idx]
+        lm, r, rf = _pack(chunk, model, calibration, clock_tolerance_ppm)
+        if method is Estimator.NEAREST:
+            rows = np.arange(len(chunk))
+            eff = np.array(
+                [
+                    [m.effective_rtt_ms for m in ms] + [math.inf] * (lm.shape[1] - len(ms))
+                    for ms in chunk
+                ]
+            )
+            u = lm[rows, np.argmin(eff, axis=1)]
+        elif method is Estimator.CBG:
+            u = _cbg(lm, r)
+        elif method is Estimator.MIN_MAX_RATIO:
+            u = _min_max_ratio(lm, r)
+        else:
+            guess = [
+                (s if s is not None else _nearest(ms))
+                for ms, s in zip(
+                    chunk,
+                    [None] * len(chunk) if starts is None else [starts[k] for k in idx],
+                    strict=True,
+                )
+            ]
+            pos = estimate_positions(
+                list(zip(chunk, guess, strict=True)), model, calibration, clock_tolerance_ppm
+            )
+            u = _unit(
+                np.array(
+                    [p[0] if p is not None else g[0] for p, g in zip(pos, guess, strict=True)]
+                ),
+                np.array(
+                    [p[1] if p is not None else g[1] for p, g in zip(pos, guess, strict=True)]
+                ),
+            )
+        radius = (_dist_km(u[:, None, :], lm)[:, 0, :] + rf).min(axis=1)
+        lat, lon = _latlon(u)
+        for j, k in enumerate(idx):
+            out[k] = PointEstimate(
+                lat=float(lat[j]),
+                lon=float(lon[j]),
+                method=method,
+                error_radius_km=float(radius[j]),
+            )
+    return out
+
+
+def _nearest(ms: Sequence[Measurement]) -> tuple[float, float]:
+    m = min(ms, key=lambda m: m.effective_rtt_ms)
+    return m.lat, m.lon
