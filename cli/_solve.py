@@ -53,6 +53,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="bound on the landmark clocks' rate error; every RTT is widened by it before it "
         "becomes a distance (default 500, the Linux kernel's NTP slew limit)",
     )
+    p.add_argument(
+        "--estimator",
+        choices=["cbg-depth", "cbg", "nearest", "min-max-ratio", "least-squares"],
+        default="cbg-depth",
+        help="point estimate method (never a proof; default cbg-depth, docs/solver.md)",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per target per line")
     p.set_defaults(handler=_handle)
 
@@ -71,7 +77,7 @@ def read_measurements(path: Path) -> dict[str, list[Measurement]]:
 def _handle(args: argparse.Namespace) -> int:
     from chiploc.common.errors import ConfigError
     from chiploc.common.units import MAX_CLOCK_RATE_ERROR_PPM
-    from chiploc.solver import Calibration, Model, load_region, solve_many
+    from chiploc.solver import Calibration, Estimator, Model, load_region, solve_many
 
     if not 0 <= args.tolerate <= 8:
         raise ConfigError("--tolerate must be between 0 and 8", reason="bad_argument")
@@ -95,6 +101,7 @@ def _handle(args: argparse.Namespace) -> int:
         tolerate=args.tolerate,
         calibration=calibration,
         clock_tolerance_ppm=ppm,
+        estimator=Estimator(args.estimator),
     )
     if args.json:
         for r in results:

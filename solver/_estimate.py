@@ -7,22 +7,20 @@ work on fibre or calibrated radii, never on the vacuum proof's.
 
 from __future__ import annotations
 
-import enum
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
 from ._models import Calibration, Measurement, Model, radii_km
+from ._results import Estimate, Estimator
 
 __all__ = [
     "DEFAULT_ESTIMATOR",
-    "Estimator",
-    "PointEstimate",
     "estimate_many",
+    "estimate_model",
     "estimate_position",
     "estimate_positions",
 ]
@@ -218,53 +216,19 @@ def estimate_positions(
 # --------------------------------------------------------------------------- estimators
 
 
-class Estimator(enum.Enum):
-    """How a point estimate is made (never a proof; see ``docs/solver.md``, "Estimates").
-
-    * ``nearest``: the landmark with the smallest RTT.
-    * ``cbg``: Constraint-Based Geolocation (Gueye et al. 2006): the centroid of the
-      intersection of the disks from each landmark's calibration bestline, or the
-      conservative default line (2/3 c through the origin) for a landmark with too few
-      calibration points.
-    * ``least-squares``: the model distances fitted by least squares
-      (:func:`estimate_position`).
-    * ``min-max-ratio`` (the default): the point ``x`` that minimises
-      ``max_i d(x, L_i) / r_i`` over the landmarks' model radii ``r_i``: every disk shrunk
-      by one common factor until they just meet. If every path were inflated by the same
-      factor, this is the target itself; paths inflated more than others do not bind.
-    """
-
-    NEAREST = "nearest"
-    CBG = "cbg"
-    LEAST_SQUARES = "least-squares"
-    MIN_MAX_RATIO = "min-max-ratio"
-
-
 #: The estimator a solve uses unless told otherwise (the evidence: docs/benchmarks.md).
-DEFAULT_ESTIMATOR: Final = Estimator.MIN_MAX_RATIO
+#: It works on the fibre line (2/3 c through the origin) for every landmark, calibrated or
+#: not: per-landmark bestlines made it worse on the simulated world (docs/benchmarks.md).
+DEFAULT_ESTIMATOR: Final = Estimator.CBG_DEPTH
+#: Exponent of the depth weight of ``cbg-depth``.
+DEPTH_POWER: Final = 2.0
 
 _GRID: Final = 17  # grid points per side of a search square
 _ROUNDS: Final = 6  # refinements of the min-max-ratio search
 _CBG_GRID: Final = 41
-_CHUNK: Final = 64  # problems per numpy block
 _FLOOR_KM: Final = 10.0  # radii below this count as this (RTT noise, rounding)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PointEstimate:
-    """A point estimate: where, how, and a radius its error stayed within in >= 90 % of
-    evaluated cases (``error_radius_km``, see ``docs/benchmarks.md``). Never a proof."""
-
-    lat: float
-    lon: float
-    method: Estimator
-    error_radius_km: float
-
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.lat) and math.isfinite(self.lon)):
-            raise ValueError("estimate must be finite")
-        if not self.error_radius_km >= 0.0:
-            raise ValueError("error radius must be >= 0")
+_MAX_USED: Final = 64  # landmarks of smallest radius an estimate uses
+_BLOCK: Final = 4_000_000  # (problem, grid point, landmark) triples per numpy block
 
 
 def _unit(lat: npt.NDArray[np.float64], lon: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -292,8 +256,8 @@ def _grid_around(
     east /= np.linalg.norm(east, axis=-1, keepdims=True)
     north = np.cross(center, east)
     t = np.linspace(-1.0, 1.0, size)
-    gx, gy = np.meshgrid(t, t)
-    gx, gy = gx.ravel(), gy.ravel()
+    mx, my = np.meshgrid(t, t)
+    gx, gy = mx.ravel(), my.ravel()
     ang = np.minimum(half_km, math.pi * _R_MEAN_KM / 2.0)[:, None] / _R_MEAN_KM  # (B, 1)
     x, y = gx[None, :] * ang, gy[None, :] * ang  # (B, G), radians
     rho = np.hypot(x, y)
@@ -317,28 +281,35 @@ def _pack(
     model: Model,
     calibration: Calibration | None,
     clock_tolerance_ppm: float,
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Landmark unit vectors (B, L, 3), model radii (B, L) and fibre radii (B, L); padding
-    repeats a problem's first landmark (it changes no max or min)."""
-    width = max(len(ms) for ms in problems)
-    lm = np.zeros((len(problems), width, 3))
-    r = np.zeros((len(problems), width))
-    rf = np.zeros((len(problems), width))
-    for b, ms in enumerate(problems):
-        k = len(ms)
-        lat = np.array([m.lat for m in ms])
-        lon = np.array([m.lon for m in ms])
-        u = _unit(lat, lon)
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64], list[int]]:
+    """Landmark unit vectors (B, L, 3), model radii (B, L), fibre radii (B, L) and the index
+    of each problem's smallest effective RTT, over each problem's (at most 64) landmarks of
+    smallest model radius; padding repeats a problem's first landmark (it changes no max or
+    min)."""
+    picked = []
+    for ms in problems:
         rr = np.maximum(
             radii_km(ms, model, calibration, clock_tolerance_ppm=clock_tolerance_ppm), _FLOOR_KM
         )
+        order = np.argsort(rr, kind="stable")[:_MAX_USED]
+        picked.append((ms, rr, order))
+    width = max(order.size for _, _, order in picked)
+    lm = np.zeros((len(problems), width, 3))
+    r = np.zeros((len(problems), width))
+    rf = np.zeros((len(problems), width))
+    nearest = []
+    for b, (ms, rr, order) in enumerate(picked):
+        k = order.size
+        sel = [ms[i] for i in order.tolist()]
+        u = _unit(np.array([m.lat for m in sel]), np.array([m.lon for m in sel]))
         ff = np.maximum(
-            radii_km(ms, Model.FIBER, None, clock_tolerance_ppm=clock_tolerance_ppm), _FLOOR_KM
+            radii_km(sel, Model.FIBER, None, clock_tolerance_ppm=clock_tolerance_ppm), _FLOOR_KM
         )
         lm[b, :k], lm[b, k:] = u, u[0]
-        r[b, :k], r[b, k:] = rr, rr[0]
+        r[b, :k], r[b, k:] = rr[order], rr[order[0]]
         rf[b, :k], rf[b, k:] = ff, ff[0]
-    return lm, r, rf
+        nearest.append(int(np.argmin([m.effective_rtt_ms for m in sel])))
+    return lm, r, rf, nearest
 
 
 def _min_max_ratio(
@@ -360,23 +331,46 @@ def _min_max_ratio(
         center = pts[rows, best]
         center /= np.linalg.norm(center, axis=1, keepdims=True)
         half = half * 4.0 / (_GRID - 1)
-    return center
+    out: npt.NDArray[np.float64] = center
+    return out
 
 
-def _cbg(lm: npt.NDArray[np.float64], r: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """Centroid of the intersection of the disks (unit vectors, (B, 3)), from a grid over the
+def _cbg(
+    lm: npt.NDArray[np.float64], r: npt.NDArray[np.float64], power: float = 0.0
+) -> npt.NDArray[np.float64]:
+    """Centroid of the intersection of the disks (unit vectors, (B, 3)), each point weighted
+    by its depth ``(1 - max_i d / r_i) ** power`` (0: plain CBG), from a grid over the
     smallest disk; where the disks do not meet on the grid, the min-max-ratio point."""
     rows = np.arange(lm.shape[0])
     first = np.argmin(r, axis=1)
     center = lm[rows, first]
     pts = _grid_around(center, r[rows, first], _CBG_GRID)
-    inside = (_dist_km(pts, lm) <= r[:, None, :]).all(axis=2)
-    total = (pts * inside[..., None]).sum(axis=1)
-    found = inside.any(axis=1) & (np.linalg.norm(total, axis=1) > 1e-9)
-    out = np.empty_like(center)
+    depth = 1.0 - (_dist_km(pts, lm) / r[:, None, :]).max(axis=2)
+    weight = np.where(depth >= 0.0, np.maximum(depth, 0.0) ** power, 0.0)
+    total = (pts * weight[..., None]).sum(axis=1)
+    found = (weight > 0).any(axis=1) & (np.linalg.norm(total, axis=1) > 1e-9)
+    out: npt.NDArray[np.float64] = np.empty_like(center)
     out[found] = total[found] / np.linalg.norm(total[found], axis=1, keepdims=True)
     if (~found).any():
         out[~found] = _min_max_ratio(lm[~found], r[~found])
+    return out
+
+
+def _error_radius_km(
+    u: npt.NDArray[np.float64], lm: npt.NDArray[np.float64], rf: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """How far the estimates ``u`` (B, 3) can be from any point inside every fibre disk: the
+    farthest grid point inside them all, plus one grid step (a point between grid points is
+    within a step of one); ``min_i (d(u, L_i) + r_i)`` if no grid point is inside them all."""
+    rows = np.arange(lm.shape[0])
+    first = np.argmin(rf, axis=1)
+    half = rf[rows, first]
+    pts = _grid_around(lm[rows, first], half, _CBG_GRID)
+    inside = (_dist_km(pts, lm) <= rf[:, None, :]).all(axis=2)
+    far = np.where(inside, _dist_km(pts, u[:, None, :])[..., 0], -np.inf).max(axis=1)
+    step = 2.0 * half / (_CBG_GRID - 1) * math.sqrt(2.0)
+    loose = (_dist_km(u[:, None, :], lm)[:, 0, :] + rf).min(axis=1)
+    out: npt.NDArray[np.float64] = np.where(np.isfinite(far), np.minimum(far + step, loose), loose)
     return out
 
 
@@ -388,35 +382,32 @@ def estimate_many(
     calibration: Calibration | None = None,
     clock_tolerance_ppm: float = 0.0,
     starts: Sequence[tuple[float, float] | None] | None = None,
-) -> list[PointEstimate | None]:
-    """A :class:`PointEstimate` for each list of measurements (None for an empty one).
+) -> list[Estimate | None]:
+    """A :class:`Estimate` for each list of measurements (None for an empty one).
 
     ``model`` gives the radii the estimators work on (fibre, or calibrated with
     ``calibration``: per-landmark bestlines, the fibre line for a landmark with too few
-    points). The error radius is the farthest point of the conservative fibre disks
-    (2/3 c, no intercept) from the estimate, ``min_i (d(x, L_i) + r_i)``: it holds
-    whenever every path is slower than 2/3 c (docs/benchmarks.md gives the share).
+    points). The error radius is how far the estimate is from the farthest point inside
+    every conservative fibre disk (2/3 c, no intercept): it holds whenever every path is
+    slower than 2/3 c (docs/benchmarks.md gives the share it held for).
     ``starts`` (least-squares only) are where the fit starts; the nearest landmark if None.
     """
     if model is Model.VACUUM:
         raise ValueError("estimates use the fiber or calibrated model, never vacuum")
-    out: list[PointEstimate | None] = [None] * len(problems)
+    out: list[Estimate | None] = [None] * len(problems)
     todo = [k for k, ms in enumerate(problems) if ms]
-    for lo in range(0, len(todo), _CHUNK):
-        idx = todo[lo : lo + _CHUNK]
+    width = min(max((len(problems[k]) for k in todo), default=1), _MAX_USED)
+    chunk_size = max(1, _BLOCK // (width * _CBG_GRID * _CBG_GRID))
+    for lo in range(0, len(todo), chunk_size):
+        idx = todo[lo : lo + chunk_size]
         chunk = [problems[k] for k in idx]
-        lm, r, rf = _pack(chunk, model, calibration, clock_tolerance_ppm)
+        lm, r, rf, nearest = _pack(chunk, model, calibration, clock_tolerance_ppm)
         if method is Estimator.NEAREST:
-            rows = np.arange(len(chunk))
-            eff = np.array(
-                [
-                    [m.effective_rtt_ms for m in ms] + [math.inf] * (lm.shape[1] - len(ms))
-                    for ms in chunk
-                ]
-            )
-            u = lm[rows, np.argmin(eff, axis=1)]
+            u = lm[np.arange(len(chunk)), nearest]
         elif method is Estimator.CBG:
             u = _cbg(lm, r)
+        elif method is Estimator.CBG_DEPTH:
+            u = _cbg(lm, r, DEPTH_POWER)
         elif method is Estimator.MIN_MAX_RATIO:
             u = _min_max_ratio(lm, r)
         else:
@@ -439,16 +430,25 @@ def estimate_many(
                     [p[1] if p is not None else g[1] for p, g in zip(pos, guess, strict=True)]
                 ),
             )
-        radius = (_dist_km(u[:, None, :], lm)[:, 0, :] + rf).min(axis=1)
+        radius = _error_radius_km(u, lm, rf)
         lat, lon = _latlon(u)
         for j, k in enumerate(idx):
-            out[k] = PointEstimate(
+            out[k] = Estimate(
                 lat=float(lat[j]),
                 lon=float(lon[j]),
+                model=model,
                 method=method,
                 error_radius_km=float(radius[j]),
             )
     return out
+
+
+def estimate_model(method: Estimator, model: Model) -> Model:
+    """The radii ``method`` works on in a solve under ``model``: the calibration's bestlines
+    for ``cbg`` and ``least-squares`` under the calibrated model, the fibre line otherwise."""
+    if model is Model.CALIBRATED and method in (Estimator.CBG, Estimator.LEAST_SQUARES):
+        return Model.CALIBRATED
+    return Model.FIBER
 
 
 def _nearest(ms: Sequence[Measurement]) -> tuple[float, float]:
