@@ -142,9 +142,11 @@ def read_probes(records: Iterable[Any], *, source: str) -> dict[int, AtlasProbe]
 
 
 def _min_rtt(result: Any) -> float | None:
-    """Smallest RTT (ms) of a parsed ping: its ``min`` or its fastest non-duplicate reply."""
+    """Smallest RTT (ms) of a parsed ping: its fastest non-duplicate reply, or its ``min``
+    when it reports no duplicate (a ``min`` may count a duplicate reply)."""
     rtts = [p.rtt for p in result.packets if p.rtt is not None and not p.dup and p.rtt > 0]
-    if result.rtt_min is not None and result.rtt_min > 0:
+    dups = bool(result.duplicates) or any(p.dup for p in result.packets)
+    if not dups and result.rtt_min is not None and result.rtt_min > 0:
         rtts.append(result.rtt_min)
     finite = [float(r) for r in rtts if math.isfinite(float(r))]
     return min(finite) if finite else None

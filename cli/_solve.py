@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "lower bound) and decide each target against --region."
         ),
     )
-    p.add_argument("measurements", type=Path, help="measurements CSV")
+    p.add_argument("measurements", type=Path, help="measurements CSV ('-': standard input)")
     p.add_argument(
         "--region",
         required=True,
@@ -64,9 +64,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def read_measurements(path: Path) -> dict[str, list[Measurement]]:
-    """Read and parse the CSV; every bad row is reported with its line number."""
+    """Read and parse the CSV (``-``: standard input); every bad row is reported with its
+    line number."""
     try:
-        text = path.read_text(encoding="utf-8")
+        if str(path) == "-":
+            text, path = sys.stdin.read(), Path("<stdin>")
+        else:
+            text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise MeasurementError(f"{path}: cannot read: {e}", reason="unreadable") from e
     from chiploc.solver import parse_measurements_csv
@@ -118,4 +122,10 @@ def _handle(args: argparse.Namespace) -> int:
         binding = ",".join(r.binding_landmarks or r.conflicting_landmarks)
         print(f"{r.target:<20} {r.verdict.value:<13} {margin:>10} {area:>14}  {binding}")
         print(f"  {r.message}")
+        if r.estimate is not None:
+            e = r.estimate
+            print(
+                f"  estimate (not a proof; {e.method.value} on {e.model.value} radii): "
+                f"{e.lat:.3f}, {e.lon:.3f}, error radius {e.error_radius_km:,.0f} km"
+            )
     return 0
