@@ -11,13 +11,15 @@ Two worlds, never tuned to either:
   exponential queuing (mean 1 ms); the burst minimum is kept. Landmarks measure a random
   0-30 of their peers the same way for the calibration (so some fall back to the default
   line).
-* **atlas**: the shared RIPE Atlas campaign (``/work/shared/data/atlas-imc2023/`` or
-  ``--atlas DIR``), ingested with ``chiploc ingest atlas``'s code; targets' registered
+* **atlas**: the shared RIPE Atlas campaign (``../shared/data/atlas-imc2023/`` beside the
+  checkout, or ``--atlas DIR``), ingested with ``chiploc ingest atlas``'s code; targets' registered
   positions are the truth. Its calibration is leave-one-out: for each target, the other
   targets (anchors at registered positions) are the probes' calibration peers.
 
-Each estimator runs on fibre radii (no calibration: what a vacuum or fibre solve uses) and
-on calibrated radii (what ``--model calibrated`` uses).
+Each estimator runs on fibre radii (what every solve's estimate uses, except ``cbg`` and
+``least-squares`` under ``--model calibrated``) and on calibrated radii (the calibration's
+per-landmark bestlines, the fibre line where a landmark has fewer than 2 points).
+``calibrated_verdicts`` counts the verdicts of ``--model calibrated`` on each world.
 
     python benchmarks/estimates.py --json
 """
@@ -46,11 +48,13 @@ from chiploc.solver import (
     Model,
     estimate_many,
     geodesic_km,
+    load_region,
+    solve,
 )
 from chiploc.solver._geodesy import GEOD
 
 FIBER = 299.792458 * 2 / 3
-ATLAS = Path("/work/shared/data/atlas-imc2023")
+ATLAS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "atlas-imc2023"
 
 Case = tuple[list[Measurement], tuple[float, float], Calibration | None]
 
@@ -158,11 +162,24 @@ def evaluate(cases: list[Case]) -> dict[str, Any]:
                 inside += err <= est.error_radius_km
             out[f"{label}/{method.value}"] = {
                 "median_km": round(statistics.median(errors), 1),
+                "mean_km": round(statistics.fmean(errors), 1),
                 "p90_km": round(float(np.percentile(errors, 90)), 1),
                 "within_radius": round(inside / len(cases), 3),
                 "median_radius_km": round(statistics.median(radii), 1),
             }
     return out
+
+
+def verdicts(cases: list[Case]) -> dict[str, int]:
+    """Verdicts of ``--model calibrated`` against ``not:CHN`` (each case's own calibration):
+    an empty region is a model miss, never INCONSISTENT."""
+    zone = load_region("not:CHN")
+    counts: dict[str, int] = {}
+    for ms, _, cal in cases:
+        res = solve("t", ms, zone, model=Model.CALIBRATED, calibration=cal)
+        key = res.verdict.value + (f" ({res.reason})" if res.reason == "model_miss" else "")
+        counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def main() -> None:
@@ -172,21 +189,25 @@ def main() -> None:
     parser.add_argument("--atlas", type=Path, default=ATLAS)
     args = parser.parse_args()
     t0 = time.perf_counter()
+    sim, real = simulated(args.targets, 20261203), atlas(args.atlas)
     out: dict[str, Any] = {
         "default": DEFAULT_ESTIMATOR.value,
-        "simulated": evaluate(simulated(args.targets, 20261203)),
-        "atlas": evaluate(atlas(args.atlas)),
+        "simulated": evaluate(sim),
+        "atlas": evaluate(real),
+        "calibrated_verdicts": {"simulated": verdicts(sim), "atlas": verdicts(real)},
     }
     out["seconds"] = round(time.perf_counter() - t0, 1)
     if args.json:
         print(json.dumps(out))
         return
+    print(f"calibrated verdicts: {out['calibrated_verdicts']}")
     for world in ("simulated", "atlas"):
         print(f"{world} ({out[world]['targets']} targets)")
         for k, v in out[world].items():
             if isinstance(v, dict):
                 print(
-                    f"  {k:<26} median {v['median_km']:>8.1f} km  p90 {v['p90_km']:>8.1f} km  "
+                    f"  {k:<26} median {v['median_km']:>7.1f} km  mean {v['mean_km']:>7.1f} km  "
+                    f"p90 {v['p90_km']:>7.1f} km  "
                     f"within radius {v['within_radius']:.0%} "
                     f"(median radius {v['median_radius_km']:.0f} km)"
                 )

@@ -223,9 +223,9 @@ DEFAULT_ESTIMATOR: Final = Estimator.CBG_DEPTH
 #: Exponent of the depth weight of ``cbg-depth``.
 DEPTH_POWER: Final = 2.0
 
-_GRID: Final = 17  # grid points per side of a search square
-_ROUNDS: Final = 6  # refinements of the min-max-ratio search
-_CBG_GRID: Final = 41
+_GRID: Final = 13  # grid points per side of a search square
+_ROUNDS: Final = 7  # refinements of the min-max-ratio search
+_CBG_GRID: Final = 25
 _FLOOR_KM: Final = 10.0  # radii below this count as this (RTT noise, rounding)
 _MAX_USED: Final = 64  # landmarks of smallest radius an estimate uses
 _BLOCK: Final = 4_000_000  # (problem, grid point, landmark) triples per numpy block
@@ -271,7 +271,7 @@ def _grid_around(
 
 def _dist_km(pts: npt.NDArray[np.float64], lm: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """Great-circle km between points (B, G, 3) and landmarks (B, L, 3): (B, G, L)."""
-    dots = np.einsum("bgk,blk->bgl", pts, lm)
+    dots = np.matmul(pts, lm.transpose(0, 2, 1))
     out: npt.NDArray[np.float64] = _R_MEAN_KM * np.arccos(np.clip(dots, -1.0, 1.0))
     return out
 
@@ -335,21 +335,31 @@ def _min_max_ratio(
     return out
 
 
+_Grid = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]
+
+
+def _disk_grid(lm: npt.NDArray[np.float64], r: npt.NDArray[np.float64]) -> _Grid:
+    """Grid points over each problem's smallest disk (B, G, 3) and their distances to every
+    landmark (B, G, L)."""
+    rows = np.arange(lm.shape[0])
+    first = np.argmin(r, axis=1)
+    pts = _grid_around(lm[rows, first], r[rows, first], _CBG_GRID)
+    return pts, _dist_km(pts, lm)
+
+
 def _cbg(
-    lm: npt.NDArray[np.float64], r: npt.NDArray[np.float64], power: float = 0.0
+    lm: npt.NDArray[np.float64], r: npt.NDArray[np.float64], grid: _Grid, power: float = 0.0
 ) -> npt.NDArray[np.float64]:
     """Centroid of the intersection of the disks (unit vectors, (B, 3)), each point weighted
     by its depth ``(1 - max_i d / r_i) ** power`` (0: plain CBG), from a grid over the
-    smallest disk; where the disks do not meet on the grid, the min-max-ratio point."""
-    rows = np.arange(lm.shape[0])
-    first = np.argmin(r, axis=1)
-    center = lm[rows, first]
-    pts = _grid_around(center, r[rows, first], _CBG_GRID)
-    depth = 1.0 - (_dist_km(pts, lm) / r[:, None, :]).max(axis=2)
+    smallest disk (``grid``, :func:`_disk_grid`); where the disks do not meet on the grid,
+    the min-max-ratio point."""
+    pts, dist = grid
+    depth = 1.0 - (dist / r[:, None, :]).max(axis=2)
     weight = np.where(depth >= 0.0, np.maximum(depth, 0.0) ** power, 0.0)
     total = (pts * weight[..., None]).sum(axis=1)
     found = (weight > 0).any(axis=1) & (np.linalg.norm(total, axis=1) > 1e-9)
-    out: npt.NDArray[np.float64] = np.empty_like(center)
+    out: npt.NDArray[np.float64] = np.empty_like(total)
     out[found] = total[found] / np.linalg.norm(total[found], axis=1, keepdims=True)
     if (~found).any():
         out[~found] = _min_max_ratio(lm[~found], r[~found])
@@ -357,20 +367,27 @@ def _cbg(
 
 
 def _error_radius_km(
-    u: npt.NDArray[np.float64], lm: npt.NDArray[np.float64], rf: npt.NDArray[np.float64]
+    u: npt.NDArray[np.float64],
+    lm: npt.NDArray[np.float64],
+    rf: npt.NDArray[np.float64],
+    grid: _Grid,
 ) -> npt.NDArray[np.float64]:
-    """How far the estimates ``u`` (B, 3) can be from any point inside every fibre disk: the
-    farthest grid point inside them all, plus one grid step (a point between grid points is
-    within a step of one); ``min_i (d(u, L_i) + r_i)`` if no grid point is inside them all."""
+    """How far the estimates ``u`` (B, 3) can be from any point inside every fibre disk.
+
+    ``grid`` (:func:`_disk_grid` over the fibre disks) has a point within ``h`` (half its
+    diagonal step) of every point ``p`` of the smallest disk; that point lies within
+    ``r_i + h`` of every landmark if ``p`` lies within ``r_i``. So the farthest grid point
+    within ``r_i + h`` of every landmark, plus ``h``, bounds the distance from ``u`` to every
+    point inside all the disks; ``min_i (d(u, L_i) + r_i)`` bounds it too (the smaller is
+    taken)."""
+    pts, dist = grid
     rows = np.arange(lm.shape[0])
-    first = np.argmin(rf, axis=1)
-    half = rf[rows, first]
-    pts = _grid_around(lm[rows, first], half, _CBG_GRID)
-    inside = (_dist_km(pts, lm) <= rf[:, None, :]).all(axis=2)
+    half = rf[rows, np.argmin(rf, axis=1)]
+    h = (2.0 * half / (_CBG_GRID - 1)) * math.sqrt(2.0) / 2.0  # (B,)
+    inside = (dist <= rf[:, None, :] + h[:, None, None]).all(axis=2)
     far = np.where(inside, _dist_km(pts, u[:, None, :])[..., 0], -np.inf).max(axis=1)
-    step = 2.0 * half / (_CBG_GRID - 1) * math.sqrt(2.0)
     loose = (_dist_km(u[:, None, :], lm)[:, 0, :] + rf).min(axis=1)
-    out: npt.NDArray[np.float64] = np.where(np.isfinite(far), np.minimum(far + step, loose), loose)
+    out: npt.NDArray[np.float64] = np.where(np.isfinite(far), np.minimum(far + h, loose), loose)
     return out
 
 
@@ -402,12 +419,14 @@ def estimate_many(
         idx = todo[lo : lo + chunk_size]
         chunk = [problems[k] for k in idx]
         lm, r, rf, nearest = _pack(chunk, model, calibration, clock_tolerance_ppm)
+        fibre_grid = _disk_grid(lm, rf)
+        grid = fibre_grid if model is Model.FIBER else None
         if method is Estimator.NEAREST:
             u = lm[np.arange(len(chunk)), nearest]
         elif method is Estimator.CBG:
-            u = _cbg(lm, r)
+            u = _cbg(lm, r, grid or _disk_grid(lm, r))
         elif method is Estimator.CBG_DEPTH:
-            u = _cbg(lm, r, DEPTH_POWER)
+            u = _cbg(lm, r, grid or _disk_grid(lm, r), DEPTH_POWER)
         elif method is Estimator.MIN_MAX_RATIO:
             u = _min_max_ratio(lm, r)
         else:
@@ -430,7 +449,7 @@ def estimate_many(
                     [p[1] if p is not None else g[1] for p, g in zip(pos, guess, strict=True)]
                 ),
             )
-        radius = _error_radius_km(u, lm, rf)
+        radius = _error_radius_km(u, lm, rf, fibre_grid)
         lat, lon = _latlon(u)
         for j, k in enumerate(idx):
             out[k] = Estimate(

@@ -235,7 +235,7 @@ def _segments(region: AuthorizedRegion, *, inner: bool) -> BorderSegments:
 
 @cache
 def _borders() -> dict[str, tuple[str, BaseGeometry]]:
-    ref = resources.files("solver") / "data" / "borders.npz"
+    ref = resources.files("chiploc.solver") / "data" / "borders.npz"
     with resources.as_file(ref) as path, np.load(path) as data:
         geoms = shapely.from_ragged_array(
             shapely.GeometryType.MULTIPOLYGON,
