@@ -223,9 +223,9 @@ DEFAULT_ESTIMATOR: Final = Estimator.CBG_DEPTH
 #: Exponent of the depth weight of ``cbg-depth``.
 DEPTH_POWER: Final = 2.0
 
-_GRID: Final = 13  # grid points per side of a search square
-_ROUNDS: Final = 7  # refinements of the min-max-ratio search
-_CBG_GRID: Final = 25
+_GRID: Final = 11  # grid points per side of a search square
+_ROUNDS: Final = 6  # refinements of the min-max-ratio search
+_CBG_GRID: Final = 21
 _FLOOR_KM: Final = 10.0  # radii below this count as this (RTT noise, rounding)
 _MAX_USED: Final = 64  # landmarks of smallest radius an estimate uses
 _BLOCK: Final = 4_000_000  # (problem, grid point, landmark) triples per numpy block
@@ -284,32 +284,32 @@ def _pack(
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64], list[int]]:
     """Landmark unit vectors (B, L, 3), model radii (B, L), fibre radii (B, L) and the index
     of each problem's smallest effective RTT, over each problem's (at most 64) landmarks of
-    smallest model radius; padding repeats a problem's first landmark (it changes no max or
-    min)."""
-    picked = []
-    for ms in problems:
-        rr = np.maximum(
-            radii_km(ms, model, calibration, clock_tolerance_ppm=clock_tolerance_ppm), _FLOOR_KM
-        )
-        order = np.argsort(rr, kind="stable")[:_MAX_USED]
-        picked.append((ms, rr, order))
-    width = max(order.size for _, _, order in picked)
-    lm = np.zeros((len(problems), width, 3))
-    r = np.zeros((len(problems), width))
-    rf = np.zeros((len(problems), width))
-    nearest = []
-    for b, (ms, rr, order) in enumerate(picked):
-        k = order.size
-        sel = [ms[i] for i in order.tolist()]
-        u = _unit(np.array([m.lat for m in sel]), np.array([m.lon for m in sel]))
-        ff = np.maximum(
-            radii_km(sel, Model.FIBER, None, clock_tolerance_ppm=clock_tolerance_ppm), _FLOOR_KM
-        )
-        lm[b, :k], lm[b, k:] = u, u[0]
-        r[b, :k], r[b, k:] = rr[order], rr[order[0]]
-        rf[b, :k], rf[b, k:] = ff, ff[0]
-        nearest.append(int(np.argmin([m.effective_rtt_ms for m in sel])))
-    return lm, r, rf, nearest
+    smallest model radius; padding repeats a problem's smallest-radius landmark (it changes
+    no max or min). One vectorised pass over every measurement of the batch."""
+    flat = [m for ms in problems for m in ms]
+    sizes = np.array([len(ms) for ms in problems])
+    n, width = len(problems), int(sizes.max())
+    slot = np.arange(width)[None, :] < sizes[:, None]  # (B, W): a real landmark here
+    kw = {"clock_tolerance_ppm": clock_tolerance_ppm}
+    r_flat = np.maximum(radii_km(flat, model, calibration, **kw), _FLOOR_KM)
+    f_flat = np.maximum(radii_km(flat, Model.FIBER, None, **kw), _FLOOR_KM)
+    eff_flat = np.array([m.effective_rtt_ms for m in flat])
+    u_flat = _unit(np.array([m.lat for m in flat]), np.array([m.lon for m in flat]))
+
+    def padded(values: npt.NDArray[np.float64], fill: float) -> npt.NDArray[np.float64]:
+        out = np.full((n, width, *values.shape[1:]), fill)
+        out[slot] = values
+        return out
+
+    r_all = padded(r_flat, math.inf)
+    order = np.argsort(r_all, axis=1, kind="stable")[:, :_MAX_USED]  # (B, L), padding last
+    rows = np.arange(n)[:, None]
+    keep = np.where(slot[rows, order], order, order[:, :1])  # padding -> the first landmark
+    lm = padded(u_flat, 0.0)[rows, keep]
+    r = r_all[rows, keep]
+    rf = padded(f_flat, math.inf)[rows, keep]
+    eff = padded(eff_flat, math.inf)[rows, keep]
+    return lm, r, rf, np.argmin(eff, axis=1).tolist()
 
 
 def _min_max_ratio(
