@@ -356,7 +356,8 @@ def _cbg(
     the min-max-ratio point."""
     pts, dist = grid
     depth = 1.0 - (dist / r[:, None, :]).max(axis=2)
-    weight = np.where(depth >= 0.0, np.maximum(depth, 0.0) ** power, 0.0)
+    # strictly inside: a grid point on a disk's edge (up to rounding) is left out on every side
+    weight = np.where(depth > 1e-9, np.maximum(depth, 0.0) ** power, 0.0)
     total = (pts * weight[..., None]).sum(axis=1)
     found = (weight > 0).any(axis=1) & (np.linalg.norm(total, axis=1) > 1e-9)
     out: npt.NDArray[np.float64] = np.empty_like(total)

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import math
 import random
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from chiploc.cli import main
 from chiploc.common.units import SPEED_OF_LIGHT_KM_PER_MS as C
 from chiploc.solver import (
     DEFAULT_ESTIMATOR,
@@ -191,3 +193,16 @@ def test_uniform_inflation_is_recovered_by_min_max_ratio() -> None:
     # the nearest landmark
     assert err < 0.003 * max(float(geodesic_km(truth[0], truth[1], m.lat, m.lon)) for m in ms)
     assert err < float(geodesic_km(truth[0], truth[1], nearest.lat, nearest.lon)) / 5
+
+
+def test_the_cli_prints_each_estimate_labelled(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    p = tmp_path / "m.csv"
+    p.write_text("target,landmark,lat,lon,rtt_ms\nc,fra,50.11,8.68,3\nc,ber,52.52,13.40,4\n")
+    assert main(["solve", str(p), "--region", "country:DEU", "--estimator", "nearest"]) == 0
+    out = capsys.readouterr().out
+    assert "estimate (not a proof; nearest on fiber radii): 50.110, 8.680" in out
+    with pytest.raises(SystemExit) as e:  # argparse: a usage error
+        main(["solve", str(p), "--region", "country:DEU", "--estimator", "median"])
+    assert e.value.code == 2
