@@ -67,6 +67,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "landmark",
     "solve",
     "regions",
+    "ingest",
     "maps",
     "demo",
     "certificate",

@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "lower bound) and decide each target against --region."
         ),
     )
-    p.add_argument("measurements", type=Path, help="measurements CSV")
+    p.add_argument("measurements", type=Path, help="measurements CSV ('-': standard input)")
     p.add_argument(
         "--region",
         required=True,
@@ -57,14 +57,24 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="bound on the landmark clocks' rate error; every RTT is widened by it before it "
         "becomes a distance (default: 500, the Linux kernel's NTP slew limit)",
     )
+    p.add_argument(
+        "--estimator",
+        choices=["cbg-depth", "cbg", "nearest", "min-max-ratio", "least-squares"],
+        default="cbg-depth",
+        help="point estimate method (never a proof; default cbg-depth, docs/solver.md)",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per target per line")
     p.set_defaults(handler=_handle)
 
 
 def read_measurements(path: Path) -> dict[str, list[Measurement]]:
-    """Read and parse the CSV; every bad row is reported with its line number."""
+    """Read and parse the CSV (``-``: standard input); every bad row is reported with its
+    line number."""
     try:
-        text = path.read_text(encoding="utf-8")
+        if str(path) == "-":
+            text, path = sys.stdin.read(), Path("<stdin>")
+        else:
+            text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise MeasurementError(f"{path}: cannot read: {e}", reason="unreadable") from e
     from chiploc.solver import parse_measurements_csv
@@ -76,7 +86,7 @@ def _handle(args: argparse.Namespace) -> int:
     from chiploc.cli._report import fmt_number, warn_region
     from chiploc.common.errors import ConfigError
     from chiploc.common.units import MAX_CLOCK_RATE_ERROR_PPM
-    from chiploc.solver import Calibration, Model, load_region, solve_many
+    from chiploc.solver import Calibration, Estimator, Model, load_region, solve_many
 
     if not 0 <= args.tolerate <= 8:
         raise ConfigError(
@@ -105,6 +115,7 @@ def _handle(args: argparse.Namespace) -> int:
         tolerate=args.tolerate,
         calibration=calibration,
         clock_tolerance_ppm=ppm,
+        estimator=Estimator(args.estimator),
     )
     if args.json:
         for r in results:
@@ -122,4 +133,10 @@ def _handle(args: argparse.Namespace) -> int:
         binding = ", ".join(r.binding_landmarks or r.conflicting_landmarks) or "-"
         print(f"{r.target:<20} {r.verdict.value:<13} {margin:>10} {area:>14}  {binding}")
         print(f"  {r.message}")
+        if r.estimate is not None:
+            e = r.estimate
+            print(
+                f"  estimate (not a proof; {e.method.value} on {e.model.value} radii): "
+                f"{e.lat:.3f}, {e.lon:.3f}, error radius {e.error_radius_km:,.0f} km"
+            )
     return 0

@@ -270,6 +270,8 @@ def chip_layers(result: Mapping[str, Any], *, authorized: Any = None) -> ChipLay
     estimate_model = None
     if estimate_d is not None:
         estimate_model = str(estimate_d.get("model") or "unknown")
+        if estimate_d.get("method"):  # shown as "best guess (cbg-depth on the fiber model)"
+            estimate_model = f"{estimate_d['method']} on the {estimate_model}"
 
     region_bounds = _geometry_bounds(region) if region is not None else None
     landmark_bounds = _bounds_of((lm.lat, lm.lon) for lm in landmarks)

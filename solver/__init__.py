@@ -8,7 +8,7 @@ errs on the safe side.
 from __future__ import annotations
 
 from ._csv import MEASUREMENT_COLUMNS, parse_measurements_csv
-from ._estimate import estimate_position
+from ._estimate import DEFAULT_ESTIMATOR, estimate_many, estimate_position
 from ._geodesy import (
     chord_to_geodesic_km,
     geodesic_disk,
@@ -26,15 +26,17 @@ from ._regions import (
     suggest_countries,
     swapped_lat_lon_warning,
 )
-from ._results import Estimate, LandmarkBound, Settle, SolveResult, Verdict
+from ._results import Estimate, Estimator, LandmarkBound, Settle, SolveResult, Verdict
 from ._solve import solve, solve_many
 
 __all__ = [
+    "DEFAULT_ESTIMATOR",
     "MEASUREMENT_COLUMNS",
     "AuthorizedRegion",
     "Bestline",
     "Calibration",
     "Estimate",
+    "Estimator",
     "LandmarkBound",
     "Measurement",
     "Model",
@@ -43,6 +45,7 @@ __all__ = [
     "Verdict",
     "chord_to_geodesic_km",
     "country_geometries",
+    "estimate_many",
     "estimate_position",
     "fit_bestline",
     "geodesic_disk",

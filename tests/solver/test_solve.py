@@ -16,6 +16,7 @@ from chiploc.common.units import MAX_CLOCK_RATE_ERROR_PPM
 from chiploc.common.units import SPEED_OF_LIGHT_KM_PER_MS as C
 from chiploc.solver import (
     Calibration,
+    Estimator,
     Measurement,
     Model,
     Verdict,
@@ -124,8 +125,10 @@ def test_compliant_with_margin_and_json() -> None:
     assert set(d) == {
         "target", "verdict", "proof", "model", "region_spec", "region", "region_center",
         "area_km2", "margin_km", "binding_landmarks", "conflicting_landmarks", "settle",
-        "tolerate", "estimate", "landmarks", "message", "clock_tolerance_ppm",
+        "tolerate", "estimate", "landmarks", "message", "clock_tolerance_ppm", "basis", "reason",
     }  # fmt: skip
+    assert d["basis"] == "proof"
+    assert d["reason"] is None
     assert d["clock_tolerance_ppm"] == MAX_CLOCK_RATE_ERROR_PPM
     assert d["region"]["type"] in ("Polygon", "MultiPolygon")
     assert d["estimate"]["model"] == "fiber"
@@ -272,9 +275,10 @@ def test_calibrated_bestline() -> None:
     m = Measurement(landmark="a", lat=0.0, lon=0.0, rtt_ms=6.0)
     r = radius_km(m, Model.CALIBRATED, cal)
     assert 0 < r < radius_km(m, Model.VACUUM)
-    res = solve("x", [m], DEU, model=Model.CALIBRATED, calibration=cal)
+    res = solve("x", [m], DEU, model=Model.CALIBRATED, calibration=cal, estimator=Estimator.CBG)
     assert res.estimate is not None
-    assert res.estimate.model is Model.CALIBRATED
+    assert res.estimate.model is Model.CALIBRATED  # CBG proper: the calibration's bestlines
+    assert res.estimate.method is Estimator.CBG
 
 
 def test_tightness_against_dense_grid() -> None:
