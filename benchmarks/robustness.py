@@ -1,6 +1,6 @@
 """Robustness figures: attacks detected, faults survived, inputs fuzzed, the 10,000-chip round.
 
-    python benchmarks/robustness.py --json [--fuzz-per-target 5000] [--chips 10000]
+    python benchmarks/robustness.py --json [--fuzz-per-target 5000] [--chips 10000] [--db URL]
 
 Every figure comes from running the scenario now, with the code the suite tests:
 
@@ -11,6 +11,11 @@ Every figure comes from running the scenario now, with the code the suite tests:
   scenarios; ``fault_events`` counts the individual faults injected (datagrams dropped,
   duplicated or reordered, kills, restarts, jumps); ``records_lost`` sums acknowledged
   reports, rounds, verdicts and audit entries missing afterwards;
+* fleet faults (``chiploc.sim._fleet_faults``): a Dask worker SIGKILLed as a batch starts
+  executing, and the PostgreSQL server stopped and started mid-run (a scratch database on
+  ``--db``, ``$CHIPLOC_TEST_POSTGRES_URL`` or ``scripts/postgres start``);
+  ``fleet_records_lost`` counts reports, verdicts and audit entries missing afterwards and
+  the evidence names duplicates (both must be 0);
 * fuzzing: ``sim.FuzzLab`` (seeded mutations of valid inputs through every reader), hostile
   HTTP requests to a live landmark (``sim.fuzz_http``) and random datagrams to a live agent
   (``sim.fuzz_agent``). ``crashes`` counts exceptions that are not the project's own
@@ -49,7 +54,7 @@ from chiploc.sim import (
     run_attacks,
     run_faults,
 )
-from chiploc.sim._faults import _config, _identities
+from chiploc.sim._fault_lab import _config, _identities
 
 _ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,6 +76,28 @@ async def _faults(directory: Path, seed: int) -> dict[str, Any]:
         "fault_events": sum(o.injected for o in outcomes),
         "records_lost": sum(o.records_lost for o in outcomes),
         "faults_failed": [o.name + ": " + o.evidence for o in outcomes if not o.survived],
+    }
+
+
+def _fleet_faults(directory: Path, seed: int, db: str | None) -> dict[str, Any]:
+    """Fleet scale: a Dask worker SIGKILLed mid-batch; the PostgreSQL server restarted
+    mid-run (a scratch database on ``--db``, $CHIPLOC_TEST_POSTGRES_URL or scripts/postgres)."""
+    from chiploc.sim._fleet_faults import (
+        dask_worker_kill,
+        postgres_restart_mid_run,
+        postgres_server_url,
+        scratch_database,
+    )
+
+    outcomes = [dask_worker_kill(directory / "dask-kill", seed=seed)]
+    with scratch_database(postgres_server_url(db)) as url:
+        outcomes.append(postgres_restart_mid_run(url, seed=seed))
+    return {
+        "fleet_faults_injected": len(outcomes),
+        "fleet_faults_survived": sum(o.survived for o in outcomes),
+        "fleet_records_lost": sum(o.records_lost for o in outcomes),
+        "fleet_faults_failed": [o.name + ": " + o.evidence for o in outcomes if not o.survived],
+        "fleet_faults": {o.name: o.evidence for o in outcomes},
     }
 
 
@@ -128,7 +155,7 @@ def _load(directory: Path, chips: int) -> dict[str, Any]:
         [
             sys.executable,
             "-c",
-            "from sim._faults import _load_main; _load_main()",
+            "from chiploc.sim._load import _load_main; _load_main()",
             str(directory),
             str(chips),
         ],
@@ -169,6 +196,9 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
         started = time.perf_counter()
         out.update(await _fuzz(root / "fuzz", args.fuzz_per_target, args.seed))
         timings["fuzz"] = round(time.perf_counter() - started, 1)
+        started = time.perf_counter()
+        out.update(await asyncio.to_thread(_fleet_faults, root / "fleet", args.seed, args.db))
+        timings["fleet_faults"] = round(time.perf_counter() - started, 1)
     out["seconds"] = timings
     return out
 
@@ -179,6 +209,7 @@ def main() -> None:
     parser.add_argument("--fuzz-per-target", type=int, default=5000)
     parser.add_argument("--chips", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--db", help="PostgreSQL server URL for the fleet faults")
     args = parser.parse_args()
     result = asyncio.run(_run(args))
     if args.json:

@@ -18,7 +18,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument(
         "--authority-key", help="pinned authority public key (default: authority.pub beside it)"
     )
-    run.add_argument("--listen", default="0.0.0.0:7401", help="UDP HOST:PORT (default %(default)s)")
+    run.add_argument(
+        "--listen",
+        default="0.0.0.0:7401",
+        help="UDP HOST:PORT to answer probes on (default: %(default)s)",
+    )
     run.set_defaults(handler=_run)
 
 

@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sub = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
 
     verify = sub.add_parser("verify", help="verify the audit chain and every row it covers")
-    verify.add_argument("--db", required=True, help="store database (sqlite file)")
+    verify.add_argument("--db", required=True, help="store: an SQLite file or a postgresql:// URL")
     verify.add_argument(
         "--anchor",
         action="append",
@@ -32,42 +32,42 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     verify.set_defaults(handler=_verify)
 
     head = sub.add_parser("head", help="print the head SEQ:HASH, for publication")
-    head.add_argument("--db", required=True, help="store database (sqlite file)")
+    head.add_argument("--db", required=True, help="store: an SQLite file or a postgresql:// URL")
     head.set_defaults(handler=_head)
 
     show = sub.add_parser("list", help="print audit entries as JSON lines (not verified)")
-    show.add_argument("--db", required=True, help="store database (sqlite file)")
+    show.add_argument("--db", required=True, help="store: an SQLite file or a postgresql:// URL")
     show.add_argument("--since", type=int, default=1, metavar="SEQ", help="first seq to print")
     show.set_defaults(handler=_list)
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from chiploc.store import AuditAnchor, open_store
+    from chiploc.store import AuditAnchor, open_database
     from chiploc.verifier import verify_audit
 
     try:
         anchors = [AuditAnchor.parse(a) for a in args.anchor]
     except ValueError as e:
         raise InputError(f"--anchor: {e}", reason="bad_argument") from e
-    with open_store(args.db, read_only=True) as store:
+    with open_database(args.db, read_only=True, retry_budget_s=10.0) as store:
         report = verify_audit(store, anchors=anchors)
     print(report.summary())
     return 0
 
 
 def _head(args: argparse.Namespace) -> int:
-    from chiploc.store import open_store
+    from chiploc.store import open_database
 
-    with open_store(args.db, read_only=True) as store:
+    with open_database(args.db, read_only=True, retry_budget_s=10.0) as store:
         head = store.audit_head()
     print("empty" if head is None else f"{head.seq}:{head.hash_hex}")
     return 0
 
 
 def _list(args: argparse.Namespace) -> int:
-    from chiploc.store import open_store
+    from chiploc.store import open_database
 
-    with open_store(args.db, read_only=True) as store:
+    with open_database(args.db, read_only=True, retry_budget_s=10.0) as store:
         for entry in store.audit_entries():
             if entry.seq >= args.since:
                 sys.stdout.write(json.dumps(entry.to_json_dict(), sort_keys=True) + "\n")

@@ -26,7 +26,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chiploc.cli._report import VERDICT_COLUMNS, verdict_cells, verdict_table
+from chiploc.cli._files import ensure_dir
+from chiploc.cli._report import VERDICT_COLUMNS, plural, verdict_cells, verdict_table
 from chiploc.common.errors import ChiplocError, InputError
 
 if TYPE_CHECKING:
@@ -76,20 +77,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     demo.add_argument(
-        "--chips", type=int, default=DEFAULT_CHIPS, metavar="N", help="chips (default 24)"
+        "--chips", type=int, default=DEFAULT_CHIPS, metavar="N", help="chips (default: 24)"
     )
     demo.add_argument(
         "--landmarks",
         type=int,
         default=DEFAULT_LANDMARKS,
         metavar="M",
-        help="landmarks (default 20: 17 in Europe, Tokyo, Ashburn, Singapore)",
+        help="landmarks (default: 20 — 17 in Europe, Tokyo, Ashburn, Singapore)",
     )
     demo.add_argument(
         "--out",
         default="chiploc-demo",
         metavar="DIR",
-        help="output directory (default ./chiploc-demo; a previous demo there is replaced)",
+        help="output directory (default: ./chiploc-demo; a previous demo there is replaced)",
     )
     demo.add_argument("--seed", type=int, default=0, metavar="S", help="scenario seed")
     demo.add_argument(
@@ -118,7 +119,7 @@ def prepare_output_dir(path: Path) -> None:
                 shutil.rmtree(target)
             elif target.exists() or target.is_symlink():
                 target.unlink()
-    path.mkdir(parents=True, exist_ok=True)
+    ensure_dir(path)
     (path / MARKER).write_text(
         "chiploc demo output; `chiploc demo` may delete and rewrite this directory's files\n",
         encoding="utf-8",
@@ -414,7 +415,7 @@ def summary_line(run: DemoRun) -> str:
         p99_us = excess[min(len(excess) - 1, round(0.99 * (len(excess) - 1)))] / 1000
         km = median_us / 1000 / 2 * SPEED_OF_LIGHT_KM_PER_MS
         overhead = (
-            f"software overhead (min RTT - modelled path, {len(excess)} reports): "
+            f"software overhead (min RTT - modelled path, {plural(len(excess), 'report')}): "
             f"median {median_us:.0f} us (~{km:.0f} km of radius), p99 {p99_us:.0f} us"
         )
     else:
@@ -465,12 +466,12 @@ def _run(args: argparse.Namespace) -> int:
         print(f"chiploc demo: warning: map not drawn: {error}", file=sys.stderr)
     if run.mismatches:
         print(
-            f"chiploc demo: {len(run.mismatches)} planted case(s) outside their acceptable "
+            f"chiploc demo: {plural(len(run.mismatches), 'planted case')} outside their acceptable "
             f"verdicts: {', '.join(run.mismatches)}",
             file=sys.stderr,
         )
         return 1
     if run.map_errors:
-        print(f"chiploc demo: {len(run.map_errors)} map(s) missing", file=sys.stderr)
+        print(f"chiploc demo: {plural(len(run.map_errors), 'map')} missing", file=sys.stderr)
         return 1
     return 0

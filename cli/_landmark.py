@@ -13,12 +13,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="UDP prober + HTTP control plane (+ the mesh agent side on mesh_listen);"
         " SIGTERM drains",
     )
-    serve.add_argument("--config", required=True, help="landmark.toml")
+    serve.add_argument(
+        "--config", required=True, metavar="FILE", help="landmark.toml (docs/operations.md)"
+    )
     serve.set_defaults(handler=_serve)
     check = sub.add_parser("verify-report", help="verify a report file (raw bytes or base64)")
     check.add_argument("report", help="report file")
-    check.add_argument("--registry", required=True)
-    check.add_argument("--authority-key")
+    check.add_argument("--registry", required=True, help="signed registry JSON file")
+    check.add_argument(
+        "--authority-key",
+        help="pinned authority public key (default: authority.pub beside the registry)",
+    )
     check.set_defaults(handler=_verify_report)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import re
 import sys
 from collections.abc import Mapping, Sequence
@@ -40,7 +41,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument(
         "--db",
-        help="read results from a chiploc store instead: the latest verdict of each chip",
+        help="read results from a chiploc store instead (SQLite file or postgresql:// URL): "
+        "the latest verdict of each chip",
     )
     p.add_argument("--out", help="output HTML file (one chip, or the fleet map)")
     p.add_argument("--out-dir", help="write one chip map per result line into this directory")
@@ -50,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--cluster-threshold",
         type=int,
         default=None,
-        help="fleet: cluster points past this many chips (default 300)",
+        help="fleet: cluster points past this many chips (default: 300)",
     )
     p.add_argument("--tiles", help=_TILES_HELP)
     p.set_defaults(handler=_map)
@@ -85,7 +87,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="grid cell size (default: adaptive, the finest that fits --max-cells)",
     )
     c.add_argument(
-        "--max-cells", type=int, default=None, help="upper bound on grid cells (default 1500)"
+        "--max-cells", type=int, default=None, help="upper bound on grid cells (default: 1500)"
     )
     c.add_argument("--tiles", help=_TILES_HELP)
     c.set_defaults(handler=_coverage)
@@ -117,18 +119,19 @@ def results_from_store(db: str, *, chip_id: str | None = None) -> list[dict[str,
     """
     from chiploc import store
 
-    if not Path(db).is_file():
+    if not store.is_postgres_url(db) and not Path(db).is_file():
         raise ConfigError(f"{db}: no such database file", reason="missing_file")
     latest: dict[str, dict[str, Any]] = {}
-    with contextlib.closing(store.open_store(db, read_only=True)) as st:
+    label = store.redact_url(db) if store.is_postgres_url(db) else db
+    with contextlib.closing(store.open_database(db, read_only=True, retry_budget_s=10.0)) as st:
         for record in st.verdicts(chip_id=chip_id):
-            result = store.parse_json_strict(record.result_json, what=f"{db}: verdict")
+            result = store.parse_json_strict(record.result_json, what=f"{label}: verdict")
             if not isinstance(result, dict):
-                raise InputError(f"{db}: verdict {record.verdict_id} is not an object")
+                raise InputError(f"{label}: verdict {record.verdict_id} is not an object")
             latest[record.chip_id] = {**result, "target": record.chip_id}
     if not latest:
         what = f"chip {chip_id!r}" if chip_id else "any chip"
-        raise InputError(f"{db}: no verdict stored for {what}", reason="no_results")
+        raise InputError(f"{label}: no verdict stored for {what}", reason="no_results")
     return list(latest.values())
 
 
@@ -144,8 +147,10 @@ def _read_text(path: str) -> str:
 
 
 def _write(path: Path, page: str) -> None:
+    from chiploc.cli._files import ensure_dir
+
+    ensure_dir(path.parent)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(page, encoding="utf-8")
         tmp.replace(path)
@@ -239,9 +244,27 @@ def _coverage_landmarks(path: str, authority_key: str | None) -> Any:
 
 def _coverage(args: argparse.Namespace) -> int:
     from chiploc import maps, solver
+    from chiploc.cli._report import warn_region
 
+    # Each option's error speaks in that option's unit (the library's in ms and km).
+    if not (math.isfinite(args.overhead_us) and args.overhead_us >= 0.0):
+        raise ConfigError(
+            f"--overhead-us must be ≥ 0 µs, got {args.overhead_us:g} µs", reason="bad_overhead"
+        )
+    if args.resolution_km is not None and not (
+        math.isfinite(args.resolution_km) and args.resolution_km > 0.0
+    ):
+        raise ConfigError(
+            f"--resolution-km must be > 0 km, got {args.resolution_km:g} km",
+            reason="bad_resolution",
+        )
+    if args.max_cells is not None and args.max_cells < 1:
+        raise ConfigError(
+            f"--max-cells must be at least 1 cell, got {args.max_cells}", reason="bad_resolution"
+        )
     landmarks = _coverage_landmarks(args.landmarks, args.authority_key)
     region = solver.load_region(args.region)
+    warn_region(region)
     grid = maps.coverage_grid(
         landmarks,
         region,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from chiploc.protocol import Registry
-    from chiploc.store import SqliteStore
+    from chiploc.store import PostgresStore, SqliteStore
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -28,9 +28,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sub = mesh.add_subparsers(dest="mesh_command", metavar="ACTION", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--db", required=True, help="the verifier's store (sqlite file)")
-        p.add_argument("--registry", required=True, help="signed registry (landmark sites)")
-        p.add_argument("--authority-key", help="pinned authority key (default: beside registry)")
+        p.add_argument(
+            "--db",
+            required=True,
+            metavar="DB",
+            help="the verifier's store: an SQLite file or a postgresql:// URL",
+        )
+        p.add_argument(
+            "--registry",
+            required=True,
+            metavar="FILE",
+            help="signed registry JSON file (the landmarks' registered sites)",
+        )
+        p.add_argument(
+            "--authority-key",
+            metavar="FILE",
+            help="pinned authority public key (default: authority.pub beside the registry)",
+        )
 
     check = sub.add_parser("check", help="check stored mesh RTTs against the registered sites")
     common(check)
@@ -39,25 +53,29 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     clear = sub.add_parser("clear", help="an operator vouches for a suspect landmark (audited)")
     common(clear)
-    clear.add_argument("landmark", help="the suspect landmark's id")
-    clear.add_argument("--operator", required=True, help="who clears it (recorded)")
-    clear.add_argument("--reason", required=True, help="why (recorded)")
+    clear.add_argument("landmark", metavar="LANDMARK", help="the suspect landmark's id")
+    clear.add_argument(
+        "--operator", required=True, metavar="NAME", help="who clears it (recorded, audited)"
+    )
+    clear.add_argument("--reason", required=True, metavar="TEXT", help="why (recorded, audited)")
     clear.set_defaults(handler=_clear)
 
     export = sub.add_parser(
         "export", help="write the mesh's minimum RTTs as a calibration CSV (suspects left out)"
     )
     common(export)
-    export.add_argument("--out", required=True, help="calibration CSV to write ('-': stdout)")
+    export.add_argument(
+        "--out", required=True, metavar="FILE", help="calibration CSV to write ('-': stdout)"
+    )
     export.set_defaults(handler=_export)
 
 
-def _open(args: argparse.Namespace) -> tuple[SqliteStore, Registry]:
+def _open(args: argparse.Namespace) -> tuple[SqliteStore | PostgresStore, Registry]:
     from chiploc.protocol import load_registry_pinned
-    from chiploc.store import open_store
+    from chiploc.store import open_database
 
     registry = load_registry_pinned(args.registry, args.authority_key)
-    return open_store(args.db), registry
+    return open_database(args.db, retry_budget_s=10.0), registry
 
 
 def _check(args: argparse.Namespace) -> int:

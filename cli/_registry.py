@@ -41,9 +41,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     lm = sub.add_parser("add-landmark", help="enrol a landmark at known coordinates")
     common(lm, signing=True)
     lm.add_argument("--public-key", required=True, help="the landmark's .pub file")
-    lm.add_argument("--lat", required=True, type=float)
-    lm.add_argument("--lon", required=True, type=float)
-    lm.add_argument("--operator", default="")
+    lm.add_argument(
+        "--lat", required=True, type=float, help="the landmark's latitude, degrees (-90..90)"
+    )
+    lm.add_argument(
+        "--lon", required=True, type=float, help="the landmark's longitude, degrees (-180..180)"
+    )
+    lm.add_argument("--operator", default="", help="who runs the landmark (free text)")
     lm.set_defaults(handler=_add_landmark)
 
     chip = sub.add_parser("add-chip", help="enrol a chip with its authorized-region spec")
@@ -59,8 +63,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     rev = sub.add_parser("revoke", help="mark an identity revoked")
     common(rev, signing=True)
-    rev.add_argument("--id", required=True)
-    rev.add_argument("--role", choices=["chip", "landmark", "verifier"])
+    rev.add_argument("--id", required=True, help="the identity to revoke")
+    rev.add_argument(
+        "--role",
+        choices=["chip", "landmark", "verifier"],
+        help="its role, when one id is enrolled in more than one (default: the only one)",
+    )
     rev.set_defaults(handler=_revoke)
 
     show = sub.add_parser("show", help="verify the signature and print the registry")
@@ -153,8 +161,10 @@ def _add_landmark(args: argparse.Namespace) -> int:
 
 def _add_chip(args: argparse.Namespace) -> int:
     from chiploc.protocol import ChipEntry
+    from chiploc.solver import load_region
 
     identity, key = _public(args, "chip")
+    load_region(args.region)  # never enrol a chip for a zone no verifier can load
     try:
         entry = ChipEntry(id=identity, public_key=key, region=args.region)
     except ValueError as e:
@@ -201,11 +211,13 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from chiploc.common.text import plural
     from chiploc.protocol import load_registry_pinned
 
     registry = load_registry_pinned(args.registry, args.authority_key)
     print(
-        f"{args.registry}: signature OK (serial {registry.serial}, {len(registry.landmarks)}"
-        f" landmarks, {len(registry.chips)} chips, {len(registry.verifiers)} verifiers)"
+        f"{args.registry}: signature OK (serial {registry.serial}, "
+        f"{plural(len(registry.landmarks), 'landmark')}, {plural(len(registry.chips), 'chip')}, "
+        f"{plural(len(registry.verifiers), 'verifier')})"
     )
     return 0

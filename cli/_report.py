@@ -9,11 +9,24 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Final
 
+from chiploc.common.text import plural
+
+__all__ = [
+    "VERDICT_COLOURS",
+    "VERDICT_COLUMNS",
+    "fmt_number",
+    "plural",
+    "verdict_cells",
+    "verdict_table",
+    "verdict_why",
+    "warn_region",
+]
+
 if TYPE_CHECKING:
     from rich.console import JustifyMethod
     from rich.table import Table
 
-    from chiploc.solver import SolveResult
+    from chiploc.solver import AuthorizedRegion, SolveResult
 
 #: Rich colour of each verdict; anything else is printed in white.
 VERDICT_COLOURS: Final = {
@@ -24,13 +37,48 @@ VERDICT_COLOURS: Final = {
     "UNREACHABLE": "bright_black",
 }
 
-#: The columns :func:`verdict_cells` fills, in order.
+#: The columns :func:`verdict_cells` fills, in order. Every table prints km with one
+#: decimal, km² with none, ms with three, with thousands separators.
 VERDICT_COLUMNS: Final[tuple[tuple[str, JustifyMethod], ...]] = (
     ("verdict", "left"),
     ("margin km", "right"),
     ("area km²", "right"),
     ("binding landmarks", "left"),
+    ("why", "left"),
 )
+
+
+def warn_region(region: AuthorizedRegion) -> None:
+    """Print the zone's warnings (e.g. a GeoJSON that looks like [lat, lon]) on stderr."""
+    import sys
+
+    from chiploc.solver import swapped_lat_lon_warning
+
+    warning = swapped_lat_lon_warning(region)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+
+
+def verdict_why(result: SolveResult) -> str:
+    """Why the verdict is what it is, in a table cell: the conflicting landmarks of an
+    INCONSISTENT verdict, the landmark and RTT that would settle an INCONCLUSIVE one."""
+    verdict = result.verdict.value
+    if verdict == "INCONSISTENT":
+        text = "landmarks conflict: " + (", ".join(result.conflicting_landmarks) or "-")
+        if result.likely_liars:
+            text += "; likely liar: " + " or ".join("+".join(x) for x in result.likely_liars)
+        return text
+    if verdict == "INCONCLUSIVE":
+        if result.settle:
+            s = result.settle[0]
+            return (
+                f"would settle: {s.landmark} at ≤ {s.rtt_needed_ms:,.3f} ms "
+                f"(now {s.rtt_ms:,.3f} ms) gives {s.would_give.value}"
+            )
+        return "overlaps the border; no single landmark would settle it"
+    if verdict == "UNREACHABLE":
+        return "no valid answer from any landmark"
+    return ""
 
 
 def fmt_number(value: float | None, digits: int = 1) -> str:
@@ -48,13 +96,15 @@ def verdict_table(title: str, columns: Iterable[tuple[str, JustifyMethod]]) -> T
     return table
 
 
-def verdict_cells(result: SolveResult) -> tuple[str, str, str, str]:
+def verdict_cells(result: SolveResult, *, more: str = "") -> tuple[str, str, str, str, str]:
     """The :data:`VERDICT_COLUMNS` cells of ``result``: coloured verdict, margin, area,
-    binding landmarks."""
+    binding landmarks, why (``more`` appended to it)."""
     verdict = result.verdict.value
+    why = "; ".join(x for x in (verdict_why(result), more) if x)
     return (
         f"[{VERDICT_COLOURS.get(verdict, 'white')}]{verdict}[/]",
         fmt_number(result.margin_km),
         fmt_number(result.area_km2, 0),
         ", ".join(result.binding_landmarks) or "-",
+        why or "-",
     )

@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "lower bound) and decide each target against --region."
         ),
     )
-    p.add_argument("measurements", type=Path, help="measurements CSV")
+    p.add_argument("measurements", type=Path, help="measurements CSV ('-': standard input)")
     p.add_argument(
         "--region",
         required=True,
@@ -35,10 +35,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--model",
         choices=["vacuum", "fiber", "calibrated"],
         default="vacuum",
-        help="propagation model (only vacuum is a proof; default vacuum)",
+        help="propagation model; only vacuum is a proof (default: vacuum)",
     )
     p.add_argument(
-        "--tolerate", type=int, default=0, metavar="N", help="verdict must hold with any N left out"
+        "--tolerate",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the verdict must hold with any N landmarks left out, N in 0..8 (default: 0)",
     )
     p.add_argument(
         "--calibration",
@@ -51,16 +55,26 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=None,
         metavar="PPM",
         help="bound on the landmark clocks' rate error; every RTT is widened by it before it "
-        "becomes a distance (default 500, the Linux kernel's NTP slew limit)",
+        "becomes a distance (default: 500, the Linux kernel's NTP slew limit)",
+    )
+    p.add_argument(
+        "--estimator",
+        choices=["cbg-depth", "cbg", "nearest", "min-max-ratio", "least-squares"],
+        default="cbg-depth",
+        help="point estimate method (never a proof; default cbg-depth, docs/solver.md)",
     )
     p.add_argument("--json", action="store_true", help="one JSON object per target per line")
     p.set_defaults(handler=_handle)
 
 
 def read_measurements(path: Path) -> dict[str, list[Measurement]]:
-    """Read and parse the CSV; every bad row is reported with its line number."""
+    """Read and parse the CSV (``-``: standard input); every bad row is reported with its
+    line number."""
     try:
-        text = path.read_text(encoding="utf-8")
+        if str(path) == "-":
+            text, path = sys.stdin.read(), Path("<stdin>")
+        else:
+            text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise MeasurementError(f"{path}: cannot read: {e}", reason="unreadable") from e
     from chiploc.solver import parse_measurements_csv
@@ -69,16 +83,21 @@ def read_measurements(path: Path) -> dict[str, list[Measurement]]:
 
 
 def _handle(args: argparse.Namespace) -> int:
+    from chiploc.cli._report import fmt_number, warn_region
     from chiploc.common.errors import ConfigError
     from chiploc.common.units import MAX_CLOCK_RATE_ERROR_PPM
-    from chiploc.solver import Calibration, Model, load_region, solve_many
+    from chiploc.solver import Calibration, Estimator, Model, load_region, solve_many
 
     if not 0 <= args.tolerate <= 8:
-        raise ConfigError("--tolerate must be between 0 and 8", reason="bad_argument")
+        raise ConfigError(
+            f"--tolerate must be between 0 and 8 landmarks, got {args.tolerate}",
+            reason="bad_argument",
+        )
     ppm = MAX_CLOCK_RATE_ERROR_PPM if args.clock_tolerance_ppm is None else args.clock_tolerance_ppm
     if not 0.0 <= ppm <= 100_000.0:  # also refuses nan
         raise ConfigError(
-            "--clock-tolerance-ppm must be between 0 and 100000", reason="bad_argument"
+            f"--clock-tolerance-ppm must be between 0 and 100000 ppm, got {ppm:g} ppm",
+            reason="bad_argument",
         )
     model = Model(args.model)
     calibration = None
@@ -87,6 +106,7 @@ def _handle(args: argparse.Namespace) -> int:
     elif model is Model.CALIBRATED:
         raise ConfigError("--model calibrated needs --calibration FILE", reason="bad_argument")
     region = load_region(args.region)
+    warn_region(region)
     by_target = read_measurements(args.measurements)
     results = solve_many(
         by_target.items(),
@@ -95,6 +115,7 @@ def _handle(args: argparse.Namespace) -> int:
         tolerate=args.tolerate,
         calibration=calibration,
         clock_tolerance_ppm=ppm,
+        estimator=Estimator(args.estimator),
     )
     if args.json:
         for r in results:
@@ -104,11 +125,18 @@ def _handle(args: argparse.Namespace) -> int:
         f"region {region.spec}  model {model.value}  tolerate {args.tolerate}  "
         f"clock tolerance {ppm:g} ppm"
     )
-    print(f"{'target':<20} {'verdict':<13} {'margin km':>10} {'area km2':>14}  binding")
+    # The units and number formats of every verdict table (cli/_report.py).
+    print(f"{'target':<20} {'verdict':<13} {'margin km':>10} {'area km²':>14}  binding landmarks")
     for r in results:
-        margin = "" if r.margin_km is None else f"{r.margin_km:.1f}"
-        area = "" if r.area_km2 is None else f"{r.area_km2:,.0f}"
-        binding = ",".join(r.binding_landmarks or r.conflicting_landmarks)
+        margin = fmt_number(r.margin_km)
+        area = fmt_number(r.area_km2, 0)
+        binding = ", ".join(r.binding_landmarks or r.conflicting_landmarks) or "-"
         print(f"{r.target:<20} {r.verdict.value:<13} {margin:>10} {area:>14}  {binding}")
         print(f"  {r.message}")
+        if r.estimate is not None:
+            e = r.estimate
+            print(
+                f"  estimate (not a proof; {e.method.value} on {e.model.value} radii): "
+                f"{e.lat:.3f}, {e.lon:.3f}, error radius {e.error_radius_km:,.0f} km"
+            )
     return 0

@@ -29,11 +29,13 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from chiploc.cli import EXIT_TRANSIENT
+from chiploc.cli._files import ensure_dir
 from chiploc.cli._report import VERDICT_COLUMNS, verdict_cells, verdict_table
 from chiploc.common.config import read_toml_table
 from chiploc.common.errors import ChiplocError, ConfigError
@@ -47,8 +49,11 @@ if TYPE_CHECKING:
     from chiploc.verifier import (
         AuditReport,
         Collection,
+        Executor,
+        FleetRun,
         IssuedVerdict,
         MeshStatus,
+        Screened,
         TriggerOutcome,
     )
 
@@ -74,6 +79,8 @@ _KNOWN_KEYS = frozenset(
         "certificates_dir",
         "certificate_validity_s",
         "trigger_timeout_s",
+        "verification",
+        "full_check_rate",
     }
 )
 
@@ -95,7 +102,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     run.add_argument("--config", required=True, metavar="FILE", help="verifier.toml")
-    run.add_argument("--db", metavar="PATH", help="store path (overrides the config's db)")
+    run.add_argument(
+        "--db",
+        metavar="DB",
+        help="store: an SQLite file or a postgresql:// URL (overrides the config's db)",
+    )
     mode = run.add_mutually_exclusive_group()
     mode.add_argument("--once", action="store_true", help="one run, then exit (the default)")
     mode.add_argument(
@@ -108,6 +119,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--json",
         action="store_true",
         help="print one JSON line per chip on stdout (summary and audit on stderr)",
+    )
+    run.add_argument(
+        "--cluster",
+        metavar="CLUSTER",
+        help=(
+            "verify and judge on Dask distributed, in batches of thousands of chips: "
+            "'local[:N]', a local cluster of N worker processes, or 'tcp://HOST:8786', an "
+            "existing scheduler (default: "
+            "$DASK_SCHEDULER_ADDRESS if set, else in-process); docs/scale.md"
+        ),
     )
     run.set_defaults(handler=_run)
 
@@ -141,6 +162,14 @@ class VerifierConfig:
     certificates_dir: Path | None = None
     certificate_validity_s: int = 24 * 3600
     trigger_timeout_s: float = 120.0
+    #: ``db = "postgresql://..."`` (or ``--db URL``): the PostgreSQL store; ``db_path`` then
+    #: only anchors the cursor file (``verifier-<id>`` beside the config file).
+    db_url: str | None = None
+    #: ``"full"`` (every chip signature of every report) or ``"lazy"`` (landmark signature
+    #: and the minimum-RTT probe's chip signature, plus the full check on a keyed random
+    #: sample of ``full_check_rate``): docs/protocol.md, "Lazy verification".
+    verification: str = "full"
+    full_check_rate: float = 0.01
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id:
@@ -165,6 +194,11 @@ class VerifierConfig:
         timeout = self.trigger_timeout_s
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
             raise ConfigError("trigger_timeout_s must be a positive number")
+        if self.verification not in ("full", "lazy"):
+            raise ConfigError(f"verification must be full or lazy, got {self.verification!r}")
+        rate = self.full_check_rate
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
+            raise ConfigError(f"full_check_rate must be a number in [0, 1], got {rate!r}")
         object.__setattr__(self, "landmarks", MappingProxyType(dict(self.landmarks)))
         object.__setattr__(self, "chips", MappingProxyType(dict(self.chips)))
 
@@ -229,13 +263,24 @@ class VerifierConfig:
                 raise ConfigError(f'{source}: chip {chip_id}: address must be "host:port"')
             parse_host_port(value, what=f"chip {chip_id} address")
             chips[chip_id] = ChipTarget(address=value, region=region)
-        db_path = Path(db_override) if db_override is not None else path("db")
+        from chiploc.store import is_postgres_url
+
+        db_value: object = db_override if db_override is not None else section["db"]
+        db_url: str | None = None
+        if is_postgres_url(db_value):
+            db_url = str(db_value)
+            db_path = base / f"verifier-{section['id']}"
+        elif db_override is not None:
+            db_path = Path(db_override)
+        else:
+            db_path = path("db")
         try:
             return cls(
                 id=section["id"],
                 key_path=path("key"),
                 registry_path=path("registry"),
                 db_path=db_path,
+                db_url=db_url,
                 authority_key_path=optional_path("authority_key"),
                 landmarks=landmarks,
                 chips=chips,
@@ -246,9 +291,16 @@ class VerifierConfig:
                 certificates_dir=optional_path("certificates_dir"),
                 certificate_validity_s=section.get("certificate_validity_s", 24 * 3600),
                 trigger_timeout_s=section.get("trigger_timeout_s", 120.0),
+                verification=section.get("verification", "full"),
+                full_check_rate=section.get("full_check_rate", 0.01),
             )
         except ConfigError as e:
             raise ConfigError(f"{source}: {e}", reason=e.reason) from e
+
+    @property
+    def db_target(self) -> str:
+        """What to open: the PostgreSQL URL, else the SQLite path."""
+        return self.db_url if self.db_url is not None else str(self.db_path)
 
     @property
     def cursors_path(self) -> Path:
@@ -359,6 +411,25 @@ class VerifierRun:
     cursor_warning: str | None
     elapsed_s: float
     mesh: MeshStatus | None = None  # the landmark mesh check of this run (docs/mesh.md)
+    fleet: FleetRun | None = None  # --cluster: the batches' outcome (issued is then empty)
+    #: the landmarks configured for this run
+    landmarks: tuple[str, ...] = ()
+    #: per chip, the landmarks that answered in its previous stored verdict
+    previous: Mapping[str, frozenset[str]] = dataclasses.field(default_factory=dict)
+
+    def absent(self, item: IssuedVerdict) -> str:
+        """The landmarks that gave this chip no answer now, and those of them that did in
+        its previous verdict (a landmark dropping out can turn a verdict)."""
+        answered = {b.measurement.landmark for b in item.judgement.result.landmarks}
+        silent = [lm for lm in self.landmarks if lm not in answered]
+        before = self.previous.get(item.judgement.chip_id, frozenset())
+        gone = sorted(lm for lm in before if lm not in answered)
+        parts = []
+        if silent:
+            parts.append("no answer from " + ", ".join(silent))
+        if gone:
+            parts.append("in the previous verdict but missing now: " + ", ".join(gone))
+        return "; ".join(parts)
 
     @property
     def failed_landmarks(self) -> Mapping[str, str]:
@@ -380,11 +451,19 @@ async def run_verifier_once(
     signer: PrivateKey,
     store: Store,
     calibration: Calibration | None = None,
+    executor: Executor | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> VerifierRun:
-    """Trigger, collect, judge, certify and store once; check the audit log."""
+    """Trigger, collect, judge, certify and store once; check the audit log.
+
+    With ``executor`` (``--cluster``), the collected reports go to
+    :func:`verifier.run_fleet` in batches (re-verified and judged where the
+    executor runs them; certified and stored here, one transaction a batch).
+    """
     from chiploc.solver import Model
     from chiploc.verifier import (
         Collector,
+        LazyVerification,
         RoundTarget,
         assess_and_flag,
         judge_all,
@@ -407,6 +486,12 @@ async def run_verifier_once(
         concurrency=min(64, len(config.landmarks)),
         trigger_timeout_s=config.trigger_timeout_s,
         cursors=cursors,
+        # The sample key is fresh randomness per run: landmarks cannot predict the sample.
+        lazy=(
+            LazyVerification(key=os.urandom(32), rate=float(config.full_check_rate))
+            if config.verification == "lazy"
+            else None
+        ),
     ) as collector:
         triggers = await collector.trigger(targets, probes=config.probes)
         collection = await collector.collect()
@@ -421,7 +506,16 @@ async def run_verifier_once(
     # The mesh checks the network first: a suspect landmark is out of every proof below.
     mesh = assess_and_flag(store, registry, now_unix_ns=time.time_ns())
     screened = without_landmarks(collection.screened, mesh.suspects)
-    if len(unreached) < len(triggers):
+    fleet: FleetRun | None = None
+    previous = _previous_landmarks(store, config.chips)
+    if len(unreached) < len(triggers) and executor is not None:
+        # In this thread: the store's connection belongs to it (sqlite3 refuses others).
+        # Collection is over, so the loop has nothing else to do meanwhile.
+        fleet = _run_batches(
+            config, registry, signer, store, screened, calibration, executor, progress
+        )
+        audit = verify_audit(store)
+    elif len(unreached) < len(triggers):
         claimed = {cid: t.region for cid, t in config.chips.items() if t.region is not None}
         registered = {
             cid: registry.chips[cid].region
@@ -448,7 +542,7 @@ async def run_verifier_once(
             )
             issued.append(item)
             if config.certificates_dir is not None:
-                config.certificates_dir.mkdir(parents=True, exist_ok=True)
+                ensure_dir(config.certificates_dir)
                 _write_atomic(
                     config.certificates_dir / f"{judgement.chip_id}.json", item.certificate
                 )
@@ -462,7 +556,86 @@ async def run_verifier_once(
         cursor_warning=warning,
         elapsed_s=time.perf_counter() - started,
         mesh=mesh,
+        fleet=fleet,
+        landmarks=tuple(config.landmarks),
+        previous=previous,
     )
+
+
+def _run_batches(
+    config: VerifierConfig,
+    registry: Registry,
+    signer: PrivateKey,
+    store: Store,
+    screened: Screened,
+    calibration: Calibration | None,
+    executor: Executor,
+    progress: Callable[[int, int], None] | None,
+) -> FleetRun:
+    """The judge/certify/store step on an executor: batches of chips grouped by zone."""
+    from chiploc.solver import Model
+    from chiploc.verifier import (
+        BatchParams,
+        LazyVerification,
+        StoreSink,
+        chip_regions_of,
+        make_batches,
+        run_fleet,
+    )
+
+    raws: dict[str, list[bytes]] = {cid: [] for cid in config.chips}
+    # ``screened``: the collection without the mesh's suspects (docs/mesh.md).
+    for report in screened.reports:
+        if report.chip_id in raws:
+            raws[report.chip_id].append(report.raw)
+    claimed = {cid: t.region for cid, t in config.chips.items() if t.region is not None}
+    now = time.time_ns()
+    params = BatchParams(
+        now_unix_ns=now,
+        model=Model(config.model),
+        tolerate=config.tolerate,
+        calibration=calibration,
+        lazy=(
+            LazyVerification(key=os.urandom(32), rate=float(config.full_check_rate))
+            if config.verification == "lazy"
+            else None
+        ),
+    )
+    certificates: dict[str, bytes] = {}
+    sink = StoreSink(
+        store=store,
+        signer=signer,
+        validity_s=config.certificate_validity_s,
+        certificates=certificates,
+    )
+    batches = make_batches(chip_regions_of(config.chips, registry, claimed), raws)
+    fleet = run_fleet(batches, params, executor=executor, sink=sink, progress=progress, keep=True)
+    if config.certificates_dir is not None:
+        ensure_dir(config.certificates_dir)
+        for chip_id, certificate in certificates.items():
+            _write_atomic(config.certificates_dir / f"{chip_id}.json", certificate)
+    return fleet
+
+
+def _previous_landmarks(store: Store, chips: Iterable[str]) -> dict[str, frozenset[str]]:
+    """Per chip, the landmarks that answered in its latest stored verdict (none: absent).
+
+    Reads each chip's verdict history through the store's iterator and keeps the last; a
+    store method for the latest verdict per chip would make this one query.
+    """
+    out: dict[str, frozenset[str]] = {}
+    for chip_id in chips:
+        last = None
+        for record in store.verdicts(chip_id=chip_id):
+            last = record
+        if last is None:
+            continue
+        try:
+            result = json.loads(last.result_json)
+            out[chip_id] = frozenset(str(b["id"]) for b in result.get("landmarks") or ())
+        except (ValueError, TypeError, KeyError):
+            continue  # an unreadable old row says nothing about who answered
+    return out
 
 
 # -- rendering -----------------------------------------------------------------------
@@ -471,13 +644,56 @@ async def run_verifier_once(
 def render_table(run: VerifierRun, console: Console) -> None:
     table = verdict_table("chiploc verifier: verdicts", [("chip", "left"), *VERDICT_COLUMNS])
     for item in run.issued:
-        table.add_row(item.judgement.chip_id, *verdict_cells(item.judgement.result))
+        table.add_row(
+            item.judgement.chip_id, *verdict_cells(item.judgement.result, more=run.absent(item))
+        )
     console.print(table)
+
+
+def render_fleet(fleet: FleetRun, console: Console, *, as_json: bool) -> None:
+    """--cluster: one JSON line or one table row per chip, from the stored results."""
+    if as_json:
+        for chip_id, result in sorted(fleet.results.items()):
+            line = json.dumps({**result, "chip": chip_id}, sort_keys=True, separators=(",", ":"))
+            print(line, flush=True)
+        return
+    from rich.table import Table
+
+    table = Table(title="chiploc verifier: verdicts (batches on a cluster)")
+    for column in ("chip", "verdict", "proof", "margin km", "message"):
+        table.add_column(column)
+    for chip_id, r in sorted(fleet.results.items()):
+        margin = r.get("margin_km")
+        table.add_row(
+            chip_id,
+            str(r["verdict"]),
+            "yes" if r.get("proof") else "no",
+            "" if margin is None else f"{margin:.0f}",
+            str(r.get("message", "")),
+        )
+    console.print(table)
+
+
+@contextlib.contextmanager
+def _progress(console: Console, *, enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """Chips landed in the store, as batches finish (rich, on stderr)."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress(
+        "[bold]verifying", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as bar:
+        task = bar.add_task("chips", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def summary_line(run: VerifierRun) -> str:
     c = run.collection
     verdicts = Counter(i.judgement.result.verdict.value for i in run.issued)
+    if run.fleet is not None:
+        verdicts = Counter(run.fleet.verdicts.values())
     rejected = ", ".join(f"{k} {v}" for k, v in c.screened.rejected.items())
     failed = run.failed_landmarks
     refused = Counter(reason for o in run.triggers for reason in o.errors.values())
@@ -502,6 +718,14 @@ def summary_line(run: VerifierRun) -> str:
         )
     if run.mesh is not None and (run.mesh.assessment.checks or run.mesh.suspects):
         parts.append(run.mesh.summary())
+    if c.screened.flagged:
+        parts.append("LANDMARKS FLAGGED: " + ", ".join(sorted(c.screened.flagged)))
+    if run.fleet is not None:
+        f = run.fleet
+        parts.append(
+            f"batches: {f.batches} on {len(f.worker_pids)} worker process(es), "
+            f"worker CPU {f.worker_cpu_s:.1f} s, store retries {f.store_retries}"
+        )
     head = run.audit.head if run.audit is not None else None
     parts.append(f"audit head {head}" if head is not None else "audit head: n/a")
     parts.append(f"elapsed {run.elapsed_s:.1f} s")
@@ -527,8 +751,26 @@ def _run(args: argparse.Namespace) -> int:
 
         calibration = Calibration.from_csv(config.calibration_path)
     status = [0]
-    _run_loop(_main(args, config, registry, signer, calibration, status))
+    with _cluster(args.cluster, config) as executor:
+        _run_loop(_main(args, config, registry, signer, calibration, status, executor))
     return status[0]
+
+
+@contextlib.contextmanager
+def _cluster(spec_text: str | None, config: VerifierConfig) -> Iterator[Executor | None]:
+    """The Dask executor of ``--cluster`` (or DASK_SCHEDULER_ADDRESS), open for every run."""
+    from chiploc.protocol import resolve_authority_key
+    from chiploc.verifier import dask_client, dask_executor, parse_cluster
+
+    spec = parse_cluster(spec_text)
+    if spec is None:
+        yield None
+        return
+    registry_json = config.registry_path.read_bytes()
+    authority = resolve_authority_key(config.registry_path, config.authority_key_path)
+    print(f"chiploc verifier: batches run on {spec.describe()}", file=sys.stderr)
+    with dask_client(spec) as client:
+        yield dask_executor(client, registry_json=registry_json, authority_public_key=authority)
 
 
 async def _main(
@@ -538,10 +780,11 @@ async def _main(
     signer: PrivateKey,
     calibration: Calibration | None,
     status: list[int],
+    executor: Executor | None = None,
 ) -> None:
     from rich.console import Console
 
-    from chiploc.store import open_store
+    from chiploc.store import open_database
 
     out = Console()
     if not out.is_terminal:  # a log or a pipe: do not squeeze the table into 80 columns
@@ -556,14 +799,23 @@ async def _main(
             loop.add_signal_handler(sig, stop.set)
             handled.append(sig)
     try:
-        with open_store(config.db_path) as store:
+        with open_database(config.db_target) as store:
             while True:
-                run = await run_verifier_once(
-                    config, registry=registry, signer=signer, store=store, calibration=calibration
-                )
+                with _progress(err, enabled=executor is not None) as progress:
+                    run = await run_verifier_once(
+                        config,
+                        registry=registry,
+                        signer=signer,
+                        store=store,
+                        calibration=calibration,
+                        executor=executor,
+                        progress=progress,
+                    )
                 if run.cursor_warning:
                     print(f"chiploc verifier: warning: {run.cursor_warning}", file=sys.stderr)
-                if args.json:
+                if run.fleet is not None:
+                    render_fleet(run.fleet, out, as_json=args.json)
+                elif args.json:
                     for item in run.issued:
                         line = json.dumps(
                             item.judgement.to_json_dict(), sort_keys=True, separators=(",", ":")
@@ -574,6 +826,12 @@ async def _main(
                 info.print(summary_line(run), markup=False, highlight=False)
                 if run.audit is not None:
                     info.print(run.audit.summary(), markup=False, highlight=False)
+                for landmark_id, why in run.collection.screened.flagged.items():
+                    print(
+                        f"chiploc verifier: ALERT: landmark {landmark_id} signed a forged "
+                        f"transcript: {why}; none of its reports in this run were used",
+                        file=sys.stderr,
+                    )
                 if run.no_landmark_reached:
                     print(
                         "chiploc verifier: no landmark could be reached "
@@ -581,9 +839,9 @@ async def _main(
                         "nothing certified",
                         file=sys.stderr,
                     )
-                    status[0] = 1
+                    status[0] = EXIT_TRANSIENT  # a retry may reach them
                 else:
-                    status[0] = 0
+                    status[0] = 1 if run.collection.screened.flagged else 0
                 if args.interval is None or stop.is_set():
                     break
                 with contextlib.suppress(TimeoutError):

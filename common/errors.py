@@ -16,11 +16,20 @@ and by rejection counters everywhere)::
     │   ├── RevokedIdentity           enrolled, but revoked
     │   ├── StaleMessage              outside its freshness window
     │   ├── ReplayDetected            seen before (nonce, sequence, session)
-    │   └── BindingError              valid signature over the wrong session,
-    │                                 nonce, chip, landmark or source address
-    ├── NetworkError                  sockets and peers
-    │   ├── ProbeTimeout              no answer within the deadline
-    │   └── TransportError            the socket or HTTP layer failed
+    │   ├── BindingError              valid signature over the wrong session,
+    │   │                             nonce, chip, landmark or source address
+    │   ├── Superseded                validly signed, but the registry has since
+    │   │                             changed what it vouched for (a chip's
+    │   │                             authorized region)
+    │   └── RegistryNotTrusted        a registry file whose authority signature
+    │                                 fails, or that rolls back (also a
+    │                                 RegistryError)
+    ├── TransientError                a retry may fix it (exit status 3)
+    │   ├── NetworkError              sockets and peers
+    │   │   ├── ProbeTimeout          no answer within the deadline
+    │   │   └── TransportError        the socket or HTTP layer failed
+    │   └── StoreUnavailable          a database server that cannot be reached
+    │                                 (also a StoreError)
     ├── InputError (ValueError)       files and arguments given by a user
     │   ├── ConfigError               a TOML config or CLI argument
     │   ├── KeyFileError              a key file that is missing or malformed
@@ -28,9 +37,20 @@ and by rejection counters everywhere)::
     │   │                             authority signature fails
     │   ├── RegionSpecError           an authorized-region spec or GeoJSON file
     │   └── MeasurementError          a measurement CSV row or value
-    └── StoreError                    the embedded database
-        └── IntegrityError            the audit chain or a stored record has
-                                      been edited, deleted or reordered
+    └── StoreError                    the database (embedded SQLite or PostgreSQL)
+        ├── IntegrityError            the audit chain or a stored record has
+        │                             been edited, deleted or reordered
+        └── StoreUnavailable          TRANSIENT: the database server cannot be
+                                      reached (restart, network, pool exhausted)
+                                      after the store's own retries; nothing was
+                                      half-written, the same call may be retried
+
+The ``chiploc`` command maps this tree to its exit status in one place
+(``cli/__init__.py``): 0 success; 1 a check failed (ProtocolError,
+VerificationError, StoreError: bad signature, tampering, revoked, superseded); 2 bad
+input or usage (InputError, including a missing or unreadable file, and a store
+database that does not exist: StoreError reason ``missing``); 3 transient
+(TransientError: a landmark, server or database unreachable).
 
 Every instance carries ``reason``: a short, stable, lowercase code such as
 ``"truncated"`` or ``"bad_signature"``. Subclasses set a default; a raiser may
@@ -57,10 +77,14 @@ __all__ = [
     "ProtocolError",
     "RegionSpecError",
     "RegistryError",
+    "RegistryNotTrusted",
     "ReplayDetected",
     "RevokedIdentity",
     "StaleMessage",
     "StoreError",
+    "StoreUnavailable",
+    "Superseded",
+    "TransientError",
     "TransportError",
     "UnknownIdentity",
     "VerificationError",
@@ -121,7 +145,20 @@ class BindingError(VerificationError):
     default_reason = "wrong_binding"
 
 
-class NetworkError(ChiplocError):
+class Superseded(VerificationError):
+    """A signed statement whose premise the registry no longer holds (e.g. a chip's
+    authorized region changed after its certificate was issued)."""
+
+    default_reason = "superseded"
+
+
+class TransientError(ChiplocError):
+    """A failure a retry may fix: a peer, a server or a database could not be reached."""
+
+    default_reason = "transient"
+
+
+class NetworkError(TransientError):
     default_reason = "network"
 
 
@@ -149,6 +186,12 @@ class RegistryError(InputError):
     default_reason = "bad_registry"
 
 
+class RegistryNotTrusted(RegistryError, VerificationError):
+    """A registry whose authority signature fails, or that would roll back a newer one."""
+
+    default_reason = "bad_signature"
+
+
 class RegionSpecError(InputError):
     default_reason = "bad_region"
 
@@ -163,3 +206,15 @@ class StoreError(ChiplocError):
 
 class IntegrityError(StoreError):
     default_reason = "integrity"
+
+
+class StoreUnavailable(StoreError, TransientError):
+    """The database server is unreachable after the store's retries (transient).
+
+    Every write is one transaction, so nothing is half-written: the caller may
+    retry the same call later. Reason ``unavailable``, or ``commit_unknown``
+    when the connection broke during COMMIT of a write that is not idempotent
+    by key (whether it landed cannot be told; check before retrying).
+    """
+
+    default_reason = "unavailable"

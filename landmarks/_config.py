@@ -36,7 +36,17 @@ from chiploc.common.config import read_toml_table
 from chiploc.common.errors import ConfigError
 from chiploc.protocol import validate_id
 
-__all__ = ["LandmarkConfig", "parse_host_port"]
+__all__ = ["CONFIG_KEYS", "LandmarkConfig", "parse_host_port"]
+
+#: Every key ``[landmark]`` accepts (docs/operations.md documents each; a test checks that).
+CONFIG_KEYS: frozenset[str] = frozenset(
+    {
+        "id", "key", "registry", "authority_key", "udp_listen", "http_listen", "db",
+        "probes_per_round", "probe_timeout_ms", "hello_timeout_ms", "hello_retries",
+        "max_concurrent_rounds", "mesh_listen", "mesh_peers", "mesh_interval_s",
+        "mesh_probes",
+    }
+)  # fmt: skip
 
 
 def parse_host_port(text: str, *, what: str = "address") -> tuple[str, int]:
@@ -116,13 +126,7 @@ class LandmarkConfig:
     def from_mapping(
         cls, section: dict[str, Any], *, base: Path, source: str = "<config>"
     ) -> LandmarkConfig:
-        known = {
-            "id", "key", "registry", "authority_key", "udp_listen", "http_listen", "db",
-            "probes_per_round", "probe_timeout_ms", "hello_timeout_ms", "hello_retries",
-            "max_concurrent_rounds", "mesh_listen", "mesh_peers", "mesh_interval_s",
-            "mesh_probes",
-        }  # fmt: skip
-        unknown = set(section) - known
+        unknown = set(section) - CONFIG_KEYS
         if unknown:
             raise ConfigError(f"{source}: unknown keys {sorted(unknown)}")
         for required in ("id", "key", "registry", "db"):

@@ -37,6 +37,7 @@ from chiploc.common.errors import (
 )
 from chiploc.landmarks._config import LandmarkConfig, parse_host_port
 from chiploc.landmarks._core import RoundCore
+from chiploc.landmarks._openapi import openapi_document
 from chiploc.landmarks._store import ReportStore
 from chiploc.landmarks._udp import UdpProber
 from chiploc.protocol import (
@@ -120,6 +121,7 @@ class LandmarkDaemon:
         app.router.add_get("/v1/reports", self._reports)
         app.router.add_post("/v1/mesh/rounds", self._mesh_rounds)
         app.router.add_get("/v1/mesh", self._mesh_view)
+        app.router.add_get("/openapi.json", self._openapi)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.http_host, self.config.http_port)
@@ -350,6 +352,20 @@ class LandmarkDaemon:
             {"status": status, "landmark": self.id, "udp": list(self.udp_address)},
             status=503 if self._closing else 200,
         )
+
+    @property
+    def http_routes(self) -> list[tuple[str, str]]:
+        """(method, path) of every route the running HTTP plane serves (HEAD left out)."""
+        if self._runner is None:
+            return []
+        return sorted(
+            (r.method, r.resource.canonical)
+            for r in self._runner.app.router.routes()
+            if r.resource is not None and r.method != "HEAD"
+        )
+
+    async def _openapi(self, request: web.Request) -> web.Response:
+        return web.json_response(openapi_document(landmark_id=self.id))
 
     async def _metrics(self, request: web.Request) -> web.Response:
         lines = [

@@ -24,15 +24,30 @@ def _round_coords(value: Any, ndigits: int) -> Any:
 
 
 @cache
-def basemap_geojson(tolerance_deg: float = 0.05) -> dict[str, Any]:
-    """A GeoJSON FeatureCollection of every country, simplified by ``tolerance_deg``."""
-    from shapely.geometry import mapping
+def basemap_geojson(
+    tolerance_deg: float = 0.05,
+    *,
+    detail_bbox: tuple[float, float, float, float] | None = None,
+    detail_tolerance_deg: float | None = None,
+) -> dict[str, Any]:
+    """A GeoJSON FeatureCollection of every country, simplified by ``tolerance_deg``.
+
+    Countries that meet ``detail_bbox`` (lon/lat: west, south, east, north) are simplified
+    by ``detail_tolerance_deg`` instead, so that where the page opens their borders lie
+    within a pixel of the authorized zone drawn from the same data, unsimplified.
+    """
+    from shapely.geometry import box, mapping
 
     from chiploc import solver
 
+    detail = box(*detail_bbox) if detail_bbox is not None else None
     features = []
     for iso3, (name, geometry) in sorted(solver.country_geometries().items()):
-        simple = geometry.simplify(tolerance_deg, preserve_topology=True)
+        tolerance = tolerance_deg
+        near = detail is not None and geometry.intersects(detail)
+        if near and detail_tolerance_deg is not None:
+            tolerance = min(tolerance_deg, detail_tolerance_deg)
+        simple = geometry.simplify(tolerance, preserve_topology=True)
         if simple.is_empty:
             continue
         geo = mapping(simple)
@@ -42,7 +57,7 @@ def basemap_geojson(tolerance_deg: float = 0.05) -> dict[str, Any]:
                 "properties": {"iso3": iso3, "name": name},
                 "geometry": {
                     "type": geo["type"],
-                    "coordinates": _round_coords(geo["coordinates"], 3),
+                    "coordinates": _round_coords(geo["coordinates"], 4 if tolerance < 0.01 else 3),
                 },
             }
         )

@@ -14,12 +14,14 @@ from typing import Any
 
 import folium
 
+from chiploc.common.text import plural
 from chiploc.maps._html import (
     GeoJsonLayer,
+    JsBlock,
     OfflineMap,
     add_banner,
+    add_basemap,
     attach,
-    basemap_layer,
     html_control,
     label_marker,
     render_html,
@@ -54,7 +56,9 @@ def _fmt(value: float | None, unit: str, digits: int = 1) -> str:
 def _fmt_area(area_km2: float | None) -> str:
     if area_km2 is None:
         return "—"
-    return _fmt(area_km2, "km²", 0 if area_km2 >= 100 else 3)
+    if 0.0 < area_km2 < 0.05:
+        return "< 0.1 km²"
+    return _fmt(area_km2, "km²", 1)
 
 
 def _landmark_html(lm: LandmarkLayer) -> str:
@@ -86,7 +90,7 @@ def _banner_html(layers: ChipLayers) -> str:
         f"<tr><td>margin</td><td><b>{_fmt(layers.margin_km, 'km')}</b></td></tr>",
         f"<tr><td>model</td><td>{escape(layers.model)}: {kind}</td></tr>",
         f"<tr><td>authorized</td><td>{escape(layers.region_spec)}</td></tr>",
-        f"<tr><td>tolerate</td><td>{layers.tolerate} landmark(s) may be dropped</td></tr>",
+        f"<tr><td>tolerate</td><td>{plural(layers.tolerate, 'landmark')} may be dropped</td></tr>",
     ]
     if layers.area_km2 is not None:
         rows.append(f"<tr><td>region</td><td>{_fmt_area(layers.area_km2)}</td></tr>")
@@ -113,27 +117,96 @@ def _banner_html(layers: ChipLayers) -> str:
 
 
 def _legend_html(layers: ChipLayers) -> str:
+    """The legend: one line per kind of thing drawn on this map, and only those."""
     colour = VERDICT_COLOURS[layers.verdict]
     proof_title = "Proof" if layers.proof else f"Bounds ({escape(layers.model)} model, not a proof)"
-    return (
-        f"<b>{proof_title}</b><br>"
-        f"<span class='chiploc-swatch' style='background:{colour}66;border-color:{colour}'></span>"
-        "proven region (the chip is inside)<br>"
-        f"<span class='chiploc-swatch' style='background:none;border-color:{_BINDING_COLOUR}'>"
-        "</span>landmark bound (binding)<br>"
-        f"<span class='chiploc-swatch' style='background:none;border-color:{_BOUND_COLOUR};"
-        "border-style:dashed'></span>landmark bound (not binding)<br>"
-        f"<span class='chiploc-swatch' style='background:none;border-color:{_CONFLICT_COLOUR}'>"
-        "</span>conflicting landmark<br>"
-        f"<span class='chiploc-dot' style='background:{_BINDING_COLOUR}'></span>landmark<br>"
-        f"<span class='chiploc-swatch' style='background:{_AUTHORIZED_COLOUR}22;"
-        f"border-color:{_AUTHORIZED_COLOUR};border-style:dashed'></span>authorized region<br>"
-        "<hr style='margin:4px 0'>"
-        "<b>Estimate</b><br>"
-        f"<span class='chiploc-dot' style='background:#fff;border:3px dotted {_ESTIMATE_COLOUR}'>"
-        f"</span>{ESTIMATE_LABEL}<br>"
+    drawn = [lm for lm in layers.landmarks if lm.bound is not None]
+    items: list[tuple[str, str]] = []
+    if layers.region is not None:
+        items.append(
+            (
+                "region",
+                f"<span class='chiploc-swatch' style='background:{colour}66;border-color:{colour}'>"
+                "</span>proven region (the chip is inside)",
+            )
+        )
+    if any(lm.binding and not lm.conflicting for lm in drawn):
+        items.append(
+            (
+                "binding",
+                f"<span class='chiploc-swatch' style='background:none;"
+                f"border-color:{_BINDING_COLOUR}'></span>landmark bound (binding)",
+            )
+        )
+    if any(not lm.binding and not lm.conflicting for lm in drawn):
+        items.append(
+            (
+                "not-binding",
+                f"<span class='chiploc-swatch' style='background:none;border-color:{_BOUND_COLOUR};"
+                "border-style:dashed'></span>landmark bound (not binding)",
+            )
+        )
+    if any(lm.conflicting for lm in layers.landmarks):
+        items.append(
+            (
+                "conflicting",
+                f"<span class='chiploc-swatch' style='background:none;"
+                f"border-color:{_CONFLICT_COLOUR}'></span>conflicting landmark and its bound",
+            )
+        )
+    if any(not lm.conflicting for lm in layers.landmarks):
+        items.append(
+            (
+                "landmark",
+                f"<span class='chiploc-dot' style='background:{_BINDING_COLOUR}'></span>landmark",
+            )
+        )
+    if layers.authorized is not None:
+        items.append(
+            (
+                "authorized",
+                f"<span class='chiploc-swatch' style='background:{_AUTHORIZED_COLOUR}22;"
+                f"border-color:{_AUTHORIZED_COLOUR};border-style:dashed'></span>authorized region",
+            )
+        )
+    html = [f"<b>{proof_title}</b>"]
+    html += [f"<div data-chiploc-legend='{key}'>{text}</div>" for key, text in items]
+    if layers.estimate is not None:
+        html.append(
+            "<hr style='margin:4px 0'><b>Estimate</b>"
+            "<div data-chiploc-legend='estimate'>"
+            "<span class='chiploc-dot' style='background:#fff;"
+            f"border:3px dotted {_ESTIMATE_COLOUR}'></span>{ESTIMATE_LABEL}</div>"
+        )
+    html.append(
         "<span class='chiploc-small'>borders: Natural Earth, simplified, display only</span>"
     )
+    return "".join(html)
+
+
+# Labels never cover one another, the banner, the legend or a control: after every move,
+# each label (in drawing order: landmarks first) is shown only if its text box misses all
+# those already shown and every box on the map; the marker's tooltip still names it.
+_DECLUTTER_JS = """
+function chiplocDeclutter() {
+  var boxes = Array.prototype.map.call(
+    document.querySelectorAll('.chiploc-box, .leaflet-control'),
+    function(e) { return e.getBoundingClientRect(); });
+  var kept = [];
+  var overlaps = function(a, b) {
+    return !(a.right <= b.left || b.right <= a.left || a.bottom <= b.top || b.bottom <= a.top);
+  };
+  document.querySelectorAll('.chiploc-label-icon').forEach(function(icon) {
+    icon.style.visibility = '';
+    var r = (icon.querySelector('.chiploc-label') || icon).getBoundingClientRect();
+    var hit = boxes.concat(kept).some(function(b) { return overlaps(r, b); });
+    if (hit) { icon.style.visibility = 'hidden'; } else { kept.push(r); }
+  });
+}
+map.on('zoomend moveend overlayadd overlayremove', chiplocDeclutter);
+window.chiplocDeclutter = chiplocDeclutter;
+chiplocDeclutter();
+"""
 
 
 def _bounds_list(b: tuple[tuple[float, float], tuple[float, float]]) -> list[list[float]]:
@@ -146,8 +219,7 @@ def chip_map_from_layers(layers: ChipLayers, *, tiles: str | None = None) -> str
     named: dict[str, Any] = {}
     colour = VERDICT_COLOURS[layers.verdict]
 
-    basemap = basemap_layer(tiles=tiles)
-    m.add_child(basemap)
+    basemap = add_basemap(m, tiles=tiles, view=layers.focus_bounds)
     named["basemap"] = basemap
 
     if layers.authorized is not None:
@@ -283,13 +355,14 @@ def chip_map_from_layers(layers: ChipLayers, *, tiles: str | None = None) -> str
 
     m.add_child(html_control(_legend_html(layers), position="bottomright", cls="chiploc-legend"))
     buttons: list[tuple[str, list[list[float]]]] = []
-    if layers.region is not None:
-        buttons.append(("Zoom to region", _bounds_list(layers.focus_bounds)))
+    if layers.region_bounds is not None:
+        buttons.append(("Zoom to region", _bounds_list(layers.region_bounds)))
     buttons.append(("Zoom to all", _bounds_list(layers.all_bounds)))
     m.add_child(zoom_control(buttons, initial=_bounds_list(layers.focus_bounds)))
     m.add_child(folium.LayerControl(position="topright", collapsed=True))
 
     add_banner(m, _banner_html(layers), colour=colour)
+    m.add_child(JsBlock(_DECLUTTER_JS))
     return render_html(
         m,
         title=f"chiploc — {layers.target}: {layers.verdict}",

@@ -32,13 +32,14 @@ from typing import Any
 import folium
 
 from chiploc.common.errors import ConfigError, MeasurementError
+from chiploc.common.text import plural
 from chiploc.common.units import SPEED_OF_LIGHT_KM_PER_MS
 from chiploc.maps._html import (
     GeoJsonLayer,
     OfflineMap,
     add_banner,
+    add_basemap,
     attach,
-    basemap_layer,
     html_control,
     label_marker,
     render_html,
@@ -267,8 +268,7 @@ def coverage_map(grid: CoverageGrid, authorized: Any, *, tiles: str | None = Non
     from shapely.geometry import mapping
 
     m = OfflineMap(tiles=tiles)
-    basemap = basemap_layer(tiles=tiles)
-    m.add_child(basemap)
+    basemap = add_basemap(m, tiles=tiles)
     named: dict[str, Any] = {"basemap": basemap}
 
     covered = [shapely.box(c[1], c[0], c[3], c[2]) for c in grid.cells if c[6]]
@@ -323,7 +323,8 @@ def coverage_map(grid: CoverageGrid, authorized: Any, *, tiles: str | None = Non
         f"<h3>Coverage of {escape(grid.region_spec)} — best case</h3>"
         f"<div><b>{pct:.0f}%</b> of the zone ({grid.covered:,} of {len(grid.cells):,} cells "
         f"of ≈{grid.resolution_km:.0f} km) could be proven COMPLIANT by "
-        f"{len(grid.landmarks)} landmark(s) with {overhead_us:,.0f} µs software overhead.</div>"
+        f"{plural(len(grid.landmarks), 'landmark')} with {overhead_us:,.0f} µs software "
+        "overhead.</div>"
         "<div class='chiploc-small'>Best case: each RTT = 2 x great-circle distance / c "
         "(vacuum) + overhead, solved by the real solver. Real paths are slower, so real "
         "coverage is at most what is shaded green. Red: add a landmark near there.</div>"

@@ -20,10 +20,11 @@ from folium import LayerControl
 from folium.map import Layer
 from folium.template import Template
 
+from chiploc.common.text import plural
 from chiploc.maps._html import (
     JsBlock,
     OfflineMap,
-    basemap_layer,
+    add_basemap,
     figure_of,
     html_control,
     render_html,
@@ -87,8 +88,8 @@ function popup(r) {
   var div = document.createElement('div');
   var b = document.createElement('b'); b.textContent = r[3]; div.appendChild(b);
   var lines = [V[r[2]],
-    r[4] === null ? 'margin —' : 'margin ' + r[4] + ' km',
-    r[5] === 'r' ? 'at the proven region\\u2019s centre' : 'at the estimate \\u2014 not a proof',
+    r[4] === null ? 'margin —' : 'margin ' + r[4].toFixed(1) + ' km',
+    r[5] === 'r' ? 'at a point inside the proven region' : 'at the estimate \\u2014 not a proof',
     r[0].toFixed(4) + ', ' + r[1].toFixed(4)];
   lines.forEach(function(t) { div.appendChild(document.createElement('br'));
     div.appendChild(document.createTextNode(t)); });
@@ -111,13 +112,26 @@ groups.forEach(function(g, k) {
     window.chiplocPending -= 1;
   }
 });
-if (DATA.fit) { map.fitBounds(DATA.fit, {padding: [20, 20], maxZoom: 10, animate: false}); }
-else { map.setView([20, 0], 2, {animate: false}); }
+"""
+
+# After the panel and the layer control exist: fit the chips between the boxes at the top and
+# at the bottom of the map (measured), so that no chip opens hidden under a box.
+_FIT_JS = """
+if (!DATA.fit) { map.setView([20, 0], 2, {animate: false}); return; }
+var r0 = map.getContainer().getBoundingClientRect(), top = 0, bottom = 0;
+document.querySelectorAll('.leaflet-control, .chiploc-box').forEach(function(e) {
+  var r = e.getBoundingClientRect();
+  if (r.height === 0) { return; }
+  if (r.top - r0.top < r0.height / 2) { top = Math.max(top, r.bottom - r0.top); }
+  else { bottom = Math.max(bottom, r0.bottom - r.top); }
+});
+map.fitBounds(DATA.fit, {paddingTopLeft: [20, top + 15], paddingBottomRight: [20, bottom + 15],
+                         maxZoom: 10, animate: false});
 """
 
 
 def _panel_html(points: FleetPoints) -> str:
-    rows = [f"<h3>Fleet: {points.total:,} chips</h3><table>"]
+    rows = [f"<h3>Fleet: {plural(points.total, 'chip')}</h3><table>"]
     for verdict in VERDICTS:
         colour = VERDICT_COLOURS[verdict]
         rows.append(
@@ -146,7 +160,7 @@ def _panel_html(points: FleetPoints) -> str:
             + "</div></div>"
         )
     rows.append(
-        "<div class='chiploc-small'>points: centre of each chip's proven region; "
+        "<div class='chiploc-small'>points: a point inside each chip's proven region; "
         "borders simplified, display only</div>"
     )
     return "".join(rows)
@@ -173,8 +187,7 @@ def fleet_map_from_points(
     """Render prepared :class:`FleetPoints` as a self-contained offline HTML page."""
     cluster = len(points.rows) > cluster_threshold
     m = OfflineMap(tiles=tiles)
-    basemap = basemap_layer(tiles=tiles, tolerance_deg=0.1)
-    m.add_child(basemap)
+    basemap = add_basemap(m, tiles=tiles, tolerance_deg=0.1)
     named: dict[str, Any] = {"basemap": basemap}
     groups = []
     for i, verdict in enumerate(VERDICTS):
@@ -201,18 +214,18 @@ def fleet_map_from_points(
                 "rows": [list(r) for r in points.rows],
                 "groups": [g.get_name() for g in groups],
                 "cluster": cluster,
-                "fit": fit,
             },
         )
     )
     m.add_child(html_control(_panel_html(points), position="bottomleft", cls="chiploc-panel"))
     m.add_child(LayerControl(position="topright", collapsed=False))
+    m.add_child(JsBlock(_FIT_JS, {"fit": fit}))
     figure_of(m).header.add_child(
         Element("<style>" + _cluster_css() + "</style>"), name="cluster_css"
     )
     return render_html(
         m,
-        title=f"chiploc fleet — {points.total:,} chips",
+        title=f"chiploc fleet — {plural(points.total, 'chip')}",
         layers=named,
         cluster=cluster,
         tiles=tiles,

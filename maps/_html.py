@@ -31,7 +31,7 @@ from typing import Any
 
 import folium
 from branca.element import Element, Figure, MacroElement
-from folium.map import Layer
+from folium.map import CustomPane, Layer
 from folium.template import Template
 
 from chiploc.common.errors import ConfigError
@@ -53,11 +53,11 @@ _CSS_IMAGE = re.compile(r"url\(images/([A-Za-z0-9_.-]+\.png)\)")
 
 
 def _vendor_text(name: str) -> str:
-    return (resources.files("maps") / "_vendor" / name).read_text(encoding="utf-8")
+    return (resources.files("chiploc.maps") / "_vendor" / name).read_text(encoding="utf-8")
 
 
 def _vendor_bytes(name: str) -> bytes:
-    return (resources.files("maps") / "_vendor" / name).read_bytes()
+    return (resources.files("chiploc.maps") / "_vendor" / name).read_bytes()
 
 
 def _inline_css_images(css: str) -> str:
@@ -207,17 +207,49 @@ class GeoJsonLayer(Layer):
         self.pane = pane
 
 
-def basemap_layer(*, tiles: str | None, tolerance_deg: float = 0.05) -> GeoJsonLayer:
-    """The country-borders layer under every page: filled land without ``tiles``, bare
-    outlines over them; display only (not interactive)."""
-    return GeoJsonLayer(
-        basemap_geojson(tolerance_deg),
+#: The basemap's own pane: above tiles (200), below every overlay (400), marker (600),
+#: tooltip (650) and popup (700). Within one pane Leaflet's CSS puts an SVG renderer above a
+#: canvas one (z-index 200 vs 100), so a filled basemap sharing the overlay pane hid every
+#: canvas-drawn fleet marker on land; in a pane of its own it is under them by construction.
+BASEMAP_PANE = "chiplocBasemap"
+BASEMAP_PANE_Z_INDEX = 250
+
+
+def add_basemap(
+    m: folium.Map,
+    *,
+    tiles: str | None,
+    tolerance_deg: float = 0.05,
+    view: tuple[tuple[float, float], tuple[float, float]] | None = None,
+) -> GeoJsonLayer:
+    """Add the country-borders layer under everything else on ``m`` (in :data:`BASEMAP_PANE`):
+    filled land without ``tiles``, bare outlines over them; display only (not interactive).
+
+    ``view`` (``((south, west), (north, east))``, where the page opens): the countries there
+    are simplified to half a pixel of that view (1,280 px across) instead, so their borders
+    and a zone drawn from the same data, unsimplified, are one line there.
+    """
+    m.add_child(CustomPane(BASEMAP_PANE, z_index=BASEMAP_PANE_Z_INDEX, pointer_events=False))
+    data = basemap_geojson(tolerance_deg)
+    if view is not None:
+        (s, w), (n, e) = view
+        extent_deg = max(e - w, n - s, 1e-3)
+        data = basemap_geojson(
+            tolerance_deg,
+            detail_bbox=(w, s, e, n),
+            detail_tolerance_deg=max(extent_deg / 2560.0, 1e-4),
+        )
+    layer = GeoJsonLayer(
+        data,
         name=BASEMAP_LAYER_NAME,
         style={"color": "#8a8a8a", "weight": 0.8, "fillColor": "#f4f1e8", "fillOpacity": 1.0}
         if tiles is None
         else {"color": "#555", "weight": 0.8, "fill": False},
         interactive=False,
+        pane=BASEMAP_PANE,
     )
+    m.add_child(layer)
+    return layer
 
 
 def label_marker(
@@ -332,7 +364,8 @@ _BASE_CSS = """
 .chiploc-small { color: #555; font-size: 11px; }
 .leaflet-container { background: #dfeaf3; }
 .chiploc-label { background: none; border: none; font: bold 12px system-ui, sans-serif;
-  color: #111; text-shadow: 0 0 3px #fff, 0 0 3px #fff; white-space: nowrap; }
+  color: #111; text-shadow: 0 0 3px #fff, 0 0 3px #fff; white-space: nowrap;
+  display: inline-block; }
 .chiploc-btn { display: block; margin: 2px 0; padding: 2px 6px; cursor: pointer;
   font: 12px system-ui, sans-serif; background: #fff; border: 1px solid #888;
   border-radius: 3px; width: 100%; }

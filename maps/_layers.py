@@ -150,8 +150,11 @@ class ChipLayers:
     estimate: tuple[float, float] | None
     estimate_model: str | None
     settle: tuple[Mapping[str, Any], ...]
-    #: the view: the region when there is one, else the landmarks (and estimate)
+    #: the opening view: the region and the authorized zone together; for INCONSISTENT
+    #: every conflicting landmark's whole bound; else the landmarks (and estimate)
     focus_bounds: LatLonBounds
+    #: the proven region alone ("zoom to region"), None without a region
+    region_bounds: LatLonBounds | None
     #: everything drawn, for "zoom to all"
     all_bounds: LatLonBounds
 
@@ -267,15 +270,27 @@ def chip_layers(result: Mapping[str, Any], *, authorized: Any = None) -> ChipLay
     estimate_model = None
     if estimate_d is not None:
         estimate_model = str(estimate_d.get("model") or "unknown")
+        if estimate_d.get("method"):  # shown as "best guess (cbg-depth on the fiber model)"
+            estimate_model = f"{estimate_d['method']} on the {estimate_model}"
 
     region_bounds = _geometry_bounds(region) if region is not None else None
     landmark_bounds = _bounds_of((lm.lat, lm.lon) for lm in landmarks)
     estimate_bounds = _bounds_of([estimate] if estimate else [])
-    focus = region_bounds or _union_bounds(landmark_bounds, estimate_bounds)
     authorized_bounds = (
         _geometry_bounds(authorized_geojson) if authorized_geojson is not None else None
     )
-    everything = _union_bounds(region_bounds, landmark_bounds, estimate_bounds, authorized_bounds)
+    conflict_bounds = _union_bounds(
+        *(_geometry_bounds(lm.bound) for lm in landmarks if lm.conflicting and lm.bound)
+    )
+    if region_bounds is not None:
+        focus = _union_bounds(region_bounds, authorized_bounds)
+    elif verdict == "INCONSISTENT" and conflict_bounds is not None:
+        focus = _union_bounds(conflict_bounds, landmark_bounds)
+    else:
+        focus = _union_bounds(landmark_bounds, estimate_bounds)
+    everything = _union_bounds(
+        region_bounds, landmark_bounds, estimate_bounds, authorized_bounds, conflict_bounds
+    )
     world: LatLonBounds = ((-60.0, -170.0), (75.0, 170.0))
 
     return ChipLayers(
@@ -297,6 +312,7 @@ def chip_layers(result: Mapping[str, Any], *, authorized: Any = None) -> ChipLay
         estimate_model=estimate_model,
         settle=tuple(result.get("settle") or ()),
         focus_bounds=focus or authorized_bounds or world,
+        region_bounds=region_bounds,
         all_bounds=everything or world,
     )
 
@@ -351,6 +367,13 @@ def fleet_points(results: Iterable[Mapping[str, Any]]) -> FleetPoints:
     return FleetPoints(rows=tuple(rows), counts=counts, unplaced=tuple(unplaced))
 
 
+def _ms(value: Any) -> str:
+    """Milliseconds at the one precision every map uses for RTTs (3 decimals: 1 µs)."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return f"{value:,.3f} ms"
+    return "—"
+
+
 def settle_lines(settle: Sequence[Mapping[str, Any]]) -> list[str]:
     """Human lines for the INCONCLUSIVE hint: which landmark would settle it."""
     lines = []
@@ -361,9 +384,9 @@ def settle_lines(settle: Sequence[Mapping[str, Any]]) -> list[str]:
         have = s.get("rtt_ms")
         if lm is None:
             continue
-        text = f"{lm}: RTT {have} ms"
+        text = f"{lm}: RTT {_ms(have)}"
         if need is not None:
-            text += f" → needs ≤ {need} ms"
+            text += f" → needs ≤ {_ms(need)}"
         if gives:
             text += f" for {gives}"
         lines.append(text)

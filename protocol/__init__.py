@@ -44,6 +44,7 @@ from chiploc.protocol._report import (
     decode_report,
     sign_report,
     verify_report,
+    verify_report_lazy,
 )
 from chiploc.protocol._wire import (
     HEADER_BYTES,
@@ -139,6 +140,7 @@ __all__ = [
     "verify_hello",
     "verify_hello_ack",
     "verify_report",
+    "verify_report_lazy",
     "verify_response",
     "verify_signature",
     "write_keypair",

@@ -10,6 +10,11 @@ Invariants enforced here:
   group- or world-accessible (:class:`~chiploc.common.errors.KeyFileError`).
 * Every file problem (missing, unreadable, malformed, wrong role or id) is a
   ``KeyFileError`` naming the file.
+* Keys are never accepted in each other's place: a private key file where a public
+  key is expected (a pinned authority key, a key to enrol) is refused (reason
+  ``private_key_given``), so a secret is never quietly copied around as if it were
+  public; a public key file where a private key is needed is refused (reason
+  ``public_key_given``). Both messages say which kind the file is and which is needed.
 
 File format (UTF-8 JSON, one object)::
 
@@ -239,13 +244,19 @@ def load_private_key(
         raise KeyFileError(f"{p}: no such key file", reason="missing_key_file") from e
     except OSError as e:
         raise KeyFileError(f"{p}: cannot stat key file: {e.strerror}") from e
+    obj = _read_json(p)
+    if isinstance(obj, dict) and obj.get("format") == PUBLIC_KEY_FORMAT:
+        raise KeyFileError(
+            f"{p}: this is a PUBLIC key file ({PUBLIC_KEY_FORMAT}); a PRIVATE key file "
+            f"({PRIVATE_KEY_FORMAT}, the .key written beside the .pub) is needed here",
+            reason="public_key_given",
+        )
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise KeyFileError(
             f"{p}: private key is accessible by group/others (mode {stat.S_IMODE(mode):04o});"
             f" run chmod 600 {p}",
             reason="key_file_permissions",
         )
-    obj = _read_json(p)
     try:
         key = PrivateKey.from_json_dict(obj)
     except (ValueError, KeyError, TypeError) as e:
@@ -257,12 +268,16 @@ def load_private_key(
 def load_public_key(
     path: str | os.PathLike[str], *, role: Role | None = None, id: str | None = None
 ) -> PublicKey:
-    """Load a ``.pub`` file (or, for convenience, derive it from a ``.key`` file)."""
+    """Load a ``.pub`` file; a private ``.key`` file is refused (reason ``private_key_given``)."""
     p = Path(path)
     obj = _read_json(p)
     if isinstance(obj, dict) and obj.get("format") == PRIVATE_KEY_FORMAT:
-        private = load_private_key(p, role=role, id=id)
-        return private.public_key
+        raise KeyFileError(
+            f"{p}: this is a PRIVATE key file ({PRIVATE_KEY_FORMAT}); a PUBLIC key file "
+            f"({PUBLIC_KEY_FORMAT}, the .pub written beside it) is expected here - never "
+            "hand out or pin the private key",
+            reason="private_key_given",
+        )
     try:
         key = PublicKey.from_json_dict(obj)
     except (ValueError, KeyError, TypeError) as e:

@@ -37,7 +37,13 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from chiploc.common.canonical import canonical_json
-from chiploc.common.errors import BadSignature, RegistryError, RevokedIdentity, UnknownIdentity
+from chiploc.common.errors import (
+    BadSignature,
+    RegistryError,
+    RegistryNotTrusted,
+    RevokedIdentity,
+    UnknownIdentity,
+)
 from chiploc.protocol._keys import PrivateKey, Role, validate_id, verify_signature
 
 __all__ = [
@@ -349,7 +355,7 @@ class Registry:
         try:
             verify_signature(authority_public_key, message, signature)
         except BadSignature as e:
-            raise RegistryError(
+            raise RegistryNotTrusted(
                 f"{source}: authority signature does not verify (tampered registry,"
                 " or wrong authority key)",
                 reason="bad_signature",
@@ -429,17 +435,17 @@ def reload_registry(
     new = load_registry_pinned(registry_path, authority_key_path)
     where = os.fspath(registry_path)
     if new.authority_public_key != current.authority_public_key:
-        raise RegistryError(
+        raise RegistryNotTrusted(
             f"{where}: signed by a different authority key than the running registry",
             reason="authority_changed",
         )
     if new.serial < current.serial:
-        raise RegistryError(
+        raise RegistryNotTrusted(
             f"{where}: serial {new.serial} is older than the running serial {current.serial}",
             reason="rollback",
         )
     if new.serial == current.serial and new != current:
-        raise RegistryError(
+        raise RegistryNotTrusted(
             f"{where}: serial {new.serial} equals the running serial but the content differs",
             reason="rollback",
         )

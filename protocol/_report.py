@@ -60,6 +60,7 @@ __all__ = [
     "decode_report",
     "sign_report",
     "verify_report",
+    "verify_report_lazy",
 ]
 
 REPORT_DOMAIN: Final = b"chiploc/report/v1\x00"
@@ -76,6 +77,9 @@ _NO_SIGNATURE: Final = bytes(SIGNATURE_BYTES)
 #: were lost.
 TIMESTAMP_SOURCES: Final = ("none", "kernel", "userspace", "mixed")
 _SOURCE_CODE: Final = {name: i for i, name in enumerate(TIMESTAMP_SOURCES)}
+_ANSWERED_SOURCES: Final = frozenset({"kernel", "userspace"})
+#: One probe record on the wire: seq, nonce, rtt (all ones = lost), source, chip signature.
+_PROBE_RECORD: Final = struct.Struct(">I16sQB64s")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,24 +93,22 @@ class ProbeRecord:
     timestamp_source: str
 
     def __post_init__(self) -> None:
-        if isinstance(self.seq, bool) or not isinstance(self.seq, int) or not 0 <= self.seq < 2**32:
+        # ``type(x) is int`` (not isinstance): refuses bool and int subclasses, and is the
+        # fast path of report decoding (32 probes a report).
+        seq, rtt, signature = self.seq, self.rtt_ns, self.chip_signature
+        if type(seq) is not int or not 0 <= seq < 2**32:
             raise ValueError("seq must be an unsigned 32-bit integer")
-        if not isinstance(self.nonce, bytes) or len(self.nonce) != NONCE_BYTES:
+        if type(self.nonce) is not bytes or len(self.nonce) != NONCE_BYTES:
             raise ValueError("nonce must be 16 bytes")
-        if not isinstance(self.chip_signature, bytes) or len(self.chip_signature) != 64:
+        if type(signature) is not bytes or len(signature) != SIGNATURE_BYTES:
             raise ValueError("chip_signature must be 64 bytes")
-        if self.rtt_ns is None:
-            if self.timestamp_source != "none" or self.chip_signature != _NO_SIGNATURE:
+        if rtt is None:
+            if self.timestamp_source != "none" or signature != _NO_SIGNATURE:
                 raise ValueError("a lost probe has source 'none' and an all-zero signature")
-        else:
-            if (
-                isinstance(self.rtt_ns, bool)
-                or not isinstance(self.rtt_ns, int)
-                or not 0 < self.rtt_ns < _LOST
-            ):
-                raise ValueError("rtt_ns must be a positive 64-bit integer or None")
-            if self.timestamp_source not in ("kernel", "userspace"):
-                raise ValueError("an answered probe's source is 'kernel' or 'userspace'")
+        elif type(rtt) is not int or not 0 < rtt < _LOST:
+            raise ValueError("rtt_ns must be a positive 64-bit integer or None")
+        elif self.timestamp_source not in _ANSWERED_SOURCES:
+            raise ValueError("an answered probe's source is 'kernel' or 'userspace'")
 
     @property
     def lost(self) -> bool:
@@ -286,6 +288,40 @@ def sign_report(
     return decode_report(raw)
 
 
+_new = object.__new__
+_SET_PROBE_FIELDS: Final = tuple(
+    ProbeRecord.__dict__[name].__set__
+    for name in ("seq", "nonce", "rtt_ns", "chip_signature", "timestamp_source")
+)
+
+
+def _decoded_probe(seq: int, nonce: bytes, rtt: int, code: int, signature: bytes) -> ProbeRecord:
+    """A :class:`ProbeRecord` from one unpacked wire record, with exactly the checks of
+    ``ProbeRecord.__post_init__`` that unpacked values can fail (the struct format already
+    guarantees a u32 seq, a 16-byte nonce, a 64-byte signature and rtt < 2^64), set
+    through the slots directly: the dataclass constructor costs ~3x more, and a report
+    carries 32 of them (``tests/protocol/test_report_lazy.py`` checks both agree)."""
+    source = TIMESTAMP_SOURCES[code]  # IndexError -> DecodeError in decode_report
+    if rtt == _LOST:
+        if source != "none" or signature != _NO_SIGNATURE:
+            raise ValueError("a lost probe has source 'none' and an all-zero signature")
+        rtt_ns: int | None = None
+    elif rtt <= 0:
+        raise ValueError("rtt_ns must be a positive 64-bit integer or None")
+    elif source not in _ANSWERED_SOURCES:
+        raise ValueError("an answered probe's source is 'kernel' or 'userspace'")
+    else:
+        rtt_ns = rtt
+    probe: ProbeRecord = _new(ProbeRecord)
+    set_seq, set_nonce, set_rtt, set_signature, set_source = _SET_PROBE_FIELDS
+    set_seq(probe, seq)
+    set_nonce(probe, nonce)
+    set_rtt(probe, rtt_ns)
+    set_signature(probe, signature)
+    set_source(probe, source)
+    return probe
+
+
 def decode_report(data: bytes) -> MeasurementReport:
     """Parse report bytes (structure and derived fields only; signatures NOT checked)."""
     message_type = check_header(data, max_bytes=MAX_REPORT_BYTES)
@@ -305,18 +341,10 @@ def decode_report(data: bytes) -> MeasurementReport:
         raise DecodeError("too many probes", reason="oversized")
     try:
         source = TIMESTAMP_SOURCES[source_code]
-        probes = []
-        for _ in range(count):
-            seq, nonce, rtt, code = struct.unpack(">I16sQB", r.take(29))
-            probes.append(
-                ProbeRecord(
-                    seq=seq,
-                    nonce=nonce,
-                    rtt_ns=None if rtt == _LOST else rtt,
-                    chip_signature=r.take(SIGNATURE_BYTES),
-                    timestamp_source=TIMESTAMP_SOURCES[code],
-                )
-            )
+        probes = [
+            _decoded_probe(*fields)
+            for fields in _PROBE_RECORD.iter_unpack(r.take(count * _PROBE_RECORD.size))
+        ]
         r.take(SIGNATURE_BYTES)
         r.end()
         return MeasurementReport(
@@ -339,6 +367,62 @@ def decode_report(data: bytes) -> MeasurementReport:
         raise DecodeError(f"invalid report: {e}", reason="bad_field") from e
 
 
+def _verify_landmark_signature(
+    report: MeasurementReport, landmark: LandmarkEntry, target_role: Role
+) -> None:
+    raw = report.raw
+    body, signature = raw[:-SIGNATURE_BYTES], raw[-SIGNATURE_BYTES:]
+    try:
+        verify_signature(landmark.public_key, _report_domain(target_role) + body, signature)
+    except BadSignature as e:
+        raise BadSignature(
+            f"landmark {landmark.id!r} signature over the report does not verify"
+        ) from e
+
+
+def _verify_chip_signature(
+    report: MeasurementReport,
+    chip: ChipEntry | LandmarkEntry,
+    landmark: LandmarkEntry,
+    probe: ProbeRecord,
+    target_role: Role,
+) -> None:
+    message = response_message(
+        session_id=report.session_id,
+        chip_id=chip.id,
+        landmark_id=landmark.id,
+        seq=probe.seq,
+        nonce=probe.nonce,
+        target_role=target_role,
+    )
+    try:
+        verify_signature(chip.public_key, message, probe.chip_signature)
+    except BadSignature as e:
+        raise BadSignature(
+            f"chip {chip.id!r} signature for probe seq {probe.seq} does not verify",
+            reason="bad_chip_signature",
+        ) from e
+
+
+def _decode_for_role(
+    data: bytes, registry: Registry, target_role: Role
+) -> tuple[MeasurementReport, LandmarkEntry, ChipEntry | LandmarkEntry]:
+    """Decode, check the report is on a ``target_role``, look up both identities."""
+    report = decode_report(data)
+    if report.target_role is not check_target_role(target_role):
+        raise DecodeError(
+            f"a report on a {report.target_role.value}, expected one on a {target_role.value}",
+            reason="wrong_role",
+        )
+    landmark = registry.landmark(report.landmark_id)
+    target: ChipEntry | LandmarkEntry = (
+        registry.landmark(report.chip_id)
+        if target_role is Role.LANDMARK
+        else registry.chip(report.chip_id)
+    )
+    return report, landmark, target
+
+
 def verify_report(
     data: bytes, registry: Registry, *, target_role: Role = Role.CHIP
 ) -> MeasurementReport:
@@ -350,42 +434,45 @@ def verify_report(
     recompute), UnknownIdentity / RevokedIdentity (landmark or chip/peer), BadSignature
     (landmark signature, or any chip/peer signature, naming the probe's seq).
     """
-    report = decode_report(data)
-    if report.target_role is not check_target_role(target_role):
-        raise DecodeError(
-            f"a report on a {report.target_role.value}, expected one on a {target_role.value}",
-            reason="wrong_role",
-        )
-    landmark = registry.landmark(report.landmark_id)
-    chip: ChipEntry | LandmarkEntry = (
-        registry.landmark(report.chip_id)
-        if target_role is Role.LANDMARK
-        else registry.chip(report.chip_id)
-    )
-    raw = report.raw
-    body, signature = raw[:-SIGNATURE_BYTES], raw[-SIGNATURE_BYTES:]
-    try:
-        verify_signature(landmark.public_key, _report_domain(target_role) + body, signature)
-    except BadSignature as e:
-        raise BadSignature(
-            f"landmark {landmark.id!r} signature over the report does not verify"
-        ) from e
+    report, landmark, chip = _decode_for_role(data, registry, target_role)
+    _verify_landmark_signature(report, landmark, target_role)
     for probe in report.probes:
-        if probe.rtt_ns is None:
-            continue
-        message = response_message(
-            session_id=report.session_id,
-            chip_id=chip.id,
-            landmark_id=landmark.id,
-            seq=probe.seq,
-            nonce=probe.nonce,
-            target_role=target_role,
-        )
-        try:
-            verify_signature(chip.public_key, message, probe.chip_signature)
-        except BadSignature as e:
-            raise BadSignature(
-                f"chip {chip.id!r} signature for probe seq {probe.seq} does not verify",
-                reason="bad_chip_signature",
-            ) from e
+        if probe.rtt_ns is not None:
+            _verify_chip_signature(report, chip, landmark, probe, target_role)
+    return report
+
+
+def verify_report_lazy(
+    data: bytes, registry: Registry, *, target_role: Role = Role.CHIP
+) -> MeasurementReport:
+    """Verify what the distance bound rests on, at a cost independent of probes per report.
+
+    Everything :func:`verify_report` checks, except the chip signatures of probes slower
+    than the minimum: the bytes parse and every derived field recomputes (the minimum RTT
+    among them), the report is on a ``target_role`` (else DecodeError ``wrong_role``), the
+    landmark and the chip are enrolled and not revoked, the landmark's
+    signature covers the whole transcript, and the chip signatures are checked in
+    ascending RTT order (ties by seq) up to the first that holds -- which is the probe whose
+    RTT *is* ``min_rtt_ns``, so the RTT the solver uses is that of a probe the chip
+    provably answered. A bad chip signature on it raises BadSignature
+    (``bad_chip_signature``), exactly as :func:`verify_report` does: it is never skipped
+    for the next-slowest probe, because a landmark checks every chip signature before it
+    signs, so a bad one in a signed report is the landmark's fault.
+
+    What it does not prove -- that the slower probes were answered by the chip -- does not
+    bound the region; a verifier backs it with :func:`verify_report` on a random sample of
+    reports to catch a landmark that invents transcripts (``docs/protocol.md``, "Lazy
+    verification"). Raises as :func:`verify_report`.
+    """
+    report, landmark, chip = _decode_for_role(data, registry, target_role)
+    _verify_landmark_signature(report, landmark, target_role)
+    # Ascending RTT order (ties by seq), up to the first chip signature that holds: the
+    # first is the minimum probe, and a failure there raises, so one check suffices.
+    first = min(
+        (p for p in report.probes if p.rtt_ns is not None),
+        key=lambda p: (p.rtt_ns or 0, p.seq),
+        default=None,
+    )
+    if first is not None:
+        _verify_chip_signature(report, chip, landmark, first, target_role)  # never skipped
     return report

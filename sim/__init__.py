@@ -14,11 +14,17 @@ Public API (re-exported from private modules):
 - scenarios (pure): :class:`FleetScenario`, :class:`LandmarkSpec`, :class:`ChipSpec`,
   :data:`CASES`, :data:`DEFAULT_LANDMARK_CODES`
 - runtime: :class:`SimulatedWorld` (landmarks + agents + emulators on 127.0.0.1)
+- fleet scale (pure data, no sockets): :class:`FleetWorld` (thousands of chips, hundreds
+  of landmarks), :func:`sign_chip_reports`, :func:`world_rtts_ms`, :func:`probe_rtts_ns`;
+  adaptive vs all-landmarks measurement: :func:`run_adaptive`, :class:`AdaptiveOutcome`
+  (fault scenarios of fleet runs on Dask and PostgreSQL: ``chiploc.sim._fleet_faults``)
 """
 
 from __future__ import annotations
 
-from ._attacks import ATTACKS, AttackOutcome, run_attacks
+from ._adaptive import AdaptiveOutcome, run_adaptive
+from ._attack_lab import AttackOutcome
+from ._attacks import ATTACKS, run_attacks
 from ._cities import CITIES, CITIES_BY_CODE, EUROPE, City, city
 from ._delay import (
     Address,
@@ -30,30 +36,24 @@ from ._delay import (
     RouteDelay,
     lateness_stats,
 )
-from ._faults import (
-    FUZZ_TARGETS,
-    FaultOutcome,
-    FaultPlan,
-    FaultyRelay,
-    FuzzLab,
-    FuzzResult,
-    HttpFuzzTally,
-    LoadResult,
-    agent_restart,
-    fuzz_agent,
-    fuzz_http,
-    http_requests,
-    landmark_kill_restart,
-    lossy_rounds,
-    mutate,
-    raise_nofile_limit,
-    random_json,
-    run_faults,
-    run_load,
-    verifier_kill,
-    wall_clock_jump,
+from ._fault_kills import landmark_kill_restart, verifier_kill
+from ._fault_lab import FaultOutcome
+from ._fault_relay import FaultPlan, FaultyRelay
+from ._fault_rounds import agent_restart, lossy_rounds, wall_clock_jump
+from ._faults import run_faults
+from ._fleet import (
+    FleetChip,
+    FleetSite,
+    FleetWorld,
+    probe_rtts_ns,
+    sign_chip_reports,
+    world_rtts_ms,
 )
+from ._fuzz_daemons import HttpFuzzTally, fuzz_agent, fuzz_http
+from ._fuzz_inputs import http_requests, mutate, random_json
+from ._fuzz_lab import FUZZ_TARGETS, FuzzLab, FuzzResult
 from ._host import EmulatorHost, RemoteEmulator
+from ._load import LoadResult, raise_nofile_limit, run_load
 from ._paths import (
     FIBER_SPEED_KM_PER_MS,
     Hop,
@@ -77,6 +77,7 @@ __all__ = [
     "EUROPE",
     "FIBER_SPEED_KM_PER_MS",
     "FUZZ_TARGETS",
+    "AdaptiveOutcome",
     "Address",
     "AttackOutcome",
     "ChipSpec",
@@ -89,7 +90,10 @@ __all__ = [
     "FaultPlan",
     "FaultyRelay",
     "FixedDelay",
+    "FleetChip",
     "FleetScenario",
+    "FleetSite",
+    "FleetWorld",
     "FuzzLab",
     "FuzzResult",
     "Hop",
@@ -116,11 +120,15 @@ __all__ = [
     "lateness_stats",
     "lossy_rounds",
     "mutate",
+    "probe_rtts_ns",
     "raise_nofile_limit",
     "random_json",
+    "run_adaptive",
     "run_attacks",
     "run_faults",
     "run_load",
+    "sign_chip_reports",
     "verifier_kill",
     "wall_clock_jump",
+    "world_rtts_ms",
 ]

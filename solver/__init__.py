@@ -8,7 +8,7 @@ errs on the safe side.
 from __future__ import annotations
 
 from ._csv import MEASUREMENT_COLUMNS, parse_measurements_csv
-from ._estimate import estimate_position
+from ._estimate import DEFAULT_ESTIMATOR, estimate_many, estimate_position
 from ._geodesy import (
     chord_to_geodesic_km,
     geodesic_disk,
@@ -30,17 +30,25 @@ from ._mesh import (
     suspects_of,
 )
 from ._models import Bestline, Calibration, Measurement, Model, fit_bestline, radius_km
-from ._regions import AuthorizedRegion, country_geometries, load_region
-from ._results import Estimate, LandmarkBound, Settle, SolveResult, Verdict
+from ._regions import (
+    AuthorizedRegion,
+    country_geometries,
+    load_region,
+    suggest_countries,
+    swapped_lat_lon_warning,
+)
+from ._results import Estimate, Estimator, LandmarkBound, Settle, SolveResult, Verdict
 from ._solve import solve, solve_many
 
 __all__ = [
     "CALIBRATION_COLUMNS",
+    "DEFAULT_ESTIMATOR",
     "MEASUREMENT_COLUMNS",
     "AuthorizedRegion",
     "Bestline",
     "Calibration",
     "Estimate",
+    "Estimator",
     "LandmarkBound",
     "LinkCheck",
     "Measurement",
@@ -56,6 +64,7 @@ __all__ = [
     "check_links",
     "chord_to_geodesic_km",
     "country_geometries",
+    "estimate_many",
     "estimate_position",
     "fit_bestline",
     "geodesic_disk",
@@ -69,5 +78,7 @@ __all__ = [
     "radius_km",
     "solve",
     "solve_many",
+    "suggest_countries",
     "suspects_of",
+    "swapped_lat_lon_warning",
 ]

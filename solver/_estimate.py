@@ -1,7 +1,8 @@
-"""Point estimate (never a proof): least squares on model distances.
+"""Point estimates (never a proof): nearest landmark, CBG, least squares, min-max ratio.
 
-Invariant: the estimate is labelled with its model and reported beside, never
-instead of, the proven region; it does not influence any verdict.
+Invariants: an estimate is labelled with its method and an error radius, and reported
+beside, never instead of, the proven region; it does not influence any verdict. Estimates
+work on fibre or calibrated radii, never on the vacuum proof's.
 """
 
 from __future__ import annotations
@@ -14,8 +15,15 @@ import numpy as np
 import numpy.typing as npt
 
 from ._models import Calibration, Measurement, Model, radii_km
+from ._results import Estimate, Estimator
 
-__all__ = ["estimate_position", "estimate_positions"]
+__all__ = [
+    "DEFAULT_ESTIMATOR",
+    "estimate_many",
+    "estimate_model",
+    "estimate_position",
+    "estimate_positions",
+]
 
 _R_MEAN_KM = 6371.0088
 _MAX_LANDMARKS = 16
@@ -203,3 +211,266 @@ def estimate_positions(
         _fold(a, o) if ms else None
         for (ms, _), a, o in zip(problems, lat.tolist(), lon.tolist(), strict=True)
     ]
+
+
+# --------------------------------------------------------------------------- estimators
+
+
+#: The estimator a solve uses unless told otherwise (the evidence: docs/benchmarks.md).
+#: It works on the fibre line (2/3 c through the origin) for every landmark, calibrated or
+#: not: per-landmark bestlines made it worse on the simulated world (docs/benchmarks.md).
+DEFAULT_ESTIMATOR: Final = Estimator.CBG_DEPTH
+#: Exponent of the depth weight of ``cbg-depth``.
+DEPTH_POWER: Final = 2.0
+
+_GRID: Final = 11  # grid points per side of a search square
+_ROUNDS: Final = 6  # refinements of the min-max-ratio search
+_CBG_GRID: Final = 21
+_FLOOR_KM: Final = 10.0  # radii below this count as this (RTT noise, rounding)
+_MAX_USED: Final = 64  # landmarks of smallest radius an estimate uses
+_BLOCK: Final = 4_000_000  # (problem, grid point, landmark) triples per numpy block
+
+
+def _unit(lat: npt.NDArray[np.float64], lon: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    p, lam = np.radians(lat), np.radians(lon)
+    return np.stack([np.cos(p) * np.cos(lam), np.cos(p) * np.sin(lam), np.sin(p)], axis=-1)
+
+
+def _latlon(u: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    n = np.linalg.norm(u, axis=-1, keepdims=True)
+    u = u / np.maximum(n, 1e-300)
+    lat = np.degrees(np.arcsin(np.clip(u[..., 2], -1.0, 1.0)))
+    lon = np.degrees(np.arctan2(u[..., 1], u[..., 0]))
+    return lat, lon
+
+
+def _grid_around(
+    center: npt.NDArray[np.float64], half_km: npt.NDArray[np.float64], size: int
+) -> npt.NDArray[np.float64]:
+    """``size x size`` points (unit vectors, shape (B, size*size, 3)) on a square of half-side
+    ``half_km`` in the tangent plane at each ``center`` (B, 3), mapped onto the sphere."""
+    z = np.array([0.0, 0.0, 1.0])
+    east = np.cross(z, center)
+    bad = np.linalg.norm(east, axis=-1) < 1e-12  # a pole: any east will do
+    east[bad] = np.array([0.0, 1.0, 0.0])
+    east /= np.linalg.norm(east, axis=-1, keepdims=True)
+    north = np.cross(center, east)
+    t = np.linspace(-1.0, 1.0, size)
+    mx, my = np.meshgrid(t, t)
+    gx, gy = mx.ravel(), my.ravel()
+    ang = np.minimum(half_km, math.pi * _R_MEAN_KM / 2.0)[:, None] / _R_MEAN_KM  # (B, 1)
+    x, y = gx[None, :] * ang, gy[None, :] * ang  # (B, G), radians
+    rho = np.hypot(x, y)
+    safe = np.where(rho > 0, rho, 1.0)
+    dirs = (x / safe)[..., None] * east[:, None, :] + (y / safe)[..., None] * north[:, None, :]
+    out: npt.NDArray[np.float64] = (
+        np.cos(rho)[..., None] * center[:, None, :] + np.sin(rho)[..., None] * dirs
+    )
+    return out
+
+
+def _dist_km(pts: npt.NDArray[np.float64], lm: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Great-circle km between points (B, G, 3) and landmarks (B, L, 3): (B, G, L)."""
+    dots = np.matmul(pts, lm.transpose(0, 2, 1))
+    out: npt.NDArray[np.float64] = _R_MEAN_KM * np.arccos(np.clip(dots, -1.0, 1.0))
+    return out
+
+
+def _pack(
+    problems: Sequence[Sequence[Measurement]],
+    model: Model,
+    calibration: Calibration | None,
+    clock_tolerance_ppm: float,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64], list[int]]:
+    """Landmark unit vectors (B, L, 3), model radii (B, L), fibre radii (B, L) and the index
+    of each problem's smallest effective RTT, over each problem's (at most 64) landmarks of
+    smallest model radius; padding repeats a problem's smallest-radius landmark (it changes
+    no max or min). One vectorised pass over every measurement of the batch."""
+    flat = [m for ms in problems for m in ms]
+    sizes = np.array([len(ms) for ms in problems])
+    n, width = len(problems), int(sizes.max())
+    slot = np.arange(width)[None, :] < sizes[:, None]  # (B, W): a real landmark here
+    kw = {"clock_tolerance_ppm": clock_tolerance_ppm}
+    r_flat = np.maximum(radii_km(flat, model, calibration, **kw), _FLOOR_KM)
+    f_flat = np.maximum(radii_km(flat, Model.FIBER, None, **kw), _FLOOR_KM)
+    eff_flat = np.array([m.effective_rtt_ms for m in flat])
+    u_flat = _unit(np.array([m.lat for m in flat]), np.array([m.lon for m in flat]))
+
+    def padded(values: npt.NDArray[np.float64], fill: float) -> npt.NDArray[np.float64]:
+        out = np.full((n, width, *values.shape[1:]), fill)
+        out[slot] = values
+        return out
+
+    r_all = padded(r_flat, math.inf)
+    order = np.argsort(r_all, axis=1, kind="stable")[:, :_MAX_USED]  # (B, L), padding last
+    rows = np.arange(n)[:, None]
+    keep = np.where(slot[rows, order], order, order[:, :1])  # padding -> the first landmark
+    lm = padded(u_flat, 0.0)[rows, keep]
+    r = r_all[rows, keep]
+    rf = padded(f_flat, math.inf)[rows, keep]
+    eff = padded(eff_flat, math.inf)[rows, keep]
+    return lm, r, rf, np.argmin(eff, axis=1).tolist()
+
+
+def _min_max_ratio(
+    lm: npt.NDArray[np.float64], r: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """The point minimising ``max_i d(x, L_i) / r_i`` (unit vectors, (B, 3)): a coarse-to-fine
+    grid search, starting on a square around the landmark of smallest radius that holds
+    every point better than that landmark itself."""
+    rows = np.arange(lm.shape[0])
+    first = np.argmin(r, axis=1)
+    center = lm[rows, first]
+    start = (_dist_km(center[:, None, :], lm)[:, 0, :] / r).max(axis=1)
+    half = np.maximum(start * r[rows, first], 1.0)
+    for _ in range(_ROUNDS):
+        pts = _grid_around(center, half, _GRID)
+        pts = np.concatenate([pts, center[:, None, :]], axis=1)
+        score = (_dist_km(pts, lm) / r[:, None, :]).max(axis=2)
+        best = np.argmin(score, axis=1)
+        center = pts[rows, best]
+        center /= np.linalg.norm(center, axis=1, keepdims=True)
+        half = half * 4.0 / (_GRID - 1)
+    out: npt.NDArray[np.float64] = center
+    return out
+
+
+_Grid = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]
+
+
+def _disk_grid(lm: npt.NDArray[np.float64], r: npt.NDArray[np.float64]) -> _Grid:
+    """Grid points over each problem's smallest disk (B, G, 3) and their distances to every
+    landmark (B, G, L)."""
+    rows = np.arange(lm.shape[0])
+    first = np.argmin(r, axis=1)
+    pts = _grid_around(lm[rows, first], r[rows, first], _CBG_GRID)
+    return pts, _dist_km(pts, lm)
+
+
+def _cbg(
+    lm: npt.NDArray[np.float64], r: npt.NDArray[np.float64], grid: _Grid, power: float = 0.0
+) -> npt.NDArray[np.float64]:
+    """Centroid of the intersection of the disks (unit vectors, (B, 3)), each point weighted
+    by its depth ``(1 - max_i d / r_i) ** power`` (0: plain CBG), from a grid over the
+    smallest disk (``grid``, :func:`_disk_grid`); where the disks do not meet on the grid,
+    the min-max-ratio point."""
+    pts, dist = grid
+    depth = 1.0 - (dist / r[:, None, :]).max(axis=2)
+    # strictly inside: a grid point on a disk's edge (up to rounding) is left out on every side
+    weight = np.where(depth > 1e-9, np.maximum(depth, 0.0) ** power, 0.0)
+    total = (pts * weight[..., None]).sum(axis=1)
+    found = (weight > 0).any(axis=1) & (np.linalg.norm(total, axis=1) > 1e-9)
+    out: npt.NDArray[np.float64] = np.empty_like(total)
+    out[found] = total[found] / np.linalg.norm(total[found], axis=1, keepdims=True)
+    if (~found).any():
+        out[~found] = _min_max_ratio(lm[~found], r[~found])
+    return out
+
+
+def _error_radius_km(
+    u: npt.NDArray[np.float64],
+    lm: npt.NDArray[np.float64],
+    rf: npt.NDArray[np.float64],
+    grid: _Grid,
+) -> npt.NDArray[np.float64]:
+    """How far the estimates ``u`` (B, 3) can be from any point inside every fibre disk.
+
+    ``grid`` (:func:`_disk_grid` over the fibre disks) has a point within ``h`` (half its
+    diagonal step) of every point ``p`` of the smallest disk; that point lies within
+    ``r_i + h`` of every landmark if ``p`` lies within ``r_i``. So the farthest grid point
+    within ``r_i + h`` of every landmark, plus ``h``, bounds the distance from ``u`` to every
+    point inside all the disks; ``min_i (d(u, L_i) + r_i)`` bounds it too (the smaller is
+    taken)."""
+    pts, dist = grid
+    rows = np.arange(lm.shape[0])
+    half = rf[rows, np.argmin(rf, axis=1)]
+    h = (2.0 * half / (_CBG_GRID - 1)) * math.sqrt(2.0) / 2.0  # (B,)
+    inside = (dist <= rf[:, None, :] + h[:, None, None]).all(axis=2)
+    far = np.where(inside, _dist_km(pts, u[:, None, :])[..., 0], -np.inf).max(axis=1)
+    loose = (_dist_km(u[:, None, :], lm)[:, 0, :] + rf).min(axis=1)
+    out: npt.NDArray[np.float64] = np.where(np.isfinite(far), np.minimum(far + h, loose), loose)
+    return out
+
+
+def estimate_many(
+    problems: Sequence[Sequence[Measurement]],
+    method: Estimator = DEFAULT_ESTIMATOR,
+    *,
+    model: Model = Model.FIBER,
+    calibration: Calibration | None = None,
+    clock_tolerance_ppm: float = 0.0,
+    starts: Sequence[tuple[float, float] | None] | None = None,
+) -> list[Estimate | None]:
+    """A :class:`Estimate` for each list of measurements (None for an empty one).
+
+    ``model`` gives the radii the estimators work on (fibre, or calibrated with
+    ``calibration``: per-landmark bestlines, the fibre line for a landmark with too few
+    points). The error radius is how far the estimate is from the farthest point inside
+    every conservative fibre disk (2/3 c, no intercept): it holds whenever every path is
+    slower than 2/3 c (docs/benchmarks.md gives the share it held for).
+    ``starts`` (least-squares only) are where the fit starts; the nearest landmark if None.
+    """
+    if model is Model.VACUUM:
+        raise ValueError("estimates use the fiber or calibrated model, never vacuum")
+    out: list[Estimate | None] = [None] * len(problems)
+    todo = [k for k, ms in enumerate(problems) if ms]
+    width = min(max((len(problems[k]) for k in todo), default=1), _MAX_USED)
+    chunk_size = max(1, _BLOCK // (width * _CBG_GRID * _CBG_GRID))
+    for lo in range(0, len(todo), chunk_size):
+        idx = todo[lo : lo + chunk_size]
+        chunk = [problems[k] for k in idx]
+        lm, r, rf, nearest = _pack(chunk, model, calibration, clock_tolerance_ppm)
+        fibre_grid = _disk_grid(lm, rf)
+        grid = fibre_grid if model is Model.FIBER else None
+        if method is Estimator.NEAREST:
+            u = lm[np.arange(len(chunk)), nearest]
+        elif method is Estimator.CBG:
+            u = _cbg(lm, r, grid or _disk_grid(lm, r))
+        elif method is Estimator.CBG_DEPTH:
+            u = _cbg(lm, r, grid or _disk_grid(lm, r), DEPTH_POWER)
+        elif method is Estimator.MIN_MAX_RATIO:
+            u = _min_max_ratio(lm, r)
+        else:
+            guess = [
+                (s if s is not None else _nearest(ms))
+                for ms, s in zip(
+                    chunk,
+                    [None] * len(chunk) if starts is None else [starts[k] for k in idx],
+                    strict=True,
+                )
+            ]
+            pos = estimate_positions(
+                list(zip(chunk, guess, strict=True)), model, calibration, clock_tolerance_ppm
+            )
+            u = _unit(
+                np.array(
+                    [p[0] if p is not None else g[0] for p, g in zip(pos, guess, strict=True)]
+                ),
+                np.array(
+                    [p[1] if p is not None else g[1] for p, g in zip(pos, guess, strict=True)]
+                ),
+            )
+        radius = _error_radius_km(u, lm, rf, fibre_grid)
+        lat, lon = _latlon(u)
+        for j, k in enumerate(idx):
+            out[k] = Estimate(
+                lat=float(lat[j]),
+                lon=float(lon[j]),
+                model=model,
+                method=method,
+                error_radius_km=float(radius[j]),
+            )
+    return out
+
+
+def estimate_model(method: Estimator, model: Model) -> Model:
+    """The radii ``method`` works on in a solve under ``model``: the calibration's bestlines
+    for ``cbg`` and ``least-squares`` under the calibrated model, the fibre line otherwise."""
+    if model is Model.CALIBRATED and method in (Estimator.CBG, Estimator.LEAST_SQUARES):
+        return Model.CALIBRATED
+    return Model.FIBER
+
+
+def _nearest(ms: Sequence[Measurement]) -> tuple[float, float]:
+    m = min(ms, key=lambda m: m.effective_rtt_ms)
+    return m.lat, m.lon

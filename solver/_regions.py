@@ -50,6 +50,8 @@ __all__ = [
     "coarse_zone",
     "country_geometries",
     "load_region",
+    "suggest_countries",
+    "swapped_lat_lon_warning",
 ]
 
 _CODE = re.compile(r"^[A-Z]{3}$")
@@ -235,11 +237,20 @@ def _segments(region: AuthorizedRegion, *, inner: bool) -> BorderSegments:
 
 @cache
 def _borders() -> dict[str, tuple[str, BaseGeometry]]:
-    ref = resources.files("solver") / "data" / "borders.npz"
+    ref = resources.files("chiploc.solver") / "data" / "borders.npz"
     with resources.as_file(ref) as path, np.load(path) as data:
+        coords = np.array(data["coords"], dtype=np.float64)
+        # Natural Earth stores Antarctica's pole edge at lat -89.99999999999994 and its
+        # cut at lon -179.99999999999991 (rounding); they mean the pole and the
+        # antimeridian, and anything short of them would keep a region holding the pole
+        # or crossing 180 from ever lying inside the zone (a sliver of 1e-13 degrees).
+        for col, edge in ((0, 180.0), (1, 90.0)):
+            v = coords[:, col]
+            at = np.abs(v) >= edge - 1e-9
+            v[at] = np.copysign(edge, v[at])
         geoms = shapely.from_ragged_array(
             shapely.GeometryType.MULTIPOLYGON,
-            data["coords"],
+            coords,
             (data["offsets_rings"], data["offsets_polygons"], data["offsets_multi"]),
         )
         codes = [str(c) for c in data["codes"]]
@@ -255,16 +266,63 @@ def country_geometries() -> Mapping[str, tuple[str, BaseGeometry]]:
     return _borders()
 
 
+#: Codes people type for a country that are not its ISO 3166 alpha-3 code (alpha-2, IOC,
+#: common usage): suggestions only, never accepted in a spec (a zone is spelled exactly).
+_ALIASES: Mapping[str, str] = {
+    "AE": "ARE", "AT": "AUT", "AU": "AUS", "BE": "BEL", "BR": "BRA", "CA": "CAN",
+    "CH": "CHE", "SUI": "CHE", "CN": "CHN", "PRC": "CHN", "CZ": "CZE", "DE": "DEU",
+    "GER": "DEU", "DK": "DNK", "DEN": "DNK", "ES": "ESP", "FI": "FIN", "FR": "FRA",
+    "GB": "GBR", "UK": "GBR", "ENG": "GBR", "IE": "IRL", "IL": "ISR", "IN": "IND",
+    "IT": "ITA", "JP": "JPN", "KR": "KOR", "MX": "MEX", "NL": "NLD", "HOL": "NLD",
+    "NED": "NLD", "NO": "NOR", "NZ": "NZL", "PL": "POL", "PT": "PRT", "POR": "PRT",
+    "RU": "RUS", "SA": "SAU", "SE": "SWE", "SG": "SGP", "TW": "TWN", "US": "USA",
+    "ZA": "ZAF", "RSA": "ZAF",
+}  # fmt: skip
+
+
+def suggest_countries(typed: str, *, limit: int = 3) -> list[str]:
+    """Country codes a user may have meant by ``typed`` (an alpha-2 code, another scheme's
+    code, the start of a name): ``"DEU (Germany)"`` strings, best first."""
+    import difflib
+
+    table = _borders()
+    t = typed.strip().upper()
+    if not t:
+        return []
+    hits: list[str] = []
+    alias = _ALIASES.get(t)
+    if alias in table:
+        hits.append(alias)
+    hits += [c for c in sorted(table) if c.startswith(t)]  # DE -> DEU
+    hits += [c for c, (name, _) in sorted(table.items()) if name.upper().startswith(t)]  # GER
+    hits += difflib.get_close_matches(t, sorted(table), n=limit, cutoff=0.6)
+    hits += [c for c, (name, _) in sorted(table.items()) if t in name.upper().split()]
+    seen: list[str] = []
+    for code in hits:
+        if code not in seen:
+            seen.append(code)
+    return [f"{c} ({table[c][0]})" for c in seen[:limit]]
+
+
 def _countries(codes_text: str, spec: str) -> tuple[str, BaseGeometry]:
-    codes = [c.strip().upper() for c in codes_text.split(",") if c.strip()]
-    if not codes:
+    entries = [c.strip().upper() for c in codes_text.split(",")]
+    if not any(entries):
         raise RegionSpecError(f"{spec!r}: no country code given", reason="no_code")
+    if not all(entries):
+        raise RegionSpecError(
+            f"{spec!r}: an empty entry in the list of country codes", reason="empty_entry"
+        )
+    codes = entries
     table = _borders()
     geoms = []
     for code in codes:
         if not _CODE.match(code) or code not in table:
+            hint = suggest_countries(code)
             raise RegionSpecError(
-                f"{spec!r}: unknown country code {code!r}", reason="unknown_country"
+                f"{spec!r}: unknown country code {code!r}; codes are ISO 3166 alpha-3"
+                + (f", did you mean {' or '.join(hint)}?" if hint else "")
+                + " (chiploc regions lists them)",
+                reason="unknown_country",
             )
         geoms.append(table[code][1])
     unique = sorted(set(codes))
@@ -287,6 +345,46 @@ def _circle(text: str, spec: str) -> tuple[str, BaseGeometry, BaseGeometry]:
     inner = inscribed_disk(lat, lon, km)
     outer = geodesic_disk(lat, lon, km)
     return f"circle:{lat!r},{lon!r},{km!r}", inner, outer
+
+
+def _unclosed_ring(g: Mapping[str, Any]) -> int | None:
+    """The index of the first ring of a GeoJSON Polygon/MultiPolygon that is not closed."""
+    coords = g.get("coordinates")
+    polygons = [coords] if g.get("type") == "Polygon" else coords
+    if not isinstance(polygons, list):
+        return None  # malformed: shapely's error says how
+    k = 0
+    for polygon in polygons:
+        if not isinstance(polygon, list):
+            return None
+        for ring in polygon:
+            if not isinstance(ring, list) or not ring:
+                return None
+            if len(ring) < 4 or ring[0] != ring[-1]:
+                return k
+            k += 1
+    return None
+
+
+def swapped_lat_lon_warning(region: AuthorizedRegion) -> str | None:
+    """A warning when a GeoJSON zone looks like [lat, lon] instead of RFC 7946's [lon, lat]:
+    every position valid both ways, no land in the zone as given, land once swapped."""
+    if not region.canonical.startswith("geojson:"):
+        return None
+    geom = region.geometry
+    xy = shapely.get_coordinates(geom)
+    if xy.size == 0 or np.any(np.abs(xy[:, 0]) > 90):
+        return None  # a longitude beyond 90: it cannot be a latitude
+    swapped = shapely.transform(geom, lambda c: c[:, ::-1])
+    land = [g for _, g in _borders().values()]
+    if any(shapely.intersects(g, geom) for g in land):
+        return None
+    if not any(shapely.intersects(g, swapped) for g in land):
+        return None
+    return (
+        f"{region.spec}: the zone covers no land as [lon, lat] (RFC 7946 order) but does as "
+        "[lat, lon]: are the coordinates swapped?"
+    )
 
 
 def _geojson(path: Path, spec: str) -> tuple[str, BaseGeometry]:
@@ -326,6 +424,13 @@ def _geojson(path: Path, spec: str) -> tuple[str, BaseGeometry]:
         if not isinstance(g, dict) or g.get("type") not in ("Polygon", "MultiPolygon"):
             got = g.get("type") if isinstance(g, dict) else g
             raise fail(f"geometry {i} is {got!r}, not a Polygon or MultiPolygon")
+        unclosed = _unclosed_ring(g)
+        if unclosed is not None:
+            raise fail(
+                f"geometry {i}: ring {unclosed} is not closed (RFC 7946: a linear ring has at "
+                "least 4 positions and its last position equals its first)",
+                "unclosed_ring",
+            )
         try:
             geom = shape(g)
         except (ValueError, TypeError, KeyError, IndexError, AttributeError) as e:
@@ -348,22 +453,24 @@ def _geojson(path: Path, spec: str) -> tuple[str, BaseGeometry]:
     return f"geojson:{digest}", geom
 
 
-def _parse(spec: str) -> tuple[str, BaseGeometry, BaseGeometry]:
+def _parse(spec: str, typed: str | None = None) -> tuple[str, BaseGeometry, BaseGeometry]:
+    """``typed``: the whole spec as the user typed it (errors name it), ``spec`` a part of it."""
+    typed = spec if typed is None else typed
     text = spec.strip()
     low = text.lower()
     if low.startswith("not:"):
         rest = text[4:].strip()
         if re.fullmatch(r"[A-Za-z]{3}(\s*,\s*[A-Za-z]{3})*", rest):
             rest = "countries:" + rest  # not:CHN, not:CHN,RUS
-        canon, inner, outer = _parse(rest)
+        canon, inner, outer = _parse(rest, typed)
         new_inner = _polygonal(shapely.difference(WORLD, outer))
         new_outer = _polygonal(shapely.difference(WORLD, inner))
         return f"not:{canon}", new_inner, new_outer
     if low.startswith(("country:", "countries:")):
-        canon, geom = _countries(text.split(":", 1)[1], spec)
+        canon, geom = _countries(text.split(":", 1)[1], typed)
         return canon, geom, geom
     if low.startswith("circle:"):
-        return _circle(text[7:], spec)
+        return _circle(text[7:], typed)
     path = Path(text)
     try:
         exists = path.exists()
@@ -373,7 +480,7 @@ def _parse(spec: str) -> tuple[str, BaseGeometry, BaseGeometry]:
         canon, geom = _geojson(path, spec)
         return canon, geom, geom
     raise RegionSpecError(
-        f"{spec!r}: not a region spec (country:XXX, countries:A,B, not:SPEC, circle:LAT,LON,KM "
+        f"{typed!r}: not a region spec (country:XXX, countries:A,B, not:SPEC, circle:LAT,LON,KM "
         "or a GeoJSON file)",
         reason="bad_spec",
     )

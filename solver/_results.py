@@ -21,7 +21,7 @@ from ._models import (
     Model,
 )
 
-__all__ = ["Estimate", "LandmarkBound", "Settle", "SolveResult", "Verdict"]
+__all__ = ["Estimate", "Estimator", "LandmarkBound", "Settle", "SolveResult", "Verdict"]
 
 
 class Verdict(enum.Enum):
@@ -69,14 +69,64 @@ class LandmarkBound:
         }
 
 
+class Estimator(enum.Enum):
+    """How a point estimate is made (never a proof; see ``docs/solver.md``, "Estimates").
+
+    * ``nearest``: the landmark with the smallest RTT.
+    * ``cbg``: Constraint-Based Geolocation (Gueye et al. 2006): the centroid of the
+      intersection of the disks from each landmark's calibration bestline, or the
+      conservative default line (2/3 c through the origin) for a landmark with too few
+      calibration points.
+    * ``least-squares``: the model distances fitted by least squares
+      (:func:`estimate_position`).
+    * ``min-max-ratio``: the point ``x`` that minimises ``max_i d(x, L_i) / r_i`` over the
+      landmarks' model radii ``r_i``: every disk shrunk by one common factor until they just
+      meet. If every path were inflated by the same factor, this is the target itself.
+    * ``cbg-depth`` (the default): between the two. The centroid of the CBG region with
+      each point weighted by its depth, ``(1 - max_i d(x, L_i) / r_i) ** 2``: a point on
+      the edge of some disk (a path no slower than the model) weighs nothing, a point well
+      inside every disk (every path inflated, as real ones are) weighs most. The exponent 2
+      was chosen on simulated worlds (docs/benchmarks.md), never on real data.
+    """
+
+    NEAREST = "nearest"
+    CBG = "cbg"
+    LEAST_SQUARES = "least-squares"
+    MIN_MAX_RATIO = "min-max-ratio"
+    CBG_DEPTH = "cbg-depth"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Estimate:
+    """A point estimate, never a proof: where, how (``method``, on the ``model``'s radii),
+    and ``error_radius_km``, a radius its error stayed within in at least 90 % of the cases
+    it was evaluated on (docs/benchmarks.md)."""
+
     lat: float
     lon: float
     model: Model
+    method: Estimator = Estimator.LEAST_SQUARES
+    error_radius_km: float = math.inf
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.lat) and math.isfinite(self.lon)):
+            raise ValueError("an estimate must be finite")
+        if self.model is Model.VACUUM:
+            raise ValueError("an estimate never uses the vacuum (proof) model")
+        if not self.error_radius_km >= 0.0:
+            raise ValueError("an error radius must be >= 0")
 
     def to_json_dict(self) -> dict[str, Any]:
-        return {"lat": round(self.lat, 6), "lon": round(self.lon, 6), "model": self.model.value}
+        return {
+            "basis": "estimate",
+            "lat": round(self.lat, 6),
+            "lon": round(self.lon, 6),
+            "method": self.method.value,
+            "model": self.model.value,
+            "error_radius_km": (
+                round(self.error_radius_km, 1) if math.isfinite(self.error_radius_km) else None
+            ),
+        }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,10 +151,22 @@ class SolveResult:
     message: str
     likely_liars: tuple[tuple[str, ...], ...] = field(default=())
     clock_tolerance_ppm: float = MAX_CLOCK_RATE_ERROR_PPM
+    #: Why an INCONCLUSIVE is one: ``"border"`` (the region overlaps the zone's border) or
+    #: ``"model_miss"`` (an estimate model's disks do not meet); None for other verdicts.
+    reason: str | None = None
 
     def __post_init__(self) -> None:
         if self.proof and self.model is not Model.VACUUM:
             raise ValueError("only the vacuum model yields a proof")
+        if self.verdict is Verdict.INCONSISTENT and not self.proof:
+            raise ValueError("only the vacuum proof model can find the bounds inconsistent")
+        if self.reason not in (None, "border", "model_miss"):
+            raise ValueError(f"unknown reason {self.reason!r}")
+
+    @property
+    def basis(self) -> str:
+        """``"proof"`` (vacuum model: the region must hold the target) or ``"estimate"``."""
+        return "proof" if self.proof else "estimate"
 
     def to_json_dict(self) -> dict[str, Any]:
         region = None
@@ -113,6 +175,8 @@ class SolveResult:
         return {
             "target": self.target,
             "verdict": self.verdict.value,
+            "basis": self.basis,
+            "reason": self.reason,
             "proof": self.proof,
             "model": self.model.value,
             "region_spec": self.region_spec,

@@ -38,7 +38,7 @@ import shapely
 from chiploc.common.errors import MeasurementError
 from chiploc.common.units import MAX_CLOCK_RATE_ERROR_PPM
 
-from ._estimate import estimate_positions
+from ._estimate import DEFAULT_ESTIMATOR, estimate_many, estimate_model
 from ._geodesy import (
     _polygonal,
     polygon_area_km2,
@@ -51,7 +51,7 @@ from ._models import (
     check_clock_tolerance_ppm,
 )
 from ._regions import AuthorizedRegion
-from ._results import Estimate, LandmarkBound, Settle, SolveResult, Verdict
+from ._results import Estimator, LandmarkBound, Settle, SolveResult, Verdict
 from ._settle import _settle_many, _SettleJob
 from ._verdict import _center, _decide, _margin_km
 
@@ -91,6 +91,7 @@ def solve(
     calibration: Calibration | None = None,
     estimate: bool = True,
     clock_tolerance_ppm: float = MAX_CLOCK_RATE_ERROR_PPM,
+    estimator: Estimator = DEFAULT_ESTIMATOR,
 ) -> SolveResult:
     """Locate ``target`` from its landmarks' minimum RTTs and decide against ``region``.
 
@@ -107,6 +108,7 @@ def solve(
         calibration=calibration,
         estimate=estimate,
         clock_tolerance_ppm=clock_tolerance_ppm,
+        estimator=estimator,
     )[0]
 
 
@@ -122,6 +124,7 @@ def solve_many(
     calibration: Calibration | None = None,
     estimate: bool = True,
     clock_tolerance_ppm: float = MAX_CLOCK_RATE_ERROR_PPM,
+    estimator: Estimator = DEFAULT_ESTIMATOR,
 ) -> list[SolveResult]:
     """:func:`solve` for each ``(target, measurements)`` against one zone, in order.
 
@@ -134,6 +137,8 @@ def solve_many(
     clock_tolerance_ppm = check_clock_tolerance_ppm(clock_tolerance_ppm)
     if not isinstance(model, Model):
         raise ValueError(f"model must be a Model, got {model!r}")
+    if not isinstance(estimator, Estimator):
+        raise ValueError(f"estimator must be an Estimator, got {estimator!r}")
     if (
         isinstance(tolerate, bool)
         or not isinstance(tolerate, int)
@@ -146,6 +151,7 @@ def solve_many(
         calibration=calibration,
         estimate=estimate,
         clock_tolerance_ppm=clock_tolerance_ppm,
+        estimator=estimator,
     )
     out: list[SolveResult] = []
     batch: list[tuple[str, _Problem | None]] = []
@@ -173,6 +179,7 @@ class _Options:
     calibration: Calibration | None
     estimate: bool
     clock_tolerance_ppm: float
+    estimator: Estimator
 
 
 def _solve_batch(
@@ -208,13 +215,16 @@ def _solve_batch(
     asked = [k for k, (_, want, _) in enumerate(solved) if want is not None]
     wanted = [want for _, want, _ in solved if want is not None]
     if wanted:
-        est_model = Model.CALIBRATED if opts.model is Model.CALIBRATED else Model.FIBER
-        positions = estimate_positions(
-            wanted, est_model, opts.calibration, opts.clock_tolerance_ppm
+        estimates = estimate_many(
+            [use for use, _ in wanted],
+            opts.estimator,
+            model=estimate_model(opts.estimator, opts.model),
+            calibration=opts.calibration,
+            clock_tolerance_ppm=opts.clock_tolerance_ppm,
+            starts=[start for _, start in wanted],
         )
-        for k, pos in zip(asked, positions, strict=True):
-            if pos is not None:
-                est = Estimate(lat=pos[0], lon=pos[1], model=est_model)
+        for k, est in zip(asked, estimates, strict=True):
+            if est is not None:
                 results[k] = dataclasses.replace(results[k], estimate=est)
     return results
 
@@ -266,16 +276,31 @@ def _solve_one(
     consistent = {n: x for n, x in nodes.items() if not prob.solve_set(n).region.is_empty}
     if not consistent:
         conflict = tuple(names[i] for i in res.conflict)
+        left_out = f" (even with any {tolerate} left out)" if tolerate else ""
+        if proof:
+            return make(
+                verdict=Verdict.INCONSISTENT, region=None, region_center=None, area_km2=None,
+                margin_km=None, binding_landmarks=(), conflicting_landmarks=conflict, settle=(),
+                estimate=None, landmarks=bounds(frozenset()),
+                message=(
+                    f"no location satisfies all bounds under the {model.value} model: "
+                    f"{', '.join(conflict)} conflict{left_out}"
+                ),
+            ), None, None  # fmt: skip
+        # Under an estimate model an empty region is a model miss (paths faster than the
+        # model assumed), never evidence of a lie: INCONCLUSIVE, with an estimate.
+        nearest = min(ms, key=lambda m: m.effective_rtt_ms)
+        want_all = (list(ms), (nearest.lat, nearest.lon)) if estimate else None
         return make(
-            verdict=Verdict.INCONSISTENT, region=None, region_center=None, area_km2=None,
+            verdict=Verdict.INCONCLUSIVE, region=None, region_center=None, area_km2=None,
             margin_km=None, binding_landmarks=(), conflicting_landmarks=conflict, settle=(),
-            estimate=None, landmarks=bounds(frozenset()),
+            estimate=None, landmarks=bounds(frozenset()), reason="model_miss",
             message=(
-                f"no location satisfies all bounds under the {model.value} model: "
-                f"{', '.join(conflict)} conflict"
-                + (f" (even with any {tolerate} left out)" if tolerate else "")
+                f"model miss: no location satisfies all bounds under the {model.value} model "
+                f"(an estimate, not a proof): {', '.join(conflict)} conflict{left_out}; some "
+                "paths are faster than the model assumes - no evidence that a landmark lies"
             ),
-        ), None, None  # fmt: skip
+        ), want_all, None  # fmt: skip
 
     verdicts = {n: _decide(prob.solve_set(n).region, region) for n in consistent}
     kinds = set(verdicts.values())
@@ -285,7 +310,7 @@ def _solve_one(
     else:
         out_region = _polygonal(shapely.union_all([prob.solve_set(n).region for n in consistent]))
     liars: tuple[tuple[str, ...], ...] = ()
-    if res.region.is_empty:
+    if res.region.is_empty and proof:
         smallest = min(len(x) for x in consistent.values())
         liars = tuple(
             sorted(
@@ -326,6 +351,7 @@ def _solve_one(
         binding_landmarks=tuple(names[i] for i in sorted(root_binding, key=lambda i: prob.r[i])),
         conflicting_landmarks=tuple(names[i] for i in res.conflict), settle=(), estimate=None,
         landmarks=bounds(root_binding), message=message(()), likely_liars=liars,
+        reason="border" if verdict is Verdict.INCONCLUSIVE else None,
     ), want, job  # fmt: skip
 
 
@@ -347,9 +373,9 @@ def _message(
         else f" (under the {model.value} model: an estimate, not a proof)"
     )
     if verdict is Verdict.COMPLIANT:
-        text = f"region lies {margin or 0.0:.1f} km inside {spec}{label}"
+        text = f"region lies {margin or 0.0:,.1f} km inside {spec}{label}"
     elif verdict is Verdict.VIOLATION:
-        text = f"region lies {margin or 0.0:.1f} km outside {spec}{label}"
+        text = f"region lies {margin or 0.0:,.1f} km outside {spec}{label}"
     else:
         text = f"region overlaps the border of {spec}{label}"
         if settle:
@@ -367,6 +393,12 @@ def _message(
         )
         if len(set(verdicts.values())) > 1 and flips:
             text += f"; the verdict changes when leaving out {' or '.join(flips[:3])}"
+    if res.region.is_empty and model is not Model.VACUUM:
+        text += (
+            "; all landmarks together conflict under the model ("
+            + ", ".join(names[i] for i in res.conflict)
+            + "): a model miss, no evidence that a landmark lies"
+        )
     if liars:
         text += (
             "; all landmarks together are inconsistent ("

@@ -7,7 +7,14 @@ Invariants enforced here:
 * ``margin_km`` never overstates: for every border segment it takes
   ``(f(A) + f(B) - len) / 2`` with ``f(v) = max_i (dist(v, c_i) - r_i)``, a lower bound
   of the distance from ``v`` to the exact intersection (triangle inequality) and a
-  1-Lipschitz function along the border.
+  1-Lipschitz function along the border. ``len`` is an upper bound of the length of the
+  segment as drawn: a straight line in lon/lat (RFC 7946), not a great circle.
+* ``margin_km`` is within ~1 km of the true distance however long the zone's edges: the
+  segments near the region are cut into pieces of at most ``_MARGIN_STEP_KM`` along their
+  own lon/lat line before the bound is taken (a piece's ends lie on the segment, so each
+  piece's bound is a bound for that piece and the minimum over the pieces one for the
+  segment; the loss of ``(f(A) + f(B) - len) / 2`` against the true minimum is at most
+  ``len``). A 4-corner GeoJSON box has edges of hundreds of km: uncut, its margin was 0.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from shapely.geometry.base import BaseGeometry
 from ._geodesy import (
     R0_KM,
     R1_KM,
+    edge_length_bound_km,
     geodesic_km,
 )
 from ._intersect import _Problem, _Shape, _sphere_km
@@ -45,6 +53,45 @@ def _decide(region: BaseGeometry, zone: AuthorizedRegion) -> Verdict:
     if not shapely.intersects(zone.outer_geometry, region):
         return Verdict.VIOLATION
     return Verdict.INCONCLUSIVE
+
+
+#: The longest piece of a border segment the margin bound is taken on (km): the bound
+#: loses at most a piece's length against the true distance.
+_MARGIN_STEP_KM = 0.5
+#: At most this many pieces per margin (a longer step past it: still sound, less tight).
+_MARGIN_MAX_PIECES = 200_000
+
+
+def _pieces(
+    lat_a: npt.NDArray[np.float64],
+    lon_a: npt.NDArray[np.float64],
+    lat_b: npt.NDArray[np.float64],
+    lon_b: npt.NDArray[np.float64],
+    len_km: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.float64], ...]:
+    """Segments cut into pieces of at most ``_MARGIN_STEP_KM`` along their lon/lat line.
+
+    Returns the pieces' ends and upper bounds of their lengths (``edge_length_bound_km``
+    of each piece: the bound of a straight lon/lat segment, as for the whole). Segments
+    short enough already are returned as they are.
+    """
+    step = max(_MARGIN_STEP_KM, float(len_km.sum()) / _MARGIN_MAX_PIECES)
+    k = np.maximum(np.ceil(len_km / step), 1.0).astype(np.intp)
+    if int(k.max(initial=1)) == 1:
+        return lat_a, lon_a, lat_b, lon_b, len_km
+    seg = np.repeat(np.arange(k.size), k)
+    first = np.repeat(np.cumsum(k) - k, k)
+    j = np.arange(seg.size) - first
+    t0 = j / k[seg]
+    t1 = (j + 1) / k[seg]
+    dlat = lat_b[seg] - lat_a[seg]
+    dlon = lon_b[seg] - lon_a[seg]
+    pa_lat = lat_a[seg] + t0 * dlat
+    pa_lon = lon_a[seg] + t0 * dlon
+    last = t1 >= 1.0  # the last piece ends exactly at B (no rounding past it)
+    pb_lat = np.where(last, lat_b[seg], lat_a[seg] + t1 * dlat)
+    pb_lon = np.where(last, lon_b[seg], lon_a[seg] + t1 * dlon)
+    return pa_lat, pa_lon, pb_lat, pb_lon, edge_length_bound_km(pa_lat, pa_lon, pb_lat, pb_lon)
 
 
 def _margin_km(
@@ -80,7 +127,7 @@ def _margin_km(
         if not sel.any():
             best = math.inf
         else:
-            la, loa, lb, lob, ln = (
+            la, loa, lb, lob, ln = _pieces(
                 border.lat_a[sel],
                 border.lon_a[sel],
                 border.lat_b[sel],
@@ -99,16 +146,31 @@ def _margin_km(
         beta_km *= 4
 
 
+_WHOLE_PLANE_DEG2 = 360.0 * 180.0 * (1.0 - 1e-9)
+
+
 def _center(shape: _Shape) -> tuple[float, float] | None:
-    """Centre of the region's boundary: its edge midpoints weighted by length (unit vectors)."""
-    if shape.geom.is_empty or shape.seg_len_km.size == 0:
+    """A point of the region, inside it by construction (the fleet map's dot, the estimate's seed).
+
+    The region is a polygon in the lon/lat plane, split at the antimeridian and closed along
+    the poles' edges, and it is in that plane that it is drawn and decided; so shapely's
+    ``point_on_surface`` of its largest part (area in that plane, weighted by the cosine of
+    the part's mid-latitude) lies inside it: the middle of the widest run of the part along
+    the line of latitude halfway up its bounding box. A centroid of the boundary would not:
+    for a disk larger than a hemisphere it lands on the far side of the Earth.
+    """
+    geom = shape.geom
+    if geom.is_empty or geom.area >= _WHOLE_PLANE_DEG2:
+        return None  # the whole Earth: no point says more than any other
+    parts = [p for p in shapely.get_parts(geom) if not p.is_empty and p.area > 0.0]
+    if not parts:
         return None
-    mid = shape.unit[:-1][shape.same] + shape.unit[1:][shape.same]
-    v = shape.seg_len_km @ mid
-    n = float(np.linalg.norm(v))
-    if n < 1e-9 * 2 * float(shape.seg_len_km.sum()):
+
+    def weight(part: BaseGeometry) -> float:
+        _, lat_s, _, lat_n = part.bounds
+        return float(part.area) * max(math.cos(math.radians((lat_s + lat_n) / 2)), 1e-6)
+
+    point = max(parts, key=weight).point_on_surface()
+    if point.is_empty:  # pragma: no cover - a part of positive area always has one
         return None
-    v /= n
-    lat = math.degrees(math.asin(max(-1.0, min(1.0, float(v[2])))))
-    lon = math.degrees(math.atan2(float(v[1]), float(v[0])))
-    return lat, lon
+    return float(point.y), float(point.x)

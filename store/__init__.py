@@ -1,8 +1,11 @@
 """chiploc's project store: identities, rounds, verdicts and a hash-chained audit log.
 
 ``open_store(path)`` gives the embedded sqlite3 implementation (WAL,
-``synchronous=FULL``, versioned migrations). :class:`Store` is the protocol a
-server database can implement later. The audit chain's pure core
+``synchronous=FULL``, versioned migrations), the default.
+``PostgresStore.open(url)`` gives the PostgreSQL one (psycopg 3, a connection
+pool, COPY for batches, an advisory lock serialising the audit chain across
+processes). ``open_database(path_or_url)`` picks by what ``--db`` says. Both
+implement :class:`Store`. The audit chain's pure core
 (:func:`verify_chain`) lives here; :func:`verifier.verify_audit` cross-checks
 it against the stored rows. Schema, migrations and chain format:
 ``docs/store.md``.
@@ -29,10 +32,15 @@ from chiploc.store._mesh import (
     mesh_flag_audit_payload,
     mesh_round_audit_payload,
 )
+from chiploc.store._open import open_database
+from chiploc.store._postgres import ADVISORY_LOCK_KEY, PostgresStore, is_postgres_url, redact_url
 from chiploc.store._records import (
     MODELS,
     ROLES,
     VERDICTS,
+    BatchResult,
+    BatchRound,
+    BatchVerdict,
     ChipRecord,
     EnrolmentRecord,
     LandmarkRecord,
@@ -48,6 +56,7 @@ from chiploc.store._schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION, Mi
 from chiploc.store._sqlite import SqliteStore, open_store
 
 __all__ = [
+    "ADVISORY_LOCK_KEY",
     "APPLICATION_ID",
     "AUDIT_DOMAIN",
     "AUDIT_KINDS",
@@ -60,6 +69,9 @@ __all__ = [
     "VERDICTS",
     "AuditAnchor",
     "AuditEntry",
+    "BatchResult",
+    "BatchRound",
+    "BatchVerdict",
     "ChainSummary",
     "ChipRecord",
     "EnrolmentRecord",
@@ -68,6 +80,7 @@ __all__ = [
     "MeshMinimum",
     "MeshRoundRecord",
     "Migration",
+    "PostgresStore",
     "ReportLike",
     "RoundInsert",
     "RoundRecord",
@@ -77,11 +90,14 @@ __all__ = [
     "audit_entry_hash",
     "canonical_json",
     "enrolment_audit_payload",
+    "is_postgres_url",
     "mesh_flag_audit_payload",
     "mesh_round_audit_payload",
     "next_audit_entry",
+    "open_database",
     "open_store",
     "parse_json_strict",
+    "redact_url",
     "round_audit_payload",
     "sha256_hex",
     "verdict_audit_payload",

@@ -1,14 +1,19 @@
 """The ``Store`` interface: what the verifier needs from a database.
 
-One implementation ships (:class:`store.SqliteStore`); a server database
-(PostgreSQL) can implement the same protocol later. Contract for every
-implementation:
+Two implementations ship: :class:`store.SqliteStore` (embedded, the default)
+and :class:`store.PostgresStore` (a server shared by several verifier
+processes). Contract for every implementation (``tests/store`` runs it
+against both):
 
 - every write is one transaction; a round, verdict or enrolment row and the
   audit entry covering it commit together or not at all;
 - the audit log is append-only and hash-chained (:mod:`store._audit`);
 - ``add_round`` is idempotent by report digest: the same signed bytes give the
   same row and no second audit entry;
+- ``add_verdict`` with a ``verdict_round`` is idempotent by (chip, verdict
+  round): the same pair again returns the stored verdict, writes nothing;
+- ``add_batch`` stores rounds, verdicts (with certificates) and their audit
+  entries in ONE transaction, idempotently: a retried batch lands once;
 - time is an argument (``*_unix_ns``); nothing reads the clock;
 - the store does not verify signatures: callers pass reports that
   ``protocol.verify_report`` accepted.
@@ -23,6 +28,9 @@ from typing import Any, Protocol
 from chiploc.store._audit import AuditEntry
 from chiploc.store._mesh import MeshFlagRecord, MeshMinimum, MeshReportLike, MeshRoundRecord
 from chiploc.store._records import (
+    BatchResult,
+    BatchRound,
+    BatchVerdict,
     ChipRecord,
     EnrolmentRecord,
     LandmarkRecord,
@@ -81,7 +89,14 @@ class Store(Protocol):
         evidence_digests: Sequence[str],
         certificate: bytes | None,
         issued_at_unix_ns: int,
+        verdict_round: str | None = None,
     ) -> VerdictRecord: ...
+
+    def add_batch(
+        self, rounds: Sequence[BatchRound] = (), verdicts: Sequence[BatchVerdict] = ()
+    ) -> BatchResult:
+        """Rounds, then verdicts, and their audit entries in one transaction (idempotent)."""
+        ...
 
     def verdicts(self, *, chip_id: str | None = None) -> Iterator[VerdictRecord]: ...
 

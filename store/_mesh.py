@@ -14,7 +14,7 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final, Protocol
@@ -28,6 +28,7 @@ __all__ = [
     "MeshMinimum",
     "MeshReportLike",
     "MeshRoundRecord",
+    "MeshViewsMixin",
     "mesh_flag_audit_payload",
     "mesh_round_audit_payload",
 ]
@@ -133,3 +134,25 @@ def mesh_flag_audit_payload(f: MeshFlagRecord) -> dict[str, object]:
         "details": dict(f.details),
         "recorded_at_unix_ns": f.recorded_at_unix_ns,
     }
+
+
+class MeshViewsMixin:
+    """What both backends derive from the flag log (``mesh_flags()``, oldest first)."""
+
+    def mesh_flags(self) -> Iterator[MeshFlagRecord]:
+        raise NotImplementedError  # pragma: no cover - every backend overrides it
+
+    def mesh_suspects(self) -> dict[str, MeshFlagRecord]:
+        """Landmark id -> its latest flag-log entry, for landmarks whose latest is ``suspect``."""
+        latest: dict[str, MeshFlagRecord] = {}
+        for flag in self.mesh_flags():
+            latest[flag.landmark_id] = flag
+        return {k: v for k, v in sorted(latest.items()) if v.action == "suspect"}
+
+    def mesh_cleared_at(self) -> dict[str, int]:
+        """Landmark id -> when an operator last cleared it (``recorded_at_unix_ns``)."""
+        out: dict[str, int] = {}
+        for flag in self.mesh_flags():
+            if flag.action == "clear":
+                out[flag.landmark_id] = flag.recorded_at_unix_ns
+        return out

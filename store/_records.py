@@ -17,16 +17,20 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Final, Protocol
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
 
-from chiploc.common.canonical import sha256_hex
+from chiploc.common.canonical import canonical_json, sha256_hex
+from chiploc.common.errors import StoreError
 
 __all__ = [
     "MODELS",
     "ROLES",
     "VERDICTS",
+    "BatchResult",
+    "BatchRound",
+    "BatchVerdict",
     "ChipRecord",
     "EnrolmentRecord",
     "LandmarkRecord",
@@ -35,6 +39,8 @@ __all__ = [
     "RoundRecord",
     "VerdictRecord",
     "enrolment_audit_payload",
+    "prepare_round",
+    "prepare_verdict",
     "round_audit_payload",
     "verdict_audit_payload",
 ]
@@ -189,9 +195,12 @@ class VerdictRecord:
     certificate: bytes | None
     evidence: tuple[str, ...]
     issued_at_unix_ns: int
+    verdict_round: str | None = None
 
     def __post_init__(self) -> None:
         _check_int("verdict_id", self.verdict_id, minimum=1)
+        if self.verdict_round is not None:
+            _check_id("verdict_round", self.verdict_round)
         _check_id("chip_id", self.chip_id)
         if self.verdict not in VERDICTS:
             raise ValueError(f"unknown verdict {self.verdict!r}")
@@ -220,8 +229,9 @@ def round_audit_payload(r: RoundRecord) -> dict[str, object]:
 
 
 def verdict_audit_payload(v: VerdictRecord) -> dict[str, object]:
-    """The audit payload covering verdict ``v``."""
-    return {
+    """The audit payload covering verdict ``v`` (``verdict_round`` only when set, so
+    entries written before schema v2 still recompute)."""
+    payload: dict[str, object] = {
         "verdict_id": v.verdict_id,
         "chip_id": v.chip_id,
         "verdict": v.verdict,
@@ -233,6 +243,9 @@ def verdict_audit_payload(v: VerdictRecord) -> dict[str, object]:
         "evidence": sorted(v.evidence),
         "issued_at_unix_ns": v.issued_at_unix_ns,
     }
+    if v.verdict_round is not None:
+        payload["verdict_round"] = v.verdict_round
+    return payload
 
 
 def enrolment_audit_payload(e: EnrolmentRecord) -> dict[str, object]:
@@ -246,3 +259,108 @@ def enrolment_audit_payload(e: EnrolmentRecord) -> dict[str, object]:
         "details": dict(e.details),
         "recorded_at_unix_ns": e.recorded_at_unix_ns,
     }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchRound:
+    """A verified report to store with ``Store.add_batch``."""
+
+    report: ReportLike
+    received_at_unix_ns: int
+
+    def __post_init__(self) -> None:
+        _check_int("received_at_unix_ns", self.received_at_unix_ns)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchVerdict:
+    """A verdict (``SolveResult.to_json_dict()``), its evidence and certificate.
+
+    With ``verdict_round`` set, (chip, verdict round) is the verdict's key: the
+    same pair again is not a second row (a retried batch lands once).
+    """
+
+    result: Mapping[str, Any]
+    evidence_digests: Sequence[str]
+    certificate: bytes | None
+    issued_at_unix_ns: int
+    verdict_round: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_int("issued_at_unix_ns", self.issued_at_unix_ns)
+        if self.verdict_round is not None:
+            _check_id("verdict_round", self.verdict_round)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchResult:
+    """What ``Store.add_batch`` did: rows new vs already there, audit entries appended.
+
+    ``rounds`` and ``verdicts`` are the stored records in input order (the
+    existing row where one was already there).
+    """
+
+    rounds: tuple[RoundRecord, ...] = ()
+    verdicts: tuple[VerdictRecord, ...] = ()
+    rounds_inserted: int = 0
+    verdicts_inserted: int = 0
+    audit_entries: int = 0
+    rows_written: int = field(default=0)
+
+    @property
+    def rounds_existing(self) -> int:
+        return len(self.rounds) - self.rounds_inserted
+
+    @property
+    def verdicts_existing(self) -> int:
+        return len(self.verdicts) - self.verdicts_inserted
+
+
+def prepare_round(report: ReportLike, *, received_at_unix_ns: int) -> RoundRecord:
+    """The row a report becomes (``round_id`` 1 until the store assigns one).
+
+    Raises StoreError ``bad_record`` for a report the store cannot hold.
+    """
+    raw = bytes(report.raw)
+    try:
+        return RoundRecord(
+            round_id=1,
+            digest_hex=sha256_hex(raw),
+            landmark_id=report.landmark_id,
+            chip_id=report.chip_id,
+            min_rtt_ns=report.min_rtt_ns,
+            received_at_unix_ns=received_at_unix_ns,
+            raw=raw,
+        )
+    except ValueError as e:
+        raise StoreError(f"round not stored: {e}", reason="bad_record") from e
+
+
+def prepare_verdict(
+    result: Mapping[str, Any],
+    *,
+    evidence_digests: Sequence[str],
+    certificate: bytes | None,
+    issued_at_unix_ns: int,
+    verdict_round: str | None = None,
+) -> VerdictRecord:
+    """The row a solve result becomes (``verdict_id`` 1 until the store assigns one).
+
+    Raises StoreError ``bad_record`` for a malformed result.
+    """
+    try:
+        return VerdictRecord(
+            verdict_id=1,
+            chip_id=result["target"],
+            verdict=result["verdict"],
+            model=result["model"],
+            proof=result["proof"],
+            region_spec=result["region_spec"],
+            result_json=canonical_json(dict(result)),
+            certificate=None if certificate is None else bytes(certificate),
+            evidence=tuple(sorted(set(evidence_digests))),
+            issued_at_unix_ns=issued_at_unix_ns,
+            verdict_round=verdict_round,
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise StoreError(f"verdict not stored: bad result: {e!r}", reason="bad_record") from e

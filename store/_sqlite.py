@@ -16,6 +16,7 @@ Invariants:
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -24,12 +25,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
-from chiploc.common.canonical import canonical_json, parse_json_strict, sha256_hex
+from chiploc.common.canonical import canonical_json, parse_json_strict
 from chiploc.common.errors import DecodeError, IntegrityError, StoreError
 from chiploc.store._audit import AuditEntry, next_audit_entry
 from chiploc.store._records import (
     MODELS,
     VERDICTS,
+    BatchResult,
+    BatchRound,
+    BatchVerdict,
     ChipRecord,
     EnrolmentRecord,
     LandmarkRecord,
@@ -38,6 +42,8 @@ from chiploc.store._records import (
     RoundRecord,
     VerdictRecord,
     enrolment_audit_payload,
+    prepare_round,
+    prepare_verdict,
     round_audit_payload,
     verdict_audit_payload,
 )
@@ -429,48 +435,34 @@ class SqliteStore(SqliteMeshMixin):
 
     # rounds -------------------------------------------------------------
     def add_round(self, report: ReportLike, *, received_at_unix_ns: int) -> RoundInsert:
-        raw = bytes(report.raw)
-        digest = sha256_hex(raw)
-        try:
-            candidate = RoundRecord(
-                round_id=1,
-                digest_hex=digest,
-                landmark_id=report.landmark_id,
-                chip_id=report.chip_id,
-                min_rtt_ns=report.min_rtt_ns,
-                received_at_unix_ns=received_at_unix_ns,
-                raw=raw,
-            )
-        except ValueError as e:
-            raise StoreError(f"round not stored: {e}", reason="bad_record") from e
+        candidate = prepare_round(report, received_at_unix_ns=received_at_unix_ns)
         with self._write() as c:
-            existing = c.execute(_ROUND_SELECT + " WHERE digest = ?", (digest,)).fetchone()
-            if existing is not None:
-                return RoundInsert(record=_round_from_row(existing), inserted=False)
-            cur = c.execute(
-                "INSERT INTO rounds (digest, landmark_id, chip_id, min_rtt_ns, "
-                "received_at_unix_ns, raw) VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    digest,
-                    candidate.landmark_id,
-                    candidate.chip_id,
-                    candidate.min_rtt_ns,
-                    received_at_unix_ns,
-                    raw,
-                ),
-            )
-            record = RoundRecord(
-                round_id=_rowid(cur),
-                digest_hex=digest,
-                landmark_id=candidate.landmark_id,
-                chip_id=candidate.chip_id,
-                min_rtt_ns=candidate.min_rtt_ns,
-                received_at_unix_ns=received_at_unix_ns,
-                raw=raw,
-            )
-            self._append_audit(
-                c, kind="round", at_unix_ns=received_at_unix_ns, payload=round_audit_payload(record)
-            )
+            return self._add_round_in(c, candidate)
+
+    def _add_round_in(self, c: sqlite3.Connection, candidate: RoundRecord) -> RoundInsert:
+        digest = candidate.digest_hex
+        existing = c.execute(_ROUND_SELECT + " WHERE digest = ?", (digest,)).fetchone()
+        if existing is not None:
+            return RoundInsert(record=_round_from_row(existing), inserted=False)
+        cur = c.execute(
+            "INSERT INTO rounds (digest, landmark_id, chip_id, min_rtt_ns, "
+            "received_at_unix_ns, raw) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                digest,
+                candidate.landmark_id,
+                candidate.chip_id,
+                candidate.min_rtt_ns,
+                candidate.received_at_unix_ns,
+                candidate.raw,
+            ),
+        )
+        record = dataclasses.replace(candidate, round_id=_rowid(cur))
+        self._append_audit(
+            c,
+            kind="round",
+            at_unix_ns=record.received_at_unix_ns,
+            payload=round_audit_payload(record),
+        )
         return RoundInsert(record=record, inserted=True)
 
     def round_by_digest(self, digest_hex: str) -> RoundRecord | None:
@@ -496,105 +488,138 @@ class SqliteStore(SqliteMeshMixin):
         evidence_digests: Sequence[str],
         certificate: bytes | None,
         issued_at_unix_ns: int,
+        verdict_round: str | None = None,
     ) -> VerdictRecord:
-        try:
-            result_json = canonical_json(dict(result))
-            evidence = tuple(sorted(set(evidence_digests)))
-            candidate = VerdictRecord(
-                verdict_id=1,
-                chip_id=result["target"],
-                verdict=result["verdict"],
-                model=result["model"],
-                proof=result["proof"],
-                region_spec=result["region_spec"],
-                result_json=result_json,
-                certificate=None if certificate is None else bytes(certificate),
-                evidence=evidence,
-                issued_at_unix_ns=issued_at_unix_ns,
-            )
-        except (KeyError, TypeError, ValueError) as e:
-            raise StoreError(f"verdict not stored: bad result: {e!r}", reason="bad_record") from e
+        candidate = prepare_verdict(
+            result,
+            evidence_digests=evidence_digests,
+            certificate=certificate,
+            issued_at_unix_ns=issued_at_unix_ns,
+            verdict_round=verdict_round,
+        )
         with self._write() as c:
-            for d in evidence:
-                if c.execute("SELECT 1 FROM rounds WHERE digest = ?", (d,)).fetchone() is None:
-                    raise StoreError(
-                        f"verdict not stored: evidence report {d} is not in the store",
-                        reason="unknown_evidence",
-                    )
-            cur = c.execute(
-                "INSERT INTO verdicts (chip_id, verdict, model, proof, region_spec, result_json, "
-                "certificate, issued_at_unix_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    candidate.chip_id,
-                    candidate.verdict,
-                    candidate.model,
-                    int(candidate.proof),
-                    candidate.region_spec,
-                    result_json,
-                    candidate.certificate,
-                    issued_at_unix_ns,
-                ),
+            return self._add_verdict_in(c, candidate)[0]
+
+    def _add_verdict_in(
+        self, c: sqlite3.Connection, candidate: VerdictRecord
+    ) -> tuple[VerdictRecord, bool]:
+        if candidate.verdict_round is not None:
+            row = c.execute(
+                "SELECT verdict_id FROM verdicts WHERE chip_id = ? AND verdict_round = ?",
+                (candidate.chip_id, candidate.verdict_round),
+            ).fetchone()
+            if row is not None:
+                return self._verdict_by_id(c, int(row[0])), False
+        for d in candidate.evidence:
+            if c.execute("SELECT 1 FROM rounds WHERE digest = ?", (d,)).fetchone() is None:
+                raise StoreError(
+                    f"verdict not stored: evidence report {d} is not in the store",
+                    reason="unknown_evidence",
+                )
+        cur = c.execute(
+            "INSERT INTO verdicts (chip_id, verdict, model, proof, region_spec, result_json, "
+            "certificate, issued_at_unix_ns, verdict_round) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                candidate.chip_id,
+                candidate.verdict,
+                candidate.model,
+                int(candidate.proof),
+                candidate.region_spec,
+                candidate.result_json,
+                candidate.certificate,
+                candidate.issued_at_unix_ns,
+                candidate.verdict_round,
+            ),
+        )
+        record = dataclasses.replace(candidate, verdict_id=_rowid(cur))
+        c.executemany(
+            "INSERT INTO verdict_evidence (verdict_id, round_digest) VALUES (?, ?)",
+            [(record.verdict_id, d) for d in record.evidence],
+        )
+        self._append_audit(
+            c,
+            kind="verdict",
+            at_unix_ns=record.issued_at_unix_ns,
+            payload=verdict_audit_payload(record),
+        )
+        return record, True
+
+    def _verdict_by_id(self, c: sqlite3.Connection, verdict_id: int) -> VerdictRecord:
+        row = c.execute(_VERDICT_SELECT + " WHERE verdict_id = ?", (verdict_id,)).fetchone()
+        return self._verdict_from_row(c, row)
+
+    def _verdict_from_row(self, c: sqlite3.Connection, r: tuple[Any, ...]) -> VerdictRecord:
+        evidence = tuple(
+            str(e[0])
+            for e in c.execute(
+                "SELECT round_digest FROM verdict_evidence WHERE verdict_id = ? "
+                "ORDER BY round_digest",
+                (r[0],),
             )
-            verdict_id = _rowid(cur)
-            c.executemany(
-                "INSERT INTO verdict_evidence (verdict_id, round_digest) VALUES (?, ?)",
-                [(verdict_id, d) for d in evidence],
-            )
-            record = VerdictRecord(
-                verdict_id=verdict_id,
-                chip_id=candidate.chip_id,
-                verdict=candidate.verdict,
-                model=candidate.model,
-                proof=candidate.proof,
-                region_spec=candidate.region_spec,
-                result_json=result_json,
-                certificate=candidate.certificate,
+        )
+        with _row_guard("verdicts", r[0]):
+            if r[2] not in VERDICTS or r[3] not in MODELS:
+                raise ValueError(f"unknown verdict/model {r[2]!r}/{r[3]!r}")
+            return VerdictRecord(
+                verdict_id=r[0],
+                chip_id=r[1],
+                verdict=r[2],
+                model=r[3],
+                proof=bool(r[4]),
+                region_spec=r[5],
+                result_json=_as_bytes(r[6]),
+                certificate=None if r[7] is None else _as_bytes(r[7]),
                 evidence=evidence,
-                issued_at_unix_ns=issued_at_unix_ns,
+                issued_at_unix_ns=r[8],
+                verdict_round=r[9],
             )
-            self._append_audit(
-                c,
-                kind="verdict",
-                at_unix_ns=issued_at_unix_ns,
-                payload=verdict_audit_payload(record),
+
+    # batches ------------------------------------------------------------
+    def add_batch(
+        self, rounds: Sequence[BatchRound] = (), verdicts: Sequence[BatchVerdict] = ()
+    ) -> BatchResult:
+        """Store rounds, then verdicts (with certificates), and their audit entries, in ONE
+        transaction: all of it lands or none. Idempotent: a round already stored (by digest)
+        or a verdict already stored (by chip and verdict round) is not written again."""
+        round_rows = [
+            prepare_round(b.report, received_at_unix_ns=b.received_at_unix_ns) for b in rounds
+        ]
+        verdict_rows = [
+            prepare_verdict(
+                v.result,
+                evidence_digests=v.evidence_digests,
+                certificate=v.certificate,
+                issued_at_unix_ns=v.issued_at_unix_ns,
+                verdict_round=v.verdict_round,
             )
-        return record
+            for v in verdicts
+        ]
+        with self._write() as c:
+            stored_rounds = [self._add_round_in(c, r) for r in round_rows]
+            stored_verdicts = [self._add_verdict_in(c, v) for v in verdict_rows]
+        n_rounds = sum(r.inserted for r in stored_rounds)
+        n_verdicts = sum(new for _, new in stored_verdicts)
+        evidence_rows = sum(len(v.evidence) for v, new in stored_verdicts if new)
+        return BatchResult(
+            rounds=tuple(r.record for r in stored_rounds),
+            verdicts=tuple(v for v, _ in stored_verdicts),
+            rounds_inserted=n_rounds,
+            verdicts_inserted=n_verdicts,
+            audit_entries=n_rounds + n_verdicts,
+            rows_written=2 * (n_rounds + n_verdicts) + evidence_rows,
+        )
 
     def verdicts(self, *, chip_id: str | None = None) -> Iterator[VerdictRecord]:
-        sql = (
-            "SELECT verdict_id, chip_id, verdict, model, proof, region_spec, result_json, "
-            "certificate, issued_at_unix_ns FROM verdicts"
-        )
         with self._read("verdicts") as c:
             if chip_id is None:
-                cur = c.execute(sql + " ORDER BY verdict_id")
+                cur = c.execute(_VERDICT_SELECT + " ORDER BY verdict_id")
             else:
-                cur = c.execute(sql + " WHERE chip_id = ? ORDER BY verdict_id", (chip_id,))
+                cur = c.execute(
+                    _VERDICT_SELECT + " WHERE chip_id = ? ORDER BY verdict_id", (chip_id,)
+                )
             while rows := cur.fetchmany(_BATCH):
                 for r in rows:
-                    evidence = tuple(
-                        str(e[0])
-                        for e in self._conn.execute(
-                            "SELECT round_digest FROM verdict_evidence WHERE verdict_id = ? "
-                            "ORDER BY round_digest",
-                            (r[0],),
-                        )
-                    )
-                    with _row_guard("verdicts", r[0]):
-                        if r[2] not in VERDICTS or r[3] not in MODELS:
-                            raise ValueError(f"unknown verdict/model {r[2]!r}/{r[3]!r}")
-                        yield VerdictRecord(
-                            verdict_id=r[0],
-                            chip_id=r[1],
-                            verdict=r[2],
-                            model=r[3],
-                            proof=bool(r[4]),
-                            region_spec=r[5],
-                            result_json=_as_bytes(r[6]),
-                            certificate=None if r[7] is None else _as_bytes(r[7]),
-                            evidence=evidence,
-                            issued_at_unix_ns=r[8],
-                        )
+                    yield self._verdict_from_row(c, r)
 
     def counts(self) -> dict[str, int]:
         """Rows per table (for summaries)."""
@@ -615,6 +640,10 @@ class SqliteStore(SqliteMeshMixin):
             }
 
 
+_VERDICT_SELECT: Final = (
+    "SELECT verdict_id, chip_id, verdict, model, proof, region_spec, result_json, "
+    "certificate, issued_at_unix_ns, verdict_round FROM verdicts"
+)
 _ROUND_SELECT: Final = (
     "SELECT round_id, digest, landmark_id, chip_id, min_rtt_ns, received_at_unix_ns, raw "
     "FROM rounds"

@@ -20,6 +20,7 @@ from chiploc.store._mesh import (
     MeshMinimum,
     MeshReportLike,
     MeshRoundRecord,
+    MeshViewsMixin,
     mesh_flag_audit_payload,
     mesh_round_audit_payload,
 )
@@ -33,9 +34,10 @@ _MESH_SELECT: Final = (
 )
 
 
-class SqliteMeshMixin:
+class SqliteMeshMixin(MeshViewsMixin):
     """``add_mesh_round``, ``mesh_rounds``, ``mesh_minimums``, ``add_mesh_flag``,
-    ``mesh_flags``, ``mesh_suspects`` (see :class:`~chiploc.store.Store`)."""
+    ``mesh_flags`` (see :class:`~chiploc.store.Store`); ``mesh_suspects`` and
+    ``mesh_cleared_at`` from :class:`~chiploc.store._mesh.MeshViewsMixin`."""
 
     if TYPE_CHECKING:  # provided by SqliteStore
 
@@ -179,21 +181,6 @@ class SqliteMeshMixin:
             while rows := cur.fetchmany(_BATCH):
                 for row in rows:
                     yield _flag_from_row(row)
-
-    def mesh_suspects(self) -> dict[str, MeshFlagRecord]:
-        """Landmark id -> its latest flag-log entry, for landmarks whose latest is ``suspect``."""
-        latest: dict[str, MeshFlagRecord] = {}
-        for flag in self.mesh_flags():
-            latest[flag.landmark_id] = flag
-        return {k: v for k, v in sorted(latest.items()) if v.action == "suspect"}
-
-    def mesh_cleared_at(self) -> dict[str, int]:
-        """Landmark id -> when an operator last cleared it (``recorded_at_unix_ns``)."""
-        out: dict[str, int] = {}
-        for flag in self.mesh_flags():
-            if flag.action == "clear":
-                out[flag.landmark_id] = flag.recorded_at_unix_ns
-        return out
 
 
 def _as_bytes(value: object) -> bytes:

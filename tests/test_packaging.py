@@ -107,6 +107,13 @@ def test_unpacked_wheel_imports_chiploc_parts_and_no_bare_names(
     )
     assert ok.returncode == 0, ok.stderr
     assert Path(ok.stdout.strip()).is_relative_to(site)
+    # Package data is found under the one name: the borders and the inlined Leaflet.
+    data = run(
+        "from chiploc.solver import load_region; from chiploc.maps._html import _vendor_text;"
+        "print(load_region('country:DEU').spec, len(_vendor_text('leaflet.js')) > 100_000)"
+    )
+    assert data.returncode == 0, data.stderr
+    assert data.stdout.split() == ["country:DEU", "True"]
     for bare in (
         "solver",
         "protocol",

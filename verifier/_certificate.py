@@ -20,11 +20,16 @@ raising; nothing returns a bare bool):
   non-empty except for UNREACHABLE (:class:`~chiploc.common.errors.DecodeError`);
 - the signer is an enrolled verifier that is not revoked
   (:class:`~chiploc.common.errors.UnknownIdentity`,
-  :class:`~chiploc.common.errors.RevokedIdentity`);
+  :class:`~chiploc.common.errors.RevokedIdentity`, reason ``verifier_revoked``);
 - the signature verifies under that key (:class:`~chiploc.common.errors.BadSignature`);
 - ``issued_at - leeway <= now < expires_at + leeway``
   (:class:`~chiploc.common.errors.StaleMessage`, reason ``not_yet_valid`` or
-  ``expired``).
+  ``expired``);
+- the chip is still enrolled and not revoked (reasons ``unknown_chip``,
+  ``chip_revoked``): revoking a chip withdraws every certificate issued for it;
+- the registry still authorizes the chip for the region the certificate judged it
+  against, by spec and, when the caller gives it, by the zone's digest
+  (:class:`~chiploc.common.errors.Superseded`, reason ``region_changed``).
 """
 
 from __future__ import annotations
@@ -44,8 +49,11 @@ from chiploc.common.errors import (
     LocalProtocolError,
     RevokedIdentity,
     StaleMessage,
+    Superseded,
+    UnknownIdentity,
+    VerificationError,
 )
-from chiploc.store import MODELS, VERDICTS, canonical_json, parse_json_strict, sha256_hex
+from chiploc.store import MODELS, VERDICTS, Store, canonical_json, parse_json_strict, sha256_hex
 from chiploc.verifier._types import RegistryLike, Signer
 
 __all__ = [
@@ -54,7 +62,9 @@ __all__ = [
     "DEFAULT_VALIDITY_S",
     "MAX_CERTIFICATE_BYTES",
     "Certificate",
+    "CertificateStatus",
     "SignedCertificate",
+    "certificate_status",
     "issue_certificate",
     "region_digest_hex",
     "verify_certificate",
@@ -332,19 +342,36 @@ def issue_certificate(
 
 
 def verify_certificate(
-    data: bytes, registry: RegistryLike, *, now_unix_s: int, leeway_s: int = 0
+    data: bytes,
+    registry: RegistryLike,
+    *,
+    now_unix_s: int,
+    leeway_s: int = 0,
+    region_digest_hex: str | None = None,
 ) -> Certificate:
     """Verify a certificate file against the registry at time ``now_unix_s``.
 
-    Returns the trusted :class:`Certificate`; raises DecodeError,
-    UnknownIdentity, RevokedIdentity, BadSignature or StaleMessage.
+    ``region_digest_hex``, when given, is the digest of the chip's authorized zone as
+    loaded now (``AuthorizedRegion.digest_hex``): a zone whose geometry changed under
+    the same spec (a GeoJSON file edited) also supersedes the certificate.
+    Returns the trusted :class:`Certificate`; raises DecodeError, UnknownIdentity,
+    RevokedIdentity, BadSignature, StaleMessage or Superseded.
     """
 
     signed = SignedCertificate.from_bytes(data)
     cert = signed.certificate
-    entry = registry.verifier(cert.verifier_id)
+    try:
+        entry = registry.verifier(cert.verifier_id)
+    except RevokedIdentity as e:
+        raise RevokedIdentity(
+            f"verifier {cert.verifier_id!r} is revoked: its certificates no longer stand",
+            reason="verifier_revoked",
+        ) from e
     if entry.revoked:
-        raise RevokedIdentity(f"verifier {cert.verifier_id!r} is revoked")
+        raise RevokedIdentity(
+            f"verifier {cert.verifier_id!r} is revoked: its certificates no longer stand",
+            reason="verifier_revoked",
+        )
     try:
         nacl.signing.VerifyKey(entry.public_key).verify(cert.signed_message(), signed.signature)
     except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, TypeError) as e:
@@ -361,4 +388,148 @@ def verify_certificate(
             f"certificate expired at {cert.expires_at_unix_s} (now {now_unix_s})",
             reason="expired",
         )
+    try:
+        chip = registry.chip(cert.chip_id)
+    except RevokedIdentity as e:
+        raise RevokedIdentity(
+            f"chip {cert.chip_id!r} is revoked: its certificate no longer stands",
+            reason="chip_revoked",
+        ) from e
+    except UnknownIdentity as e:
+        raise UnknownIdentity(
+            f"chip {cert.chip_id!r} is not enrolled in the registry", reason="unknown_chip"
+        ) from e
+    if chip.revoked:
+        raise RevokedIdentity(
+            f"chip {cert.chip_id!r} is revoked: its certificate no longer stands",
+            reason="chip_revoked",
+        )
+    if chip.region != cert.authorized_region_spec:
+        raise Superseded(
+            f"chip {cert.chip_id!r} is now authorized for {chip.region!r}, not "
+            f"{cert.authorized_region_spec!r} as certified",
+            reason="region_changed",
+        )
+    if region_digest_hex is not None and region_digest_hex != cert.authorized_region_digest_hex:
+        raise Superseded(
+            f"the zone {cert.authorized_region_spec!r} has changed since the certificate was "
+            f"issued (digest {region_digest_hex[:12]}..., certified "
+            f"{cert.authorized_region_digest_hex[:12]}...)",
+            reason="region_changed",
+        )
     return cert
+
+
+# --------------------------------------------------------------------------- standing
+
+
+@dataclass(frozen=True, slots=True)
+class _StoredVerifier:
+    id: str
+    public_key: bytes
+    revoked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _StoredChip:
+    id: str
+    region: str
+    revoked: bool
+
+
+class _StoreRegistry:
+    """The identities as the verifier's store last recorded them (enrolment history)."""
+
+    def __init__(self, store: Store) -> None:
+        self._verifiers: dict[str, _StoredVerifier] = {}
+        self._chips: dict[str, _StoredChip] = {}
+        self.revoked_at_unix_ns: dict[tuple[str, str], int] = {}
+        for e in store.enrolments():  # oldest first: the last record of an id wins
+            key = (e.role, e.identity_id)
+            if e.revoked and key not in self.revoked_at_unix_ns:
+                self.revoked_at_unix_ns[key] = e.recorded_at_unix_ns
+            if e.role == "verifier":
+                self._verifiers[e.identity_id] = _StoredVerifier(
+                    e.identity_id, e.public_key, e.revoked
+                )
+            elif e.role == "chip":
+                region = e.details.get("region_spec")
+                self._chips[e.identity_id] = _StoredChip(
+                    e.identity_id, region if isinstance(region, str) else "", e.revoked
+                )
+
+    def verifier(self, identity: str, /) -> _StoredVerifier:
+        got = self._verifiers.get(identity)
+        if got is None:
+            raise UnknownIdentity(f"verifier {identity!r} is not in this store's enrolments")
+        return got  # revocation is judged by verify_certificate, with its own reason
+
+    def chip(self, identity: str, /) -> _StoredChip:
+        got = self._chips.get(identity)
+        if got is None:
+            raise UnknownIdentity(f"chip {identity!r} is not in this store's enrolments")
+        return got
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CertificateStatus:
+    """Whether a certificate still stands, as the verifier's store knows it.
+
+    ``stands`` is True only if the certificate was issued and stored by this verifier,
+    verifies under the verifier key the store enrolled, has not expired, and neither
+    its chip nor its verifier has been revoked, nor the chip's authorized region
+    changed, since. Otherwise ``reason`` is the stable code (``chip_revoked``,
+    ``verifier_revoked``, ``region_changed``, ``expired``, ``not_yet_valid``,
+    ``not_issued_here``, ...) and ``detail`` says why in words.
+    """
+
+    certificate: Certificate
+    digest_hex: str
+    stands: bool
+    reason: str
+    detail: str
+    revoked_at_unix_ns: int | None = None
+
+    def summary(self) -> str:
+        state = "STANDS" if self.stands else f"DOES NOT STAND [{self.reason}]"
+        return f"certificate {self.digest_hex[:16]}... {state}: {self.detail}"
+
+
+def certificate_status(data: bytes, store: Store, *, now_unix_s: int) -> CertificateStatus:
+    """Judge a certificate against the verifier's store (its issued certificates and the
+    enrolment history it recorded from each registry it loaded). A malformed file raises
+    DecodeError; every other outcome is a :class:`CertificateStatus`."""
+    signed = SignedCertificate.from_bytes(data)
+    cert = signed.certificate
+    digest = signed.digest_hex
+    body = signed.to_bytes()
+    issued = any(v.certificate == body for v in store.verdicts(chip_id=cert.chip_id))
+    if not issued:
+        return CertificateStatus(
+            certificate=cert,
+            digest_hex=digest,
+            stands=False,
+            reason="not_issued_here",
+            detail=f"this store holds no such certificate for chip {cert.chip_id!r}",
+        )
+    view = _StoreRegistry(store)
+    try:
+        verify_certificate(data, view, now_unix_s=now_unix_s)
+    except (VerificationError, DecodeError) as e:
+        role = {"chip_revoked": "chip", "verifier_revoked": "verifier"}.get(e.reason)
+        ident = cert.chip_id if role == "chip" else cert.verifier_id
+        return CertificateStatus(
+            certificate=cert,
+            digest_hex=digest,
+            stands=False,
+            reason=e.reason,
+            detail=str(e),
+            revoked_at_unix_ns=None if role is None else view.revoked_at_unix_ns.get((role, ident)),
+        )
+    return CertificateStatus(
+        certificate=cert,
+        digest_hex=digest,
+        stands=True,
+        reason="valid",
+        detail=cert.summary(),
+    )

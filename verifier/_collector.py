@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 import json
 import time
 from collections import Counter
@@ -37,7 +38,8 @@ import aiohttp
 
 from chiploc.common.errors import InputError
 from chiploc.protocol import Registry
-from chiploc.store import Store
+from chiploc.store import BatchRound, Store
+from chiploc.verifier._lazy import LazyVerification
 from chiploc.verifier._mesh import is_mesh_report, screen_mesh_reports
 from chiploc.verifier._pipeline import (
     DEFAULT_MAX_AGE_S,
@@ -137,6 +139,7 @@ class Collector:
         max_skew_s: int = DEFAULT_MAX_SKEW_S,
         cursors: Mapping[str, int] | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
+        lazy: LazyVerification | None = None,
     ) -> None:
         if not landmark_urls:
             raise InputError("no landmarks to collect from", reason="no_landmarks")
@@ -157,6 +160,7 @@ class Collector:
         if cursors:
             self._cursors.update({k: v for k, v in cursors.items() if k in self._urls})
         self._clock_ns = clock_ns
+        self._lazy = lazy
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Collector:
@@ -299,18 +303,15 @@ class Collector:
                 now_unix_ns=now_ns,
                 max_age_s=self._max_age_s,
                 max_skew_s=self._max_skew_s,
+                lazy=self._lazy,
             )
-            batch = Screened(
-                reports=batch.reports,
-                rejected=Counter(batch.rejected) + bad,
-                duplicates=batch.duplicates,
+            batch = dataclasses.replace(batch, rejected=Counter(batch.rejected) + bad)
+            # One transaction per landmark page set, idempotent by digest.
+            result = self._store.add_batch(
+                [BatchRound(report=r, received_at_unix_ns=now_ns) for r in batch.reports]
             )
-            for report in batch.reports:
-                insert = self._store.add_round(report, received_at_unix_ns=now_ns)
-                if insert.inserted:
-                    stored += 1
-                else:
-                    already += 1
+            stored += result.rounds_inserted
+            already += result.rounds_existing
             screened = screened.merged(batch)
             if failure is not None:
                 failures[landmark_id] = failure

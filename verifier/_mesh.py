@@ -209,4 +209,10 @@ def without_landmarks(screened: Screened, landmark_ids: Collection[str]) -> Scre
     rejected = Counter(screened.rejected)
     if dropped:
         rejected["mesh_suspect"] += dropped
-    return Screened(reports=kept, rejected=rejected, duplicates=screened.duplicates)
+    return Screened(
+        reports=kept,
+        rejected=rejected,
+        duplicates=screened.duplicates,
+        full_checked=screened.full_checked,
+        flagged=screened.flagged,
+    )

@@ -7,7 +7,12 @@ Three pure steps and one thin edge:
    every chip signature, recomputed minimum) and a freshness window on the
    report's own timestamps. A report that fails is counted under its reason
    and never used; the JSON view a landmark serves beside the bytes is never
-   read.
+   read. With ``lazy=LazyVerification(...)`` each report gets
+   :func:`protocol.verify_report_lazy` (landmark signature and the chip
+   signature of the minimum-RTT probe: what the bound rests on) and a keyed
+   random sample the full check; a sampled report that fails it is rejected
+   (``forged_transcript``), its landmark is flagged, and every other report
+   of a flagged landmark is rejected too (``landmark_flagged``).
 2. :func:`group_evidence` - per chip, per landmark, the report with the
    smallest ``min_rtt_ns - overhead_lower_bound_ns`` (answered probes only:
    ``min_rtt_ns`` is None when every probe was lost). The landmark's
@@ -36,7 +41,7 @@ from types import MappingProxyType
 from typing import Any
 
 from chiploc.common.errors import ChiplocError, InputError
-from chiploc.protocol import MeasurementReport, Registry, verify_report
+from chiploc.protocol import MeasurementReport, Registry, verify_report, verify_report_lazy
 from chiploc.solver import (
     AuthorizedRegion,
     Calibration,
@@ -48,6 +53,7 @@ from chiploc.solver import (
 )
 from chiploc.store import Store, VerdictRecord
 from chiploc.verifier._certificate import DEFAULT_VALIDITY_S, issue_certificate
+from chiploc.verifier._lazy import LazyVerification
 from chiploc.verifier._types import Signer
 
 __all__ = [
@@ -79,18 +85,31 @@ def _frozen_counts(counts: Mapping[str, int]) -> Mapping[str, int]:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Screened:
-    """Reports that verified (unique by digest, in input order) and why others did not."""
+    """Reports that verified (unique by digest, in input order) and why others did not.
+
+    ``full_checked`` counts reports that got the full check (all of them without lazy
+    verification; the sample with it). ``flagged`` maps a landmark caught signing a
+    transcript whose chip signatures do not all verify to why: none of its reports in
+    the batch is used, and the caller must raise the alarm.
+    """
 
     reports: tuple[MeasurementReport, ...]
     rejected: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     duplicates: int = 0
+    full_checked: int = 0
+    flagged: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
         if not isinstance(self.reports, tuple):
             raise TypeError("reports must be a tuple")
         if any(v < 0 for v in self.rejected.values()) or self.duplicates < 0:
             raise ValueError("counts must be non-negative")
+        if self.full_checked < 0:
+            raise ValueError("counts must be non-negative")
+        if any(r.landmark_id in self.flagged for r in self.reports):
+            raise ValueError("a flagged landmark's reports are never accepted")
         object.__setattr__(self, "rejected", _frozen_counts(self.rejected))
+        object.__setattr__(self, "flagged", MappingProxyType(dict(sorted(self.flagged.items()))))
 
     @property
     def rejected_total(self) -> int:
@@ -100,10 +119,18 @@ class Screened:
         """Both batches, the second's reports already in the first counted as duplicates."""
         seen = {r.digest_hex for r in self.reports}
         extra = tuple(r for r in other.reports if r.digest_hex not in seen)
+        flagged = {**self.flagged, **other.flagged}
+        rejected = Counter(self.rejected) + Counter(other.rejected)
+        kept = tuple(r for r in self.reports + extra if r.landmark_id not in flagged)
+        dropped = len(self.reports) + len(extra) - len(kept)
+        if dropped:
+            rejected["landmark_flagged"] += dropped
         return Screened(
-            reports=self.reports + extra,
-            rejected=Counter(self.rejected) + Counter(other.rejected),
+            reports=kept,
+            rejected=rejected,
             duplicates=self.duplicates + other.duplicates + len(other.reports) - len(extra),
+            full_checked=self.full_checked + other.full_checked,
+            flagged=flagged,
         )
 
 
@@ -114,6 +141,7 @@ def screen_reports(
     now_unix_ns: int,
     max_age_s: int = DEFAULT_MAX_AGE_S,
     max_skew_s: int = DEFAULT_MAX_SKEW_S,
+    lazy: LazyVerification | None = None,
 ) -> Screened:
     """Verify each report's bytes against ``registry``; count and drop every failure.
 
@@ -122,6 +150,12 @@ def screen_reports(
     ``revoked``, a decode reason, ...), plus ``stale`` (started more than
     ``max_age_s`` before ``now_unix_ns``) and ``from_future`` (finished more
     than ``max_skew_s`` after it).
+
+    ``lazy`` (None: every report is fully verified) switches to
+    :func:`protocol.verify_report_lazy` plus the full check on ``lazy``'s
+    sample; a sampled report failing it counts as ``forged_transcript``, flags
+    its landmark (``Screened.flagged``) and rejects that landmark's other
+    reports in the batch as ``landmark_flagged``.
     """
     if max_age_s <= 0 or max_skew_s < 0:
         raise InputError("max_age_s must be positive and max_skew_s non-negative")
@@ -129,25 +163,52 @@ def screen_reports(
     latest_ns = now_unix_ns + max_skew_s * _NS_PER_S
     accepted: dict[str, MeasurementReport] = {}
     rejected: Counter[str] = Counter()
-    duplicates = 0
+    flagged: dict[str, str] = {}
+    duplicates = full_checked = 0
     for raw in raw_reports:
         try:
-            report = verify_report(bytes(raw), registry)
+            if lazy is None:
+                report = verify_report(bytes(raw), registry)
+                full_checked += 1
+            else:
+                report = verify_report_lazy(bytes(raw), registry)
         except ChiplocError as e:
             rejected[e.reason] += 1
             continue
         except ValueError:  # a structural check outside the codec's own errors
             rejected["malformed"] += 1
             continue
+        digest = report.digest_hex  # SHA-256 of the raw bytes: computed once
+        if lazy is not None and lazy.selects(digest):
+            full_checked += 1
+            try:
+                verify_report(report.raw, registry)
+            except ChiplocError as e:
+                rejected["forged_transcript"] += 1
+                flagged.setdefault(
+                    report.landmark_id,
+                    f"report {digest} for chip {report.chip_id} passed the lazy "
+                    f"check but failed the sampled full check: {e} [{e.reason}]",
+                )
+                continue
         if report.started_at_unix_ns < oldest_ns:
             rejected["stale"] += 1
         elif report.finished_at_unix_ns > latest_ns:
             rejected["from_future"] += 1
-        elif report.digest_hex in accepted:
+        elif digest in accepted:
             duplicates += 1
         else:
-            accepted[report.digest_hex] = report
-    return Screened(reports=tuple(accepted.values()), rejected=rejected, duplicates=duplicates)
+            accepted[digest] = report
+    kept = tuple(r for r in accepted.values() if r.landmark_id not in flagged)
+    if len(kept) < len(accepted):
+        rejected["landmark_flagged"] += len(accepted) - len(kept)
+    return Screened(
+        reports=kept,
+        rejected=rejected,
+        duplicates=duplicates,
+        full_checked=full_checked,
+        flagged=flagged,
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-__all__ = ["RegistryLike", "Signer", "VerifierEntryLike"]
+__all__ = ["ChipEntryLike", "RegistryLike", "Signer", "VerifierEntryLike"]
 
 
 class VerifierEntryLike(Protocol):
@@ -21,9 +21,22 @@ class VerifierEntryLike(Protocol):
     def revoked(self) -> bool: ...
 
 
+class ChipEntryLike(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def region(self) -> str: ...
+    @property
+    def revoked(self) -> bool: ...
+
+
 class RegistryLike(Protocol):
     def verifier(self, identity: str, /) -> VerifierEntryLike:
         """The enrolled verifier; raises UnknownIdentity / RevokedIdentity."""
+        ...
+
+    def chip(self, identity: str, /) -> ChipEntryLike:
+        """The enrolled chip; raises UnknownIdentity / RevokedIdentity."""
         ...
 
 

@@ -95,7 +95,7 @@ async def test_lying_landmark_succeeds_without_tolerate(tmp_path: Path) -> None:
 
 async def test_a_failing_check_is_not_detected(tmp_path: Path) -> None:
     async def half(directory: Path) -> AttackOutcome:
-        from chiploc.sim._attacks import _Checks
+        from chiploc.sim._attack_lab import _Checks
 
         checks = _Checks()
         checks.check("counter rose", True, "+1")

@@ -1,8 +1,8 @@
 """Faults against real daemons on 127.0.0.1: loss, duplication, reordering, SIGKILL of the
 landmark and of the verifier's writer, an agent restart, and wall-clock jumps.
 
-The scenarios live in ``sim._faults`` (the benchmark runs the same code); these tests
-assert on what each one observed, not only on its summary flag.
+The scenarios live in ``sim._fault_rounds`` and ``sim._fault_kills`` (the benchmark runs
+the same code); these tests assert on what each one observed, not only on its summary flag.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from chiploc.sim import (
     verifier_kill,
     wall_clock_jump,
 )
-from chiploc.sim._faults import _identities
+from chiploc.sim._fault_lab import _identities
 
 HOUR_NS = 3600 * 1_000_000_000
 

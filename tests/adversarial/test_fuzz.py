@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from chiploc.chip_agent import ChipAgent
 from chiploc.landmarks import LandmarkDaemon
 from chiploc.sim import FUZZ_TARGETS, FuzzLab, fuzz_agent, fuzz_http, http_requests, mutate
-from chiploc.sim._faults import _config, _identities
+from chiploc.sim._fault_lab import _config, _identities
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,9 @@ import pytest
 
 from chiploc import solver
 from chiploc.common.errors import InputError
+from chiploc.maps import ESTIMATE_LABEL, chip_layers, chip_map, network_references
 
 from ._scenarios import scenario
-
-if not hasattr(solver, "solve"):  # the solver package is being written in parallel
-    pytest.skip("solver.solve is not in this checkout yet", allow_module_level=True)
-from chiploc.maps import ESTIMATE_LABEL, chip_layers, chip_map, network_references
 
 
 def test_bounds_are_the_solvers_circumscribing_polygons() -> None:
@@ -28,9 +25,14 @@ def test_bounds_are_the_solvers_circumscribing_polygons() -> None:
     assert layers.region is not None
     assert layers.verdict == "COMPLIANT"
     assert layers.proof is True
-    # The view is the proven region; "zoom to all" covers every landmark too.
+    # The view opens on the proven region and the authorized zone together; "zoom to
+    # region" is the region alone; "zoom to all" covers every landmark too.
     (s, w), (n, e) = layers.focus_bounds
-    assert shape(result["region"]).bounds == pytest.approx((w, s, e, n))
+    zone = solver.load_region("country:DEU").geometry
+    assert shape(result["region"]).union(zone).bounds == pytest.approx((w, s, e, n))
+    assert layers.region_bounds is not None
+    (s1, w1), (n1, e1) = layers.region_bounds
+    assert shape(result["region"]).bounds == pytest.approx((w1, s1, e1, n1))
     (s2, w2), (n2, e2) = layers.all_bounds
     for lm in layers.landmarks:
         assert s2 <= lm.lat <= n2
@@ -55,6 +57,8 @@ def test_small_region_is_flagged_for_the_zoom_control() -> None:
 
 
 def test_inconsistent_has_no_region_and_names_the_conflict() -> None:
+    from shapely.geometry import shape
+
     result = scenario("inconsistent")
     assert result["verdict"] == "INCONSISTENT"
     layers = chip_layers(result)
@@ -62,11 +66,13 @@ def test_inconsistent_has_no_region_and_names_the_conflict() -> None:
     assert {lm.id for lm in layers.landmarks if lm.conflicting} == set(
         result["conflicting_landmarks"]
     )
-    # With no region the view falls back to the landmarks.
+    # With no region the view fits every conflicting bound whole.
     (s, w), (n, e) = layers.focus_bounds
     for lm in layers.landmarks:
-        assert s <= lm.lat <= n
-        assert w <= lm.lon <= e
+        assert lm.conflicting
+        assert lm.bound is not None
+        bw, bs, be, bn = shape(lm.bound).bounds
+        assert max(s - bs, bn - n, w - bw, be - e) <= 0.0
 
 
 def test_estimate_model_is_never_presented_as_a_proof() -> None:

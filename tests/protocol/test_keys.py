@@ -53,7 +53,6 @@ def test_write_and_load_roundtrip(tmp_path: Path) -> None:
     assert (priv.stat().st_mode & 0o777) == 0o600
     assert load_private_key(priv) == key
     assert load_public_key(pub) == key.public_key
-    assert load_public_key(priv) == key.public_key
     doc = json.loads(priv.read_text())
     assert doc["role"] == "landmark"
     assert doc["id"] == "lm-1"
@@ -92,3 +91,26 @@ def test_wrong_role_and_missing_and_malformed(tmp_path: Path) -> None:
 def test_private_key_validation() -> None:
     with pytest.raises(ValueError, match="32 bytes"):
         PrivateKey(role=Role.CHIP, id="c", seed=b"short")
+
+
+def test_keys_in_the_wrong_place_are_refused_saying_which_is_which(tmp_path: Path) -> None:
+    priv, pub = write_keypair(generate_private_key(Role.AUTHORITY, "authority"), tmp_path)
+    # A private key where a public one is expected (a pinned key, a key to enrol).
+    with pytest.raises(KeyFileError) as info:
+        load_public_key(priv, role=Role.AUTHORITY)
+    assert info.value.reason == "private_key_given"
+    assert "PRIVATE key" in str(info.value)
+    assert "PUBLIC key" in str(info.value)
+    assert str(priv) in str(info.value)
+    # A public key where the private one is needed (signing), even with safe permissions.
+    os.chmod(pub, 0o600)
+    with pytest.raises(KeyFileError) as info:
+        load_private_key(pub, role=Role.AUTHORITY)
+    assert info.value.reason == "public_key_given"
+    assert "PUBLIC key" in str(info.value)
+    assert "PRIVATE key" in str(info.value)
+    # And with the default 0644 of a .pub file, it still says what is wrong with it.
+    os.chmod(pub, 0o644)
+    with pytest.raises(KeyFileError) as info:
+        load_private_key(pub)
+    assert info.value.reason == "public_key_given"

@@ -195,7 +195,7 @@ def test_registry_cli_build_by_hand(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert loaded.serial == 4
     capsys.readouterr()
     reg.write_bytes(reg.read_bytes().replace(b"2.5", b"3.5"))
-    assert main(["registry", "verify", str(reg)]) == 2
+    assert main(["registry", "verify", str(reg)]) == 1  # tampered: the check failed
     assert str(reg) in capsys.readouterr().err
 
 

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import pytest
+import shapely
 
 from chiploc.common.errors import InputError
 from chiploc.sim import CITIES, CITIES_BY_CODE, EUROPE, City, city, geodesic_km
+from chiploc.solver import country_geometries
 
 REQUIRED_EUROPE = {
     "Frankfurt am Main", "Berlin", "Munich", "Hamburg", "Paris", "Marseille", "Amsterdam",
@@ -51,11 +53,7 @@ def test_city_distances_match_references(a: str, b: str, km: float) -> None:
 
 
 def test_cities_lie_in_their_country() -> None:
-    solver = pytest.importorskip("solver")
-    shapely = pytest.importorskip("shapely")
-    if not hasattr(solver, "country_geometries"):
-        pytest.skip("solver.country_geometries has not landed yet")
-    countries = solver.country_geometries()
+    countries = country_geometries()
     for c in CITIES:
         if c.country not in countries:
             continue  # e.g. a territory the country dataset folds into another

@@ -91,7 +91,9 @@ def test_calibration_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     first = json.loads(capsys.readouterr().out.splitlines()[0])
     assert first["proof"] is False
     assert first["model"] == "calibrated"
-    assert first["estimate"] is None or first["estimate"]["model"] == "calibrated"
+    assert first["basis"] == "estimate"
+    assert first["estimate"]["basis"] == "estimate"
+    assert first["estimate"]["method"] == "cbg-depth"
     cal.write_text("landmark,lat,lon,peer,peer_lat,peer_lon,rtt_ms\nfra,95,8,x,1,1,2\n")
     assert main([*args, "--calibration", str(cal)]) == 2
     assert "line 2" in capsys.readouterr().err

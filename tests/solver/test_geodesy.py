@@ -29,6 +29,8 @@ from chiploc.solver._geodesy import (
 )
 from chiploc.solver._intersect import DISK_REACH_KM, DISK_REACH_REL
 
+from ._world import dist_km, fwd
+
 lats = st.floats(-90, 90, allow_nan=False)
 lons = st.floats(-180, 180, allow_nan=False)
 
@@ -108,6 +110,34 @@ def test_inscribed_disk_is_inside(lat: float, lon: float, radius: float) -> None
     if d.size:
         assert d.max() <= radius * (1 + 1e-9)
     assert inner.area <= geodesic_disk(lat, lon, radius).area + 1e-9
+
+
+@given(
+    lat=lats,
+    lon=lons,
+    radius=st.one_of(st.floats(0.05, 50.0), st.floats(50.0, 8000.0), st.floats(8000.0, 19_900)),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_inscribed_disk_holds_only_points_within_the_radius(
+    lat: float, lon: float, radius: float, seed: int
+) -> None:
+    """Every point of the inscribed polygon is within the radius (independent geodesics),
+    and it is not vacuous: the centre and points at 90 % of the radius are in it."""
+    inner = inscribed_disk(lat, lon, radius)
+    rng = np.random.default_rng(seed)
+    minx, miny, maxx, maxy = inner.bounds
+    x = rng.uniform(minx, maxx, 4000)
+    y = np.degrees(np.arcsin(rng.uniform(np.sin(np.radians(miny)), np.sin(np.radians(maxy)), 4000)))
+    held = shapely.intersects_xy(inner, x, y)
+    d = dist_km(lat, lon, y[held], x[held])
+    assert d.size == 0 or float(d.max()) <= radius * (1 + 1e-9), (
+        f"a point {float(d.max()):.3f} km from the centre is inside the {radius} km inner disk"
+    )
+    if radius >= 0.05:
+        az = np.linspace(0.0, 360.0, 24, endpoint=False)
+        la, lo = fwd(lat, lon, az, np.full(az.size, 0.9 * radius))
+        assert shapely.intersects_xy(inner, lon, lat)
+        assert np.all(shapely.intersects_xy(inner, lo, la))
 
 
 @pytest.mark.parametrize(

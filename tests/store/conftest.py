@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from chiploc.store import SqliteStore, open_store
+from chiploc.store import SqliteStore, Store, open_database, open_store
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,8 +71,37 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "chiploc.db"
 
 
+BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture
-def store(db_path: Path) -> Iterator[SqliteStore]:
+def open_backend(
+    backend: str, db_path: Path, request: pytest.FixtureRequest
+) -> Callable[..., Store]:
+    """Open (again) the test's store on its backend: an SQLite file or a fresh PG database."""
+    target = str(db_path) if backend == "sqlite" else str(request.getfixturevalue("postgres_url"))
+
+    def open_(**kw: Any) -> Store:
+        return open_database(target, **kw)
+
+    return open_
+
+
+@pytest.fixture
+def store(open_backend: Callable[..., Store]) -> Iterator[Store]:
+    """The store under test, on each backend in turn (the ``Store`` contract)."""
+    with open_backend() as s:
+        yield s
+
+
+@pytest.fixture
+def sqlite_store(db_path: Path) -> Iterator[SqliteStore]:
+    """The SQLite store, for tests of SQLite specifics (pragmas, raw file edits)."""
     with open_store(db_path) as s:
         yield s
 

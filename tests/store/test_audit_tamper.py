@@ -27,9 +27,10 @@ Connect = Callable[[], sqlite3.Connection]
 
 @pytest.fixture
 def populated(
-    store: SqliteStore, make_report: Callable[..., Any], make_result: Callable[..., Any]
+    sqlite_store: SqliteStore, make_report: Callable[..., Any], make_result: Callable[..., Any]
 ) -> SqliteStore:
     """seq 1-2 enrolments, 3-7 rounds, 8 verdict, 9 round, 10 verdict."""
+    store = sqlite_store
     lm = LandmarkRecord(landmark_id="lm-0", lat=50.1, lon=8.7, operator="op", public_key=b"k" * 32)
     store.record_landmark(lm, now_unix_ns=T0)
     chip = ChipRecord(chip_id="chip-1", region_spec="country:DEU", public_key=b"c" * 32)

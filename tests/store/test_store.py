@@ -15,6 +15,7 @@ from chiploc.store import (
     LandmarkRecord,
     Migration,
     SqliteStore,
+    Store,
     open_store,
     sha256_hex,
     verify_chain,
@@ -37,8 +38,8 @@ def test_fresh_database_is_migrated_wal_and_reopens(db_path: Path) -> None:
     assert rows == [(m.version,) for m in MIGRATIONS]
 
 
-def test_pragmas_on_connection(store: SqliteStore) -> None:
-    c = store._conn
+def test_pragmas_on_connection(sqlite_store: SqliteStore) -> None:
+    c = sqlite_store._conn
     assert c.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     assert c.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
 
@@ -208,7 +209,9 @@ def test_exception_between_row_and_audit_append_loses_nothing_committed(
     def crash(*args: object, **kwargs: object) -> None:
         raise RuntimeError("power cut between row insert and audit append")
 
-    monkeypatch.setattr(SqliteStore, "_append_audit", crash)
+    # Each backend's audit append, inside the write transaction.
+    name = "_append_audit" if isinstance(store, SqliteStore) else "_append_encoded"
+    monkeypatch.setattr(type(store), name, crash)
     with pytest.raises(RuntimeError):
         store.add_round(make_report(1), received_at_unix_ns=T0 + 1)
     with pytest.raises(RuntimeError):
@@ -226,8 +229,9 @@ def test_exception_between_row_and_audit_append_loses_nothing_committed(
 
 
 def test_guard_triggers_stop_accidental_edits(
-    store: SqliteStore, make_report: Callable[..., Any]
+    sqlite_store: SqliteStore, make_report: Callable[..., Any]
 ) -> None:
+    store = sqlite_store
     store.add_round(make_report(0), received_at_unix_ns=T0)
     for sql in (
         "UPDATE audit_log SET kind = 'x'",
@@ -241,11 +245,126 @@ def test_guard_triggers_stop_accidental_edits(
 
 
 def test_tampered_row_that_no_longer_parses_is_named(
-    store: SqliteStore, make_report: Callable[..., Any], raw_db: Callable[[], sqlite3.Connection]
+    sqlite_store: SqliteStore,
+    make_report: Callable[..., Any],
+    raw_db: Callable[[], sqlite3.Connection],
 ) -> None:
+    store = sqlite_store
     store.add_round(make_report(0), received_at_unix_ns=T0)
     conn = raw_db()
     conn.execute("UPDATE rounds SET digest = '" + "Z" * 64 + "' WHERE round_id = 1")
     conn.close()
     with pytest.raises(IntegrityError, match=r"rounds row 1: stored values are invalid"):
         list(store.rounds())
+
+
+# -- batches and verdict rounds (the contract the distributed verifier relies on) ----
+
+
+def _batch(make_report: Callable[..., Any], make_result: Callable[..., Any], n: int) -> Any:
+    from chiploc.store import BatchRound, BatchVerdict
+
+    reports = [make_report(i, chip=f"chip-{i % 3}") for i in range(n)]
+    rounds = [BatchRound(report=r, received_at_unix_ns=T0 + i) for i, r in enumerate(reports)]
+    verdicts = [
+        BatchVerdict(
+            result=make_result(chip=f"chip-{c}"),
+            evidence_digests=[sha256_hex(r.raw) for r in reports if r.chip_id == f"chip-{c}"],
+            certificate=f"cert-{c}".encode(),
+            issued_at_unix_ns=T0 + 100 + c,
+            verdict_round="2026-12-03",
+        )
+        for c in range(3)
+    ]
+    return rounds, verdicts
+
+
+def test_batch_lands_once_however_often_it_is_retried(
+    store: Store, make_report: Callable[..., Any], make_result: Callable[..., Any]
+) -> None:
+    rounds, verdicts = _batch(make_report, make_result, 9)
+    first = store.add_batch(rounds, verdicts)
+    assert (first.rounds_inserted, first.verdicts_inserted, first.audit_entries) == (9, 3, 12)
+    again = store.add_batch(rounds, verdicts)  # a worker's batch retried after it landed
+    assert (again.rounds_inserted, again.verdicts_inserted, again.audit_entries) == (0, 0, 0)
+    assert again.rounds == first.rounds
+    assert again.verdicts == first.verdicts
+    assert len(list(store.rounds())) == 9
+    stored = list(store.verdicts())
+    assert [(v.chip_id, v.verdict_round) for v in stored] == [
+        ("chip-0", "2026-12-03"),
+        ("chip-1", "2026-12-03"),
+        ("chip-2", "2026-12-03"),
+    ]
+    assert stored[1].certificate == b"cert-1"
+    assert set(stored[1].evidence) == {
+        sha256_hex(r.report.raw) for r in rounds if r.report.chip_id == "chip-1"
+    }
+    report = verify_audit(store)
+    assert (report.rounds, report.verdicts, report.entries) == (9, 3, 12)
+
+
+def test_same_chip_and_verdict_round_is_one_verdict(
+    store: Store, make_report: Callable[..., Any], make_result: Callable[..., Any]
+) -> None:
+    d = store.add_round(make_report(0), received_at_unix_ns=T0).record.digest_hex
+    a = store.add_verdict(
+        make_result(),
+        evidence_digests=[d],
+        certificate=None,
+        issued_at_unix_ns=T0,
+        verdict_round="r1",
+    )
+    b = store.add_verdict(
+        make_result(verdict="VIOLATION"),
+        evidence_digests=[d],
+        certificate=None,
+        issued_at_unix_ns=T0 + 1,
+        verdict_round="r1",
+    )
+    c = store.add_verdict(
+        make_result(),
+        evidence_digests=[d],
+        certificate=None,
+        issued_at_unix_ns=T0 + 2,
+        verdict_round="r2",
+    )
+    assert b == a  # the first verdict of that round stands; nothing was overwritten
+    assert c.verdict_id != a.verdict_id
+    assert [v.verdict for v in store.verdicts()] == ["COMPLIANT", "COMPLIANT"]
+    assert verify_audit(store).verdicts == 2
+
+
+def test_failed_batch_leaves_nothing_behind(
+    store: Store, make_report: Callable[..., Any], make_result: Callable[..., Any]
+) -> None:
+    from chiploc.store import BatchVerdict
+
+    rounds, verdicts = _batch(make_report, make_result, 6)
+    bad = BatchVerdict(
+        result=make_result(),
+        evidence_digests=["ab" * 32],
+        certificate=None,
+        issued_at_unix_ns=T0,
+        verdict_round="x",
+    )
+    with pytest.raises(StoreError) as info:
+        store.add_batch(rounds, [*verdicts, bad])
+    assert info.value.reason == "unknown_evidence"
+    assert list(store.rounds()) == []  # the rounds before the bad verdict rolled back too
+    assert store.audit_head() is None
+    assert store.add_batch(rounds, verdicts).audit_entries == 9
+    verify_audit(store)
+
+
+def test_read_only_store_refuses_writes(
+    open_backend: Callable[..., Store], make_report: Callable[..., Any]
+) -> None:
+    with open_backend() as s:
+        s.add_round(make_report(0), received_at_unix_ns=T0)
+    with open_backend(read_only=True) as ro:
+        assert len(list(ro.rounds())) == 1
+        with pytest.raises(StoreError) as info:
+            ro.add_round(make_report(1), received_at_unix_ns=T0)
+        assert info.value.reason == "read_only"
+        assert verify_audit(ro).rounds == 1

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from chiploc.protocol import (
+    ChipEntry,
     PrivateKey,
     Registry,
     Role,
@@ -46,6 +47,12 @@ def result_dict(verdict: str = "COMPLIANT", **overrides: Any) -> dict[str, Any]:
     return base
 
 
+def chip_public(n: int) -> bytes:
+    return generate_private_key(
+        Role.CHIP, f"chip-{n}", seed=bytes([0x30 + n]) * 32
+    ).public_key.key_bytes
+
+
 @pytest.fixture
 def verifier_key() -> PrivateKey:
     return generate_private_key(Role.VERIFIER, "verifier-1", seed=b"\x01" * 32)
@@ -67,6 +74,15 @@ def registry(
 ) -> Registry:
     return Registry(
         authority_public_key=authority_key.public_key.key_bytes,
+        chips=index_by_id(
+            [
+                ChipEntry(id="chip-1", public_key=chip_public(1), region="country:DEU"),
+                ChipEntry(
+                    id="chip-2", public_key=chip_public(2), region="country:DEU", revoked=True
+                ),
+                ChipEntry(id="chip-3", public_key=chip_public(3), region="country:FRA"),
+            ]
+        ),
         verifiers=index_by_id(
             [
                 VerifierEntry(id="verifier-1", public_key=verifier_key.public_key.key_bytes),

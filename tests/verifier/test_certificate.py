@@ -15,6 +15,7 @@ from chiploc.common.errors import (
     LocalProtocolError,
     RevokedIdentity,
     StaleMessage,
+    Superseded,
     UnknownIdentity,
     VerificationError,
 )
@@ -23,6 +24,7 @@ from chiploc.store import canonical_json, sha256_hex
 from chiploc.verifier import (
     CERTIFICATE_DOMAIN,
     DEFAULT_VALIDITY_S,
+    MAX_CERTIFICATE_BYTES,
     Certificate,
     SignedCertificate,
     issue_certificate,
@@ -278,3 +280,339 @@ def test_signed_certificate_round_trip(verifier_key: PrivateKey) -> None:
     signed = SignedCertificate.from_bytes(data)
     assert signed.to_bytes() == data
     assert Certificate.from_json_dict(signed.certificate.to_json_dict()) == signed.certificate
+
+
+# --------------------------------------------------------------------------- withdrawal
+
+
+def test_certificate_of_a_revoked_chip_no_longer_verifies(
+    verifier_key: PrivateKey, registry: Registry
+) -> None:
+    data = _issue(verifier_key, result_dict(target="chip-2"))
+    with pytest.raises(RevokedIdentity) as info:
+        verify_certificate(data, registry, now_unix_s=NOW_S + 60)
+    assert info.value.reason == "chip_revoked"
+    assert "chip-2" in str(info.value)
+
+
+def test_certificate_of_a_chip_whose_region_changed_no_longer_verifies(
+    verifier_key: PrivateKey, registry: Registry
+) -> None:
+    # chip-3 was judged against country:DEU; the registry now authorizes it for FRA.
+    data = _issue(verifier_key, result_dict(target="chip-3"))
+    with pytest.raises(Superseded) as info:
+        verify_certificate(data, registry, now_unix_s=NOW_S + 60)
+    assert info.value.reason == "region_changed"
+    assert "country:FRA" in str(info.value)
+    # Same spec, but the zone's geometry changed (a GeoJSON file edited): superseded too.
+    ok = _issue(verifier_key)
+    assert (
+        verify_certificate(
+            ok, registry, now_unix_s=NOW_S + 60, region_digest_hex=AUTH_REGION_DIGEST
+        ).chip_id
+        == "chip-1"
+    )
+    with pytest.raises(Superseded, match="changed"):
+        verify_certificate(ok, registry, now_unix_s=NOW_S + 60, region_digest_hex="ae" * 32)
+
+
+def test_certificate_of_an_unenrolled_chip_does_not_verify(
+    verifier_key: PrivateKey, registry: Registry
+) -> None:
+    data = _issue(verifier_key, result_dict(target="chip-9"))
+    with pytest.raises(UnknownIdentity) as info:
+        verify_certificate(data, registry, now_unix_s=NOW_S + 60)
+    assert info.value.reason == "unknown_chip"
+
+
+def test_revoked_verifier_reason_is_distinct(
+    other_verifier_key: PrivateKey, registry: Registry
+) -> None:
+    with pytest.raises(RevokedIdentity) as info:
+        verify_certificate(_issue(other_verifier_key), registry, now_unix_s=NOW_S + 60)
+    assert info.value.reason == "verifier_revoked"
+
+
+def test_a_forged_certificate_for_a_revoked_chip_is_a_bad_signature_first(
+    registry: Registry,
+) -> None:
+    # The signature is checked before the chip: a forger learns nothing about chip state.
+    forger = generate_private_key(Role.VERIFIER, "verifier-1", seed=b"\x66" * 32)
+    with pytest.raises(BadSignature):
+        verify_certificate(
+            _issue(forger, result_dict(target="chip-2")), registry, now_unix_s=NOW_S + 60
+        )
+
+
+def test_leeway_extends_validity_by_exactly_its_length_both_ways(
+    verifier_key: PrivateKey, registry: Registry
+) -> None:
+    data = _issue(verifier_key, validity_s=3600)
+    verify_certificate(data, registry, now_unix_s=NOW_S + 3600 + 9, leeway_s=10)
+    with pytest.raises(StaleMessage, match="expired at"):
+        verify_certificate(data, registry, now_unix_s=NOW_S + 3600 + 10, leeway_s=10)
+    verify_certificate(data, registry, now_unix_s=NOW_S - 10, leeway_s=10)
+    with pytest.raises(StaleMessage, match="not valid before"):
+        verify_certificate(data, registry, now_unix_s=NOW_S - 11, leeway_s=10)
+    # The leeway never turns a valid certificate into an expired one.
+    verify_certificate(data, registry, now_unix_s=NOW_S + 3599, leeway_s=3600)
+
+
+def test_refusals_say_who_and_why(
+    verifier_key: PrivateKey, other_verifier_key: PrivateKey, registry: Registry
+) -> None:
+    # What a person reads: the identity and the reason, not a bare error.
+    cases: list[tuple[bytes, str]] = [
+        (_issue(other_verifier_key), "verifier 'verifier-2' is revoked"),
+        (_issue(verifier_key, result_dict(target="chip-2")), "chip 'chip-2' is revoked"),
+        (_issue(verifier_key, result_dict(target="chip-9")), "chip 'chip-9' is not enrolled"),
+        (
+            _issue(generate_private_key(Role.VERIFIER, "verifier-1", seed=b"\x07" * 32)),
+            "does not verify under verifier 'verifier-1'",
+        ),
+    ]
+    for data, words in cases:
+        with pytest.raises(VerificationError) as info:
+            verify_certificate(data, registry, now_unix_s=NOW_S + 1)
+        assert words in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (lambda c: c.pop("margin_km"), "missing ['margin_km']"),
+        (lambda c: c.update(extra=1), "unexpected ['extra']"),
+        (lambda c: c.update(authorized_region="country:DEU"), "authorized_region must be"),
+        (lambda c: c.update(authorized_region={"spec": "x"}), "authorized_region must be"),
+        (lambda c: c.update(evidence="11" * 32), "evidence must be a list"),
+        (lambda c: c.update(verdict="MAYBE"), "unknown verdict"),
+        (lambda c: c.update(model="guess"), "unknown model"),
+        (lambda c: c.update(evidence=[]), "needs evidence"),
+        (lambda c: c.update(region_digest=None), "needs a region digest"),
+        (lambda c: c.update(expires_at=NOW_S), "expires_at must be after"),
+        (lambda c: c.update(margin_km=True), "margin_km must be"),
+        (lambda c: c.update(chip_id=""), "chip_id must be"),
+        (lambda c: c.update(evidence=["22" * 32, "11" * 32]), "sorted and unique"),
+        (lambda c: c.update(issued_at=-1), "issued_at must be"),
+    ],
+)
+def test_malformed_certificate_bodies_name_the_field(
+    verifier_key: PrivateKey, registry: Registry, edit: Any, words: str
+) -> None:
+    cert = json.loads(_issue(verifier_key))["certificate"]
+    edit(cert)
+    with pytest.raises(DecodeError) as info:
+        verify_certificate(_resign(verifier_key, cert), registry, now_unix_s=NOW_S + 1)
+    assert words in str(info.value)
+    with pytest.raises(ValueError, match="JSON object"):
+        Certificate.from_json_dict([cert])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "words", "absent"),
+    [
+        ({}, ["chip chip-1: COMPLIANT for country:DEU", "(vacuum, proof, margin 12.3 km)",
+              "3 evidence reports", f"valid {NOW_S}..{NOW_S + 3600}",
+              "signed by verifier verifier-1"], []),
+        ({"model": "fiber", "proof": False, "margin_km": None},
+         ["(fiber, estimate)"], ["margin", "proof"]),
+    ],
+)  # fmt: skip
+def test_summary_says_what_was_decided(
+    verifier_key: PrivateKey, overrides: dict[str, Any], words: list[str], absent: list[str]
+) -> None:
+    data = _issue(verifier_key, result_dict(**overrides), validity_s=3600)
+    line = SignedCertificate.from_bytes(data).certificate.summary()
+    for w in words:
+        assert w in line
+    for w in absent:
+        assert w not in line
+
+
+@pytest.mark.parametrize(
+    ("mangle", "words", "reason"),
+    [
+        (lambda d: "text", "certificate must be bytes", "malformed"),
+        (lambda d: b" " * (MAX_CERTIFICATE_BYTES + 1), f"larger than {MAX_CERTIFICATE_BYTES}",
+         "oversized"),
+        (lambda d: b"\xff" + d, "certificate is not valid UTF-8", "bad_utf8"),
+        (lambda d: b"[]", "certificate file must be {certificate, signature}", "malformed"),
+        (lambda d: d.replace(b'{"certificate"', b'{ "certificate"'),
+         "certificate is not in canonical form (edited?)", "not_canonical"),
+        (lambda d: d.replace(b'"signature":"', b'"signature":"A'),
+         "signature must be 128 lowercase hex digits", "malformed"),
+        (lambda d: d.replace(b'"verdict":"COMPLIANT"', b'"verdict":"MAYBE"'),
+         "malformed certificate: unknown verdict", "malformed"),
+    ],
+)  # fmt: skip
+def test_a_broken_file_says_what_is_wrong(
+    verifier_key: PrivateKey, mangle: Any, words: str, reason: str
+) -> None:
+    with pytest.raises(DecodeError) as info:
+        SignedCertificate.from_bytes(mangle(_issue(verifier_key)))
+    assert words in str(info.value)
+    assert info.value.reason == reason
+
+
+def test_size_limit_is_inclusive(verifier_key: PrivateKey) -> None:
+    data = _issue(verifier_key)
+    padded = data + b"\n"
+    # Exactly at the limit the size check passes (the file is then judged on its content).
+    at_limit = padded + b" " * (MAX_CERTIFICATE_BYTES - len(padded))
+    with pytest.raises(DecodeError) as info:
+        SignedCertificate.from_bytes(at_limit)
+    assert info.value.reason != "oversized"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "ok"),
+    [
+        ("chip_id", "c" * 1024, True),
+        ("chip_id", "c" * 1025, False),
+        ("chip_id", "chip\n1", False),
+        ("verifier_id", "v" * 1025, False),
+        ("issued_at_unix_s", 0, True),
+        ("issued_at_unix_s", -1, False),
+        ("issued_at_unix_s", True, False),
+        ("expires_at_unix_s", 2**53 - 1, True),
+        ("expires_at_unix_s", 2**53, False),
+        ("issued_at_unix_s", 1.5, False),
+    ],
+)
+def test_field_ranges_are_exact(field: str, value: Any, ok: bool) -> None:
+    base: dict[str, Any] = {
+        "chip_id": "chip-1",
+        "authorized_region_spec": "country:DEU",
+        "authorized_region_digest_hex": AUTH_REGION_DIGEST,
+        "verdict": "COMPLIANT",
+        "model": "vacuum",
+        "proof": True,
+        "region_digest_hex": "ab" * 32,
+        "margin_km": 1.0,
+        "evidence": EVIDENCE,
+        "issued_at_unix_s": 0,
+        "expires_at_unix_s": 10,
+        "verifier_id": "verifier-1",
+    }
+    base[field] = value
+    if ok:
+        Certificate(**base)
+    else:
+        with pytest.raises(ValueError, match=field.removesuffix("_unix_s")):
+            Certificate(**base)
+
+
+def test_signature_must_be_64_bytes(verifier_key: PrivateKey) -> None:
+    cert = SignedCertificate.from_bytes(_issue(verifier_key)).certificate
+    for bad in (bytes(63), "00" * 64, bytearray(64)):
+        with pytest.raises(ValueError, match="signature must be 64 bytes"):
+            SignedCertificate(certificate=cert, signature=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="region digest must be 64 lowercase hex digits"):
+        Certificate.from_json_dict({**cert.to_json_dict(), "region_digest": "AB" * 32})
+
+
+@pytest.mark.parametrize("verdict", ["COMPLIANT", "VIOLATION", "INCONCLUSIVE"])
+def test_a_verdict_about_a_region_needs_its_digest(verdict: str) -> None:
+    # A certificate that says where the chip is must pin the region it proved.
+    with pytest.raises(ValueError, match=f"a {verdict} certificate needs a region digest"):
+        Certificate(
+            chip_id="chip-1", authorized_region_spec="country:DEU",
+            authorized_region_digest_hex=AUTH_REGION_DIGEST, verdict=verdict, model="vacuum",
+            proof=True, region_digest_hex=None, margin_km=None, evidence=EVIDENCE,
+            issued_at_unix_s=0, expires_at_unix_s=10, verifier_id="verifier-1",
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize(("validity", "ok"), [(1, True), (0, False), (-5, False), (2.5, False)])
+def test_validity_must_be_a_positive_whole_number_of_seconds(
+    verifier_key: PrivateKey, validity: Any, ok: bool
+) -> None:
+    if ok:
+        cert = SignedCertificate.from_bytes(_issue(verifier_key, validity_s=validity))
+        assert cert.certificate.expires_at_unix_s == NOW_S + validity
+        return
+    with pytest.raises(LocalProtocolError) as info:
+        _issue(verifier_key, validity_s=validity)
+    assert info.value.reason == "bad_certificate"
+    assert str(info.value) == "validity_s must be a positive integer"
+
+
+def _fields(**over: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "chip_id": "chip-1", "authorized_region_spec": "country:DEU",
+        "authorized_region_digest_hex": AUTH_REGION_DIGEST, "verdict": "COMPLIANT",
+        "model": "vacuum", "proof": True, "region_digest_hex": "ab" * 32, "margin_km": 1.0,
+        "evidence": EVIDENCE, "issued_at_unix_s": 0, "expires_at_unix_s": 10,
+        "verifier_id": "verifier-1",
+    }  # fmt: skip
+    base.update(over)
+    return base
+
+
+@pytest.mark.parametrize(
+    ("over", "message"),
+    [
+        ({"format": "v9"}, "unsupported certificate format 'v9'"),
+        ({"authorized_region_spec": ""},
+         "authorized region spec must be a non-empty printable string"),
+        ({"authorized_region_digest_hex": "x"},
+         "authorized region digest must be 64 lowercase hex digits"),
+        ({"proof": 1}, "proof must be a boolean"),
+        ({"model": "fiber"}, "only the vacuum model yields a proof"),
+        ({"margin_km": float("nan")}, "margin_km must be a finite number or null"),
+        ({"evidence": list(EVIDENCE)}, "evidence must be a tuple"),
+        ({"evidence": ("zz",)}, "evidence digest must be 64 lowercase hex digits"),
+        ({"evidence": (EVIDENCE[1], EVIDENCE[0])}, "evidence digests must be sorted and unique"),
+        ({"expires_at_unix_s": -1}, "expires_at must be a non-negative integer of seconds"),
+        ({"expires_at_unix_s": 0}, "expires_at must be after issued_at"),
+        ({"verifier_id": ""}, "verifier_id must be a non-empty printable string"),
+    ],
+)  # fmt: skip
+def test_each_invalid_field_is_named_exactly(over: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        Certificate(**_fields(**over))
+    assert str(info.value) == message
+
+
+def test_structural_messages_are_exact(verifier_key: PrivateKey) -> None:
+    good = json.loads(_issue(verifier_key))["certificate"]
+    cases: list[tuple[Any, str]] = [
+        ([good], "certificate must be a JSON object"),
+        ({**good, "authorized_region": "x"}, "authorized_region must be {spec, digest}"),
+        ({**good, "evidence": "x"}, "evidence must be a list"),
+    ]
+    for obj, message in cases:
+        with pytest.raises(ValueError) as info:
+            Certificate.from_json_dict(obj)
+        assert str(info.value) == message
+    for data, message in [
+        ("x", "certificate must be bytes"),
+        (b"[]", "certificate file must be {certificate, signature}"),
+        (b'{"certificate": 1, "signature": "00"}',
+         "certificate is not in canonical form (edited?)"),
+        (b'{"certificate":1,"signature":"00"}', "signature must be 128 lowercase hex digits"),
+    ]:  # fmt: skip
+        with pytest.raises(DecodeError) as dinfo:
+            SignedCertificate.from_bytes(data)  # type: ignore[arg-type]
+        assert str(dinfo.value) == message
+    cert = SignedCertificate.from_bytes(_issue(verifier_key)).certificate
+    with pytest.raises(ValueError) as info:
+        SignedCertificate(certificate=cert, signature=b"")
+    assert str(info.value) == "signature must be 64 bytes"
+
+
+def test_issue_refuses_a_result_without_its_fields(verifier_key: PrivateKey) -> None:
+    result = result_dict()
+    del result["target"]
+    with pytest.raises(LocalProtocolError) as info:
+        _issue(verifier_key, result)
+    assert info.value.reason == "bad_certificate"
+    assert str(info.value) == "cannot issue certificate: KeyError('target')"
+
+
+def test_a_changed_zone_names_both_digests(verifier_key: PrivateKey, registry: Registry) -> None:
+    with pytest.raises(Superseded) as info:
+        verify_certificate(
+            _issue(verifier_key), registry, now_unix_s=NOW_S + 1, region_digest_hex="ae" * 32
+        )
+    assert f"(digest {'ae' * 6}..., certified {AUTH_REGION_DIGEST[:12]}...)" in str(info.value)

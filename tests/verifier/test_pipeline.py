@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from chiploc.common.errors import InputError, StoreError
+from chiploc.common.errors import InputError, StoreError, UnknownIdentity
 from chiploc.protocol import (
     ChipEntry,
     LandmarkEntry,
@@ -401,8 +401,14 @@ def test_record_judgement_signs_stores_and_audits(
 
 
 def test_unreachable_certificate_has_no_evidence(tmp_path: Path, registry: Registry) -> None:
-    judgement = judge_chip("chip-9", None, registry, region_spec="country:NLD")
+    judgement = judge_chip("chip-1", None, registry, region_spec="country:DEU")
     with open_store(tmp_path / "s.db") as store:
         issued = record_judgement(store, judgement, signer=verifier_key(), now_unix_ns=NOW_NS)
     cert = verify_certificate(issued.certificate, registry, now_unix_s=NOW_NS // 10**9)
     assert (cert.verdict, cert.evidence) == ("UNREACHABLE", ())
+    # A certificate about a chip the registry does not enrol is not trusted.
+    judgement = judge_chip("chip-9", None, registry, region_spec="country:NLD")
+    with open_store(tmp_path / "s2.db") as store:
+        issued = record_judgement(store, judgement, signer=verifier_key(), now_unix_ns=NOW_NS)
+    with pytest.raises(UnknownIdentity):
+        verify_certificate(issued.certificate, registry, now_unix_s=NOW_NS // 10**9)

@@ -1,0 +1,258 @@
+"""Lazy report verification: what it proves, checked against full verification and against
+an independent signature check (PyNaCl directly, not chiploc's helpers).
+
+Every forged report here is signed by the real, enrolled landmark: the landmark vouches for
+a transcript carrying a chip signature the chip never made. That is the only forgery lazy
+verification treats differently from full verification, so it is the one to test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import nacl.exceptions
+import nacl.signing
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from chiploc.common.errors import BadSignature, ChiplocError
+from chiploc.protocol import (
+    MeasurementReport,
+    PrivateKey,
+    ProbeRecord,
+    Registry,
+    Role,
+    generate_private_key,
+    response_message,
+    sign_report,
+    verify_report,
+    verify_report_lazy,
+)
+
+SID = bytes(range(16))
+OTHER_SID = bytes(range(1, 17))
+FORGERIES = ("flip", "other_key", "wrong_nonce", "wrong_seq", "wrong_session", "swap", "zero")
+
+
+def _answer(chip: PrivateKey, *, seq: int, nonce: bytes, session: bytes = SID) -> bytes:
+    msg = response_message(
+        session_id=session, chip_id=chip.id, landmark_id="lm-fra", seq=seq, nonce=nonce
+    )
+    return chip.sign(msg)
+
+
+def _probes(chip: PrivateKey, rtts: list[int | None]) -> list[ProbeRecord]:
+    out = []
+    for seq, rtt in enumerate(rtts):
+        nonce = bytes([seq, 0xA5]) * 8
+        if rtt is None:
+            out.append(
+                ProbeRecord(
+                    seq=seq, nonce=nonce, rtt_ns=None, chip_signature=bytes(64),
+                    timestamp_source="none",
+                )
+            )  # fmt: skip
+        else:
+            out.append(
+                ProbeRecord(
+                    seq=seq,
+                    nonce=nonce,
+                    rtt_ns=rtt,
+                    chip_signature=_answer(chip, seq=seq, nonce=nonce),
+                    timestamp_source="kernel",
+                )
+            )
+    return out
+
+
+def _forge(probes: list[ProbeRecord], k: int, kind: str, chip: PrivateKey, bit: int) -> None:
+    """Replace probe ``k``'s chip signature by a forgery of ``kind``."""
+    p = probes[k]
+    if kind == "flip":
+        sig = bytearray(p.chip_signature)
+        sig[bit % 64] ^= 1 << (bit % 8)
+        new = bytes(sig)
+    elif kind == "other_key":  # a cloned id with another key
+        impostor = generate_private_key(Role.CHIP, chip.id, seed=b"\x77" * 32)
+        new = _answer(impostor, seq=p.seq, nonce=p.nonce)
+    elif kind == "wrong_nonce":  # the chip's real answer to another challenge
+        new = _answer(chip, seq=p.seq, nonce=bytes(16))
+    elif kind == "wrong_seq":
+        new = _answer(chip, seq=p.seq + 1000, nonce=p.nonce)
+    elif kind == "wrong_session":  # replayed from another session
+        new = _answer(chip, seq=p.seq, nonce=p.nonce, session=OTHER_SID)
+    elif kind == "swap":  # another probe's genuine signature
+        others = [q for q in probes if q.seq != p.seq and q.rtt_ns is not None]
+        new = others[0].chip_signature if others else bytes(64)
+    else:
+        new = bytes(64)
+    probes[k] = dataclasses.replace(p, chip_signature=new)
+
+
+def _signed(landmark: PrivateKey, chip: PrivateKey, probes: list[ProbeRecord]) -> bytes:
+    return sign_report(
+        landmark,
+        chip_id=chip.id,
+        session_id=SID,
+        chip_address="127.0.0.1:9",
+        started_at_unix_ns=1_700_000_000_000_000_000,
+        finished_at_unix_ns=1_700_000_000_100_000_000,
+        probes=probes,
+    ).raw
+
+
+def _holds(public_key: bytes, report: MeasurementReport, p: ProbeRecord) -> bool:
+    """Independent check of one chip signature with PyNaCl."""
+    msg = response_message(
+        session_id=report.session_id,
+        chip_id=report.chip_id,
+        landmark_id=report.landmark_id,
+        seq=p.seq,
+        nonce=p.nonce,
+    )
+    try:
+        nacl.signing.VerifyKey(public_key).verify(msg, p.chip_signature)
+    except nacl.exceptions.BadSignatureError:
+        return False
+    return True
+
+
+def _reason(fn: object, raw: bytes, registry: Registry) -> str | None:
+    try:
+        fn(raw, registry)  # type: ignore[operator]
+    except ChiplocError as e:
+        return e.reason
+    return None
+
+
+rtt_lists = st.lists(
+    st.one_of(st.none(), st.integers(min_value=1, max_value=10**9)), min_size=1, max_size=32
+).filter(lambda xs: any(x is not None for x in xs))
+
+
+# The key and registry fixtures are immutable values: sharing them across examples is fine.
+_shared = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@_shared
+@given(rtts=rtt_lists, kind=st.sampled_from(FORGERIES), bit=st.integers(0, 511))
+def test_lazy_rejects_every_forgery_full_rejects_on_the_minimum_probe(
+    registry: Registry,
+    landmark_key: PrivateKey,
+    chip_key: PrivateKey,
+    rtts: list[int | None],
+    kind: str,
+    bit: int,
+) -> None:
+    probes = _probes(chip_key, rtts)
+    # The minimum probe: smallest RTT, ties broken by seq.
+    k = min((p.rtt_ns, p.seq) for p in probes if p.rtt_ns is not None)[1]
+    _forge(probes, k, kind, chip_key, bit)
+    raw = _signed(landmark_key, chip_key, probes)
+    full = _reason(verify_report, raw, registry)
+    lazy = _reason(verify_report_lazy, raw, registry)
+    assert full is not None  # every forgery kind here is a forgery
+    assert lazy == full == "bad_chip_signature"
+
+
+@_shared
+@given(
+    rtts=rtt_lists,
+    forged=st.lists(st.integers(0, 31), max_size=8),
+    kind=st.sampled_from(FORGERIES),
+)
+def test_whatever_lazy_accepts_its_minimum_rtt_is_a_probe_the_chip_signed(
+    registry: Registry,
+    landmark_key: PrivateKey,
+    chip_key: PrivateKey,
+    rtts: list[int | None],
+    forged: list[int],
+    kind: str,
+) -> None:
+    probes = _probes(chip_key, rtts)
+    for k in forged:
+        if k < len(probes) and probes[k].rtt_ns is not None:
+            _forge(probes, k, kind, chip_key, k)
+    raw = _signed(landmark_key, chip_key, probes)
+    try:
+        report = verify_report_lazy(raw, registry)
+    except BadSignature:
+        return
+    chip_pub = registry.chip(chip_key.id).public_key
+    carriers = [
+        p for p in report.probes if p.rtt_ns == report.min_rtt_ns and _holds(chip_pub, report, p)
+    ]
+    assert carriers, "lazy verification accepted a minimum no verified probe carries"
+
+
+def test_lazy_accepts_a_forged_slower_probe_which_only_the_full_check_catches(
+    registry: Registry, landmark_key: PrivateKey, chip_key: PrivateKey
+) -> None:
+    """Why lazy verification needs the sampled full check: the forged probe does not move
+    the bound, but it proves the landmark signs transcripts the chip did not answer."""
+    probes = _probes(chip_key, [700_000, 900_000, 800_000])
+    _forge(probes, 1, "zero", chip_key, 0)
+    raw = _signed(landmark_key, chip_key, probes)
+    report = verify_report_lazy(raw, registry)
+    assert report.min_rtt_ns == 700_000
+    with pytest.raises(BadSignature, match="probe seq 1") as info:
+        verify_report(raw, registry)
+    assert info.value.reason == "bad_chip_signature"
+
+
+def test_lazy_checks_the_landmark_signature_and_identities(
+    registry: Registry, landmark_key: PrivateKey, chip_key: PrivateKey
+) -> None:
+    impostor = generate_private_key(Role.LANDMARK, "lm-fra", seed=b"\x09" * 32)
+    raw = _signed(impostor, chip_key, _probes(chip_key, [1000, 2000]))
+    assert _reason(verify_report_lazy, raw, registry) == "bad_signature"
+    unknown = generate_private_key(Role.CHIP, "chip-9", seed=b"\x0a" * 32)
+    raw = _signed(landmark_key, unknown, _probes(unknown, [1000]))
+    assert _reason(verify_report_lazy, raw, registry) == "unknown_identity"
+    tampered = bytearray(_signed(landmark_key, chip_key, _probes(chip_key, [1000, 2000])))
+    tampered[-70] ^= 1  # inside the last probe's chip signature, under the landmark's
+    assert _reason(verify_report_lazy, bytes(tampered), registry) == "bad_signature"
+
+
+def test_all_lost_report_verifies_lazily_with_no_minimum(
+    registry: Registry, landmark_key: PrivateKey, chip_key: PrivateKey
+) -> None:
+    raw = _signed(landmark_key, chip_key, _probes(chip_key, [None, None]))
+    assert verify_report_lazy(raw, registry).min_rtt_ns is None
+
+
+@given(
+    seq=st.integers(0, 2**32 - 1),
+    nonce=st.binary(min_size=16, max_size=16),
+    rtt=st.one_of(st.just((1 << 64) - 1), st.integers(0, (1 << 64) - 1)),
+    code=st.integers(0, 5),
+    signature=st.one_of(st.just(bytes(64)), st.binary(min_size=64, max_size=64)),
+)
+def test_fast_probe_decoding_accepts_and_builds_exactly_what_the_constructor_does(
+    seq: int, nonce: bytes, rtt: int, code: int, signature: bytes
+) -> None:
+    from chiploc.protocol._report import TIMESTAMP_SOURCES, _decoded_probe
+
+    def slow() -> ProbeRecord:
+        return ProbeRecord(
+            seq=seq,
+            nonce=nonce,
+            rtt_ns=None if rtt == (1 << 64) - 1 else rtt,
+            chip_signature=signature,
+            timestamp_source=TIMESTAMP_SOURCES[code],
+        )
+
+    try:
+        expected: ProbeRecord | type[Exception] = slow()
+    except (ValueError, IndexError) as e:
+        expected = type(e)
+    try:
+        got: ProbeRecord | type[Exception] = _decoded_probe(seq, nonce, rtt, code, signature)
+    except (ValueError, IndexError) as e:
+        got = type(e)
+    assert got == expected
+    if isinstance(got, ProbeRecord):
+        assert got.to_json_dict() == slow().to_json_dict()
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            got.seq = 0  # type: ignore[misc]
