@@ -102,8 +102,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--config", required=True, metavar="FILE", help="verifier.toml")
     run.add_argument(
         "--db",
-        metavar="PATH|URL",
-        help="store: an SQLite file or a postgresql:// URL (overrides the config's db)",
+        metavar="DB",
+        help="store: an SQLite file path or a postgresql:// URL (overrides the config's db)",
     )
     mode = run.add_mutually_exclusive_group()
     mode.add_argument("--once", action="store_true", help="one run, then exit (the default)")
@@ -120,10 +120,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     run.add_argument(
         "--cluster",
-        metavar="local[:N]|tcp://HOST:8786",
+        metavar="CLUSTER",
         help=(
-            "verify and judge on Dask distributed, in batches of thousands of chips: a local "
-            "cluster of N worker processes, or an existing scheduler (default: "
+            "verify and judge on Dask distributed, in batches of thousands of chips: "
+            "local[:N], a local cluster of N worker processes, or tcp://HOST:8786, an existing "
+            "scheduler (default: "
             "$DASK_SCHEDULER_ADDRESS if set, else in-process); docs/scale.md"
         ),
     )
