@@ -105,7 +105,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument(
         "--db",
         metavar="DB",
-        help="store: an SQLite file or a postgresql:// URL (overrides the config's db)",
+        help="store: an SQLite file path or a postgresql:// URL (overrides the config's db)",
     )
     mode = run.add_mutually_exclusive_group()
     mode.add_argument("--once", action="store_true", help="one run, then exit (the default)")
@@ -125,8 +125,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="CLUSTER",
         help=(
             "verify and judge on Dask distributed, in batches of thousands of chips: "
-            "'local[:N]', a local cluster of N worker processes, or 'tcp://HOST:8786', an "
-            "existing scheduler (default: "
+            "local[:N], a local cluster of N worker processes, or tcp://HOST:8786, an existing "
+            "scheduler (default: "
             "$DASK_SCHEDULER_ADDRESS if set, else in-process); docs/scale.md"
         ),
     )

@@ -418,10 +418,15 @@ async def test_verifier_run_on_a_local_dask_cluster_certifies_every_chip(
         audit = verify_audit(store)
         assert audit.verdicts == len(scenario.chips)
         assert {v.chip_id for v in store.verdicts()} == {c.id for c in scenario.chips}
+    capsys.readouterr()
     for chip in scenario.chips:
         cert = tmp_path / "certs" / f"{chip.id}.json"
-        assert main(["certificate", "verify", str(cert), "--registry", str(registry_path)]) == 0
-    capsys.readouterr()
+        status = main(["certificate", "verify", str(cert), "--registry", str(registry_path)])
+        if chip.enrolled:
+            assert status == 0
+        else:  # the registry vouches for no such chip: its certificate is not trusted
+            assert status == 1
+            assert "[unknown_chip]" in capsys.readouterr().err
 
 
 async def test_table_names_landmarks_that_did_not_answer_and_those_missing_since_last_time(
