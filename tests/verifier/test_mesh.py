@@ -18,7 +18,7 @@ from chiploc.protocol import (
     response_message,
     sign_report,
 )
-from chiploc.store import open_store
+from chiploc.store import open_database
 from chiploc.verifier import (
     Screened,
     assess_and_flag,
@@ -127,13 +127,22 @@ def test_screening_accepts_only_genuine_mesh_reports(
     assert late == {"from_future": 1}
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_flag_clear_and_reflag(
-    tmp_path: Path, landmark_key: PrivateKey, peer_key: PrivateKey, mesh_registry: Registry
+    tmp_path: Path,
+    landmark_key: PrivateKey,
+    peer_key: PrivateKey,
+    mesh_registry: Registry,
+    backend: str,
+    request: pytest.FixtureRequest,
 ) -> None:
     """0.5 ms between Frankfurt and Paris (480 km) beats light: with two landmarks nothing
     tells which one moved, so both are suspect. A clear covers what was seen; a new
-    violation after it flags again."""
-    with open_store(tmp_path / "v.db") as store:
+    violation after it flags again. The same on either store backend."""
+    target = (
+        str(tmp_path / "v.db") if backend == "sqlite" else request.getfixturevalue("postgres_url")
+    )
+    with open_database(target) as store:
         reports, _ = screen_mesh_reports(
             [_report(landmark_key, peer_key, 500_000)], mesh_registry, now_unix_ns=T0
         )
@@ -166,9 +175,39 @@ def test_without_landmarks_removes_only_the_suspects_reports(
     report = verify_report(
         _report(landmark_key, chip_key, 3_000_000, role=Role.CHIP), mesh_registry
     )
-    screened = Screened(reports=(report,), rejected={"stale": 2})
+    screened = Screened(
+        reports=(report,), rejected={"stale": 2}, full_checked=1, flagged={"lm-x": "forged"}
+    )
     assert without_landmarks(screened, []) is screened
     assert without_landmarks(screened, ["lm-par"]).reports == (report,)
     out = without_landmarks(screened, ["lm-fra"])
     assert out.reports == ()
     assert dict(out.rejected) == {"stale": 2, "mesh_suspect": 1}
+    # the lazy path's alarms survive the exclusion (a flagged landmark is still reported)
+    assert (out.full_checked, dict(out.flagged)) == (1, {"lm-x": "forged"})
+
+
+def test_lazy_verification_keeps_the_roles_apart(
+    landmark_key: PrivateKey, chip_key: PrivateKey, peer_key: PrivateKey, mesh_registry: Registry
+) -> None:
+    """verify_report_lazy, like verify_report, takes a mesh report only as one (its peer's
+    answer checked under the peer domain), and a chip report only as a chip's."""
+    from chiploc.common.errors import BadSignature, DecodeError
+    from chiploc.protocol import verify_report, verify_report_lazy
+
+    mesh = _report(landmark_key, peer_key, 3_000_000)
+    chip = _report(landmark_key, chip_key, 3_000_000, role=Role.CHIP)
+    for verify in (verify_report, verify_report_lazy):
+        assert verify(mesh, mesh_registry, target_role=Role.LANDMARK).chip_id == "lm-par"
+        assert verify(chip, mesh_registry).chip_id == "chip-1"
+        with pytest.raises(DecodeError) as info:
+            verify(mesh, mesh_registry)
+        assert info.value.reason == "wrong_role"
+        with pytest.raises(DecodeError) as info:
+            verify(chip, mesh_registry, target_role=Role.LANDMARK)
+        assert info.value.reason == "wrong_role"
+        impostor = generate_private_key(Role.LANDMARK, "lm-par", seed=bytes([9]) * 32)
+        forged = _report(landmark_key, impostor, 3_000_000, sid=bytes(16))
+        with pytest.raises(BadSignature) as bad:
+            verify(forged, mesh_registry, target_role=Role.LANDMARK)
+        assert bad.value.reason == "bad_chip_signature"
