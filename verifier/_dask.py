@@ -116,7 +116,9 @@ def dask_client(spec: ClusterSpec, *, memory_limit: str = "auto") -> Iterator[Cl
             n_workers=spec.workers,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            # Port 0: a free port. The default, 8787, is often taken by another cluster or
+            # test run; distributed then warns and moves, and the warning fails the suite.
+            dashboard_address=":0",
             memory_limit=memory_limit,
             silence_logs=40,  # logging.ERROR: a killed worker is an expected event
         ) as cluster,
