@@ -586,6 +586,10 @@ def _mesh_summary(run: DemoRun) -> list[str]:
         parts.append(
             f"planted landmark {lid}: registered {km:,.0f} km from where it runs: {caught}"
         )
+    if run.honest_excluded:
+        parts.append(
+            "also out of proofs on a tie of the suspect rule: " + ", ".join(run.honest_excluded)
+        )
     if run.mesh.suspects:
         wrong = ", ".join(f"{c} {v}" for c, v in sorted(run.kept_in_wrong.items()))
         parts.append(
@@ -629,9 +633,11 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    if run.mesh_mistakes:
+    if run.mesh_missed:
         print(
-            f"chiploc demo: the mesh got it wrong: {', '.join(run.mesh_mistakes)}", file=sys.stderr
+            "chiploc demo: the mesh did not flag the planted landmark(s) "
+            + ", ".join(run.mesh_missed),
+            file=sys.stderr,
         )
         return 1
     if run.map_errors:
