@@ -209,26 +209,36 @@ class SimulatedWorld:
         return draw_route(self.scenario.model, points, rng)
 
     async def mesh_pass(
-        self, *, concurrent: bool = False
+        self, *, concurrency: int = 1
     ) -> dict[str, dict[str, MeasurementReport | ChiplocError]]:
         """Every landmark measures each of its peers once (``mesh=True`` only).
 
-        By default one round at a time: in production each landmark is its own process,
-        here they all share one event loop, and concurrent rounds time one another's
-        queueing. ``concurrent=True`` runs every landmark's pass at once (each as its
-        schedule would, a few rounds in flight): faster, with RTTs inflated by the shared
-        loop, which can hide a violation but never invent one (a delay only adds)."""
+        At most ``concurrency`` rounds in flight over the whole world (default one at a
+        time): in production each landmark is its own process, here they all share one
+        event loop, and concurrent rounds time one another's queueing. More rounds at once
+        finish sooner with RTTs inflated by the shared loop, which can hide a violation but
+        never invent one (a delay only adds)."""
         if not self._mesh:
             raise InputError("this world runs no mesh (mesh=False)", reason="no_mesh")
-        out: dict[str, dict[str, MeasurementReport | ChiplocError]] = {}
-        if concurrent:
-            ids = list(self._daemons)
-            passes = await asyncio.gather(*(self._daemons[i].measure_peers() for i in ids))
-            return dict(zip(ids, passes, strict=True))
-        for landmark_id, daemon in self._daemons.items():
-            out[landmark_id] = {}
-            for peer, address in daemon.config.mesh_peers.items():
+        if concurrency < 1:
+            raise InputError("concurrency must be >= 1", reason="bad_argument")
+        gate = asyncio.Semaphore(concurrency)
+        out: dict[str, dict[str, MeasurementReport | ChiplocError]] = {
+            lid: {} for lid in self._daemons
+        }
+
+        async def one(landmark_id: str, peer: str, address: tuple[str, int]) -> None:
+            async with gate:
+                daemon = self._daemons[landmark_id]
                 out[landmark_id].update(await daemon.measure_peers({peer: address}))
+
+        await asyncio.gather(
+            *(
+                one(lid, peer, address)
+                for lid, daemon in self._daemons.items()
+                for peer, address in sorted(daemon.config.mesh_peers.items())
+            )
+        )
         return out
 
     async def stop(self) -> None:

@@ -210,6 +210,7 @@ def test_a_bad_probe_line_stops_the_ingest(
     probes = _jsonl(PROBES_API["results"]) + b"{broken\n"
     code, rows, err = _ingest(tmp_path, _jsonl([_ping(1)]), probes, capsys)
     assert code == 2
+    assert not rows  # nothing written
     assert f"{tmp_path / 'probes.json'}:3" in err
 
 

@@ -2,9 +2,9 @@
 suspects in the table (docs/mesh.md, "Where it shows").
 
 World: five landmark daemons (Frankfurt, Paris, Amsterdam, Brussels, London) with their
-agent sides behind the user-space delay emulator; the registry puts ``lm-par`` 1,000 km
-south-west of Paris, where the simulation runs it (so its real site is 1,000 km closer to
-its northern peers). Checked against the world, not the code: every link's registered
+agent sides behind the user-space delay emulator; the registry puts ``lm-par`` 1,500 km
+south-west of Paris, where the simulation runs it (so its real site is up to 1,500 km
+closer to its northern peers). Checked against the world, not the code: every link's registered
 distance and vacuum bound recomputed here (pyproj, c, 500 ppm); only pairs with ``lm-par``
 are flagged; ``lm-par`` is the one suspect and in no chip's proof; an operator's clear
 shows, and brings it back into proofs.
@@ -40,7 +40,7 @@ async def test_the_verifiers_json_and_table_show_the_mesh(
 ) -> None:
     scenario = FleetScenario.generate(
         seed=0, chips=2, landmarks=5, landmark_codes=("fra", "par", "ams", "bru", "lon")
-    ).with_landmark_registered_at("lm-par", azimuth_deg=225.0, distance_km=1000.0)
+    ).with_landmark_registered_at("lm-par", azimuth_deg=215.0, distance_km=1500.0)
     key = generate_private_key(Role.VERIFIER, "v-mesh", seed=bytes([8]) * 32)
     registry = scenario.registry.with_entry(
         VerifierEntry(id=key.id, public_key=key.public_key.key_bytes)
@@ -48,7 +48,7 @@ async def test_the_verifiers_json_and_table_show_the_mesh(
     scenario = dataclasses.replace(scenario, registry=registry)
     sites = {lid: (e.lat, e.lon) for lid, e in registry.landmarks.items()}
     paris = next(lm.city for lm in scenario.landmarks if lm.id == "lm-par")
-    assert _km(sites["lm-par"], (paris.lat, paris.lon)) == pytest.approx(1000, abs=0.1)
+    assert _km(sites["lm-par"], (paris.lat, paris.lon)) == pytest.approx(1500, abs=0.1)
     key_path, _ = write_keypair(key, tmp_path / "vkeys")
     async with SimulatedWorld(
         scenario, tmp_path / "world", mesh=True, probes_per_round=4, mesh_probes=8
@@ -93,7 +93,7 @@ async def test_the_verifiers_json_and_table_show_the_mesh(
     assert mesh["links_checked"] == 20  # 5 landmarks x 4 peers
     assert mesh["pairs_checked"] == 10
     flagged = {tuple(p["pair"]) for p in mesh["flagged_pairs"]}
-    # Paris really is 1,000 km closer to Amsterdam and Brussels than registered: light
+    # Paris really is ~1,000 km closer to Amsterdam and Brussels than registered: light
     # between the registered sites is beaten by hundreds of km (independent of the code)
     assert {("lm-ams", "lm-par"), ("lm-bru", "lm-par")} <= flagged
     assert all("lm-par" in pair for pair in flagged)  # an honest pair never is
