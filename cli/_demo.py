@@ -239,6 +239,7 @@ class DemoRun:
     mesh: MeshStatus | None = None
     misregistered: Mapping[str, float] = dataclasses.field(default_factory=dict)
     mesh_failures: int = 0
+    mesh_elapsed_s: float = 0.0
     kept_in_wrong: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @property
@@ -368,6 +369,7 @@ async def run_demo(
             mesh_probes=MESH_PROBES,
         ) as world:
             mesh_failures = 0
+            mesh_started = time.perf_counter()
             if any(peers.values()):
                 if progress:
                     progress.phase("mesh (landmark pairs)", sum(map(len, peers.values())))
@@ -377,6 +379,7 @@ async def run_demo(
                 )
                 if progress:
                     progress.advance("mesh (landmark pairs)", sum(map(len, passes.values())))
+            mesh_elapsed_s = time.perf_counter() - mesh_started
             targets = [
                 RoundTarget(chip_id=cid, address=f"{host}:{port}")
                 for cid, (host, port) in world.chip_addresses.items()
@@ -459,6 +462,7 @@ async def run_demo(
             for lid, (lat, lon) in scenario.misregistered.items()
         },
         mesh_failures=mesh_failures,
+        mesh_elapsed_s=mesh_elapsed_s,
         kept_in_wrong=kept_in_wrong,
     )
 
@@ -585,6 +589,7 @@ def _mesh_summary(run: DemoRun) -> list[str]:
     parts = [
         run.mesh.summary()
         + (f", {run.mesh_failures} mesh rounds failed" if run.mesh_failures else "")
+        + f" (mesh pass {run.mesh_elapsed_s:.1f} s)"
     ]
     for lid, km in sorted(run.misregistered.items()):
         caught = "flagged, out of every proof" if lid in run.mesh.suspects else "NOT FLAGGED"
