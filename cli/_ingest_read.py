@@ -134,8 +134,9 @@ class JsonRecords:
                 try:
                     doc = json.loads(first)
                 except json.JSONDecodeError:  # a document over several lines
-                    self.form = "JSON document"
-                    yield from unwrap(self._document(first, text))
+                    whole = self._document(first, text)
+                    self.form = "JSON array" if isinstance(whole, list) else "JSON document"
+                    yield from unwrap(whole)
                     return
                 second = self._nonblank(text)
                 if not second:  # one value: an array, an API page, the probe archive, a result
