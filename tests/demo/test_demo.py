@@ -278,5 +278,5 @@ def test_the_mesh_flags_the_planted_landmark_and_no_proof_uses_it(
         assert "lm-par" not in {b["id"] for b in verdict["landmarks"]}, chip
     said = " ".join(demo.stdout.split())  # the console wraps long lines
     assert "planted landmark lm-par: registered 1,500 km from where it runs: flagged" in said
-    assert "excluded from proofs: lm-par;" in said
+    assert "excluded from proofs: lm-par (mesh pass " in said
     assert "SUSPECT" in demo.stdout
