@@ -85,7 +85,10 @@ class JsonRecords:
 
     def _open(self) -> io.BufferedReader:
         if self.name == "-":
-            return cast(io.BufferedReader, sys.stdin.buffer)
+            stdin = sys.stdin.buffer
+            if isinstance(stdin, io.BufferedReader):
+                return stdin
+            return io.BufferedReader(cast(io.RawIOBase, stdin))  # peek() needs a buffer
         try:
             return Path(self.name).open("rb")
         except OSError as e:
@@ -162,7 +165,7 @@ class JsonRecords:
                 reason="bad_encoding",
             ) from e
         finally:
-            if raw is not sys.stdin.buffer:
+            if self.name != "-":
                 raw.close()
 
     def _document(self, first: str, text: IO[str]) -> Any:

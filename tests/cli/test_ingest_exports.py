@@ -225,3 +225,22 @@ def test_json_lines_are_streamed_not_loaded_whole(tmp_path: Path) -> None:
     rest = list(records)
     assert rest[0] is None
     assert rest[-1]["dst_addr"] == "192.0.2.77"
+
+
+def test_a_compressed_export_piped_to_standard_input(tmp_path: Path) -> None:
+    """``-`` reads standard input, compressed or not, as a user pipes a download."""
+    import subprocess
+    import sys
+
+    probes = tmp_path / "p.json.xz"
+    probes.write_bytes(lzma.compress(json.dumps(PROBES_API).encode()))
+    argv = [sys.executable, "-m", "chiploc", "ingest", "atlas", "-", "--probes", str(probes)]
+    for body in (_jsonl([_ping(1), _ping(2)]), gzip.compress(_jsonl([_ping(1), _ping(2)]))):
+        proc = subprocess.run(
+            [*argv, "--out", "-"], input=body, capture_output=True, timeout=60, check=False
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.decode().splitlines()[1:] == [
+            "192.0.2.1,1,50.0,8.0,11.25",
+            "192.0.2.1,2,52.5,13.4,11.25",
+        ]
