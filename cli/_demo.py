@@ -7,6 +7,16 @@ trigger rounds at every landmark over HTTP and collect the signed reports,
 verifies, solves, certifies and stores each verdict, then writes the outputs
 (``docs/demo.md``) and checks the audit log. Exit status 1 if a planted case
 came out outside its acceptable verdicts or the audit log does not verify.
+
+The landmarks also run the mesh (``docs/mesh.md``): each measures its peers with
+the signed protocol before the chips are measured, the collector stores the mesh
+rounds, and :func:`verifier.assess_and_flag` checks them. One planted landmark,
+:data:`DISPLACED_LANDMARK`, runs at its city while the registry puts it
+:data:`DISPLACED_KM` km away (its real site is that much closer to its northern
+peers): the mesh must flag it, it must be in no proof, and the verdicts must stay
+right. For contrast the chips are also judged with it kept in (nothing of that
+is stored or certified), and the summary says which verdicts it would have
+turned (exit status 1 if the mesh misses it or flags an honest landmark).
 """
 
 from __future__ import annotations
@@ -27,15 +37,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chiploc.cli._files import ensure_dir
-from chiploc.cli._report import VERDICT_COLUMNS, plural, verdict_cells, verdict_table
+from chiploc.cli._report import (
+    VERDICT_COLUMNS,
+    mesh_table,
+    plural,
+    verdict_cells,
+    verdict_table,
+)
 from chiploc.common.errors import ChiplocError, InputError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from chiploc.protocol import MeasurementReport, PrivateKey
+    from chiploc.protocol import MeasurementReport, PrivateKey, Registry
     from chiploc.sim import FleetScenario, LatenessStats
-    from chiploc.verifier import AuditReport, Collection, IssuedVerdict, TriggerOutcome
+    from chiploc.verifier import (
+        AuditReport,
+        ChipJudgement,
+        Collection,
+        IssuedVerdict,
+        MeshStatus,
+        TriggerOutcome,
+    )
 
 #: Written into every demo output directory; only such a directory is ever cleared.
 MARKER = ".chiploc-demo"
@@ -64,6 +87,21 @@ DEFAULT_PROBES = 8
 #: short-RTT rounds would queue each other's datagrams and inflate RTTs (sound
 #: but loose); real landmarks on their own hosts need no such bound.
 ROUNDS_PER_LANDMARK = 2
+#: The planted landmark case: this landmark runs at its city (Paris), but the registry
+#: puts it DISPLACED_KM km away on bearing DISPLACED_AZIMUTH_DEG (Andalusia), so where it
+#: really is lies up to that much closer to Frankfurt, Brussels, Amsterdam, London ...
+#: Far enough that light is beaten by 550-980 km on six links, which a loaded machine's
+#: queueing (a few ms, i.e. a few hundred km) cannot hide.
+DISPLACED_LANDMARK = "lm-par"
+DISPLACED_AZIMUTH_DEG = 215.0
+DISPLACED_KM = 1500.0
+#: Each landmark's mesh peers: the landmarks registered within this distance of it (far
+#: peers catch no move: docs/mesh.md); the intercontinental ones then have none.
+MESH_PEER_KM = 3000.0
+MESH_PROBES = 8
+#: Mesh rounds in flight at once in the whole simulated world (all its landmarks share one
+#: event loop here, so more would only time one another's queueing).
+MESH_CONCURRENCY = 4
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -195,6 +233,14 @@ class DemoRun:
     audit: AuditReport
     map_errors: tuple[str, ...]
     elapsed_s: float
+    #: the landmark mesh: its check, the planted misregistered landmarks (id -> km between
+    #: registered and real site), failed mesh rounds, and the verdicts the suspects would
+    #: have given had they been kept in (chip -> verdict, only those outside expectations)
+    mesh: MeshStatus | None = None
+    misregistered: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    mesh_failures: int = 0
+    mesh_elapsed_s: float = 0.0
+    kept_in_wrong: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def mismatches(self) -> tuple[str, ...]:
@@ -204,11 +250,41 @@ class DemoRun:
             if i.judgement.result.verdict.value not in self.expected[i.judgement.chip_id]
         )
 
+    @property
+    def mesh_missed(self) -> tuple[str, ...]:
+        """Planted misregistered landmarks the mesh did not flag."""
+        if self.mesh is None:
+            return ()
+        return tuple(sorted(set(self.misregistered) - self.mesh.suspects))
+
+    @property
+    def honest_excluded(self) -> tuple[str, ...]:
+        """Honest landmarks out of proofs: the suspect rule's ties (docs/mesh.md), which cost
+        tightness, never soundness."""
+        if self.mesh is None:
+            return ()
+        return tuple(sorted(self.mesh.suspects - set(self.misregistered)))
+
 
 def _verifier_key() -> PrivateKey:
     from chiploc.protocol import Role, generate_private_key
 
     return generate_private_key(Role.VERIFIER, VERIFIER_ID, seed=os.urandom(32))
+
+
+def _mesh_peers(registry: Registry) -> dict[str, frozenset[str]]:
+    """Each landmark's mesh peers: the others registered within :data:`MESH_PEER_KM`."""
+    from chiploc.solver import geodesic_km
+
+    sites = {lid: (e.lat, e.lon) for lid, e in registry.landmarks.items()}
+    return {
+        a: frozenset(
+            b
+            for b, (lat_b, lon_b) in sites.items()
+            if b != a and float(geodesic_km(lat_a, lon_a, lat_b, lon_b)) <= MESH_PEER_KM
+        )
+        for a, (lat_a, lon_a) in sites.items()
+    }
 
 
 def _with_verifier(scenario: FleetScenario, verifier: PrivateKey) -> FleetScenario:
@@ -231,20 +307,27 @@ async def run_demo(
     """Run the whole demonstration into ``directory`` (already prepared)."""
     from chiploc.protocol import write_keypair
     from chiploc.sim import FleetScenario, SimulatedWorld
+    from chiploc.solver import geodesic_km
     from chiploc.store import open_store
     from chiploc.verifier import (
         Collector,
         RoundTarget,
+        assess_and_flag,
         judge_all,
         record_judgement,
         record_registry,
         verify_audit,
+        without_landmarks,
     )
 
     started = time.perf_counter()
     if probes < 1 or probes > 1000:
         raise InputError("--probes must be in 1..1000", reason="bad_argument")
     scenario = FleetScenario.generate(seed=seed, chips=chips, landmarks=landmarks)
+    if any(lm.id == DISPLACED_LANDMARK for lm in scenario.landmarks):
+        scenario = scenario.with_landmark_registered_at(
+            DISPLACED_LANDMARK, azimuth_deg=DISPLACED_AZIMUTH_DEG, distance_km=DISPLACED_KM
+        )
     verifier = _verifier_key()
     scenario = _with_verifier(scenario, verifier)
     registry = scenario.registry
@@ -254,7 +337,14 @@ async def run_demo(
             {
                 "seed": seed,
                 "landmarks": [
-                    {"id": lm.id, "city": lm.city.name, "lat": lm.city.lat, "lon": lm.city.lon}
+                    {
+                        "id": lm.id,
+                        "city": lm.city.name,
+                        "lat": lm.city.lat,
+                        "lon": lm.city.lon,
+                        "registered_lat": registry.landmarks[lm.id].lat,
+                        "registered_lon": registry.landmarks[lm.id].lon,
+                    }
                     for lm in scenario.landmarks
                 ],
                 "chips": [c.to_json_dict() for c in scenario.chips],
@@ -267,13 +357,29 @@ async def run_demo(
     chip_ids = [c.id for c in scenario.chips]
     with open_store(directory / "chiploc.db") as store:
         record_registry(store, registry, now_unix_ns=time.time_ns())
+        peers = _mesh_peers(registry)
         async with SimulatedWorld(
             scenario,
             directory,
             probes_per_round=probes,
             probe_timeout_ms=2000,
             max_concurrent_rounds=rounds_per_landmark,
+            mesh=any(peers.values()),
+            mesh_peers=peers,
+            mesh_probes=MESH_PROBES,
         ) as world:
+            mesh_failures = 0
+            mesh_started = time.perf_counter()
+            if any(peers.values()):
+                if progress:
+                    progress.phase("mesh (landmark pairs)", sum(map(len, peers.values())))
+                passes = await world.mesh_pass(concurrency=MESH_CONCURRENCY)
+                mesh_failures = sum(
+                    isinstance(r, ChiplocError) for per in passes.values() for r in per.values()
+                )
+                if progress:
+                    progress.advance("mesh (landmark pairs)", sum(map(len, passes.values())))
+            mesh_elapsed_s = time.perf_counter() - mesh_started
             targets = [
                 RoundTarget(chip_id=cid, address=f"{host}:{port}")
                 for cid, (host, port) in world.chip_addresses.items()
@@ -301,15 +407,24 @@ async def run_demo(
                 for c in scenario.chips
             }
 
+        # The mesh first: a suspect landmark is out of every proof below.
+        mesh = assess_and_flag(store, registry, now_unix_ns=time.time_ns())
+        screened = without_landmarks(collection.screened, mesh.suspects)
         if progress:
             progress.phase("solving and certifying", len(chip_ids))
         unenrolled = {c.id: c.region for c in scenario.chips if not c.enrolled}
         judgements = await asyncio.to_thread(
-            judge_all, chip_ids, collection.screened, registry, region_specs=unenrolled
+            judge_all, chip_ids, screened, registry, region_specs=unenrolled
         )
+        kept_in_wrong: dict[str, str] = {}
+        if mesh.suspects:  # for contrast only: neither stored nor certified
+            contrast = await asyncio.to_thread(
+                judge_all, chip_ids, collection.screened, registry, region_specs=unenrolled
+            )
+            kept_in_wrong = _outside_expectations(contrast, scenario)
         issued = []
         evidence: list[MeasurementReport] = []
-        by_digest = {r.digest_hex: r for r in collection.screened.reports}
+        by_digest = {r.digest_hex: r for r in screened.reports}
         for judgement in judgements:
             issued.append(
                 record_judgement(store, judgement, signer=verifier, now_unix_ns=time.time_ns())
@@ -335,7 +450,32 @@ async def run_demo(
         audit=audit,
         map_errors=map_errors,
         elapsed_s=time.perf_counter() - started,
+        mesh=mesh,
+        misregistered={
+            lid: float(
+                geodesic_km(
+                    lat,
+                    lon,
+                    *next((x.city.lat, x.city.lon) for x in scenario.landmarks if x.id == lid),
+                )
+            )
+            for lid, (lat, lon) in scenario.misregistered.items()
+        },
+        mesh_failures=mesh_failures,
+        mesh_elapsed_s=mesh_elapsed_s,
+        kept_in_wrong=kept_in_wrong,
     )
+
+
+def _outside_expectations(
+    judgements: Sequence[ChipJudgement], scenario: FleetScenario
+) -> dict[str, str]:
+    """Chip -> verdict, for the judgements outside the chip's acceptable verdicts."""
+    return {
+        j.chip_id: j.result.verdict.value
+        for j in judgements
+        if j.result.verdict.value not in scenario.chip(j.chip_id).expected
+    }
 
 
 def _write_outputs(
@@ -399,6 +539,9 @@ def render(run: DemoRun, console: Console) -> None:
             "[green]OK[/]" if ok else "[bold red]MISMATCH[/]",
         )
     console.print(table)
+    mesh = mesh_table(run.mesh) if run.mesh is not None else None
+    if mesh is not None:
+        console.print(mesh)
     console.print(summary_line(run), markup=False, highlight=False)
     console.print(run.audit.summary(), markup=False, highlight=False)
 
@@ -426,6 +569,7 @@ def summary_line(run: DemoRun) -> str:
     rejected = run.collection.screened.rejected_total
     parts = [
         f"planted cases: {total - wrong}/{total} right, {wrong} wrong",
+        *_mesh_summary(run),
         f"emulator lateness: median {lat.median_us:.1f} / p99 {lat.p99_us:.1f} / "
         f"max {lat.max_us:.1f} us over {lat.count} datagrams, early deliveries = {lat.early}",
         overhead,
@@ -436,6 +580,34 @@ def summary_line(run: DemoRun) -> str:
         "registry.json, chiploc.db)",
     ]
     return "; ".join(parts)
+
+
+def _mesh_summary(run: DemoRun) -> list[str]:
+    """The mesh's part of the summary: what it checked, whom it flagged and why it matters."""
+    if run.mesh is None or not run.mesh.shown:
+        return []
+    parts = [
+        run.mesh.summary()
+        + (f", {run.mesh_failures} mesh rounds failed" if run.mesh_failures else "")
+        + f" (mesh pass {run.mesh_elapsed_s:.1f} s)"
+    ]
+    for lid, km in sorted(run.misregistered.items()):
+        caught = "flagged, out of every proof" if lid in run.mesh.suspects else "NOT FLAGGED"
+        parts.append(
+            f"planted landmark {lid}: registered {km:,.0f} km from where it runs: {caught}"
+        )
+    if run.honest_excluded:
+        parts.append(
+            "also out of proofs on a tie of the suspect rule: " + ", ".join(run.honest_excluded)
+        )
+    if run.mesh.suspects:
+        wrong = ", ".join(f"{c} {v}" for c, v in sorted(run.kept_in_wrong.items()))
+        parts.append(
+            f"kept in, {'/'.join(sorted(run.mesh.suspects))} would have made "
+            f"{plural(len(run.kept_in_wrong), 'planted case')} wrong"
+            + (f" ({wrong})" if wrong else "")
+        )
+    return parts
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -468,6 +640,13 @@ def _run(args: argparse.Namespace) -> int:
         print(
             f"chiploc demo: {plural(len(run.mismatches), 'planted case')} outside their acceptable "
             f"verdicts: {', '.join(run.mismatches)}",
+            file=sys.stderr,
+        )
+        return 1
+    if run.mesh_missed:
+        print(
+            "chiploc demo: the mesh did not flag the planted landmark(s) "
+            + ", ".join(run.mesh_missed),
             file=sys.stderr,
         )
         return 1

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chiploc.common.errors import InputError, MeasurementError
+from chiploc.cli._ingest_read import JsonRecords, unwrap
+from chiploc.common.errors import InputError
 
 __all__ = ["AtlasProbe", "IngestReport", "ingest_atlas", "read_json_records", "read_probes"]
 
@@ -58,12 +59,25 @@ class IngestReport:
     read: int
     used: int
     dropped: Mapping[str, int] = field(default_factory=dict)
+    #: the ``type`` of each result counted ``not_ping`` (traceroute, dns, ...)
+    other_types: Mapping[str, int] = field(default_factory=dict)
+    #: distinct ``msm_id`` among the results used
+    measurements: int = 0
 
     def summary(self) -> str:
-        dropped = ", ".join(f"{k} {self.dropped[k]}" for k in DROP_REASONS if self.dropped.get(k))
+        parts = []
+        for k in DROP_REASONS:
+            if self.dropped.get(k):
+                why = ""
+                if k == "not_ping" and self.other_types:
+                    kinds = sorted(self.other_types.items(), key=lambda kv: (-kv[1], kv[0]))
+                    why = " (" + ", ".join(f"{t} {n}" for t, n in kinds) + ")"
+                parts.append(f"{k} {self.dropped[k]}{why}")
+        dropped = ", ".join(parts)
         return (
             f"results read {self.read}, used {self.used}, dropped {self.read - self.used}"
             + (f" ({dropped})" if dropped else "")
+            + (f"; from {self.measurements} measurements" if self.measurements > 1 else "")
             + f"; rows written {len(self.rows)} (minimum per target and probe)"
         )
 
@@ -77,7 +91,8 @@ class IngestReport:
 
 
 def read_json_records(text: str, *, source: str) -> list[Any]:
-    """Records from a JSON array, an API page (``{"results": [...]}``) or JSON lines.
+    """Records from text already in memory: a JSON array, an API page (``{"results": [...]}``),
+    the probe archive (``{"objects": [...]}``) or JSON lines (files: :class:`JsonRecords`).
 
     A JSON-lines line that does not parse is kept as None (counted as malformed later);
     a document that is none of these forms is an error."""
@@ -86,20 +101,15 @@ def read_json_records(text: str, *, source: str) -> list[Any]:
         raise InputError(f"{source}: empty file", reason="empty")
     if body[0] in "[{":
         try:
-            doc = json.loads(body)
+            return unwrap(json.loads(body))
         except json.JSONDecodeError:
-            doc = None  # perhaps JSON lines of objects
-        if isinstance(doc, list):
-            return doc
-        if isinstance(doc, dict):
-            results = doc.get("results")
-            return results if isinstance(results, list) else [doc]
+            pass  # perhaps JSON lines of objects
     records: list[Any] = []
     for line in body.splitlines():
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
+            records.extend(unwrap(json.loads(line)))
         except json.JSONDecodeError:
             records.append(None)
     if not any(r is not None for r in records):
@@ -118,7 +128,8 @@ def _disputed(tags: Any) -> bool:
 
 
 def read_probes(records: Iterable[Any], *, source: str) -> dict[int, AtlasProbe]:
-    """Probe metadata in the API's form: ``id`` and ``geometry.coordinates`` = [lon, lat]."""
+    """Probe metadata: ``id`` and ``geometry.coordinates`` = [lon, lat] (the API's form), or
+    ``latitude`` / ``longitude`` (the probe archive's form, without ``geometry``)."""
     probes: dict[int, AtlasProbe] = {}
     for k, rec in enumerate(records, start=1):
         if not isinstance(rec, dict) or isinstance(rec.get("id"), bool):
@@ -130,6 +141,8 @@ def read_probes(records: Iterable[Any], *, source: str) -> dict[int, AtlasProbe]
         lat = lon = None
         geometry = rec.get("geometry")
         coords = geometry.get("coordinates") if isinstance(geometry, dict) else None
+        if coords is None and "geometry" not in rec and "latitude" in rec:
+            coords = [rec.get("longitude"), rec.get("latitude")]  # the probe archive's form
         if isinstance(coords, list) and len(coords) == 2:
             try:
                 x, y = float(coords[0]), float(coords[1])
@@ -157,6 +170,8 @@ def ingest_atlas(records: Iterable[Any], probes: Mapping[int, AtlasProbe]) -> In
     from ripe.atlas.sagan import PingResult, ResultParseError
 
     dropped: Counter[str] = Counter()
+    other_types: Counter[str] = Counter()
+    msm_ids: set[object] = set()
     best: dict[tuple[str, int], tuple[float, float, float]] = {}
     read = used = 0
     for rec in records:
@@ -166,6 +181,7 @@ def ingest_atlas(records: Iterable[Any], probes: Mapping[int, AtlasProbe]) -> In
             continue
         if rec.get("type") not in (None, "ping"):
             dropped["not_ping"] += 1
+            other_types[str(rec.get("type"))[:40]] += 1
             continue
         try:
             res = PingResult(
@@ -193,13 +209,21 @@ def ingest_atlas(records: Iterable[Any], probes: Mapping[int, AtlasProbe]) -> In
             dropped["disputed_location"] += 1
             continue
         used += 1
+        msm_ids.add(res.measurement_id)
         key = (str(target), res.probe_id)
         if key not in best or rtt < best[key][0]:
             best[key] = (rtt, probe.lat, probe.lon)
     rows = [
         (target, str(pid), lat, lon, rtt) for (target, pid), (rtt, lat, lon) in sorted(best.items())
     ]
-    return IngestReport(rows=tuple(rows), read=read, used=used, dropped=dict(dropped))
+    return IngestReport(
+        rows=tuple(rows),
+        read=read,
+        used=used,
+        dropped=dict(dropped),
+        other_types=dict(other_types),
+        measurements=len(msm_ids),
+    )
 
 
 def _all_errors(rec: Mapping[str, Any]) -> bool:
@@ -221,30 +245,46 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sub = p.add_subparsers(dest="source", metavar="SOURCE", required=True)
     a = sub.add_parser(
         "atlas",
-        help="RIPE Atlas ping results (JSON array or JSON lines)",
+        help="RIPE Atlas ping results (JSON array, API pages or JSON lines; gz/bz2/xz)",
         description="RIPE Atlas ping results -> target,landmark,lat,lon,rtt_ms with the minimum "
         "RTT per (target, probe); landmark = the probe id, target = the destination address. "
         "Atlas RTTs are not signed: never use them for a certificate.",
     )
-    a.add_argument("results", help="ping results: a JSON array or JSON lines ('-': stdin)")
-    a.add_argument("--probes", required=True, type=Path, help="probe metadata (API form)")
+    a.add_argument(
+        "results",
+        help="ping results: a JSON array, API pages or JSON lines, plain or compressed "
+        "(gzip, bzip2, xz: told by content); other result types are counted and skipped "
+        "('-': stdin)",
+    )
+    a.add_argument(
+        "--probes",
+        required=True,
+        type=Path,
+        help="probe metadata: the API's form (array or pages) or the probe archive's, "
+        "plain or compressed",
+    )
     a.add_argument("--out", required=True, help="measurement CSV to write ('-': stdout)")
     a.set_defaults(handler=_handle)
 
 
-def _read_text(name: str) -> str:
-    if name == "-":
-        return sys.stdin.read()
-    try:
-        return Path(name).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise MeasurementError(f"{name}: cannot read: {e}", reason="unreadable") from e
-
-
 def _handle(args: argparse.Namespace) -> int:
-    records = read_json_records(_read_text(args.results), source=args.results)
-    probe_records = read_json_records(_read_text(str(args.probes)), source=str(args.probes))
-    report = ingest_atlas(records, read_probes(probe_records, source=str(args.probes)))
+    probe_records = JsonRecords(str(args.probes))
+    probe_list = list(probe_records)
+    if probe_records.bad_lines:  # probe metadata must be whole: a lost probe loses its rows
+        raise InputError(
+            f"{probe_records.bad_places[0]}: probe metadata line is not JSON", reason="bad_json"
+        )
+    probes = read_probes(probe_list, source=str(args.probes))
+    records = JsonRecords(args.results)
+    report = ingest_atlas(records, probes)
+    for source in (probe_records, records):
+        if source.bad_lines:
+            print(
+                f"chiploc ingest: warning: {source.bad_lines} line(s) of {source.name} are not "
+                f"JSON, counted malformed: {'; '.join(source.bad_places)}"
+                + (" ..." if source.bad_lines > len(source.bad_places) else ""),
+                file=sys.stderr,
+            )
     if not report.rows:
         raise InputError(f"{args.results}: no usable result; {report.summary()}", reason="empty")
     if args.out == "-":
@@ -254,7 +294,7 @@ def _handle(args: argparse.Namespace) -> int:
             Path(args.out).write_text(report.to_csv(), encoding="utf-8")
         except OSError as e:
             raise InputError(f"{args.out}: cannot write: {e}", reason="unwritable") from e
-    print(report.summary(), file=sys.stderr)
+    print(f"{args.results} ({records.describe()}): {report.summary()}", file=sys.stderr)
     print(
         "note: Atlas RTTs are not signed - for studies, calibration and coverage planning, "
         "never for a certificate",

@@ -1,4 +1,5 @@
-"""Verdict tables shared by the CLI commands that print verdicts (``demo``, ``verifier run``).
+"""Verdict and mesh tables shared by the CLI commands that print verdicts (``demo``,
+``verifier run``).
 
 Private to :mod:`chiploc.cli`; rich is imported inside :func:`verdict_table`, so importing
 this module stays cheap.
@@ -15,6 +16,7 @@ __all__ = [
     "VERDICT_COLOURS",
     "VERDICT_COLUMNS",
     "fmt_number",
+    "mesh_table",
     "plural",
     "verdict_cells",
     "verdict_table",
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from chiploc.solver import AuthorizedRegion, SolveResult
+    from chiploc.verifier import MeshStatus
 
 #: Rich colour of each verdict; anything else is printed in white.
 VERDICT_COLOURS: Final = {
@@ -108,3 +111,44 @@ def verdict_cells(result: SolveResult, *, more: str = "") -> tuple[str, str, str
         ", ".join(result.binding_landmarks) or "-",
         why or "-",
     )
+
+
+def mesh_table(mesh: MeshStatus) -> Table | None:
+    """The landmark mesh's suspects (out of proofs) and cleared landmarks, one row each with
+    why and the links that beat light; None when there is neither (docs/mesh.md)."""
+    if not mesh.suspects and not mesh.cleared:
+        return None
+    from rich.markup import escape
+
+    table = verdict_table(
+        "landmark mesh: suspects are out of every proof until an operator clears them",
+        [
+            ("landmark", "left"),
+            ("status", "left"),
+            ("why", "left"),
+            ("links beating light", "left"),
+        ],
+    )
+    checks = [c for c in mesh.assessment.checks if c.violation]
+    for landmark in sorted(mesh.suspects | set(mesh.cleared)):
+        links = [
+            f"{c.link.landmark}→{c.link.peer} {c.link.rtt_ms:,.3f} ms: light reaches "
+            f"≤ {c.bound_km:,.1f} km, registered {c.registered_km:,.1f} km apart"
+            for c in checks
+            if landmark in (c.link.landmark, c.link.peer)
+        ]
+        if landmark in mesh.suspects:
+            status = (
+                "[bold red]SUSPECT[/] (new)"
+                if landmark in mesh.newly_flagged
+                else ("[bold red]SUSPECT[/]")
+            )
+            why = mesh.why(landmark)
+        else:
+            flag = mesh.cleared[landmark]
+            status = "[green]cleared[/]"
+            why = (
+                f"cleared by {flag.details.get('operator', '?')}: {flag.details.get('reason', '')}"
+            )
+        table.add_row(escape(landmark), status, escape(why), escape("; ".join(links)) or "-")
+    return table

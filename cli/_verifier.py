@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from chiploc.cli import EXIT_TRANSIENT
 from chiploc.cli._files import ensure_dir
-from chiploc.cli._report import VERDICT_COLUMNS, verdict_cells, verdict_table
+from chiploc.cli._report import VERDICT_COLUMNS, mesh_table, verdict_cells, verdict_table
 from chiploc.common.config import read_toml_table
 from chiploc.common.errors import ChiplocError, ConfigError
 
@@ -648,6 +648,22 @@ def render_table(run: VerifierRun, console: Console) -> None:
             item.judgement.chip_id, *verdict_cells(item.judgement.result, more=run.absent(item))
         )
     console.print(table)
+    render_mesh(run, console)
+
+
+def render_mesh(run: VerifierRun, console: Console) -> None:
+    """The mesh's suspects and cleared landmarks, after the verdicts (nothing if none)."""
+    table = mesh_table(run.mesh) if run.mesh is not None else None
+    if table is not None:
+        console.print(table)
+
+
+def mesh_json_line(run: VerifierRun) -> str | None:
+    """``--json``: after the chips' lines, one ``{"mesh": {...}}`` line when the mesh has
+    anything to say (links checked, suspects or clears; docs/mesh.md)."""
+    if run.mesh is None or not run.mesh.shown:
+        return None
+    return json.dumps({"mesh": run.mesh.to_json_dict()}, sort_keys=True, separators=(",", ":"))
 
 
 def render_fleet(fleet: FleetRun, console: Console, *, as_json: bool) -> None:
@@ -815,6 +831,8 @@ async def _main(
                     print(f"chiploc verifier: warning: {run.cursor_warning}", file=sys.stderr)
                 if run.fleet is not None:
                     render_fleet(run.fleet, out, as_json=args.json)
+                    if not args.json:
+                        render_mesh(run, out)
                 elif args.json:
                     for item in run.issued:
                         line = json.dumps(
@@ -823,6 +841,8 @@ async def _main(
                         print(line, flush=True)
                 else:
                     render_table(run, out)
+                if args.json and (mesh_line := mesh_json_line(run)) is not None:
+                    print(mesh_line, flush=True)
                 info.print(summary_line(run), markup=False, highlight=False)
                 if run.audit is not None:
                     info.print(run.audit.summary(), markup=False, highlight=False)

@@ -37,6 +37,7 @@ every other path unchanged.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import random
 from collections.abc import Mapping, Sequence
@@ -207,6 +208,9 @@ class FleetScenario:
     #: (landmark id, chip id) -> (index of the answering place, route to it).
     routes: Mapping[tuple[str, str], tuple[int, Route]]
     registry: Registry
+    #: landmark id -> (lat, lon) the registry gives it instead of its city (where the
+    #: simulation runs it): a planted registry error (:meth:`with_landmark_registered_at`)
+    misregistered: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
     @classmethod
     def generate(
@@ -294,6 +298,31 @@ class FleetScenario:
             locations=locations,
             proxy=proxy,
             key=generate_private_key(Role.CHIP, chip_id, seed=_seed_bytes(seed, "chip", chip_id)),
+        )
+
+    def with_landmark_registered_at(
+        self, landmark_id: str, *, azimuth_deg: float, distance_km: float
+    ) -> FleetScenario:
+        """A copy whose registry puts ``landmark_id`` ``distance_km`` from its city (bearing
+        ``azimuth_deg``) while the simulation still runs it, and draws every path from it,
+        at its city: a landmark that is not where the registry says (``docs/mesh.md``)."""
+        spec = next((lm for lm in self.landmarks if lm.id == landmark_id), None)
+        if spec is None:
+            raise InputError(f"no landmark {landmark_id!r} in the scenario", reason="unknown")
+        if not (0.0 < distance_km <= 20_000.0):
+            raise InputError("distance_km must be in (0, 20000]", reason="bad_argument")
+        lon, lat, _ = _GEOD.fwd(spec.city.lon, spec.city.lat, azimuth_deg, distance_km * 1000.0)
+        entry = self.registry.landmarks[landmark_id]
+        moved = dataclasses.replace(entry, lat=round(float(lat), 4), lon=round(float(lon), 4))
+        registry = dataclasses.replace(
+            self.registry,
+            landmarks={**self.registry.landmarks, landmark_id: moved},
+            serial=self.registry.serial + 1,
+        )
+        return dataclasses.replace(
+            self,
+            registry=registry,
+            misregistered={**self.misregistered, landmark_id: (moved.lat, moved.lon)},
         )
 
     def signed_registry(self) -> bytes:

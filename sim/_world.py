@@ -10,11 +10,13 @@ included). Landmarks probe a chip at its emulator address.
 
 With ``mesh=True`` (``docs/mesh.md``) every landmark also runs its agent side (a
 :class:`~chip_agent.ChipAgent` with its landmark key) behind an emulator of its own, and
-lists every other landmark as a mesh peer; the landmark-to-landmark paths are drawn from
-the scenario's path model between the landmarks' **true** sites: ``landmark_sites``
-overrides where the simulation puts a landmark (default: its registered city), so a
-landmark registered in one place and running in another can be staged. Only the mesh
-paths use the override; chip routes stay the scenario's. :meth:`mesh_pass` runs one pass.
+lists as mesh peers every other landmark (or those ``mesh_peers`` names for it); the
+landmark-to-landmark paths are drawn from the scenario's path model between the landmarks'
+**true** sites: ``landmark_sites`` overrides where the simulation puts a landmark (default:
+its city, whatever the registry says), so a landmark registered in one place and running in
+another can be staged. Only the mesh paths use the override; chip routes stay the
+scenario's (a scenario whose *registry* lies, :meth:`FleetScenario.with_landmark_registered_at`,
+moves no path at all). :meth:`mesh_pass` runs one pass.
 
 Invariants: everything binds 127.0.0.1 only; the emulator never delivers
 early, so every RTT a landmark measures is at least twice the modelled one-way
@@ -27,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from types import MappingProxyType
 
@@ -65,9 +67,21 @@ class SimulatedWorld:
         max_concurrent_rounds: int = 64,
         mesh: bool = False,
         landmark_sites: Mapping[str, tuple[float, float]] | None = None,
+        mesh_peers: Mapping[str, Collection[str]] | None = None,
+        mesh_probes: int = 16,
     ) -> None:
         self.scenario = scenario
         self._mesh = mesh
+        self._mesh_probes = mesh_probes
+        ids = {lm.id for lm in scenario.landmarks}
+        self._mesh_peers = {
+            lm.id: frozenset(ids - {lm.id})
+            if mesh_peers is None
+            else frozenset(mesh_peers.get(lm.id, ()))
+            for lm in scenario.landmarks
+        }
+        if any(not peers <= ids - {lid} for lid, peers in self._mesh_peers.items()):
+            raise InputError("mesh_peers names unknown landmarks or a landmark itself")
         self._landmark_sites = dict(landmark_sites or {})
         unknown = set(self._landmark_sites) - {lm.id for lm in scenario.landmarks}
         if unknown:
@@ -143,9 +157,10 @@ class SimulatedWorld:
                 mesh_peers={
                     peer: emulator.address
                     for peer, emulator in self._mesh_emulators.items()
-                    if peer != lm.id
+                    if peer in self._mesh_peers[lm.id]
                 },
                 mesh_interval_s=0,  # passes on request: mesh_pass()
+                mesh_probes=self._mesh_probes,
             )
             daemon = LandmarkDaemon(config, key=lm.key, registry=scenario.registry)
             await daemon.start()
@@ -171,13 +186,13 @@ class SimulatedWorld:
         for lm in scenario.landmarks if self._mesh else ():
             source = self._daemons[lm.id].udp_address
             for peer in scenario.landmarks:
-                if peer.id != lm.id:
+                if peer.id in self._mesh_peers[lm.id]:
                     delay = RouteDelay(route=self.mesh_route(lm.id, peer.id), model=scenario.model)
                     emulator = self._mesh_emulators[peer.id]
                     await asyncio.to_thread(emulator.set_path, source, delay=delay)
 
     def site(self, landmark_id: str) -> tuple[float, float]:
-        """Where the simulation puts a landmark: ``landmark_sites`` or its registered city."""
+        """Where the simulation puts a landmark: ``landmark_sites`` or its city."""
         if landmark_id in self._landmark_sites:
             return self._landmark_sites[landmark_id]
         lm = next((x for x in self.scenario.landmarks if x.id == landmark_id), None)
@@ -193,18 +208,37 @@ class SimulatedWorld:
         points = [Point(lat=lat, lon=lon, label=x) for x in (a, b) for lat, lon in [self.site(x)]]
         return draw_route(self.scenario.model, points, rng)
 
-    async def mesh_pass(self) -> dict[str, dict[str, MeasurementReport | ChiplocError]]:
-        """Every landmark measures every peer once (``mesh=True`` only).
+    async def mesh_pass(
+        self, *, concurrency: int = 1
+    ) -> dict[str, dict[str, MeasurementReport | ChiplocError]]:
+        """Every landmark measures each of its peers once (``mesh=True`` only).
 
-        One round at a time: in production each landmark is its own process, here they all
-        share one event loop, and concurrent rounds would time one another's queueing."""
+        At most ``concurrency`` rounds in flight over the whole world (default one at a
+        time): in production each landmark is its own process, here they all share one
+        event loop, and concurrent rounds time one another's queueing. More rounds at once
+        finish sooner with RTTs inflated by the shared loop, which can hide a violation but
+        never invent one (a delay only adds)."""
         if not self._mesh:
             raise InputError("this world runs no mesh (mesh=False)", reason="no_mesh")
-        out: dict[str, dict[str, MeasurementReport | ChiplocError]] = {}
-        for landmark_id, daemon in self._daemons.items():
-            out[landmark_id] = {}
-            for peer, address in daemon.config.mesh_peers.items():
+        if concurrency < 1:
+            raise InputError("concurrency must be >= 1", reason="bad_argument")
+        gate = asyncio.Semaphore(concurrency)
+        out: dict[str, dict[str, MeasurementReport | ChiplocError]] = {
+            lid: {} for lid in self._daemons
+        }
+
+        async def one(landmark_id: str, peer: str, address: tuple[str, int]) -> None:
+            async with gate:
+                daemon = self._daemons[landmark_id]
                 out[landmark_id].update(await daemon.measure_peers({peer: address}))
+
+        await asyncio.gather(
+            *(
+                one(lid, peer, address)
+                for lid, daemon in self._daemons.items()
+                for peer, address in sorted(daemon.config.mesh_peers.items())
+            )
+        )
         return out
 
     async def stop(self) -> None:

@@ -124,14 +124,82 @@ class MeshStatus:
     suspects: frozenset[str]  # flagged and not cleared: excluded from proofs
     newly_flagged: tuple[str, ...]
     flags: Mapping[str, MeshFlagRecord] = field(default_factory=dict)
+    #: landmarks whose latest flag-log entry is an operator's clear
+    cleared: Mapping[str, MeshFlagRecord] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "flags", MappingProxyType(dict(self.flags)))
+        object.__setattr__(self, "cleared", MappingProxyType(dict(self.cleared)))
+
+    @property
+    def shown(self) -> bool:
+        """Whether there is anything to say: links checked, suspects or clears."""
+        return bool(self.assessment.checks or self.suspects or self.cleared)
+
+    def why(self, landmark: str) -> str:
+        """Why ``landmark`` is a suspect, in one sentence (the suspect rule of docs/mesh.md)."""
+        a = self.assessment
+        pairs = [p for p in a.violating_pairs if landmark in p]
+        if not pairs:
+            flag = self.flags.get(landmark)
+            earlier = flag.details.get("pairs") if flag is not None else None
+            named = (
+                ", ".join("-".join(map(str, p)) for p in earlier if isinstance(p, list))
+                if isinstance(earlier, list)
+                else ""
+            )
+            return (
+                "flagged earlier"
+                + (f" (violating pairs {named})" if named else "")
+                + "; stays out of proofs until an operator clears it"
+            )
+        partners = [b if a_ == landmark else a_ for a_, b in pairs]
+        mine = a.pair_counts.get(landmark, len(pairs))
+        tied = sorted(p for p in partners if a.pair_counts.get(p, 0) == mine)
+        names = ", ".join(f"{x}-{y}" for x, y in pairs)
+        head = f"beats light with {len(pairs)} peer{'s' if len(pairs) != 1 else ''} ({names})"
+        if tied:
+            return f"{head}; tied with {', '.join(tied)}: nothing tells which moved, both out"
+        return f"{head}, more than any of them: the one not where the registry says"
 
     def to_json_dict(self) -> dict[str, Any]:
+        """The ``mesh`` object of ``chiploc verifier run --json`` and ``chiploc mesh check
+        --json``: what was checked, each flagged pair with its links' measured RTT, vacuum
+        bound and registered distance, the suspects and why, and the cleared landmarks."""
+        a = self.assessment
+        by_pair: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for check in a.checks:
+            if check.link.pair in a.violating_pairs:
+                link = check.to_json_dict()
+                link["light_beaten_by_km"] = round(-check.margin_km, 3) if check.violation else None
+                by_pair.setdefault(check.link.pair, []).append(link)
         return {
-            **self.assessment.to_json_dict(),
-            "suspects": sorted(self.suspects),
+            "links_checked": len(a.checks),
+            "pairs_checked": len({c.link.pair for c in a.checks}),
+            "flagged_pairs": [
+                {"pair": list(pair), "links": by_pair.get(pair, [])} for pair in a.violating_pairs
+            ],
+            "suspects": [
+                {
+                    "landmark": x,
+                    "why": self.why(x),
+                    "violating_pairs": a.pair_counts.get(x, 0),
+                    "flagged_at_unix_ns": (
+                        self.flags[x].recorded_at_unix_ns if x in self.flags else None
+                    ),
+                    "new": x in self.newly_flagged,
+                }
+                for x in sorted(self.suspects)
+            ],
+            "cleared": [
+                {
+                    "landmark": x,
+                    "operator": str(f.details.get("operator", "")),
+                    "reason": str(f.details.get("reason", "")),
+                    "cleared_at_unix_ns": f.recorded_at_unix_ns,
+                }
+                for x, f in sorted(self.cleared.items())
+            ],
             "newly_flagged": list(self.newly_flagged),
         }
 
@@ -173,11 +241,15 @@ def assess_and_flag(
             landmark, action="suspect", details=details, now_unix_ns=now_unix_ns
         )
         new.append(landmark)
+    latest: dict[str, MeshFlagRecord] = {}
+    for flag in store.mesh_flags():
+        latest[flag.landmark_id] = flag
     return MeshStatus(
         assessment=assessment,
         suspects=frozenset(flags),
         newly_flagged=tuple(new),
         flags=flags,
+        cleared={k: f for k, f in latest.items() if f.action == "clear"},
     )
 
 

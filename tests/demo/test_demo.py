@@ -1,9 +1,11 @@
 """``chiploc demo`` end to end at a small size: real landmarks, agents, emulator, store.
 
 One run (module fixture, a subprocess as a user would start it) with the first
-6 landmarks (Frankfurt, Paris, Tokyo, Warsaw, Madrid, London) and the 5
-planted cases; the tests then read what it wrote, verify every certificate and
-the audit log with the CLI, and tamper with copies of both.
+9 landmarks (Frankfurt, Paris, Tokyo, Warsaw, Madrid, London, Stockholm, Milan,
+Amsterdam), the 5 planted chip cases and the planted landmark (Paris, registered
+1,500 km south-west of where it runs); the tests then read what it wrote, verify
+every certificate and the audit log with the CLI, check the mesh against an
+independent computation, and tamper with copies of both.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pyproj import Geod
 
 from chiploc.cli import main
 from chiploc.cli._demo import MARKER, prepare_output_dir
@@ -25,7 +28,8 @@ from chiploc.common.errors import InputError
 pytestmark = pytest.mark.slow
 
 CHIPS = 5
-LANDMARKS = 6
+LANDMARKS = 9
+C_KM_PER_MS = 299.792458
 
 
 @dataclass(frozen=True)
@@ -216,3 +220,63 @@ def test_maps_from_the_store(demo: DemoOutput, tmp_path: Path) -> None:
     assert all(f"chip-00{i}" in page for i in range(1, CHIPS + 1))
     assert main(["map", "--db", db, "--target", "no-such-chip", "--out", str(chip)]) == 2
     assert main(["map", "--db", str(tmp_path / "missing.db"), "--fleet", "--out", str(fleet)]) == 2
+
+
+def test_the_mesh_flags_the_planted_landmark_and_no_proof_uses_it(
+    demo: DemoOutput, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Properties of the world: lm-par runs in Paris and is registered 1,500 km away; the
+    links that the mesh says beat light really do (recomputed here from the registered
+    coordinates in scenario.json, c and 500 ppm); each involves lm-par; lm-par is the one
+    landmark out of proofs; no verdict uses it; the summary says so."""
+    geod = Geod(ellps="WGS84")
+    scenario = json.loads((demo.directory / "scenario.json").read_text(encoding="utf-8"))
+    sites = {x["id"]: x for x in scenario["landmarks"]}
+    par = sites["lm-par"]
+    moved_m = geod.inv(par["lon"], par["lat"], par["registered_lon"], par["registered_lat"])[2]
+    assert moved_m / 1000 == pytest.approx(1500, abs=0.1)
+    honest = [x for x in sites.values() if x["id"] != "lm-par"]
+    assert all((x["lat"], x["lon"]) == (x["registered_lat"], x["registered_lon"]) for x in honest)
+
+    db, registry = str(demo.directory / "chiploc.db"), str(demo.directory / "registry.json")
+    assert main(["mesh", "check", "--db", db, "--registry", registry, "--json"]) == 0
+    mesh = json.loads(capsys.readouterr().out)
+
+    def registered_km(a: dict[str, float], b: dict[str, float]) -> float:
+        lon_a, lat_a, lon_b, lat_b = (
+            a["registered_lon"],
+            a["registered_lat"],
+            b["registered_lon"],
+            b["registered_lat"],
+        )
+        return float(geod.inv(lon_a, lat_a, lon_b, lat_b)[2]) / 1000
+
+    # each landmark measures the others registered within 3,000 km (docs/demo.md)
+    near = [(a, b) for a in sites for b in sites if a != b]
+    near = [(a, b) for a, b in near if registered_km(sites[a], sites[b]) <= 3000]
+    assert mesh["links_checked"] == len(near) >= 40
+    assert [s["landmark"] for s in mesh["suspects"]] == ["lm-par"]
+    assert len(mesh["flagged_pairs"]) >= 2
+    for pair in mesh["flagged_pairs"]:
+        assert "lm-par" in pair["pair"]
+        for link in pair["links"]:
+            if not link["violation"]:
+                continue
+            a, b = sites[link["landmark"]], sites[link["peer"]]
+            registered_km = (
+                geod.inv(
+                    a["registered_lon"],
+                    a["registered_lat"],
+                    b["registered_lon"],
+                    b["registered_lat"],
+                )[2]
+                / 1000
+            )
+            light_km = link["rtt_ms"] / 2 * C_KM_PER_MS * (1 + 500e-6) * 1.01
+            assert registered_km > light_km  # light cannot do it between the registered sites
+    for chip, verdict in demo.verdicts().items():
+        assert "lm-par" not in {b["id"] for b in verdict["landmarks"]}, chip
+    said = " ".join(demo.stdout.split())  # the console wraps long lines
+    assert "planted landmark lm-par: registered 1,500 km from where it runs: flagged" in said
+    assert "excluded from proofs: lm-par (mesh pass " in said
+    assert "SUSPECT" in demo.stdout

@@ -95,3 +95,33 @@ def test_lookups_reject_unknown_names() -> None:
         s.chip("nope")
     with pytest.raises(InputError):
         s.route("lm-fra", "nope")
+
+
+def test_a_misregistered_landmark_moves_in_the_registry_only() -> None:
+    """The registry puts lm-par 1,500 km from Paris; the simulation still runs it (and draws
+    every path from it) at Paris, and every other landmark is untouched."""
+    from pyproj import Geod
+
+    base = FleetScenario.generate(seed=3, chips=4, landmarks=6)
+    moved = base.with_landmark_registered_at("lm-par", azimuth_deg=215.0, distance_km=1500.0)
+    geod = Geod(ellps="WGS84")
+    entry = moved.registry.landmarks["lm-par"]
+    paris = next(lm.city for lm in moved.landmarks if lm.id == "lm-par")
+    az, _, metres = geod.inv(paris.lon, paris.lat, entry.lon, entry.lat)
+    assert metres / 1000 == pytest.approx(1500, abs=0.1)
+    assert az % 360 == pytest.approx(215.0, abs=0.01)
+    assert moved.misregistered == {"lm-par": (entry.lat, entry.lon)}
+    assert moved.routes == base.routes  # no path moves: the registry alone lies
+    assert moved.landmarks == base.landmarks
+    for lid, e in base.registry.landmarks.items():
+        if lid != "lm-par":
+            assert moved.registry.landmarks[lid] == e
+    assert moved.registry.serial == base.registry.serial + 1
+    signed = Registry.from_signed_json(  # the authority signs the lie
+        moved.signed_registry(), authority_public_key=moved.authority.public_key.key_bytes
+    )
+    assert signed.landmarks["lm-par"] == entry
+    with pytest.raises(InputError):
+        base.with_landmark_registered_at("lm-nowhere", azimuth_deg=0.0, distance_km=10.0)
+    with pytest.raises(InputError):
+        base.with_landmark_registered_at("lm-par", azimuth_deg=0.0, distance_km=0.0)

@@ -211,3 +211,68 @@ def test_lazy_verification_keeps_the_roles_apart(
         with pytest.raises(BadSignature) as bad:
             verify(forged, mesh_registry, target_role=Role.LANDMARK)
         assert bad.value.reason == "bad_chip_signature"
+
+
+def test_the_mesh_object_and_table_on_a_tie_and_a_clear(
+    tmp_path: Path, landmark_key: PrivateKey, peer_key: PrivateKey, mesh_registry: Registry
+) -> None:
+    """Two landmarks 480 km apart answering in 0.5 ms (light reaches 75 km): nothing tells
+    which moved, so both are suspect and each one's ``why`` says it is a tie; after an
+    operator clears one, the object lists the clear with who and why."""
+    from pyproj import Geod
+    from rich.console import Console
+
+    from chiploc.cli._report import mesh_table
+
+    geod = Geod(ellps="WGS84")
+    fra, par = mesh_registry.landmarks["lm-fra"], mesh_registry.landmarks["lm-par"]
+    apart_km = geod.inv(fra.lon, fra.lat, par.lon, par.lat)[2] / 1000
+    with open_database(str(tmp_path / "v.db")) as store:
+        reports, _ = screen_mesh_reports(
+            [_report(landmark_key, peer_key, 500_000)], mesh_registry, now_unix_ns=T0
+        )
+        store.add_mesh_round(reports[0], received_at_unix_ns=T0)
+        status = assess_and_flag(store, mesh_registry, now_unix_ns=T0 + 1)
+        obj = status.to_json_dict()
+        assert (obj["links_checked"], obj["pairs_checked"]) == (1, 1)
+        ((pair,),) = [p["links"] for p in obj["flagged_pairs"]]
+        assert pair["registered_km"] == pytest.approx(apart_km, abs=0.01)
+        light_km = 0.25 * 299.792458 * (1 + 500e-6)
+        assert light_km <= pair["vacuum_bound_km"] <= light_km * 1.01
+        assert pair["light_beaten_by_km"] == pytest.approx(
+            apart_km - pair["vacuum_bound_km"], abs=0.01
+        )
+        assert [s["landmark"] for s in obj["suspects"]] == ["lm-fra", "lm-par"]
+        assert all("tied with" in s["why"] and s["new"] for s in obj["suspects"])
+        assert obj["cleared"] == []
+        console = Console(width=200, record=True)
+        table = mesh_table(status)
+        assert table is not None
+        console.print(table)
+        text = console.export_text()
+        assert text.count("SUSPECT (new)") == 2
+        assert "lm-fra→lm-par 0.500 ms" in text
+
+        clear_suspect(store, "lm-par", operator="bob", reason="GNSS survey", now_unix_ns=T0 + 2)
+        after = assess_and_flag(store, mesh_registry, now_unix_ns=T0 + 3)
+        obj = after.to_json_dict()
+        assert [s["landmark"] for s in obj["suspects"]] == ["lm-fra"]
+        # the pair's rounds predate the clear, so it no longer violates; lm-fra stays out
+        # (never cleared), its why saying it was flagged earlier
+        assert "flagged earlier" in obj["suspects"][0]["why"]
+        assert obj["suspects"][0]["new"] is False
+        assert obj["cleared"] == [
+            {
+                "landmark": "lm-par",
+                "operator": "bob",
+                "reason": "GNSS survey",
+                "cleared_at_unix_ns": obj["cleared"][0]["cleared_at_unix_ns"],
+            }
+        ]
+        console = Console(width=200, record=True)
+        table = mesh_table(after)
+        assert table is not None
+        console.print(table)
+        text = console.export_text()
+        assert "cleared by bob: GNSS survey" in text
+        assert text.count("SUSPECT") == 1
