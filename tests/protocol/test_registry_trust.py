@@ -14,6 +14,7 @@ Properties of the world, each with an independent oracle:
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -417,6 +418,18 @@ def test_a_registry_file_of_64_mib_loads_and_one_byte_more_is_refused(tmp_path: 
     with pytest.raises(RegistryError) as info:
         load_registry(path, authority_public_key=AUTHORITY_PUB)
     assert str(info.value) == f"{path}: registry larger than {MIB_64} bytes"
+    assert info.value.reason == "oversized"
+    path.unlink()
+
+
+def test_a_terabyte_registry_file_is_refused_without_reading_it_whole(tmp_path: Path) -> None:
+    """A runaway file (here a sparse 1 TiB one) is refused as oversized after reading just past
+    the limit: a loader that read it whole would run out of memory instead."""
+    path = tmp_path / "registry.json"
+    path.touch()
+    os.truncate(path, 1 << 40)
+    with pytest.raises(RegistryError) as info:
+        load_registry(path, authority_public_key=AUTHORITY_PUB)
     assert info.value.reason == "oversized"
     path.unlink()
 
