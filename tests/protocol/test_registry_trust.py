@@ -345,19 +345,21 @@ def test_values_at_the_edge_of_their_range_load(tmp_path: Path, over: dict[str, 
         ),
         (
             b'{"format": "chiploc-registry/1", "registry": {}, "signature": "zz"}',
-            "malformed signature or body: non-hexadecimal number found in fromhex() arg at"
-            " position 0",
+            "malformed signature or body: ",  # then Python's own words
         ),
         (
             b'{"format": "chiploc-registry/1", "registry": {}, "signature": 5}',
-            "malformed signature or body: fromhex() argument must be str, not int",
+            "malformed signature or body: ",
         ),
     ],
 )
 def test_not_a_registry_document_is_refused_as_malformed(data: bytes, why: str) -> None:
     with pytest.raises(RegistryError) as info:
         Registry.from_signed_json(data, authority_public_key=AUTHORITY_PUB, source="r.json")
-    assert str(info.value) == f"r.json: {why}"
+    if why.endswith(": "):  # the rest is the parser's message
+        assert str(info.value).startswith(f"r.json: {why}")
+    else:
+        assert str(info.value) == f"r.json: {why}"
     assert info.value.reason == "malformed"
 
 
