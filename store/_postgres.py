@@ -222,7 +222,13 @@ class PostgresStore(PostgresMeshMixin):
             self._run(f"migration {m.version}", step, write=True)
 
     def _version_in(self, conn: psycopg.Connection[Any]) -> int:
-        has_table = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
+        # A catalog scan, not to_regclass: to_regclass answers from this session's catalog
+        # cache, which may still hold "no such table" after another writer's migration
+        # committed while this one waited on the lock (an advisory lock does not refresh it).
+        has_table = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema() "
+            "AND tablename = 'schema_migrations')"
+        ).fetchone()
         if has_table is None or not has_table[0]:
             other = conn.execute(
                 "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()"
