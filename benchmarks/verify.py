@@ -165,9 +165,10 @@ def run(n_reports: int, budget_s: float) -> dict[str, Any]:
     out: dict[str, Any] = {
         "reports": len(raws),
         "probes_per_report": PROBES,
-        "full_reports_per_s": round(_rate(each(verify_report), budget_s=budget_s)),
+        # Full checks: a pass is ~5 s; one or two fit the budget (the run stays under 2 min).
+        "full_reports_per_s": round(_rate(each(verify_report), budget_s=budget_s, min_passes=1)),
         "lazy_reports_per_s": round(_rate(each(verify_report_lazy), budget_s=budget_s)),
-        "screen_full_reports_per_s": round(_rate(screen(None), budget_s=budget_s)),
+        "screen_full_reports_per_s": round(_rate(screen(None), budget_s=budget_s, min_passes=1)),
         "screen_lazy_no_sample_reports_per_s": round(_rate(screen(lazy_only), budget_s=budget_s)),
         "screen_lazy_sampled_reports_per_s": round(_rate(screen(sample), budget_s=budget_s)),
         "full_check_rate": DEFAULT_FULL_CHECK_RATE,

@@ -38,7 +38,7 @@ from ._regions import (
     swapped_lat_lon_warning,
 )
 from ._results import Estimate, Estimator, LandmarkBound, Settle, SolveResult, Verdict
-from ._solve import solve, solve_many
+from ._solve import prepare_zone, solve, solve_many
 
 __all__ = [
     "CALIBRATION_COLUMNS",
@@ -75,6 +75,7 @@ __all__ = [
     "load_region",
     "parse_measurements_csv",
     "polygon_area_km2",
+    "prepare_zone",
     "radius_km",
     "solve",
     "solve_many",

@@ -53,25 +53,26 @@ def _segments_lower_km(
     nearer end lies at ``e`` gives at least ``e - |AB|/2``, so only segments with
     ``e <= m + max|AB|/2`` are evaluated. ``inf`` where no segment is used.
     """
-    dot_a, dot_b = p @ z.unit_a.T, p @ z.unit_b.T
+    best = np.full((p.shape[0], 2), np.inf)
+    cols = np.flatnonzero(use)  # only the used segments: a region meets few of a zone's
+    if not cols.size:
+        return best
+    dot_a, dot_b = p @ z.unit_a[cols].T, p @ z.unit_b[cols].T
     near = np.maximum(dot_a, dot_b)  # the nearer end of each segment
-    if not use.all():
-        near[:, ~use] = -2.0  # below any cosine: never evaluated
     keep = np.zeros(near.shape, dtype=bool)
-    for part in (slice(0, z.split), slice(z.split, None)):
-        used = use[part]
-        if not used.any():
+    split = int(np.searchsorted(cols, z.split))  # used inner segments first, then outer
+    for part in (slice(0, split), slice(split, None)):
+        if near[:, part].shape[1] == 0:
             continue
-        half = float(z.len_km[part][used].max()) / 2 / R0_KM + 1e-6
+        half = float(z.len_km[cols[part]].max()) / 2 / R0_KM + 1e-6
         nearest = np.arccos(np.clip(near[:, part].max(axis=1), -1.0, 1.0))
         lim = np.cos(np.minimum(nearest + half, math.pi))
         np.greater_equal(near[:, part], lim[:, None], out=keep[:, part])
-    rows, cols = np.divmod(np.flatnonzero(keep), use.size)  # 2-D nonzero is slow
-    d_a = np.arccos(np.clip(dot_a[rows, cols], -1.0, 1.0))
-    d_a += np.arccos(np.clip(dot_b[rows, cols], -1.0, 1.0))
-    bound = (R0_KM * d_a - z.len_km[cols]) / 2 - _ARC_SLACK_KM
-    best = np.full((p.shape[0], 2), np.inf)
-    np.minimum.at(best, (rows, (cols >= z.split).astype(np.intp)), bound)
+    rows, k = np.divmod(np.flatnonzero(keep), cols.size)  # 2-D nonzero is slow
+    d_a = np.arccos(np.clip(dot_a[rows, k], -1.0, 1.0))
+    d_a += np.arccos(np.clip(dot_b[rows, k], -1.0, 1.0))
+    bound = (R0_KM * d_a - z.len_km[cols[k]]) / 2 - _ARC_SLACK_KM
+    np.minimum.at(best, (rows, (k >= split).astype(np.intp)), bound)
     return best
 
 

@@ -50,12 +50,12 @@ from ._models import (
     Model,
     check_clock_tolerance_ppm,
 )
-from ._regions import AuthorizedRegion
+from ._regions import AuthorizedRegion, coarse_zone
 from ._results import Estimator, LandmarkBound, Settle, SolveResult, Verdict
 from ._settle import _settle_many, _SettleJob
 from ._verdict import _center, _decide, _margin_km
 
-__all__ = ["solve", "solve_many"]
+__all__ = ["prepare_zone", "solve", "solve_many"]
 
 _MAX_TOLERATE: Final = 8
 
@@ -113,6 +113,18 @@ def solve(
 
 
 _BATCH: Final = 256  # targets whose first disks are built together
+
+
+def prepare_zone(region: AuthorizedRegion) -> None:
+    """Build, now, the geometry :func:`solve_many` derives from ``region`` on first use and
+    keeps per process: the border segments margins are bounded on and the coarse zone
+    settle advice works on (about a second for a large zone).
+
+    A worker calls it at start-up, so no batch pays for it; results do not change.
+    """
+    region.inner_border  # noqa: B018 - cached properties: built here, once
+    region.outer_border  # noqa: B018
+    coarse_zone(region)
 
 
 def solve_many(

@@ -39,11 +39,23 @@ from psycopg import sql
 
 from chiploc.common.canonical import canonical_json, parse_json_strict
 from chiploc.common.errors import StoreError, StoreUnavailable
-from chiploc.store._audit import GENESIS_HASH_HEX, AuditEntry, audit_entry_hash
+from chiploc.store._audit import AuditEntry
+from chiploc.store._batch import (
+    VerdictKey,
+    audit_from_row,
+    batch_result,
+    chain_audit,
+    check_evidence,
+    new_audit_items,
+    plan_rounds,
+    plan_verdicts,
+    prepare_batch,
+    round_from_row,
+    row_guard,
+    verdict_from_row,
+)
 from chiploc.store._postgres_mesh import PostgresMeshMixin
 from chiploc.store._records import (
-    MODELS,
-    VERDICTS,
     BatchResult,
     BatchRound,
     BatchVerdict,
@@ -55,13 +67,8 @@ from chiploc.store._records import (
     RoundRecord,
     VerdictRecord,
     enrolment_audit_payload,
-    prepare_round,
-    prepare_verdict,
-    round_audit_payload,
-    verdict_audit_payload,
 )
 from chiploc.store._schema import APPLICATION_ID, MIGRATIONS, Migration
-from chiploc.store._sqlite import _row_guard
 
 __all__ = ["ADVISORY_LOCK_KEY", "PostgresStore", "is_postgres_url", "redact_url"]
 
@@ -215,7 +222,13 @@ class PostgresStore(PostgresMeshMixin):
             self._run(f"migration {m.version}", step, write=True)
 
     def _version_in(self, conn: psycopg.Connection[Any]) -> int:
-        has_table = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
+        # A catalog scan, not to_regclass: to_regclass answers from this session's catalog
+        # cache, which may still hold "no such table" after another writer's migration
+        # committed while this one waited on the lock (an advisory lock does not refresh it).
+        has_table = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema() "
+            "AND tablename = 'schema_migrations')"
+        ).fetchone()
         if has_table is None or not has_table[0]:
             other = conn.execute(
                 "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()"
@@ -324,7 +337,7 @@ class PostgresStore(PostgresMeshMixin):
         row = conn.execute(
             f"SELECT {_AUDIT_COLS} FROM audit_log ORDER BY seq DESC LIMIT 1"  # noqa: S608
         ).fetchone()
-        return None if row is None else _audit_from_row(row)
+        return None if row is None else audit_from_row(row)
 
     def audit_head(self) -> AuditEntry | None:
         return self._run("audit log", self._head_in, write=False)
@@ -342,7 +355,7 @@ class PostgresStore(PostgresMeshMixin):
 
             rows = self._run("audit log", page, write=False)
             for row in rows:
-                yield _audit_from_row(row)
+                yield audit_from_row(row)
             if len(rows) < _PAGE:
                 return
             after = int(rows[-1][0])
@@ -470,7 +483,7 @@ class PostgresStore(PostgresMeshMixin):
         )
         out = []
         for r in rows:
-            with _row_guard("landmarks", r[0]):
+            with row_guard("landmarks", r[0]):
                 out.append(
                     LandmarkRecord(
                         landmark_id=r[0],
@@ -493,7 +506,7 @@ class PostgresStore(PostgresMeshMixin):
         )
         out = []
         for r in rows:
-            with _row_guard("chips", r[0]):
+            with row_guard("chips", r[0]):
                 out.append(
                     ChipRecord(
                         chip_id=r[0],
@@ -512,7 +525,7 @@ class PostgresStore(PostgresMeshMixin):
             (),
             "enrolment_id",
         ):
-            with _row_guard("enrolments", r[0]):
+            with row_guard("enrolments", r[0]):
                 details = parse_json_strict(str(r[5]).encode(), what="enrolment details")
                 if not isinstance(details, dict):
                     raise ValueError("details is not a JSON object")
@@ -561,7 +574,7 @@ class PostgresStore(PostgresMeshMixin):
             ).fetchone(),
             write=False,
         )
-        return None if row is None else _round_from_row(row)
+        return None if row is None else round_from_row(row)
 
     def rounds(self, *, chip_id: str | None = None) -> Iterator[RoundRecord]:
         params: tuple[Any, ...]
@@ -571,7 +584,7 @@ class PostgresStore(PostgresMeshMixin):
             query = f"SELECT {_ROUND_COLS} FROM rounds WHERE round_id > %s AND chip_id = %s"  # noqa: S608
             params = (chip_id,)
         for row in self._paged("rounds", query, params, "round_id"):
-            yield _round_from_row(row)
+            yield round_from_row(row)
 
     # verdicts -----------------------------------------------------------
     def add_verdict(
@@ -628,7 +641,7 @@ class PostgresStore(PostgresMeshMixin):
         for vid, digest in links:
             evidence.setdefault(int(vid), []).append(str(digest))
         for r in rows:
-            yield _verdict_from_row(r, tuple(evidence.get(int(r[0]), ())))
+            yield verdict_from_row(r, tuple(evidence.get(int(r[0]), ())))
 
     # batches ------------------------------------------------------------
     def add_batch(
@@ -638,19 +651,7 @@ class PostgresStore(PostgresMeshMixin):
         transaction under the write lock, with COPY: all of it lands or none. Idempotent: a
         round already stored (by digest) or a verdict already stored (by chip and verdict
         round) is not written again, so a retried batch lands once."""
-        round_rows = [
-            prepare_round(b.report, received_at_unix_ns=b.received_at_unix_ns) for b in rounds
-        ]
-        verdict_rows = [
-            prepare_verdict(
-                v.result,
-                evidence_digests=v.evidence_digests,
-                certificate=v.certificate,
-                issued_at_unix_ns=v.issued_at_unix_ns,
-                verdict_round=v.verdict_round,
-            )
-            for v in verdicts
-        ]
+        round_rows, verdict_rows = prepare_batch(rounds, verdicts)
         for r in round_rows:
             if r.min_rtt_ns is not None and r.min_rtt_ns >= 2**63:
                 raise StoreError("round not stored: min_rtt_ns out of range", reason="bad_record")
@@ -670,16 +671,20 @@ class PostgresStore(PostgresMeshMixin):
         verdict_rows: Sequence[VerdictRecord],
     ) -> BatchResult:
         # 1. Without the lock (several writers do this part in parallel): what is new,
-        #    fresh ids from the identity sequences, the records and their audit payloads.
-        new_rounds = self._plan_rounds(conn, round_rows, self._stored_digests(conn, round_rows))
-        keyed: set[tuple[str, str | None]] = {
+        #    fresh ids from the identity sequences.
+        new_rounds = plan_rounds(
+            round_rows,
+            self._stored_digests(conn, round_rows),
+            lambda n: _next_ids(conn, "rounds", "round_id", n),
+        )
+        keyed: set[VerdictKey] = {
             (v.chip_id, v.verdict_round) for v in verdict_rows if v.verdict_round
         }
-        new_verdicts = self._plan_verdicts(conn, verdict_rows, self._stored_keys(conn, keyed))
-        round_payload = {r.digest_hex: canonical_json(round_audit_payload(r)) for r in new_rounds}
-        verdict_payload = {
-            v.verdict_id: canonical_json(verdict_audit_payload(v)) for v in new_verdicts
-        }
+        new_verdicts = plan_verdicts(
+            verdict_rows,
+            self._stored_keys(conn, keyed),
+            lambda n: _next_ids(conn, "verdicts", "verdict_id", n),
+        )
         # 2. Under the lock: drop what another writer stored meanwhile, check the evidence,
         #    chain the audit entries after the head, COPY everything in.
         self._lock(conn)
@@ -693,20 +698,12 @@ class PostgresStore(PostgresMeshMixin):
             new_verdicts = [
                 v for v in new_verdicts if (v.chip_id, v.verdict_round) not in raced_keys
             ]
-        batch_digests = {r.digest_hex for r in new_rounds}
-        wanted = sorted({d for v in new_verdicts for d in v.evidence} - batch_digests)
-        if wanted:
-            present = self._stored_digests_of(conn, wanted)
-            missing = [d for d in wanted if d not in present]
-            if missing:
-                raise StoreError(
-                    f"verdict not stored: evidence report {missing[0]} is not in the store",
-                    reason="unknown_evidence",
-                )
-        audit = [("round", r.received_at_unix_ns, round_payload[r.digest_hex]) for r in new_rounds]
-        audit += [
-            ("verdict", v.issued_at_unix_ns, verdict_payload[v.verdict_id]) for v in new_verdicts
-        ]
+        check_evidence(
+            new_verdicts,
+            {r.digest_hex for r in new_rounds},
+            lambda digests: self._stored_digests_of(conn, digests),
+        )
+        audit = new_audit_items(new_rounds, new_verdicts)
         if new_rounds:
             with conn.cursor().copy(
                 f"COPY rounds ({_ROUND_COLS}) FROM STDIN (FORMAT BINARY)"
@@ -728,20 +725,7 @@ class PostgresStore(PostgresMeshMixin):
             with conn.cursor().copy(
                 f"COPY verdicts ({_VERDICT_COLS}) FROM STDIN (FORMAT BINARY)"
             ) as copy:
-                copy.set_types(
-                    [
-                        "int8",
-                        "text",
-                        "text",
-                        "text",
-                        "bool",
-                        "text",
-                        "bytea",
-                        "bytea",
-                        "int8",
-                        "text",
-                    ]
-                )
+                copy.set_types(_VERDICT_TYPES)
                 for v in new_verdicts:
                     copy.write_row(
                         (
@@ -766,19 +750,18 @@ class PostgresStore(PostgresMeshMixin):
                         copy.write_row((v.verdict_id, d))
         n_audit = self._append_encoded(conn, self._head_in(conn), audit)
         # 3. What the caller gets back: every input row as stored, in input order.
-        by_digest = {r.digest_hex: r for r in new_rounds}
-        missing_rounds = sorted({r.digest_hex for r in round_rows} - set(by_digest))
+        fresh = {r.digest_hex for r in new_rounds}
+        missing_rounds = sorted({r.digest_hex for r in round_rows} - fresh)
+        stored_rounds: dict[str, RoundRecord] = {}
         if missing_rounds:
             for row in conn.execute(
                 f"SELECT {_ROUND_COLS} FROM rounds WHERE digest = ANY(%s)",  # noqa: S608
                 (missing_rounds,),
             ):
-                rec = _round_from_row(row)
-                by_digest[rec.digest_hex] = rec
-        by_key: dict[tuple[str, str | None], VerdictRecord] = {
-            (v.chip_id, v.verdict_round): v for v in new_verdicts if v.verdict_round
-        }
-        old_keys = keyed - set(by_key)
+                rec = round_from_row(row)
+                stored_rounds[rec.digest_hex] = rec
+        old_keys = keyed - {(v.chip_id, v.verdict_round) for v in new_verdicts}
+        stored_verdicts: dict[VerdictKey, VerdictRecord] = {}
         if old_keys:
             rows = conn.execute(
                 f"SELECT {_VERDICT_COLS} FROM verdicts "  # noqa: S608
@@ -786,20 +769,15 @@ class PostgresStore(PostgresMeshMixin):
                 (sorted({str(k[1]) for k in old_keys}), sorted({k[0] for k in old_keys})),
             ).fetchall()
             for stored in self._evidence_in(conn, [r for r in rows if (r[1], r[9]) in old_keys]):
-                by_key[(stored.chip_id, stored.verdict_round)] = stored
-        unkeyed = iter([v for v in new_verdicts if v.verdict_round is None])
-        out_verdicts = tuple(
-            by_key[(v.chip_id, v.verdict_round)] if v.verdict_round is not None else next(unkeyed)
-            for v in verdict_rows
-        )
-        evidence_rows = sum(len(v.evidence) for v in new_verdicts)
-        return BatchResult(
-            rounds=tuple(by_digest[r.digest_hex] for r in round_rows),
-            verdicts=out_verdicts,
-            rounds_inserted=len(new_rounds),
-            verdicts_inserted=len(new_verdicts),
+                stored_verdicts[(stored.chip_id, stored.verdict_round)] = stored
+        return batch_result(
+            round_rows,
+            verdict_rows,
+            new_rounds,
+            new_verdicts,
+            stored_rounds=stored_rounds,
+            stored_verdicts=stored_verdicts,
             audit_entries=n_audit,
-            rows_written=len(new_rounds) + len(new_verdicts) + evidence_rows + n_audit,
         )
 
     @staticmethod
@@ -817,9 +795,7 @@ class PostgresStore(PostgresMeshMixin):
         return self._stored_digests_of(conn, sorted({r.digest_hex for r in rows}))
 
     @staticmethod
-    def _stored_keys(
-        conn: psycopg.Connection[Any], keys: set[tuple[str, str | None]]
-    ) -> set[tuple[str, str | None]]:
+    def _stored_keys(conn: psycopg.Connection[Any], keys: set[VerdictKey]) -> set[VerdictKey]:
         if not keys:
             return set()
         rows = conn.execute(
@@ -827,37 +803,8 @@ class PostgresStore(PostgresMeshMixin):
             "WHERE verdict_round = ANY(%s) AND chip_id = ANY(%s)",
             (sorted({str(k[1]) for k in keys}), sorted({k[0] for k in keys})),
         ).fetchall()
-        found: set[tuple[str, str | None]] = {(str(r[0]), str(r[1])) for r in rows}
+        found: set[VerdictKey] = {(str(r[0]), str(r[1])) for r in rows}
         return found & keys
-
-    @staticmethod
-    def _plan_rounds(
-        conn: psycopg.Connection[Any], rows: Sequence[RoundRecord], stored: set[str]
-    ) -> list[RoundRecord]:
-        planned: dict[str, RoundRecord] = {}
-        for r in rows:
-            if r.digest_hex not in stored and r.digest_hex not in planned:
-                planned[r.digest_hex] = r
-        ids = _next_ids(conn, "rounds", "round_id", len(planned))
-        return [_with_id(r, "round_id", rid) for rid, r in zip(ids, planned.values(), strict=True)]
-
-    @staticmethod
-    def _plan_verdicts(
-        conn: psycopg.Connection[Any],
-        rows: Sequence[VerdictRecord],
-        stored: set[tuple[str, str | None]],
-    ) -> list[VerdictRecord]:
-        fresh: list[VerdictRecord] = []
-        seen: set[tuple[str, str | None]] = set()
-        for v in rows:
-            key = (v.chip_id, v.verdict_round)
-            if v.verdict_round is not None:
-                if key in stored or key in seen:
-                    continue  # stored already, or repeated in this batch: the same verdict
-                seen.add(key)
-            fresh.append(v)
-        ids = _next_ids(conn, "verdicts", "verdict_id", len(fresh))
-        return [_with_id(v, "verdict_id", vid) for vid, v in zip(ids, fresh, strict=True)]
 
     @staticmethod
     def _append_encoded(
@@ -868,19 +815,12 @@ class PostgresStore(PostgresMeshMixin):
         """Chain ``items`` (kind, at, canonical payload) after ``head``; COPY them in."""
         if not items:
             return 0
-        seq = 0 if head is None else head.seq
-        prev = GENESIS_HASH_HEX if head is None else head.hash_hex
         with conn.cursor().copy(
             f"COPY audit_log ({_AUDIT_COLS}) FROM STDIN (FORMAT BINARY)"
         ) as copy:
             copy.set_types(["int8", "text", "int8", "bytea", "text", "text"])
-            for kind, at_unix_ns, payload in items:
-                seq += 1
-                h = audit_entry_hash(
-                    seq=seq, prev_hash_hex=prev, kind=kind, at_unix_ns=at_unix_ns, payload=payload
-                )
-                copy.write_row((seq, kind, at_unix_ns, payload, prev, h))
-                prev = h
+            for row in chain_audit(head, items):
+                copy.write_row(row)
         return len(items)
 
     @staticmethod
@@ -896,7 +836,7 @@ class PostgresStore(PostgresMeshMixin):
                 (ids,),
             ):
                 evidence.setdefault(int(vid), []).append(str(digest))
-        return [_verdict_from_row(r, tuple(evidence.get(int(r[0]), ()))) for r in rows]
+        return [verdict_from_row(r, tuple(evidence.get(int(r[0]), ()))) for r in rows]
 
     def counts(self) -> dict[str, int]:
         """Rows per table (for summaries)."""
@@ -935,69 +875,6 @@ def _next_ids(conn: psycopg.Connection[Any], table: str, column: str, n: int) ->
     return sorted(int(r[0]) for r in rows)
 
 
-_R = TypeVar("_R", RoundRecord, VerdictRecord)
-
-
-def _with_id(record: _R, name: str, value: int) -> _R:
-    """``record`` with its id set to ``value`` (a positive int from the id sequence).
-
-    ``dataclasses.replace`` would validate every field again; ``record`` was validated by
-    ``prepare_round`` / ``prepare_verdict`` and only the id changes (a batch of 4,000
-    rounds spends a noticeable share of its time re-validating otherwise).
-    """
-    if type(value) is not int or value < 1:
-        raise StoreError(f"bad {name} {value!r} from the id sequence", reason="write_failed")
-    cls = type(record)
-    out = object.__new__(cls)
-    for slot in cls.__slots__:
-        object.__setattr__(out, slot, value if slot == name else getattr(record, slot))
-    return out
-
-
 def _first_line(e: BaseException) -> str:
     text = str(e).strip()
     return text.splitlines()[0] if text else type(e).__name__
-
-
-def _round_from_row(r: Sequence[Any]) -> RoundRecord:
-    with _row_guard("rounds", r[0]):
-        return RoundRecord(
-            round_id=int(r[0]),
-            digest_hex=r[1],
-            landmark_id=r[2],
-            chip_id=r[3],
-            min_rtt_ns=None if r[4] is None else int(r[4]),
-            received_at_unix_ns=int(r[5]),
-            raw=bytes(r[6]),
-        )
-
-
-def _verdict_from_row(r: Sequence[Any], evidence: tuple[str, ...]) -> VerdictRecord:
-    with _row_guard("verdicts", r[0]):
-        if r[2] not in VERDICTS or r[3] not in MODELS:
-            raise ValueError(f"unknown verdict/model {r[2]!r}/{r[3]!r}")
-        return VerdictRecord(
-            verdict_id=int(r[0]),
-            chip_id=r[1],
-            verdict=r[2],
-            model=r[3],
-            proof=bool(r[4]),
-            region_spec=r[5],
-            result_json=bytes(r[6]),
-            certificate=None if r[7] is None else bytes(r[7]),
-            evidence=evidence,
-            issued_at_unix_ns=int(r[8]),
-            verdict_round=r[9],
-        )
-
-
-def _audit_from_row(r: Sequence[Any]) -> AuditEntry:
-    with _row_guard("audit_log", r[0]):
-        return AuditEntry(
-            seq=int(r[0]),
-            kind=str(r[1]),
-            at_unix_ns=int(r[2]),
-            payload=bytes(r[3]),
-            prev_hash_hex=str(r[4]),
-            hash_hex=str(r[5]),
-        )

@@ -18,19 +18,32 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from os import PathLike
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from chiploc.common.canonical import canonical_json, parse_json_strict
-from chiploc.common.errors import DecodeError, IntegrityError, StoreError
+from chiploc.common.errors import StoreError
 from chiploc.store._audit import AuditEntry, next_audit_entry
+from chiploc.store._batch import (
+    VerdictKey,
+    as_bytes,
+    audit_from_row,
+    batch_result,
+    chain_audit,
+    check_evidence,
+    new_audit_items,
+    plan_rounds,
+    plan_verdicts,
+    prepare_batch,
+    round_from_row,
+    row_guard,
+    verdict_from_row,
+)
 from chiploc.store._records import (
-    MODELS,
-    VERDICTS,
     BatchResult,
     BatchRound,
     BatchVerdict,
@@ -54,6 +67,8 @@ __all__ = ["SqliteStore", "open_store"]
 
 _BUSY_TIMEOUT_MS: Final = 10_000
 _BATCH: Final = 256
+_IN_CHUNK: Final = 500  # keys per ``IN (...)``: below SQLite's variable limit
+_T = TypeVar("_T")
 
 
 def open_store(path: str | PathLike[str], *, read_only: bool = False) -> SqliteStore:
@@ -218,12 +233,9 @@ class SqliteStore(SqliteMeshMixin):
     def _append_audit(
         self, c: sqlite3.Connection, *, kind: str, at_unix_ns: int, payload: dict[str, object]
     ) -> AuditEntry:
-        row = c.execute(
-            "SELECT seq, kind, at_unix_ns, payload, prev_hash, hash FROM audit_log "
-            "ORDER BY seq DESC LIMIT 1"
-        ).fetchone()
-        head = None if row is None else _audit_from_row(row)
-        entry = next_audit_entry(head, kind=kind, at_unix_ns=at_unix_ns, payload=payload)
+        entry = next_audit_entry(
+            self._head_in(c), kind=kind, at_unix_ns=at_unix_ns, payload=payload
+        )
         c.execute(
             "INSERT INTO audit_log (seq, kind, at_unix_ns, payload, prev_hash, hash) "
             "VALUES (?, ?, ?, ?, ?, ?)",
@@ -245,15 +257,19 @@ class SqliteStore(SqliteMeshMixin):
             )
             while rows := cur.fetchmany(_BATCH):
                 for row in rows:
-                    yield _audit_from_row(row)
+                    yield audit_from_row(row)
+
+    @staticmethod
+    def _head_in(c: sqlite3.Connection) -> AuditEntry | None:
+        row = c.execute(
+            "SELECT seq, kind, at_unix_ns, payload, prev_hash, hash FROM audit_log "
+            "ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else audit_from_row(row)
 
     def audit_head(self) -> AuditEntry | None:
         with self._read("audit log") as c:
-            row = c.execute(
-                "SELECT seq, kind, at_unix_ns, payload, prev_hash, hash FROM audit_log "
-                "ORDER BY seq DESC LIMIT 1"
-            ).fetchone()
-        return None if row is None else _audit_from_row(row)
+            return self._head_in(c)
 
     # identities ---------------------------------------------------------
     def _record_enrolment(
@@ -273,7 +289,7 @@ class SqliteStore(SqliteMeshMixin):
             "WHERE role = ? AND identity_id = ? ORDER BY enrolment_id DESC LIMIT 1",
             (role, identity_id),
         ).fetchone()
-        if last is not None and (bytes(last[0]), bool(last[1]), _as_bytes(last[2])) == (
+        if last is not None and (bytes(last[0]), bool(last[1]), as_bytes(last[2])) == (
             public_key,
             revoked,
             details_json,
@@ -380,14 +396,14 @@ class SqliteStore(SqliteMeshMixin):
             ).fetchall()
         out = []
         for r in rows:
-            with _row_guard("landmarks", r[0]):
+            with row_guard("landmarks", r[0]):
                 out.append(
                     LandmarkRecord(
                         landmark_id=r[0],
                         lat=r[1],
                         lon=r[2],
                         operator=r[3],
-                        public_key=_as_bytes(r[4]),
+                        public_key=as_bytes(r[4]),
                         revoked=bool(r[5]),
                     )
                 )
@@ -400,12 +416,12 @@ class SqliteStore(SqliteMeshMixin):
             ).fetchall()
         out = []
         for r in rows:
-            with _row_guard("chips", r[0]):
+            with row_guard("chips", r[0]):
                 out.append(
                     ChipRecord(
                         chip_id=r[0],
                         region_spec=r[1],
-                        public_key=_as_bytes(r[2]),
+                        public_key=as_bytes(r[2]),
                         revoked=bool(r[3]),
                     )
                 )
@@ -419,15 +435,15 @@ class SqliteStore(SqliteMeshMixin):
             )
             while rows := cur.fetchmany(_BATCH):
                 for r in rows:
-                    with _row_guard("enrolments", r[0]):
-                        details = parse_json_strict(_as_bytes(r[5]), what="enrolment details")
+                    with row_guard("enrolments", r[0]):
+                        details = parse_json_strict(as_bytes(r[5]), what="enrolment details")
                         if not isinstance(details, dict):
                             raise ValueError("details is not a JSON object")
                         yield EnrolmentRecord(
                             enrolment_id=r[0],
                             role=r[1],
                             identity_id=r[2],
-                            public_key=_as_bytes(r[3]),
+                            public_key=as_bytes(r[3]),
                             revoked=bool(r[4]),
                             details=details,
                             recorded_at_unix_ns=r[6],
@@ -443,7 +459,7 @@ class SqliteStore(SqliteMeshMixin):
         digest = candidate.digest_hex
         existing = c.execute(_ROUND_SELECT + " WHERE digest = ?", (digest,)).fetchone()
         if existing is not None:
-            return RoundInsert(record=_round_from_row(existing), inserted=False)
+            return RoundInsert(record=round_from_row(existing), inserted=False)
         cur = c.execute(
             "INSERT INTO rounds (digest, landmark_id, chip_id, min_rtt_ns, "
             "received_at_unix_ns, raw) VALUES (?, ?, ?, ?, ?, ?)",
@@ -468,7 +484,7 @@ class SqliteStore(SqliteMeshMixin):
     def round_by_digest(self, digest_hex: str) -> RoundRecord | None:
         with self._read("rounds") as c:
             row = c.execute(_ROUND_SELECT + " WHERE digest = ?", (digest_hex,)).fetchone()
-        return None if row is None else _round_from_row(row)
+        return None if row is None else round_from_row(row)
 
     def rounds(self, *, chip_id: str | None = None) -> Iterator[RoundRecord]:
         with self._read("rounds") as c:
@@ -478,7 +494,7 @@ class SqliteStore(SqliteMeshMixin):
                 cur = c.execute(_ROUND_SELECT + " WHERE chip_id = ? ORDER BY round_id", (chip_id,))
             while rows := cur.fetchmany(_BATCH):
                 for row in rows:
-                    yield _round_from_row(row)
+                    yield round_from_row(row)
 
     # verdicts -----------------------------------------------------------
     def add_verdict(
@@ -557,22 +573,7 @@ class SqliteStore(SqliteMeshMixin):
                 (r[0],),
             )
         )
-        with _row_guard("verdicts", r[0]):
-            if r[2] not in VERDICTS or r[3] not in MODELS:
-                raise ValueError(f"unknown verdict/model {r[2]!r}/{r[3]!r}")
-            return VerdictRecord(
-                verdict_id=r[0],
-                chip_id=r[1],
-                verdict=r[2],
-                model=r[3],
-                proof=bool(r[4]),
-                region_spec=r[5],
-                result_json=_as_bytes(r[6]),
-                certificate=None if r[7] is None else _as_bytes(r[7]),
-                evidence=evidence,
-                issued_at_unix_ns=r[8],
-                verdict_round=r[9],
-            )
+        return verdict_from_row(r, evidence)
 
     # batches ------------------------------------------------------------
     def add_batch(
@@ -580,34 +581,138 @@ class SqliteStore(SqliteMeshMixin):
     ) -> BatchResult:
         """Store rounds, then verdicts (with certificates), and their audit entries, in ONE
         transaction: all of it lands or none. Idempotent: a round already stored (by digest)
-        or a verdict already stored (by chip and verdict round) is not written again."""
-        round_rows = [
-            prepare_round(b.report, received_at_unix_ns=b.received_at_unix_ns) for b in rounds
-        ]
-        verdict_rows = [
-            prepare_verdict(
-                v.result,
-                evidence_digests=v.evidence_digests,
-                certificate=v.certificate,
-                issued_at_unix_ns=v.issued_at_unix_ns,
-                verdict_round=v.verdict_round,
-            )
-            for v in verdicts
-        ]
+        or a verdict already stored (by chip and verdict round) is not written again.
+
+        Bulk: what is stored already is looked up per chunk of keys, the new rows get ids
+        after the largest (``BEGIN IMMEDIATE`` holds the write lock: no other writer can
+        take them) and go in with one ``executemany`` per table."""
+        round_rows, verdict_rows = prepare_batch(rounds, verdicts)
         with self._write() as c:
-            stored_rounds = [self._add_round_in(c, r) for r in round_rows]
-            stored_verdicts = [self._add_verdict_in(c, v) for v in verdict_rows]
-        n_rounds = sum(r.inserted for r in stored_rounds)
-        n_verdicts = sum(new for _, new in stored_verdicts)
-        evidence_rows = sum(len(v.evidence) for v, new in stored_verdicts if new)
-        return BatchResult(
-            rounds=tuple(r.record for r in stored_rounds),
-            verdicts=tuple(v for v, _ in stored_verdicts),
-            rounds_inserted=n_rounds,
-            verdicts_inserted=n_verdicts,
-            audit_entries=n_rounds + n_verdicts,
-            rows_written=2 * (n_rounds + n_verdicts) + evidence_rows,
+            return self._batch_in(c, round_rows, verdict_rows)
+
+    def _batch_in(
+        self,
+        c: sqlite3.Connection,
+        round_rows: Sequence[RoundRecord],
+        verdict_rows: Sequence[VerdictRecord],
+    ) -> BatchResult:
+        def next_ids(table: str, column: str) -> Callable[[int], list[int]]:
+            def take(n: int) -> list[int]:
+                top = c.execute(f"SELECT coalesce(max({column}), 0) FROM {table}").fetchone()[0]  # noqa: S608
+                return list(range(int(top) + 1, int(top) + 1 + n))
+
+            return take
+
+        digests = sorted({r.digest_hex for r in round_rows})
+        stored_rounds = {
+            rec.digest_hex: rec
+            for rec in self._select_in(
+                c, _ROUND_SELECT + " WHERE digest IN ({})", digests, round_from_row
+            )
+        }
+        new_rounds = plan_rounds(round_rows, set(stored_rounds), next_ids("rounds", "round_id"))
+        keyed: set[VerdictKey] = {
+            (v.chip_id, v.verdict_round) for v in verdict_rows if v.verdict_round
+        }
+        stored_verdicts: dict[VerdictKey, VerdictRecord] = {}
+        for verdict_round in sorted({str(k[1]) for k in keyed}):
+            chips = sorted(k[0] for k in keyed if k[1] == verdict_round)
+            for r in self._select_in(
+                c,
+                _VERDICT_SELECT + " WHERE verdict_round = ? AND chip_id IN ({})",
+                chips,
+                lambda row: row,
+                first=verdict_round,
+            ):
+                stored = self._verdict_from_row(c, r)
+                stored_verdicts[(stored.chip_id, stored.verdict_round)] = stored
+        new_verdicts = plan_verdicts(
+            verdict_rows, set(stored_verdicts), next_ids("verdicts", "verdict_id")
         )
+        check_evidence(
+            new_verdicts,
+            {r.digest_hex for r in new_rounds},
+            lambda wanted: {
+                str(row[0])
+                for row in self._select_in(
+                    c, "SELECT digest FROM rounds WHERE digest IN ({})", wanted, lambda row: row
+                )
+            },
+        )
+        c.executemany(
+            "INSERT INTO rounds (round_id, digest, landmark_id, chip_id, min_rtt_ns, "
+            "received_at_unix_ns, raw) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    r.round_id,
+                    r.digest_hex,
+                    r.landmark_id,
+                    r.chip_id,
+                    r.min_rtt_ns,
+                    r.received_at_unix_ns,
+                    r.raw,
+                )
+                for r in new_rounds
+            ],
+        )
+        c.executemany(
+            "INSERT INTO verdicts (verdict_id, chip_id, verdict, model, proof, region_spec, "
+            "result_json, certificate, issued_at_unix_ns, verdict_round) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    v.verdict_id,
+                    v.chip_id,
+                    v.verdict,
+                    v.model,
+                    int(v.proof),
+                    v.region_spec,
+                    v.result_json,
+                    v.certificate,
+                    v.issued_at_unix_ns,
+                    v.verdict_round,
+                )
+                for v in new_verdicts
+            ],
+        )
+        c.executemany(
+            "INSERT INTO verdict_evidence (verdict_id, round_digest) VALUES (?, ?)",
+            [(v.verdict_id, d) for v in new_verdicts for d in v.evidence],
+        )
+        audit = chain_audit(self._head_in(c), new_audit_items(new_rounds, new_verdicts))
+        c.executemany(
+            "INSERT INTO audit_log (seq, kind, at_unix_ns, payload, prev_hash, hash) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            audit,
+        )
+        return batch_result(
+            round_rows,
+            verdict_rows,
+            new_rounds,
+            new_verdicts,
+            stored_rounds=stored_rounds,
+            stored_verdicts=stored_verdicts,
+            audit_entries=len(audit),
+        )
+
+    @staticmethod
+    def _select_in(
+        c: sqlite3.Connection,
+        query: str,
+        keys: Sequence[str],
+        convert: Callable[[tuple[Any, ...]], _T],
+        *,
+        first: str | None = None,
+    ) -> list[_T]:
+        """``query`` (with ``IN ({})``, after one ``first`` parameter if given) for every
+        key, a chunk of keys per statement."""
+        out: list[_T] = []
+        lead = [] if first is None else [first]
+        for lo in range(0, len(keys), _IN_CHUNK):
+            part = keys[lo : lo + _IN_CHUNK]
+            sql = query.format(", ".join("?" * len(part)))
+            out.extend(convert(row) for row in c.execute(sql, [*lead, *part]))
+        return out
 
     def verdicts(self, *, chip_id: str | None = None) -> Iterator[VerdictRecord]:
         with self._read("verdicts") as c:
@@ -655,46 +760,3 @@ def _rowid(cur: sqlite3.Cursor) -> int:
     if rowid is None:  # pragma: no cover - sqlite always sets it after INSERT
         raise StoreError("insert returned no row id", reason="write_failed")
     return rowid
-
-
-def _as_bytes(value: object) -> bytes:
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    raise ValueError(f"expected bytes, got {type(value).__name__}")
-
-
-@contextmanager
-def _row_guard(table: str, row_id: object) -> Iterator[None]:
-    try:
-        yield
-    except (ValueError, TypeError, DecodeError) as e:
-        raise IntegrityError(
-            f"{table} row {row_id!r}: stored values are invalid ({e})", reason="bad_row"
-        ) from e
-
-
-def _round_from_row(r: tuple[Any, ...]) -> RoundRecord:
-    with _row_guard("rounds", r[0]):
-        return RoundRecord(
-            round_id=r[0],
-            digest_hex=r[1],
-            landmark_id=r[2],
-            chip_id=r[3],
-            min_rtt_ns=r[4],
-            received_at_unix_ns=r[5],
-            raw=_as_bytes(r[6]),
-        )
-
-
-def _audit_from_row(r: tuple[Any, ...]) -> AuditEntry:
-    with _row_guard("audit_log", r[0]):
-        return AuditEntry(
-            seq=r[0],
-            kind=str(r[1]),
-            at_unix_ns=r[2],
-            payload=_as_bytes(r[3]),
-            prev_hash_hex=str(r[4]),
-            hash_hex=str(r[5]),
-        )

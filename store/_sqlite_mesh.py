@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Final
 
 from chiploc.common.canonical import canonical_json, parse_json_strict, sha256_hex
-from chiploc.common.errors import DecodeError, IntegrityError, StoreError
+from chiploc.common.errors import StoreError
 from chiploc.store._audit import AuditEntry
+from chiploc.store._batch import row_guard
 from chiploc.store._mesh import (
     MeshFlagRecord,
     MeshMinimum,
@@ -189,18 +190,8 @@ def _as_bytes(value: object) -> bytes:
     raise ValueError(f"expected bytes, got {type(value).__name__}")
 
 
-@contextmanager
-def _row_guard(table: str, row_id: object) -> Iterator[None]:
-    try:
-        yield
-    except (ValueError, TypeError, DecodeError) as e:
-        raise IntegrityError(
-            f"{table} row {row_id!r}: stored values are invalid ({e})", reason="bad_row"
-        ) from e
-
-
 def _mesh_from_row(r: tuple[Any, ...]) -> MeshRoundRecord:
-    with _row_guard("mesh_rounds", r[0]):
+    with row_guard("mesh_rounds", r[0]):
         return MeshRoundRecord(
             mesh_round_id=r[0],
             digest_hex=r[1],
@@ -214,7 +205,7 @@ def _mesh_from_row(r: tuple[Any, ...]) -> MeshRoundRecord:
 
 
 def _flag_from_row(r: tuple[Any, ...]) -> MeshFlagRecord:
-    with _row_guard("mesh_flags", r[0]):
+    with row_guard("mesh_flags", r[0]):
         return MeshFlagRecord(
             flag_id=r[0],
             landmark_id=r[1],

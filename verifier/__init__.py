@@ -53,6 +53,7 @@ from chiploc.verifier._fleet import (
     chip_regions_of,
     in_process,
     make_batches,
+    prepare_zones,
     run_fleet,
     verify_batch,
 )
@@ -149,6 +150,7 @@ __all__ = [
     "mesh_links",
     "parse_cluster",
     "plan_step",
+    "prepare_zones",
     "record_judgement",
     "record_registry",
     "region_digest_hex",

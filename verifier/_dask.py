@@ -160,17 +160,20 @@ def dask_executor(
     authority_public_key: bytes,
     max_in_flight: int | None = None,
     retries: int = 2,
+    prepare_zones: bool = True,
 ) -> Executor:
     """An executor for :func:`~verifier._fleet.run_fleet` that runs batches on ``client``.
 
-    Results come back in completion order, each once. ``retries`` re-runs a
-    batch whose task raised (a worker that *died* is handled by the scheduler).
+    Registers the worker plugin (every worker loads the registry and borders, and with
+    ``prepare_zones`` builds the registry's zones, before this returns). Results come back
+    in completion order, each once. ``retries`` re-runs a batch whose task raised (a worker
+    that *died* is handled by the scheduler).
     """
     from distributed import as_completed
 
     from chiploc.verifier._dask_plugin import FleetWorkerPlugin
 
-    plugin = FleetWorkerPlugin(registry_json, authority_public_key)
+    plugin = FleetWorkerPlugin(registry_json, authority_public_key, zones=prepare_zones)
     client.register_plugin(plugin)
     workers = max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})))
     limit = max_in_flight if max_in_flight is not None else 2 * workers + 1

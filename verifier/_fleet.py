@@ -36,7 +36,7 @@ from typing import Any, Final, Protocol
 
 from chiploc.common.errors import ChiplocError, InputError, StoreUnavailable
 from chiploc.protocol import Registry
-from chiploc.solver import Calibration, Model
+from chiploc.solver import Calibration, Model, load_region, prepare_zone
 from chiploc.store import BatchRound, BatchVerdict, Store
 from chiploc.verifier._certificate import DEFAULT_VALIDITY_S, issue_certificate
 from chiploc.verifier._lazy import LazyVerification
@@ -60,6 +60,7 @@ __all__ = [
     "VerifiedRound",
     "WorkBatch",
     "make_batches",
+    "prepare_zones",
     "run_fleet",
     "verify_batch",
 ]
@@ -453,6 +454,27 @@ def run_fleet(
         flagged=flagged,
         results=results,
     )
+
+
+#: Zones a worker prepares at start-up: the most common ones, as many as the solver keeps.
+MAX_PREPARED_ZONES: Final = 16
+
+
+def prepare_zones(registry: Registry, *, limit: int = MAX_PREPARED_ZONES) -> tuple[str, ...]:
+    """Build the geometry of the ``limit`` zones most chips of ``registry`` are licensed for
+    (:func:`solver.prepare_zone`), so that batches do not pay for it. Returns their specs.
+
+    A spec that does not load is skipped: the batch judging its chips reports the error.
+    """
+    counts = Counter(chip.region for chip in registry.chips.values())
+    prepared = []
+    for spec, _ in counts.most_common(limit):
+        try:
+            prepare_zone(load_region(spec))
+        except (ChiplocError, ValueError):
+            continue
+        prepared.append(spec)
+    return tuple(prepared)
 
 
 def chip_regions_of(

@@ -4,6 +4,7 @@ duplicate nothing."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import threading
@@ -30,6 +31,7 @@ from chiploc.verifier import (
     in_process,
     make_batches,
     parse_cluster,
+    prepare_zones,
     run_fleet,
     verify_audit,
 )
@@ -62,11 +64,14 @@ class _World:
     def sink(self, store: Store) -> StoreSink:
         return StoreSink(store=store, signer=self.world.verifier_key())
 
-    def dask(self, client: Any) -> Any:
+    def dask(self, client: Any, *, prepare_zones: bool = False) -> Any:
+        # Zones built by the batches that need them (by default here): a restarted worker
+        # repeats its start-up, and building every zone there only slows the fault tests.
         return dask_executor(
             client,
             registry_json=self.registry_json,
             authority_public_key=self.authority.public_key.key_bytes,
+            prepare_zones=prepare_zones,
         )
 
 
@@ -98,6 +103,24 @@ def test_batches_are_zone_sorted_and_cover_every_chip_once(world: _World) -> Non
         make_batches({"a": "country:DEU"}, {"b": [b"x"]})
 
 
+def test_a_worker_prepares_the_zones_most_chips_need_and_skips_one_that_does_not_load(
+    world: _World,
+) -> None:
+    chips = dict(world.registry.chips)
+    counts = Counter(c.region for c in chips.values())
+    assert len(counts) >= 3  # the fleet's chips are licensed for several zones
+    top = [spec for spec, _ in counts.most_common(2)]
+    assert sorted(prepare_zones(world.registry, limit=2)) == sorted(top)
+    # A zone that does not load is left to the batch that needs it (which reports it).
+    first = next(iter(chips))
+    chips[first] = dataclasses.replace(chips[first], region="country:XXQ")
+    broken = dataclasses.replace(world.registry, chips=chips)
+    prepared = prepare_zones(broken)
+    assert "country:XXQ" not in prepared
+    # Every other zone (fewer than the limit) is built.
+    assert set(prepared) == {c.region for c in chips.values()} - {"country:XXQ"}
+
+
 def test_cluster_spec_parsing() -> None:
     assert parse_cluster(None, {}) is None
     assert parse_cluster("local:3", {}) == ClusterSpec(workers=3)
@@ -124,7 +147,10 @@ def test_a_local_cluster_run_equals_the_in_process_run_verdict_for_verdict(
         dask_client(ClusterSpec(workers=2)) as client,
     ):
         there = run_fleet(
-            world.batches, params, executor=world.dask(client), sink=world.sink(store)
+            world.batches,
+            params,
+            executor=world.dask(client, prepare_zones=True),
+            sink=world.sink(store),
         )
         _check_store(store, world)
         # Writing the same batches again (a re-run of the same verdict round) adds nothing.
