@@ -12,7 +12,6 @@ begins cold; in ordinary runs the caches are kept (they are part of what is test
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 
 import pytest
 
@@ -20,7 +19,7 @@ from chiploc.solver import _geodesy, _regions
 
 
 @pytest.fixture(autouse=True)
-def _cold_solver_caches_under_mutmut() -> Iterator[None]:
+def _cold_solver_caches_under_mutmut() -> None:
     if "MUTANT_UNDER_TEST" in os.environ:
         _geodesy.clear_disk_cache()
         _regions._borders.cache_clear()
@@ -28,4 +27,3 @@ def _cold_solver_caches_under_mutmut() -> Iterator[None]:
         _regions._SEGMENTS.clear()
         _regions._COARSE.clear()
         _regions._COARSE_ZONES.clear()
-    yield

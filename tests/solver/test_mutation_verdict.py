@@ -213,3 +213,27 @@ def test_a_region_straddling_the_border_is_inconclusive() -> None:
     res = solve("chip", _one(float(la[0]), float(lo[0]), 30.0), load_region("circle:48,11,800"))
     assert res.verdict is Verdict.INCONCLUSIVE
     assert res.margin_km is None
+
+
+def test_a_hemisphere_zone_with_one_border_segment(tmp_path: Path) -> None:
+    """The southern hemisphere as a GeoJSON box: its only border is the equator (the box's
+    other sides are the pole and the antimeridian, no border). A chip 30 deg south: COMPLIANT
+    with a margin of its true distance to the equator (~3,300 km), within 1 %."""
+    ring = [[-180.0, -90.0], [180.0, -90.0], [180.0, 0.0], [-180.0, 0.0], [-180.0, -90.0]]
+    zone = _zone(tmp_path, "south", ring)
+    lat, lon = -30.0, 25.0
+    res = solve("chip", _one(lat, lon, 50.0), zone, estimate=False)
+    assert res.verdict is Verdict.COMPLIANT, res.message
+    true_km = float(dist_km(lat, lon, 0.0, lon)) - res.landmarks[0].radius_km
+    assert res.margin_km is not None
+    assert true_km - 0.01 * true_km <= res.margin_km <= true_km + 1e-6, (res.margin_km, true_km)
+
+
+def test_an_empty_region_is_never_a_pass() -> None:
+    """No point satisfies the bounds: INCONSISTENT, against any zone (a lie, never a pass)."""
+    from shapely.geometry import Polygon as Poly
+
+    from chiploc.solver._verdict import _decide
+
+    for spec in ("country:DEU", "not:country:DEU", "circle:48,11,800"):
+        assert _decide(Poly(), load_region(spec)) is Verdict.INCONSISTENT
