@@ -186,26 +186,37 @@ def test_verdict_and_margin_of_a_chip_far_from_the_border(
     assert res.margin_km >= 0.99 * true_km - 1.0, (res.margin_km, true_km)
 
 
+QUAD = [[0.0, 0.0], [20.0, 5.0], [25.0, 30.0], [3.0, 22.0], [0.0, 0.0]]
+
+
 def test_chips_at_mixed_corner_coordinates_are_judged_where_they_are(tmp_path: Path) -> None:
-    """For every pair of corners (i, j) of a triangle zone, a chip at (lon_i, lat_j): a
-    10 km region around it is COMPLIANT inside the zone, VIOLATION outside."""
-    zone = _zone(tmp_path, "tri", TRIANGLE)
-    poly = Polygon(TRIANGLE)
-    corners = TRIANGLE[:-1]
-    seen = set()
+    """For every pair of corners (i, j) of a quadrilateral zone, a chip at (lon_i, lat_j)
+    (points inside and outside the zone, 0.6 deg or more from its border): a 10 km region
+    around it is COMPLIANT inside the zone, VIOLATION outside."""
+    zone = _zone(tmp_path, "quad", QUAD)
+    poly = Polygon(QUAD)
+    corners = QUAD[:-1]
+    seen = []
     for (lon_i, _), (_, lat_j) in itertools.product(corners, corners):
-        for d_lat, d_lon in ((0.5, 0.5), (-0.5, 0.5), (0.5, -0.5), (-0.5, -0.5)):
-            lat, lon = lat_j + d_lat, lon_i + d_lon
-            if not -89.0 < lat < 89.0:
-                continue
-            inside = poly.contains(shapely.Point(lon, lat))
-            if poly.exterior.distance(shapely.Point(lon, lat)) < 0.2:
-                continue
-            res = solve("chip", _one(lat, lon, 10.0), zone, estimate=False)
-            want = Verdict.COMPLIANT if inside else Verdict.VIOLATION
-            assert res.verdict is want, (lat, lon, res.message)
-            seen.add(want)
-    assert seen == {Verdict.COMPLIANT, Verdict.VIOLATION}
+        if poly.exterior.distance(shapely.Point(lon_i, lat_j)) < 0.5:
+            continue  # a corner itself
+        inside = poly.contains(shapely.Point(lon_i, lat_j))
+        res = solve("chip", _one(lat_j, lon_i, 10.0), zone, estimate=False)
+        want = Verdict.COMPLIANT if inside else Verdict.VIOLATION
+        assert res.verdict is want, (lat_j, lon_i, res.message)
+        seen.append(want)
+    assert (seen.count(Verdict.COMPLIANT), seen.count(Verdict.VIOLATION)) == (2, 10)
+
+
+def test_a_small_region_has_its_point_inside() -> None:
+    """The region's point (the fleet map's dot) of regions of a few km: inside the region,
+    within the landmark's proven distance."""
+    for lat, lon, r in ((50.11, 8.68, 3.0), (-33.9, 151.2, 0.5), (0.0, 179.999, 2.0)):
+        res = solve("chip", _one(lat, lon, r), load_region("country:DEU"), estimate=False)
+        assert res.region_center is not None
+        c_lat, c_lon = res.region_center
+        assert shapely.intersects_xy(res.region, c_lon, c_lat)
+        assert float(dist_km(lat, lon, c_lat, c_lon)) <= res.landmarks[0].radius_km
 
 
 def test_a_region_straddling_the_border_is_inconclusive() -> None:
