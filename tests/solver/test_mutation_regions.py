@@ -14,7 +14,6 @@ spec is told, and which specs name the same zone.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -374,6 +373,10 @@ def test_suggestions_put_the_meant_country_first(typed: str, first: str) -> None
 
 def test_suggestions_for_nothing_and_a_limit() -> None:
     assert suggest_countries("   ") == []
+    # A scrambled code: as many close codes as asked for, the meant one among them.
+    many = suggest_countries("UAS", limit=6)
+    assert len(many) == 6
+    assert any(x.startswith("USA ") for x in many)
     assert len(suggest_countries("S", limit=5)) == 5
     assert suggest_countries("S", limit=1) == suggest_countries("S")[:1]
     assert suggest_countries("united", limit=10)  # a word of the name
@@ -390,4 +393,15 @@ def test_swapped_coordinates_are_warned_only_for_geojson(tmp_path: Path) -> None
     warning = swapped_lat_lon_warning(load_region(path))
     assert warning is not None
     assert warning.startswith(f"{path}: the zone covers no land as [lon, lat]")
-    assert math.isfinite(len(warning))
+    assert warning.endswith("does as [lat, lon]: are the coordinates swapped?")
+
+
+@pytest.mark.parametrize(("east", "warned"), [(90.5, False), (90.0, True)])
+def test_a_longitude_beyond_90_is_never_taken_for_a_latitude(
+    tmp_path: Path, east: float, warned: bool
+) -> None:
+    """A zone in the southern Indian Ocean (no land) whose swap would cover Greenland: warned
+    only if every longitude could be a latitude (up to 90 inclusive)."""
+    ring = [[80.0, -60.0], [east, -60.0], [east, -30.0], [80.0, -30.0], [80.0, -60.0]]
+    zone = load_region(_write(tmp_path, {"type": "Polygon", "coordinates": [ring]}))
+    assert (swapped_lat_lon_warning(zone) is not None) is warned
