@@ -248,3 +248,56 @@ def test_an_empty_region_is_never_a_pass() -> None:
 
     for spec in ("country:DEU", "not:country:DEU", "circle:48,11,800"):
         assert _decide(Poly(), load_region(spec)) is Verdict.INCONSISTENT
+
+
+def test_margin_of_a_long_lens_is_its_distance_to_the_nearest_border(tmp_path: Path) -> None:
+    """Two landmarks 20 deg apart on the equator: a lens ~800 km long and ~140 km wide.
+    Inside a finely drawn box whose northern edge lies ~50 km past the lens's tip and whose
+    sides lie ~150 km from its middle, the margin never exceeds the tip's clearance, checked
+    against points on the exact boundary of the feasible set."""
+    from ._world import chord_bound_km, feasible_boundary
+
+    box = _densify([[-2.0, -5.0], [2.0, -5.0], [2.0, 4.09], [-2.0, 4.09], [-2.0, -5.0]], 0.008)
+    zone = _zone(tmp_path, "lens-box", box)
+    ms = [
+        Measurement(landmark=n, lat=0.0, lon=lon, rtt_ms=2.0 * 1180.0 / C)
+        for n, lon in (("w", -10.0), ("e", 10.0))
+    ]
+    res = solve("chip", ms, zone, estimate=False)
+    assert res.verdict is Verdict.COMPLIANT, res.message
+    f_lat, f_lon = feasible_boundary([(m.lat, m.lon, chord_bound_km(m.rtt_ms)) for m in ms], 1500)
+    # Border points every ~1 km (on the border, so their nearest is at least the truth).
+    b = np.array(_densify(box, 0.01))
+    d = dist_km(f_lat[:, None], f_lon[:, None], b[None, :, 1], b[None, :, 0])
+    clear = float(d.min())
+    assert 40.0 < clear < 60.0
+    assert res.margin_km is not None
+    # Sound; not tight here: the bound takes each disk's distance, and at the lens's tip
+    # the disks cross at a shallow angle (a few km where the truth is about 50).
+    assert 1.0 <= res.margin_km <= clear, (res.margin_km, clear)
+
+
+@pytest.mark.parametrize(
+    ("north_lat", "north_km", "dot_in_north"),
+    [
+        (70.0, 116.0, False),  # the equatorial disk is larger (49,000 vs 42,000 km2)
+        (60.0, 150.0, True),  # the northern disk is larger (71,000 vs 49,000 km2)
+    ],
+)
+def test_the_point_of_a_two_part_region_is_in_its_larger_part(
+    north_lat: float, north_km: float, dot_in_north: bool
+) -> None:
+    """Two landmarks that contradict each other, one tolerated: the region is both disks.
+    Its point lies in the one of larger true area (on the ellipsoid, not in degrees)."""
+    ms = [
+        Measurement(landmark="eq", lat=0.0, lon=0.0, rtt_ms=2.0 * 125.0 / C),
+        Measurement(landmark="north", lat=north_lat, lon=100.0, rtt_ms=2.0 * north_km / C),
+    ]
+    res = solve("chip", ms, load_region("country:DEU"), tolerate=1, estimate=False)
+    assert res.region is not None
+    assert len(shapely.get_parts(res.region)) == 2
+    assert res.region_center is not None
+    c_lat, c_lon = res.region_center
+    assert shapely.intersects_xy(res.region, c_lon, c_lat)
+    near_north = float(dist_km(north_lat, 100.0, c_lat, c_lon)) <= north_km * 1.01
+    assert near_north is dot_in_north
