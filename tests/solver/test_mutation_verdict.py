@@ -30,15 +30,16 @@ import shapely
 from shapely.geometry import Polygon
 
 from chiploc.common.units import SPEED_OF_LIGHT_KM_PER_MS as C
-from chiploc.solver import Measurement, Verdict, load_region, solve
+from chiploc.solver import AuthorizedRegion, Measurement, Verdict, load_region, solve
+from chiploc.solver._verdict import _decide
 
-from ._world import dist_km, fwd
+from ._world import chord_bound_km, dist_km, feasible_boundary, fwd, world
 
 #: Half a 0.5 km piece, and the ellipsoidal slack of the length bound (R1 over the local radius).
 TIGHT_KM = 0.26
 
 
-def _zone(tmp_path: Path, name: str, ring: list[list[float]]) -> object:
+def _zone(tmp_path: Path, name: str, ring: list[list[float]]) -> AuthorizedRegion:
     path = tmp_path / f"{name}.geojson"
     path.write_text(json.dumps({"type": "Polygon", "coordinates": [ring]}), encoding="utf-8")
     return load_region(str(path))
@@ -173,8 +174,6 @@ def test_verdict_and_margin_of_a_chip_far_from_the_border(
 ) -> None:
     """A 5 km region around a chip far from the border: the verdict of where it truly is,
     and a margin within 1 % of the true clearance (a margin stuck at 0 or at a cap fails)."""
-    from ._world import world
-
     w = world(spec)
     assert bool(w.truth(np.array([lat]), np.array([lon]))[0]) is (want is Verdict.COMPLIANT)
     res = solve("chip", _one(lat, lon, 5.0), load_region(spec), estimate=False)
@@ -242,12 +241,8 @@ def test_a_hemisphere_zone_with_one_border_segment(tmp_path: Path) -> None:
 
 def test_an_empty_region_is_never_a_pass() -> None:
     """No point satisfies the bounds: INCONSISTENT, against any zone (a lie, never a pass)."""
-    from shapely.geometry import Polygon as Poly
-
-    from chiploc.solver._verdict import _decide
-
     for spec in ("country:DEU", "not:country:DEU", "circle:48,11,800"):
-        assert _decide(Poly(), load_region(spec)) is Verdict.INCONSISTENT
+        assert _decide(Polygon(), load_region(spec)) is Verdict.INCONSISTENT
 
 
 def test_margin_of_a_long_lens_is_its_distance_to_the_nearest_border(tmp_path: Path) -> None:
@@ -255,8 +250,6 @@ def test_margin_of_a_long_lens_is_its_distance_to_the_nearest_border(tmp_path: P
     Inside a finely drawn box whose northern edge lies ~50 km past the lens's tip and whose
     sides lie ~150 km from its middle, the margin never exceeds the tip's clearance, checked
     against points on the exact boundary of the feasible set."""
-    from ._world import chord_bound_km, feasible_boundary
-
     box = _densify([[-2.0, -5.0], [2.0, -5.0], [2.0, 4.09], [-2.0, 4.09], [-2.0, -5.0]], 0.008)
     zone = _zone(tmp_path, "lens-box", box)
     ms = [
