@@ -123,6 +123,21 @@ def test_a_spec_that_is_not_text_is_refused() -> None:
             "geometry 0: ring 1 is not closed",
         ),
         ({"type": "Polygon", "coordinates": []}, "empty", "geometry 0 is empty"),
+        ({"type": "Polygon", "coordinates": [[]]}, "empty", "geometry 0 is empty"),
+        ({"type": "Polygon", "coordinates": [5]}, "bad_geojson", "geometry 0 is malformed"),
+        (
+            {
+                "type": "Polygon",
+                "coordinates": [
+                    [[0, 0], [10, 0], [10, 10], [0, 10], [0, 0]],
+                    [[1, 1], [1, 2], [2, 2], [1, 1]],
+                    [[3, 3], [3, 4], [4, 4], [3, 3]],
+                    [[5, 5], [5, 6], [6, 6], [5, 5.5]],
+                ],
+            },
+            "unclosed_ring",
+            "geometry 0: ring 3 is not closed",
+        ),
         ({"type": "Polygon", "coordinates": "x"}, "bad_geojson", "malformed"),
         (
             {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, "a"], [0, 0]]]},
@@ -162,20 +177,27 @@ def test_each_broken_geojson_is_refused_naming_the_file(
     assert str(info.value).startswith(f"GeoJSON file {path!r}: ")
 
 
-def test_an_unreadable_geojson_is_refused(tmp_path: Path) -> None:
+def test_an_unreadable_geojson_is_refused_saying_why(tmp_path: Path) -> None:
     folder = tmp_path / "zone.geojson"
     folder.mkdir()
-    for path in (str(folder), str(tmp_path / "missing.json"), str(tmp_path / "a\0b.geojson")):
+    for path, why in (
+        (str(folder), "(Is a directory)"),
+        (str(tmp_path / "missing.json"), "(No such file or directory)"),
+        (str(tmp_path / "a\0b.geojson"), "(embedded null byte)"),
+    ):
         with pytest.raises(RegionSpecError) as info:
             load_region(path)
         assert info.value.reason == "unreadable"
-        assert "cannot read" in str(info.value)
+        assert str(info.value).endswith(f": cannot read {why}")
 
 
-def test_a_geojson_over_64_mib_is_refused_unread(tmp_path: Path) -> None:
-    path = tmp_path / "huge.geojson"
-    with path.open("wb") as f:
-        f.truncate(64 * 1024 * 1024 + 1)
+def test_a_geojson_over_64_mib_is_refused_and_64_mib_is_read(tmp_path: Path) -> None:
+    limit = 64 * 1024 * 1024
+    doc = json.dumps({"type": "Polygon", "coordinates": [SQUARE]}).encode()
+    path = tmp_path / "big.geojson"
+    path.write_bytes(doc + b" " * (limit - len(doc)))  # exactly 64 MiB: read
+    assert shapely.intersects_xy(load_region(str(path)).geometry, 10.0, 50.0)
+    path.write_bytes(doc + b" " * (limit + 1 - len(doc)))
     with pytest.raises(RegionSpecError) as info:
         load_region(str(path))
     assert info.value.reason == "bad_geojson"
