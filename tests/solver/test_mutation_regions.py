@@ -239,6 +239,11 @@ def test_each_broken_geojson_is_refused_naming_the_file(
         load_region(path)
     assert info.value.reason == reason, str(info.value)
     assert str(info.value).startswith(f"GeoJSON file {path!r}: {needle}"), str(info.value)
+    if reason == "unclosed_ring":
+        assert str(info.value).endswith(
+            " (RFC 7946: a linear ring has at least 4 positions and its last position equals "
+            "its first)"
+        )
 
 
 def test_an_unreadable_geojson_is_refused_saying_why(tmp_path: Path) -> None:
