@@ -13,6 +13,7 @@ spec is told, and which specs name the same zone.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -496,3 +497,29 @@ def test_a_longitude_beyond_90_is_never_taken_for_a_latitude(
     ring = [[80.0, -60.0], [east, -60.0], [east, -30.0], [80.0, -30.0], [80.0, -60.0]]
     zone = load_region(_write(tmp_path, {"type": "Polygon", "coordinates": [ring]}))
     assert (swapped_lat_lon_warning(zone) is not None) is warned
+
+
+def test_a_zone_too_small_to_have_an_area_is_refused(tmp_path: Path) -> None:
+    """A square 1e-170 deg wide: a valid polygon whose area underflows to zero, refused
+    as empty (a zone nobody can be inside)."""
+    e = 1e-170
+    ring = [[0.0, 0.0], [e, 0.0], [e, e], [0.0, e], [0.0, 0.0]]
+    path = _write(tmp_path, {"type": "Polygon", "coordinates": [ring]})
+    with pytest.raises(RegionSpecError) as info:
+        load_region(path)
+    assert info.value.reason == "empty"
+    assert str(info.value) == f"GeoJSON file {path!r}: the zone has no area"
+
+
+def test_a_geojson_zone_is_named_by_its_file_content(tmp_path: Path) -> None:
+    """The canonical name of a GeoJSON zone is the SHA-256 of the file's bytes: the same
+    polygon written differently is another file, the same bytes elsewhere the same zone."""
+    doc = {"type": "Polygon", "coordinates": [SQUARE]}
+    a = _write(tmp_path, json.dumps(doc), "a.geojson")
+    b = _write(tmp_path, json.dumps(doc, indent=2), "b.geojson")
+    c = _write(tmp_path, json.dumps(doc), "c.geojson")
+    za, zb, zc = (load_region(p) for p in (a, b, c))
+    assert za.canonical == "geojson:" + hashlib.sha256(Path(a).read_bytes()).hexdigest()
+    assert za.canonical != zb.canonical
+    assert za.canonical == zc.canonical
+    assert za.digest_hex == zc.digest_hex
