@@ -35,7 +35,7 @@ from chiploc.solver import (
 )
 from chiploc.solver._regions import coarse_geometries, coarse_zone
 
-from ._world import dist_km, world
+from ._world import dist_km, fwd, world
 
 
 def _write(tmp_path: Path, doc: Any, name: str = "zone.geojson") -> str:
@@ -523,3 +523,23 @@ def test_a_geojson_zone_is_named_by_its_file_content(tmp_path: Path) -> None:
     assert za.canonical != zb.canonical
     assert za.canonical == zc.canonical
     assert za.digest_hex == zc.digest_hex
+
+
+@pytest.mark.parametrize(
+    ("lat", "lon", "km"),
+    [
+        (90.0, 0.0, 100.0),
+        (-90.0, 0.0, 100.0),
+        (0.0, 180.0, 50.0),
+        (0.0, -180.0, 50.0),
+        (50.1, 8.7, 0.4),
+    ],
+)
+def test_circles_at_the_edges_of_the_ranges_are_zones(lat: float, lon: float, km: float) -> None:
+    """Circles centred on a pole or on the antimeridian, and circles under 1 km, are valid
+    zones holding the points around their centre, and nothing 1.5 radii away."""
+    zone = load_region(f"circle:{lat},{lon},{km}")
+    near_lat, near_lon = fwd(lat, lon, np.linspace(0.0, 360.0, 12, endpoint=False), 0.5 * km)
+    assert shapely.intersects_xy(zone.geometry, near_lon, near_lat).all()
+    far_lat, far_lon = fwd(lat, lon, np.linspace(0.0, 360.0, 12, endpoint=False), 1.5 * km)
+    assert not shapely.intersects_xy(zone.outer_geometry, far_lon, far_lat).any()
