@@ -543,3 +543,21 @@ def test_circles_at_the_edges_of_the_ranges_are_zones(lat: float, lon: float, km
     assert shapely.intersects_xy(zone.geometry, near_lon, near_lat).all()
     far_lat, far_lon = fwd(lat, lon, np.linspace(0.0, 360.0, 12, endpoint=False), 1.5 * km)
     assert not shapely.intersects_xy(zone.outer_geometry, far_lon, far_lat).any()
+
+
+def test_an_unknown_code_is_answered_with_the_suggestions_or_none() -> None:
+    """No near miss: no question asked. Near misses: each named, separated by "or"."""
+    with pytest.raises(RegionSpecError) as info:
+        load_region("country:ZZZ")
+    assert str(info.value) == (
+        "'country:ZZZ': unknown country code 'ZZZ'; codes are ISO 3166 alpha-3 "
+        "(chiploc regions lists them)"
+    )
+    hints = suggest_countries("UAS")
+    assert len(hints) == 3
+    with pytest.raises(RegionSpecError) as info:
+        load_region("country:UAS")
+    assert str(info.value) == (
+        "'country:UAS': unknown country code 'UAS'; codes are ISO 3166 alpha-3, did you mean "
+        f"{hints[0]} or {hints[1]} or {hints[2]}? (chiploc regions lists them)"
+    )
