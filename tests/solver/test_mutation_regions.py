@@ -323,6 +323,7 @@ def test_different_zones_have_different_digests(tmp_path: Path) -> None:
     assert len(digests) == len(specs)
     assert all(len(d) == 64 and int(d, 16) >= 0 for d in digests)
     assert load_region("country:DEU").canonical == "countries:DEU"
+    assert load_region("countries:fra, deu").canonical == "countries:DEU,FRA"
     assert load_region("not:circle:50,10,100").canonical == "not:circle:50.0,10.0,100.0"
     assert load_region(specs[-1]).canonical.startswith("geojson:")
 
