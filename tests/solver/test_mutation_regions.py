@@ -562,3 +562,15 @@ def test_an_unknown_code_is_answered_with_the_suggestions_or_none() -> None:
         "'country:UAS': unknown country code 'UAS'; codes are ISO 3166 alpha-3, did you mean "
         f"{hints[0]} or {hints[1]} or {hints[2]}? (chiploc regions lists them)"
     )
+
+
+def test_a_zone_that_leaves_nothing_is_refused(tmp_path: Path) -> None:
+    """``not:`` a GeoJSON box of the whole Earth: no point is allowed, and an empty zone is
+    never a zone (nothing could be COMPLIANT, and nothing should pass as one)."""
+    world_box = [[-180.0, -90.0], [180.0, -90.0], [180.0, 90.0], [-180.0, 90.0], [-180.0, -90.0]]
+    path = _write(tmp_path, {"type": "Polygon", "coordinates": [world_box]})
+    assert load_region(path).geometry.area == pytest.approx(360.0 * 180.0)
+    with pytest.raises(RegionSpecError) as info:
+        load_region(f"not:{path}")
+    assert info.value.reason == "empty"
+    assert str(info.value) == f"not:{path}: the authorized zone is empty"
