@@ -574,3 +574,19 @@ def test_a_zone_that_leaves_nothing_is_refused(tmp_path: Path) -> None:
         load_region(f"not:{path}")
     assert info.value.reason == "empty"
     assert str(info.value) == f"not:{path}: the authorized zone is empty"
+
+
+@pytest.mark.parametrize(
+    ("spec", "reason"),
+    [
+        ("countries:DEU:FRA", "unknown_country"),  # never read as DEU or FRA alone
+        ("country:DEU:", "unknown_country"),
+        ("a\0b", "bad_spec"),  # no file can have this name: not a spec, not unreadable
+        ("x" * 5000, "bad_spec"),  # a name too long for the file system
+    ],
+)
+def test_specs_no_file_or_code_can_match_are_refused(spec: str, reason: str) -> None:
+    with pytest.raises(RegionSpecError) as info:
+        load_region(spec)
+    assert info.value.reason == reason
+    assert str(info.value).startswith(repr(spec))
