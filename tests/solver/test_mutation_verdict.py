@@ -266,7 +266,7 @@ def test_margin_of_a_long_lens_is_its_distance_to_the_nearest_border(tmp_path: P
     assert 40.0 < clear < 60.0
     assert res.margin_km is not None
     # Sound; not tight here: the bound takes each disk's distance, and at the lens's tip
-    # the disks cross at a shallow angle (a few km where the truth is about 50).
+    # the disks cross at a shallow angle (18 km where the truth is about 54).
     assert 1.0 <= res.margin_km <= clear, (res.margin_km, clear)
 
 
