@@ -314,7 +314,6 @@ def _countries(codes_text: str, spec: str) -> tuple[str, BaseGeometry]:
         )
     codes = entries
     table = _borders()
-    geoms = []
     for code in codes:
         if not _CODE.match(code) or code not in table:
             hint = suggest_countries(code)
@@ -324,8 +323,11 @@ def _countries(codes_text: str, spec: str) -> tuple[str, BaseGeometry]:
                 + " (chiploc regions lists them)",
                 reason="unknown_country",
             )
-        geoms.append(table[code][1])
+    # The zone is built from the codes it names, once each and in canonical order: a
+    # repeated code (countries:DEU,DEU) is the same zone as the code alone, with the same
+    # geometry and so the same digest.
     unique = sorted(set(codes))
+    geoms = [table[code][1] for code in unique]
     geom = geoms[0] if len(geoms) == 1 else _polygonal(shapely.union_all(geoms))
     return "countries:" + ",".join(unique), geom
 
@@ -432,7 +434,10 @@ def _geojson(path: Path, spec: str) -> tuple[str, BaseGeometry]:
                 "unclosed_ring",
             )
         try:
-            geom = shape(g)
+            # NaN coordinates (JSON's NaN, which Python reads) are refused just below, by
+            # name; shapely's "invalid value" warning would escape first (an error under -W).
+            with np.errstate(invalid="ignore"):
+                geom = shape(g)
         except (ValueError, TypeError, KeyError, IndexError, AttributeError) as e:
             raise fail(f"geometry {i} is malformed ({e})") from e
         xy = shapely.get_coordinates(geom)
