@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 
 @pytest.fixture(autouse=True)
-def _cold_geodesy_caches() -> Iterator[None]:
+def _cold_geodesy_caches() -> None:
     """Forget cached disks (and the circle regions and segments built from them).
 
     mutmut forks each mutant's run from a process that ran the clean code: a disk cached
@@ -19,4 +17,3 @@ def _cold_geodesy_caches() -> Iterator[None]:
     _geodesy.clear_disk_cache()
     _regions._load_builtin.cache_clear()
     _regions._SEGMENTS.clear()
-    yield

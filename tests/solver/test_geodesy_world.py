@@ -1,0 +1,396 @@
+"""Geodesy against the world: distances, chord bounds, disks, lengths and areas.
+
+Every expectation here is computed without solver/_geodesy.py: distances and circles
+with an independent pyproj ``Geod`` (``tests/solver/_world.py``), straight-line
+distances with the textbook ECEF formula and with PROJ's own geocentric conversion,
+areas with PROJ's geodesic polygon area on densified rings. The disk checks are the
+definitions: a circumscribed disk holds every point within R of its centre and its
+border lies at >= R; every point of an inscribed disk lies within R; both within a
+small, stated slack of the true circle (tight, not only sound).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import shapely
+from pyproj import Transformer
+from shapely.geometry import MultiPolygon, Polygon, box
+from shapely.geometry.base import BaseGeometry
+from shapely.geometry.polygon import orient
+
+from chiploc.solver import (
+    chord_to_geodesic_km,
+    geodesic_disk,
+    geodesic_disks,
+    geodesic_km,
+    geodesic_to_chord_km,
+    inscribed_disk,
+    polygon_area_km2,
+)
+from chiploc.solver._geodesy import ecef_km, edge_length_bound_km
+
+from ._world import TRUTH_GEOD, chord_km, dist_km, fwd
+
+Arr = np.ndarray
+#: Smallest normal curvature radius of WGS84, b**2 / a, from the defining constants.
+_B = 6378.137 * (1 - 1 / 298.257223563)
+R_MIN = _B * _B / 6378.137
+HALF_MERIDIAN = 20003.931458625
+
+
+def _random_points(rng: np.random.Generator, n: int) -> tuple[Arr, Arr]:
+    """Uniform on the sphere, plus the poles and the antimeridian on both sides."""
+    lat = np.degrees(np.arcsin(rng.uniform(-1.0, 1.0, n)))
+    lon = rng.uniform(-180.0, 180.0, n)
+    lat[:4] = [90.0, -90.0, 0.0, 45.0]
+    lon[:4] = [0.0, 17.0, 180.0, -180.0]
+    return lat, lon
+
+
+# --------------------------------------------------------------------------- distance
+
+
+def test_geodesic_distance_matches_an_independent_engine_at_random_and_antipodal_pairs() -> None:
+    rng = np.random.default_rng(14)
+    lat1, lon1 = _random_points(rng, 600)
+    lat2, lon2 = _random_points(rng, 600)
+    # Antipodal and nearly antipodal pairs, the same point, points across the antimeridian.
+    lat2[:150], lon2[:150] = -lat1[:150], ((lon1[:150] + 360.0) % 360.0) - 180.0
+    lat2[150:200] = -lat1[150:200] + rng.uniform(-0.5, 0.5, 50)
+    lat2[150:200] = np.clip(lat2[150:200], -90.0, 90.0)
+    lat2[200:220], lon2[200:220] = lat1[200:220], lon1[200:220]
+    lat1[220:240], lon1[220:240], lat2[220:240], lon2[220:240] = 10.0, 179.99, 10.0, -179.99
+    got = geodesic_km(lat1, lon1, lat2, lon2)
+    want = dist_km(lat1, lon1, lat2, lon2)
+    assert got.shape == (600,)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)
+    assert np.all(got[200:220] == 0.0)
+    np.testing.assert_allclose(got[220:240], 2.0 * 0.01 * math.radians(1) * 6281.0, rtol=2e-3)
+    # Antipodes are half a meridian apart or a little less (never more).
+    assert np.all(got[:150] <= HALF_MERIDIAN + 1e-9)
+    assert np.all(got[:150] >= 2 * R_MIN * math.pi / 2 * 0.99)
+
+
+def test_geodesic_distance_broadcasts_like_its_arguments() -> None:
+    """One centre against a grid gives the grid's shape, each value the pair's distance."""
+    lat2 = np.array([[0.0], [30.0], [-60.0]])
+    lon2 = np.array([10.0, -120.0, 179.0, 45.0])
+    got = geodesic_km(48.0, 11.0, lat2, lon2)
+    assert got.shape == (3, 4)
+    for i in range(3):
+        for j in range(4):
+            assert got[i, j] == pytest.approx(
+                float(dist_km(48.0, 11.0, lat2[i, 0], lon2[j])), abs=1e-9
+            )
+    scalar = geodesic_km(0, 0, 0, 1)  # ints, 0-d
+    assert scalar.shape == ()
+    assert float(scalar) == pytest.approx(111.3195, abs=1e-3)  # a degree of the equator
+
+
+def test_ecef_agrees_with_proj_geocentric_conversion() -> None:
+    rng = np.random.default_rng(3)
+    lat, lon = _random_points(rng, 200)
+    to_ecef = Transformer.from_crs("EPSG:4979", "EPSG:4978", always_xy=True)
+    x, y, z = to_ecef.transform(lon, lat, np.zeros_like(lat))
+    want = np.stack([x, y, z], axis=-1) / 1000.0
+    np.testing.assert_allclose(ecef_km(lat, lon), want, rtol=0, atol=1e-9)
+
+
+# --------------------------------------------------------------------------- chord bounds
+
+
+def test_chord_bound_holds_for_every_pair_and_is_tight_where_the_earth_is_flattest() -> None:
+    """No two points with a chord c are farther apart than chord_to_geodesic_km(c); and
+    across the equator along a meridian (curvature radius exactly b**2/a there) the bound
+    is the distance itself, to first order."""
+    rng = np.random.default_rng(5)
+    lat1, lon1 = _random_points(rng, 2000)
+    lat2, lon2 = _random_points(rng, 2000)
+    near = rng.uniform(0, 2 * R_MIN * 0.9999, 500)  # pairs at every chord length
+    az = rng.uniform(0, 360, 500)
+    for k in range(500):
+        la, lo = fwd(lat1[k], lon1[k], az[k], near[k])
+        lat2[k], lon2[k] = la[0], lo[0]
+    c = chord_km(lat1, lon1, lat2, lon2)
+    s = dist_km(lat1, lon1, lat2, lon2)
+    bound = np.array([chord_to_geodesic_km(float(x)) for x in c])
+    assert np.all(s <= bound * (1 + 1e-12) + 1e-9)
+    assert np.isinf(bound).any()
+    assert np.isfinite(bound).any()
+    # Within the radius of 2 * b**2 / a every bound is finite and less than half a meridian.
+    short = c < 2 * R_MIN * 0.999
+    assert np.all(bound[short] < HALF_MERIDIAN)
+    for half_deg in (0.001, 0.1, 1.0):
+        c_eq = float(chord_km(-half_deg, 30.0, half_deg, 30.0))
+        s_eq = float(dist_km(-half_deg, 30.0, half_deg, 30.0))
+        # (equal to rounding: the ECEF chord of 0.2 km carries ~1e-12 km of it)
+        assert s_eq * (1 - 1e-9) <= chord_to_geodesic_km(c_eq) <= s_eq * (1 + 1e-4 * half_deg**2)
+
+
+def test_chord_bound_refuses_what_is_no_length() -> None:
+    for bad in (-1e-9, -5.0, math.nan):
+        with pytest.raises(ValueError, match="chord must be >= 0"):
+            chord_to_geodesic_km(bad)
+    assert chord_to_geodesic_km(0.0) == 0.0
+    # At and beyond 2 b**2 / a the chord may reach the antipode: the whole Earth.
+    assert chord_to_geodesic_km(2 * R_MIN * (1 + 1e-12)) == math.inf
+    assert chord_to_geodesic_km(13_000.0) == math.inf
+    assert chord_to_geodesic_km(2 * R_MIN * (1 - 1e-9)) < HALF_MERIDIAN
+
+
+@pytest.mark.parametrize("g", [0.0, 1e-3, 1.0, 800.0, 5000.0, 12_000.0, 19_000.0, 19_900.0])
+def test_chord_for_a_distance_is_the_largest_whose_bound_stays_within_it(g: float) -> None:
+    """Any two points with a chord up to geodesic_to_chord_km(g) are within g; a chord a
+    little longer is not guaranteed (its bound exceeds g)."""
+    c = geodesic_to_chord_km(g)
+    assert 0.0 <= c < 2 * R_MIN
+    assert chord_to_geodesic_km(c) <= g * (1 + 1e-12) + 1e-12
+    assert chord_to_geodesic_km(min(c * (1 + 1e-9) + 1e-9, 2 * R_MIN)) > g
+    # The world: pairs at that chord are within g of each other.
+    rng = np.random.default_rng(int(g))
+    lat, lon = _random_points(rng, 50)
+    az = rng.uniform(0.0, 360.0, 50)
+    lo_s, hi_s = np.zeros(50), np.full(50, HALF_MERIDIAN)
+    for _ in range(60):  # bisection on the distance at which the chord reaches c
+        mid = (lo_s + hi_s) / 2
+        la, lo = np.empty(50), np.empty(50)
+        for k in range(50):
+            p_la, p_lo = fwd(lat[k], lon[k], az[k], mid[k])
+            la[k], lo[k] = p_la[0], p_lo[0]
+        within = chord_km(lat, lon, la, lo) <= c
+        lo_s, hi_s = np.where(within, mid, lo_s), np.where(within, hi_s, mid)
+    assert np.all(lo_s <= g * (1 + 1e-9) + 1e-6)
+
+
+def test_chord_for_distances_past_the_flattest_half_circle_is_the_limit() -> None:
+    """At pi * b**2 / a and beyond every chord up to 2 b**2 / a keeps the distance (its
+    bound is pi * b**2 / a <= g); negative distances allow no chord at all."""
+    assert geodesic_to_chord_km(math.pi * R_MIN) == pytest.approx(2 * R_MIN, rel=1e-15)
+    assert geodesic_to_chord_km(20_000.0) == pytest.approx(2 * R_MIN, rel=1e-15)
+    assert geodesic_to_chord_km(-5.0) == 0.0
+
+
+# --------------------------------------------------------------------------- disks
+
+#: Centres: the poles, next to them, the antimeridian from both sides, the equator.
+CENTRES = [
+    (90.0, 0.0),
+    (-90.0, 120.0),
+    (89.99, -45.0),
+    (-88.5, 180.0),
+    (0.0, 180.0),
+    (-17.7, -179.95),
+    (65.8, 179.9),
+    (0.0, 0.0),
+    (48.1, 11.6),
+    (-33.9, 151.2),
+]
+RADII = [0.1, 2.0, 75.0, 1500.0, 6000.0, 10_500.0, 15_000.0, 19_500.0]
+
+
+def _on_circle(lat: float, lon: float, r_km: float, n: int = 720) -> tuple[Arr, Arr]:
+    az = np.linspace(0.0, 360.0, n, endpoint=False)
+    return fwd(lat, lon, az, np.full(n, r_km))
+
+
+def _border_points(geom: BaseGeometry, per_edge: int = 6) -> tuple[Arr, Arr]:
+    """Points along the polygon's border (``per_edge`` on every edge), minus the cuts at
+    +-180 and the poles (they are edges of the map, not of the disk)."""
+    xy, ring = shapely.get_coordinates(
+        shapely.get_rings(shapely.get_parts(geom)), return_index=True
+    )
+    same = ring[1:] == ring[:-1]
+    a, b = xy[:-1][same], xy[1:][same]
+    t = np.linspace(0.0, 1.0, per_edge, endpoint=False)[:, None, None]
+    pts = (a + t * (b - a)).reshape(-1, 2)
+    real = (np.abs(pts[:, 0]) < 180.0 - 1e-9) & (np.abs(pts[:, 1]) < 90.0 - 1e-9)
+    return np.asarray(pts[real, 1]), np.asarray(pts[real, 0])
+
+
+def _inside(geom: BaseGeometry, lat: Arr, lon: Arr) -> Arr:
+    return np.asarray(shapely.intersects_xy(geom, lon, lat))
+
+
+@pytest.mark.parametrize(("lat", "lon"), CENTRES)
+@pytest.mark.parametrize("radius", RADII)
+def test_circumscribed_disk_holds_the_true_disk_and_stays_close_to_it(
+    lat: float, lon: float, radius: float
+) -> None:
+    disk = geodesic_disk(lat, lon, radius)
+    assert disk.is_valid
+    xmin, ymin, xmax, ymax = disk.bounds
+    assert -180.0 <= xmin <= xmax <= 180.0
+    assert -90.0 <= ymin <= ymax <= 90.0
+    # Every point within R is inside: the centre, and rings at R, just under R and R/2.
+    assert _inside(disk, np.array([lat]), np.array([lon])).all()
+    for frac in (1.0, 1 - 1e-9, 0.5):
+        la, lo = _on_circle(lat, lon, radius * frac)
+        out = ~_inside(disk, la, lo)
+        assert not out.any(), f"{int(out.sum())} points at {frac} R lie outside"
+    # The border lies at >= R, and within 0.3 % + 20 m of it (tight).
+    bl, bo = _border_points(disk)
+    d = dist_km(lat, lon, bl, bo)
+    if radius < 19_000.0:
+        assert d.size > 0
+    if d.size:
+        assert float(d.min()) >= radius * (1 - 1e-9)
+        assert float(d.max()) <= radius * (1 + 3e-3) + 0.02
+    # ... so points a little beyond the circle are outside.
+    if radius * 1.004 + 0.03 < HALF_MERIDIAN - 5.0:
+        la, lo = _on_circle(lat, lon, radius * 1.004 + 0.03, n=90)
+        assert not _inside(disk, la, lo).any()
+
+
+@pytest.mark.parametrize(("lat", "lon"), CENTRES)
+@pytest.mark.parametrize("radius", RADII)
+def test_inscribed_disk_holds_only_points_within_the_radius_and_nearly_all_of_them(
+    lat: float, lon: float, radius: float
+) -> None:
+    inner = inscribed_disk(lat, lon, radius)
+    assert inner.is_valid
+    assert not inner.is_empty
+    xmin, ymin, xmax, ymax = inner.bounds
+    assert -180.0 <= xmin <= xmax <= 180.0
+    assert -90.0 <= ymin <= ymax <= 90.0
+    # Every point of the polygon is within R: its border (densified) and random points.
+    bl, bo = _border_points(inner)
+    if radius < 19_000.0:
+        assert bl.size > 0
+    assert float(dist_km(lat, lon, bl, bo).max(initial=0.0)) <= radius
+    rng = np.random.default_rng(int(radius * 10) + int(abs(lat)))
+    x = rng.uniform(xmin, xmax, 3000)
+    y = np.degrees(np.arcsin(rng.uniform(np.sin(np.radians(ymin)), np.sin(np.radians(ymax)), 3000)))
+    held = _inside(inner, y, x)
+    assert float(dist_km(lat, lon, y[held], x[held]).max(initial=0.0)) <= radius
+    # ... and it is not vacuous: the centre, and every point within R (1 - 0.3 %) - 20 m.
+    assert _inside(inner, np.array([lat]), np.array([lon])).all()
+    for frac in (0.5, 1.0):
+        la, lo = _on_circle(lat, lon, frac * (radius * (1 - 3e-3) - 0.02))
+        out = ~_inside(inner, la, lo)
+        assert not out.any(), f"{int(out.sum())} points well within R are outside"
+    if bl.size:
+        assert float(dist_km(lat, lon, bl, bo).min()) >= radius * (1 - 3e-3) - 0.02
+
+
+def test_disks_of_every_size_at_once_equal_the_disks_one_by_one() -> None:
+    """The batch is the same set of disks: each holds its own circle and not the others'."""
+    lat = np.array([10.0, -89.0, 60.0, 0.0, 35.0])
+    lon = np.array([20.0, 0.0, 179.5, -180.0, 139.7])
+    r = np.array([12_000.0, 300.0, 900.0, 0.5, 40.0])
+    disks = geodesic_disks(lat, lon, r)
+    assert len(disks) == 5
+    for k, disk in enumerate(disks):
+        la, lo = _on_circle(float(lat[k]), float(lon[k]), float(r[k]), n=360)
+        assert _inside(disk, la, lo).all()
+        ratio = polygon_area_km2(disk) / polygon_area_km2(
+            geodesic_disk(float(lat[k]), float(lon[k]), float(r[k]))
+        )
+        assert ratio == pytest.approx(1.0, abs=1e-9)
+        for j in range(5):
+            if j != k and dist_km(lat[k], lon[k], lat[j], lon[j]) > r[k] * 1.01 + r[j] + 1:
+                assert not _inside(disk, lat[j : j + 1], lon[j : j + 1]).any()
+
+
+def test_degenerate_and_whole_earth_radii() -> None:
+    """Radius 0 still holds the centre; a radius at or beyond the farthest point, or
+    infinite, is the whole Earth; an inner disk of half a meridian is the whole Earth."""
+    zero = geodesic_disk(-45.0, 100.0, 0.0)
+    assert _inside(zero, np.array([-45.0]), np.array([100.0])).all()
+    assert polygon_area_km2(zero) < 1e-4
+    for r in (HALF_MERIDIAN, 19_995.0, 25_000.0, math.inf):
+        world = geodesic_disk(12.0, -70.0, r)
+        assert polygon_area_km2(world) == pytest.approx(510_065_621.7, rel=1e-6)
+    assert polygon_area_km2(inscribed_disk(0.0, 0.0, HALF_MERIDIAN)) == pytest.approx(
+        510_065_621.7, rel=1e-6
+    )
+    # A radius short of the farthest point leaves the antipode out.
+    near_all = geodesic_disk(30.0, 40.0, 19_800.0)
+    assert not _inside(near_all, np.array([-30.0]), np.array([-140.0])).any()
+    assert _inside(near_all, np.array([-30.0, 89.0, -89.0]), np.array([-100.0, 0.0, 0.0])).all()
+
+
+def test_disk_arguments_that_are_no_disk_are_refused() -> None:
+    with pytest.raises(ValueError, match="coordinates out of range"):
+        geodesic_disk(0.0, 180.5, 10.0)
+    with pytest.raises(ValueError, match="coordinates out of range"):
+        geodesic_disks([0.0, -90.5], [0.0, 0.0], [1.0, 1.0])
+    with pytest.raises(ValueError, match="same length"):
+        geodesic_disks([0.0, 1.0], [0.0], [1.0, 1.0])
+    with pytest.raises(ValueError, match="radius_km must be >= 0"):
+        geodesic_disks([0.0, 1.0], [0.0, 1.0], [1.0, math.nan])
+    for bad in (0.0, -1.0, math.inf, math.nan):
+        with pytest.raises(ValueError, match="finite and > 0"):
+            inscribed_disk(0.0, 0.0, bad)
+    with pytest.raises(ValueError, match="coordinates out of range"):
+        inscribed_disk(-91.0, 0.0, 5.0)
+
+
+# --------------------------------------------------------------------------- lengths, areas
+
+
+def _true_length_km(lat_a: float, lon_a: float, lat_b: float, lon_b: float) -> float:
+    """Length of the straight lon/lat segment: many short geodesic pieces summed."""
+    t = np.linspace(0.0, 1.0, 2001)
+    la, lo = lat_a + t * (lat_b - lat_a), lon_a + t * (lon_b - lon_a)
+    return float(dist_km(la[:-1], lo[:-1], la[1:], lo[1:]).sum())
+
+
+def test_edge_length_bound_is_at_least_the_true_length_and_close_to_it() -> None:
+    rng = np.random.default_rng(9)
+    n = 120
+    lat_a = rng.uniform(-85.0, 85.0, n)
+    lon_a = rng.uniform(-180.0, 180.0, n)
+    lat_b = np.clip(lat_a + rng.uniform(-2.0, 2.0, n), -89.0, 89.0)
+    lon_b = lon_a + rng.uniform(-2.0, 2.0, n)  # unwrapped: may pass +-180
+    lat_a[:10], lat_b[:10] = -0.7, 0.9  # across the equator
+    lat_a[10:20], lat_b[10:20] = 0.0, 1.5  # from the equator
+    lat_a[20:30], lat_b[20:30] = 60.0, 60.0  # along a parallel
+    lon_b[30:40] = lon_a[30:40]  # along a meridian
+    bound = edge_length_bound_km(lat_a.copy(), lon_a.copy(), lat_b.copy(), lon_b.copy())
+    true = np.array([_true_length_km(*p) for p in zip(lat_a, lon_a, lat_b, lon_b, strict=True)])
+    assert np.all(bound >= true * (1 - 1e-9))
+    # R1 / R0 and the latitude range of a 2-degree segment: within 4 %.
+    assert np.all(bound <= true * 1.04 + 1e-9)
+    # Along a parallel: the cosine of that latitude, not of a lower one.
+    assert np.all(bound[20:30] <= true[20:30] * 1.005)
+    # Direction does not matter.
+    back = edge_length_bound_km(lat_b.copy(), lon_b.copy(), lat_a.copy(), lon_a.copy())
+    np.testing.assert_allclose(back, bound, rtol=1e-12)
+
+
+def _proj_area_km2(geom: BaseGeometry) -> float:
+    """PROJ's geodesic area of the polygon with edges split finely (straight lon/lat)."""
+    parts = [orient(p, 1.0) for p in shapely.get_parts(shapely.segmentize(geom, 0.01))]
+    # Exteriors anticlockwise, holes clockwise: PROJ adds the signed areas of the rings.
+    return float(sum(TRUTH_GEOD.geometry_area_perimeter(p)[0] for p in parts)) / 1e6
+
+
+@pytest.mark.parametrize(
+    "geom",
+    [
+        box(5.0, 45.0, 15.0, 55.0),
+        box(-180.0, -90.0, 180.0, -60.0),  # around the south pole
+        Polygon([(0, 0), (0, 10), (10, 10), (10, 0)]),  # clockwise
+        Polygon(
+            [(100, 10), (120, 10), (120, 30), (100, 30)],
+            [[(105, 15), (110, 15), (110, 20), (105, 20)], [(112, 22), (115, 22), (115, 25)]],
+        ),  # two holes
+        MultiPolygon([box(-10, -10, -5, -5), box(170, 60, 180, 70)]),
+        Polygon([(-40, -20), (-20, -35), (-5, 10), (-30, 5)]),  # slanted edges
+    ],
+)
+def test_polygon_area_matches_proj_on_densified_rings(geom: BaseGeometry) -> None:
+    assert polygon_area_km2(geom) == pytest.approx(_proj_area_km2(geom), rel=1e-6)
+
+
+def test_polygon_area_of_mixed_and_empty_geometries() -> None:
+    square = box(0.0, 0.0, 1.0, 1.0)
+    line = shapely.LineString([(20, 20), (30, 30)])
+    mixed = shapely.GeometryCollection([square, line, Polygon()])
+    assert polygon_area_km2(mixed) == pytest.approx(_proj_area_km2(square), rel=1e-6)
+    assert polygon_area_km2(Polygon()) == 0.0
+    assert polygon_area_km2(shapely.GeometryCollection([line])) == 0.0
+    assert polygon_area_km2(MultiPolygon()) == 0.0
