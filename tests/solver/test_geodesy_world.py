@@ -219,6 +219,29 @@ def _inside(geom: BaseGeometry, lat: Arr, lon: Arr) -> Arr:
 def test_circumscribed_disk_holds_the_true_disk_and_stays_close_to_it(
     lat: float, lon: float, radius: float
 ) -> None:
+    _check_circumscribed(lat, lon, radius)
+
+
+#: Just short of a hemisphere, centred on the equator: the certified ring (inflated for an
+#: outer disk, shrunk for an inner one) passes within a few km of both poles, on either
+#: side of 10,001.97 km (centre to pole); whether the ring holds the centre or the far side
+#: is decided on the ring itself.
+HEMISPHERES = [(0.0, 150.0), (0.0, -120.0), (0.0, 10.0)]
+
+
+@pytest.mark.parametrize(("lat", "lon"), HEMISPHERES)
+@pytest.mark.parametrize("radius", [9989.0, 9990.0, 9990.5, 10_001.0])
+def test_circumscribed_disks_of_nearly_a_hemisphere(lat: float, lon: float, radius: float) -> None:
+    _check_circumscribed(lat, lon, radius)
+
+
+@pytest.mark.parametrize(("lat", "lon"), HEMISPHERES)
+@pytest.mark.parametrize("radius", [10_001.0, 10_012.5, 10_013.5])
+def test_inscribed_disks_of_nearly_a_hemisphere(lat: float, lon: float, radius: float) -> None:
+    _check_inscribed(lat, lon, radius)
+
+
+def _check_circumscribed(lat: float, lon: float, radius: float) -> None:
     disk = geodesic_disk(lat, lon, radius)
     assert disk.is_valid
     xmin, ymin, xmax, ymax = disk.bounds
@@ -249,6 +272,10 @@ def test_circumscribed_disk_holds_the_true_disk_and_stays_close_to_it(
 def test_inscribed_disk_holds_only_points_within_the_radius_and_nearly_all_of_them(
     lat: float, lon: float, radius: float
 ) -> None:
+    _check_inscribed(lat, lon, radius)
+
+
+def _check_inscribed(lat: float, lon: float, radius: float) -> None:
     inner = inscribed_disk(lat, lon, radius)
     assert inner.is_valid
     assert not inner.is_empty
