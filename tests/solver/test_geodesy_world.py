@@ -226,7 +226,7 @@ def test_circumscribed_disk_holds_the_true_disk_and_stays_close_to_it(
 #: outer disk, shrunk for an inner one) passes within a few km of both poles, on either
 #: side of 10,001.97 km (centre to pole); whether the ring holds the centre or the far side
 #: is decided on the ring itself.
-HEMISPHERES = [(0.0, 150.0), (0.0, -120.0), (0.0, 10.0)]
+HEMISPHERES = [(0.0, 150.0), (0.0, -120.0), (0.0, 10.0), (0.0, 180.0), (0.0, -180.0)]
 
 
 @pytest.mark.parametrize(("lat", "lon"), HEMISPHERES)
@@ -406,11 +406,18 @@ def _proj_area_km2(geom: BaseGeometry) -> float:
             [[(105, 15), (110, 15), (110, 20), (105, 20)], [(112, 22), (115, 22), (115, 25)]],
         ),  # two holes
         MultiPolygon([box(-10, -10, -5, -5), box(170, 60, 180, 70)]),
+        Polygon(
+            [(30.0, 50.0), (31.0, 50.0), (31.0, 51.0), (30.0, 51.0)],
+            [
+                [(30.2, 50.2), (30.4, 50.2), (30.4, 50.4)],
+                [(30.6, 50.6), (30.8, 50.6), (30.8, 50.8)],
+            ],
+        ),  # small, with holes: every km2 counts
         Polygon([(-40, -20), (-20, -35), (-5, 10), (-30, 5)]),  # slanted edges
     ],
 )
 def test_polygon_area_matches_proj_on_densified_rings(geom: BaseGeometry) -> None:
-    assert polygon_area_km2(geom) == pytest.approx(_proj_area_km2(geom), rel=1e-6)
+    assert polygon_area_km2(geom) == pytest.approx(_proj_area_km2(geom), rel=1e-6, abs=1e-3)
 
 
 def test_polygon_area_of_mixed_and_empty_geometries() -> None:
@@ -421,3 +428,35 @@ def test_polygon_area_of_mixed_and_empty_geometries() -> None:
     assert polygon_area_km2(Polygon()) == 0.0
     assert polygon_area_km2(shapely.GeometryCollection([line])) == 0.0
     assert polygon_area_km2(MultiPolygon()) == 0.0
+
+
+# --------------------------------------------------------------------------- map pieces
+
+
+def _points_of(geom: BaseGeometry, lat: Arr, lon: Arr) -> Arr:
+    return np.asarray(shapely.intersects_xy(geom, lon, lat))
+
+
+def test_a_disk_cut_at_the_antimeridian_covers_the_same_points_as_the_uncut_ring() -> None:
+    """The polygon pieces of a ring drawn in unwrapped longitudes hold exactly the points
+    the ring holds (a point and its copies 360 deg away are the same place)."""
+    from chiploc.solver._geodesy import _polygonal, _split
+
+    ring = Polygon([(170.0, -10.0), (200.0, -10.0), (200.0, 10.0), (170.0, 10.0)])
+    cut = _split(ring, 170.0, 200.0)
+    assert cut.is_valid
+    assert cut.bounds == (-180.0, -10.0, 180.0, 10.0)
+    rng = np.random.default_rng(2)
+    lat, lon = rng.uniform(-20.0, 20.0, 4000), rng.uniform(-180.0, 180.0, 4000)
+    truth = _points_of(ring, lat, lon) | _points_of(ring, lat, lon + 360.0)
+    np.testing.assert_array_equal(_points_of(cut, lat, lon), truth)
+    # The polygonal part of a mixed result: its polygons, nothing of its lines or points.
+    square, far = box(0.0, 0.0, 1.0, 1.0), box(5.0, 5.0, 6.0, 6.0)
+    mixed = shapely.GeometryCollection([square, shapely.LineString([(2, 2), (3, 3)]), far])
+    part = _polygonal(mixed)
+    assert part.geom_type == "MultiPolygon"
+    assert part.equals(MultiPolygon([square, far]))
+    one = _polygonal(shapely.GeometryCollection([square, shapely.Point(3.0, 3.0)]))
+    assert one.geom_type == "Polygon"
+    assert one.equals(square)
+    assert _polygonal(shapely.GeometryCollection([shapely.Point(1.0, 1.0)])).is_empty
