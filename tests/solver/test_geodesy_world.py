@@ -97,6 +97,11 @@ def test_ecef_agrees_with_proj_geocentric_conversion() -> None:
     x, y, z = to_ecef.transform(lon, lat, np.zeros_like(lat))
     want = np.stack([x, y, z], axis=-1) / 1000.0
     np.testing.assert_allclose(ecef_km(lat, lon), want, rtol=0, atol=1e-9)
+    # Single-precision coordinates are exact numbers too: no precision is lost on them.
+    lat32, lon32 = lat.astype(np.float32), lon.astype(np.float32)
+    x, y, z = to_ecef.transform(lon32.astype(np.float64), lat32.astype(np.float64), 0.0 * lat)
+    want = np.stack([x, y, z], axis=-1) / 1000.0
+    np.testing.assert_allclose(ecef_km(lat32, lon32), want, rtol=0, atol=1e-9)
 
 
 # --------------------------------------------------------------------------- chord bounds
@@ -413,6 +418,10 @@ def _proj_area_km2(geom: BaseGeometry) -> float:
                 [(30.6, 50.6), (30.8, 50.6), (30.8, 50.8)],
             ],
         ),  # small, with holes: every km2 counts
+        Polygon(
+            [(30.0, 50.0), (31.0, 50.0), (31.0, 51.0), (30.0, 51.0)],
+            [[(30.2, 50.2), (30.8, 50.2), (30.8, 50.8), (30.2, 50.8)]],
+        ),  # one hole
         Polygon([(-40, -20), (-20, -35), (-5, 10), (-30, 5)]),  # slanted edges
     ],
 )
@@ -425,6 +434,10 @@ def test_polygon_area_of_mixed_and_empty_geometries() -> None:
     line = shapely.LineString([(20, 20), (30, 30)])
     mixed = shapely.GeometryCollection([square, line, Polygon()])
     assert polygon_area_km2(mixed) == pytest.approx(_proj_area_km2(square), rel=1e-6)
+    far = box(40.0, -30.0, 41.0, -29.0)
+    three = shapely.GeometryCollection([line, square, shapely.Point(3, 3), far])
+    want = _proj_area_km2(square) + _proj_area_km2(far)
+    assert polygon_area_km2(three) == pytest.approx(want, rel=1e-6)
     assert polygon_area_km2(Polygon()) == 0.0
     assert polygon_area_km2(shapely.GeometryCollection([line])) == 0.0
     assert polygon_area_km2(MultiPolygon()) == 0.0
