@@ -161,10 +161,7 @@ def test_chord_for_a_distance_is_the_largest_whose_bound_stays_within_it(g: floa
     lo_s, hi_s = np.zeros(50), np.full(50, HALF_MERIDIAN)
     for _ in range(60):  # bisection on the distance at which the chord reaches c
         mid = (lo_s + hi_s) / 2
-        la, lo = np.empty(50), np.empty(50)
-        for k in range(50):
-            p_la, p_lo = fwd(lat[k], lon[k], az[k], mid[k])
-            la[k], lo[k] = p_la[0], p_lo[0]
+        lo, la, _ = TRUTH_GEOD.fwd(lon, lat, az, mid * 1000.0)
         within = chord_km(lat, lon, la, lo) <= c
         lo_s, hi_s = np.where(within, mid, lo_s), np.where(within, hi_s, mid)
     assert np.all(lo_s <= g * (1 + 1e-9) + 1e-6)
@@ -180,20 +177,42 @@ def test_chord_for_distances_past_the_flattest_half_circle_is_the_limit() -> Non
 
 # --------------------------------------------------------------------------- disks
 
-#: Centres: the poles, next to them, the antimeridian from both sides, the equator.
-CENTRES = [
-    (90.0, 0.0),
-    (-90.0, 120.0),
-    (89.99, -45.0),
-    (-88.5, 180.0),
-    (0.0, 180.0),
-    (-17.7, -179.95),
-    (65.8, 179.9),
-    (0.0, 0.0),
-    (48.1, 11.6),
-    (-33.9, 151.2),
+#: Centres at the poles, next to them, on the antimeridian from both sides, on the equator,
+#: with radii from 100 m to 19,500 km (both poles inside beyond ~10,000 km).
+DISKS = [
+    (90.0, 0.0, 0.1),
+    (90.0, 0.0, 1500.0),
+    (90.0, 0.0, 15_000.0),
+    (-90.0, 120.0, 2.0),
+    (-90.0, 120.0, 6000.0),
+    (-90.0, 120.0, 19_500.0),
+    (89.99, -45.0, 0.1),
+    (89.99, -45.0, 75.0),
+    (89.99, -45.0, 10_500.0),
+    (-88.5, 180.0, 75.0),
+    (-88.5, 180.0, 1500.0),
+    (-88.5, 180.0, 15_000.0),
+    (0.0, 180.0, 0.1),
+    (0.0, 180.0, 1500.0),
+    (0.0, 180.0, 10_500.0),
+    (-17.7, -179.95, 2.0),
+    (-17.7, -179.95, 75.0),
+    (-17.7, -179.95, 6000.0),
+    (-17.7, -179.95, 19_500.0),
+    (65.8, 179.9, 1500.0),
+    (65.8, 179.9, 6000.0),
+    (0.0, 0.0, 0.1),
+    (0.0, 0.0, 2.0),
+    (0.0, 0.0, 10_500.0),
+    (0.0, 0.0, 19_500.0),
+    (48.1, 11.6, 75.0),
+    (48.1, 11.6, 1500.0),
+    (48.1, 11.6, 6000.0),
+    (48.1, 11.6, 15_000.0),
+    (-33.9, 151.2, 2.0),
+    (-33.9, 151.2, 1500.0),
+    (-33.9, 151.2, 19_500.0),
 ]
-RADII = [0.1, 2.0, 75.0, 1500.0, 6000.0, 10_500.0, 15_000.0, 19_500.0]
 
 
 def _on_circle(lat: float, lon: float, r_km: float, n: int = 720) -> tuple[Arr, Arr]:
@@ -219,8 +238,7 @@ def _inside(geom: BaseGeometry, lat: Arr, lon: Arr) -> Arr:
     return np.asarray(shapely.intersects_xy(geom, lon, lat))
 
 
-@pytest.mark.parametrize(("lat", "lon"), CENTRES)
-@pytest.mark.parametrize("radius", RADII)
+@pytest.mark.parametrize(("lat", "lon", "radius"), DISKS)
 def test_circumscribed_disk_holds_the_true_disk_and_stays_close_to_it(
     lat: float, lon: float, radius: float
 ) -> None:
@@ -231,17 +249,17 @@ def test_circumscribed_disk_holds_the_true_disk_and_stays_close_to_it(
 #: outer disk, shrunk for an inner one) passes within a few km of both poles, on either
 #: side of 10,001.97 km (centre to pole); whether the ring holds the centre or the far side
 #: is decided on the ring itself.
-HEMISPHERES = [(0.0, 150.0), (0.0, -120.0), (0.0, 10.0), (0.0, 180.0), (0.0, -180.0)]
+HEMISPHERES = [(0.0, 150.0), (0.0, -120.0), (0.0, 180.0), (0.0, -180.0)]
 
 
 @pytest.mark.parametrize(("lat", "lon"), HEMISPHERES)
-@pytest.mark.parametrize("radius", [9989.0, 9990.0, 9990.5, 10_001.0])
+@pytest.mark.parametrize("radius", [9989.0, 9990.5])
 def test_circumscribed_disks_of_nearly_a_hemisphere(lat: float, lon: float, radius: float) -> None:
     _check_circumscribed(lat, lon, radius)
 
 
 @pytest.mark.parametrize(("lat", "lon"), HEMISPHERES)
-@pytest.mark.parametrize("radius", [10_001.0, 10_012.5, 10_013.5])
+@pytest.mark.parametrize("radius", [10_012.5])
 def test_inscribed_disks_of_nearly_a_hemisphere(lat: float, lon: float, radius: float) -> None:
     _check_inscribed(lat, lon, radius)
 
@@ -272,8 +290,7 @@ def _check_circumscribed(lat: float, lon: float, radius: float) -> None:
         assert not _inside(disk, la, lo).any()
 
 
-@pytest.mark.parametrize(("lat", "lon"), CENTRES)
-@pytest.mark.parametrize("radius", RADII)
+@pytest.mark.parametrize(("lat", "lon", "radius"), DISKS)
 def test_inscribed_disk_holds_only_points_within_the_radius_and_nearly_all_of_them(
     lat: float, lon: float, radius: float
 ) -> None:
@@ -473,3 +490,100 @@ def test_a_disk_cut_at_the_antimeridian_covers_the_same_points_as_the_uncut_ring
     assert one.geom_type == "Polygon"
     assert one.equals(square)
     assert _polygonal(shapely.GeometryCollection([shapely.Point(1.0, 1.0)])).is_empty
+
+
+# --------------------------------------------------------------------------- certificates
+
+#: Rings (centre, radius, vertex count), several laid end to end as the disks are built.
+RINGS = [
+    (0.0, 10.0, 100.0, 16),
+    (30.0, -40.0, 1000.0, 64),
+    (-30.0, 170.0, 1000.0, 16),  # across the antimeridian
+    (5.0, 100.0, 5000.0, 256),
+    (60.0, 0.0, 5000.0, 64),
+    (-20.0, -70.0, 300.0, 9),
+]
+
+
+def _true_sag(lat: float, lon: float, r: float, la: Arr, lo: Arr) -> tuple[float, float]:
+    """How far the straight lon/lat edges of a ring come inside and outside of r."""
+    t = np.linspace(0.0, 1.0, 301)[:, None]
+    d = dist_km(lat, lon, la[:-1] + t * (la[1:] - la[:-1]), lo[:-1] + t * (lo[1:] - lo[:-1]))
+    return r - float(d.min()), float(d.max()) - r
+
+
+def test_rings_are_certified_by_bounds_the_real_edges_keep_and_nearly_reach() -> None:
+    """Rings at their radius; the certificate of each (computed for all at once) is never
+    less than how far its real edges sag inside r (outer) or bulge beyond r (inscribed),
+    and, for an outer ring away from the poles, within a third of it."""
+    from chiploc.solver._geodesy import _dips_km, _rings
+
+    lat = np.array([c[0] for c in RINGS])
+    lon = np.array([c[1] for c in RINGS])
+    r = np.array([c[2] for c in RINGS])
+    count = np.array([c[3] for c in RINGS], dtype=np.intp)
+    az = np.concatenate([np.linspace(0.0, 360.0, n, endpoint=False) for n in count])
+    la, lo, start = _rings(lat, lon, r, az, count)
+    np.testing.assert_array_equal(start, np.concatenate([[0], np.cumsum(count + 1)]))
+    outer = _dips_km(la, lo, start, r, False)
+    inner = _dips_km(la, lo, start, r, True)
+    for k, (c_lat, c_lon, c_r, n) in enumerate(RINGS):
+        ring_la, ring_lo = la[start[k] : start[k + 1]], lo[start[k] : start[k + 1]]
+        assert ring_la.size == n + 1
+        # Every vertex on the circle, the ring closed, no edge jumping around the map.
+        np.testing.assert_allclose(dist_km(c_lat, c_lon, ring_la, ring_lo), c_r, rtol=1e-9)
+        assert ring_la[-1] == ring_la[0]
+        assert (ring_lo[-1] - ring_lo[0]) % 360.0 == 0.0
+        assert np.all(np.abs(np.diff(ring_lo)) < 180.0)
+        sag, bulge = _true_sag(c_lat, c_lon, c_r, ring_la, ring_lo)
+        assert outer[k] >= sag > 0.0
+        assert inner[k] >= bulge
+        if abs(c_lat) <= 30.0 and n >= 16:
+            assert outer[k] <= 1.35 * sag, (k, outer[k], sag)
+    assert inner[4] <= 2.5 * _true_sag(60.0, 0.0, 5000.0, *_ring(la, lo, start, 4))[1]
+
+
+def _ring(la: Arr, lo: Arr, start: Arr, k: int) -> tuple[Arr, Arr]:
+    return la[start[k] : start[k + 1]], lo[start[k] : start[k + 1]]
+
+
+def test_rings_through_a_pole_or_around_the_centre_are_not_certified() -> None:
+    """An edge reaching a pole (where a straight lon/lat line is no curve of bounded
+    curvature) and an outer ring whose edges may reach the centre get no finite bound;
+    an inscribed ring whose edges may reach the far side (pi b**2/a) neither."""
+    from chiploc.solver._geodesy import _dips_km, _rings
+
+    to_pole = float(dist_km(80.0, 0.0, 90.0, 0.0))  # the first vertex (azimuth 0) at the pole
+    cases = [(80.0, 0.0, to_pole, 32), (0.0, 0.0, 50.0, 2), (0.0, 0.0, 19_000.0, 3)]
+    lat = np.array([c[0] for c in cases])
+    lon = np.array([c[1] for c in cases])
+    r = np.array([c[2] for c in cases])
+    count = np.array([c[3] for c in cases], dtype=np.intp)
+    az = np.concatenate([np.linspace(0.0, 360.0, n, endpoint=False) for n in count])
+    la, lo, start = _rings(lat, lon, r, az, count)
+    assert float(np.abs(la[: start[1]]).max()) == 90.0  # the ring passes over the pole
+    outer = _dips_km(la, lo, start, r, False)
+    inner = _dips_km(la, lo, start, r, True)
+    assert np.isinf(outer[0])
+    assert np.isinf(inner[0])
+    assert np.isinf(outer[1])  # two vertices 100 km apart: the edges cross the centre
+    assert np.isfinite(inner[1])
+    assert np.isinf(inner[2])
+
+
+@pytest.mark.parametrize(
+    ("lat", "radius"),
+    [(0.0, 1.0), (20.0, 100.0), (45.0, 1000.0), (0.0, 3000.0), (-20.0, 3000.0), (30.0, 0.1)],
+)
+def test_disks_have_about_the_vertices_their_sag_needs(lat: float, radius: float) -> None:
+    """A border that sags 0.1 % of R between vertices needs edges of sqrt(8 * 0.1 % * R /
+    kappa) (kappa the circle's geodesic curvature, cot(R/6371)/6371 on a sphere): about 70
+    edges in low and middle latitudes (lon/lat edges curve more near the poles). Polygons
+    hold no more than a quarter above that (their size is what every intersection and
+    margin pays for)."""
+    s = 6371.0
+    kappa = 1.0 / (s * math.tan(radius / s))
+    need = 2 * math.pi * s * math.sin(radius / s) / math.sqrt(8e-3 * radius / kappa)
+    for disk in (geodesic_disk(lat, 30.0, radius), inscribed_disk(lat, 30.0, radius)):
+        n = len(shapely.get_coordinates(disk)) - 1
+        assert n <= 1.25 * need + 4, (n, need)
