@@ -212,6 +212,10 @@ DISKS = [
     (-33.9, 151.2, 2.0),
     (-33.9, 151.2, 1500.0),
     (-33.9, 151.2, 19_500.0),
+    (-90.0, -180.0, 1500.0),  # a ring around the pole drawn from -180 to 180 exactly
+    (-89.0, -180.0, 1500.0),
+    (0.5, 30.0, 9990.0),  # just north of the equator: holds the north pole only
+    (-0.5, 30.0, 9990.0),
 ]
 
 
@@ -324,23 +328,31 @@ def _check_inscribed(lat: float, lon: float, radius: float) -> None:
         assert float(dist_km(lat, lon, bl, bo).min()) >= radius * (1 - 3e-3) - 0.02
 
 
-def test_disks_of_every_size_at_once_equal_the_disks_one_by_one() -> None:
+@pytest.mark.parametrize(
+    ("lat", "lon", "r"),
+    [
+        ([10.0, -89.0, 60.0, 0.0, 35.0], [20.0, 0.0, 179.5, -180.0, 139.7],
+         [12_000.0, 300.0, 900.0, 0.5, 40.0]),
+        # Rings around a pole next to small rings: drawn from other longitudes.
+        ([0.0, -90.0, 10.0, 90.0, -89.0], [170.0, -180.0, -175.0, 0.0, -180.0],
+         [10.0, 1500.0, 50.0, 1800.0, 2000.0]),
+    ],
+)  # fmt: skip
+def test_disks_of_every_size_at_once_equal_the_disks_one_by_one(
+    lat: list[float], lon: list[float], r: list[float]
+) -> None:
     """The batch is the same set of disks: each holds its own circle and not the others'."""
-    lat = np.array([10.0, -89.0, 60.0, 0.0, 35.0])
-    lon = np.array([20.0, 0.0, 179.5, -180.0, 139.7])
-    r = np.array([12_000.0, 300.0, 900.0, 0.5, 40.0])
-    disks = geodesic_disks(lat, lon, r)
+    la, lo, rr = np.array(lat), np.array(lon), np.array(r)
+    disks = geodesic_disks(la, lo, rr)
     assert len(disks) == 5
     for k, disk in enumerate(disks):
-        la, lo = _on_circle(float(lat[k]), float(lon[k]), float(r[k]), n=360)
-        assert _inside(disk, la, lo).all()
-        ratio = polygon_area_km2(disk) / polygon_area_km2(
-            geodesic_disk(float(lat[k]), float(lon[k]), float(r[k]))
-        )
-        assert ratio == pytest.approx(1.0, abs=1e-9)
+        c_la, c_lo = _on_circle(lat[k], lon[k], r[k], n=360)
+        assert _inside(disk, c_la, c_lo).all()
+        alone = geodesic_disk(lat[k], lon[k], r[k])
+        assert polygon_area_km2(disk) / polygon_area_km2(alone) == pytest.approx(1.0, abs=1e-9)
         for j in range(5):
             if j != k and dist_km(lat[k], lon[k], lat[j], lon[j]) > r[k] * 1.01 + r[j] + 1:
-                assert not _inside(disk, lat[j : j + 1], lon[j : j + 1]).any()
+                assert not _inside(disk, la[j : j + 1], lo[j : j + 1]).any()
 
 
 def test_degenerate_and_whole_earth_radii() -> None:
@@ -370,6 +382,9 @@ def test_disk_arguments_that_are_no_disk_are_refused() -> None:
         geodesic_disks([0.0, 1.0], [0.0], [1.0, 1.0])
     with pytest.raises(ValueError, match="radius_km must be >= 0"):
         geodesic_disks([0.0, 1.0], [0.0, 1.0], [1.0, math.nan])
+    # The message names the radius that is wrong, not a valid one before it.
+    with pytest.raises(ValueError, match=r"radius_km must be >= 0, got -2\.0$"):
+        geodesic_disks([0.0, 1.0, 2.0], [0.0, 1.0, 2.0], [0.0, 0.5, -2.0])
     for bad in (0.0, -1.0, math.inf, math.nan):
         with pytest.raises(ValueError, match="finite and > 0"):
             inscribed_disk(0.0, 0.0, bad)
@@ -455,6 +470,12 @@ def test_polygon_area_of_mixed_and_empty_geometries() -> None:
     three = shapely.GeometryCollection([line, square, shapely.Point(3, 3), far])
     want = _proj_area_km2(square) + _proj_area_km2(far)
     assert polygon_area_km2(three) == pytest.approx(want, rel=1e-6)
+    holed = Polygon(
+        [(30.0, 50.0), (31.0, 50.0), (31.0, 51.0), (30.0, 51.0)],
+        [[(30.2, 50.2), (30.8, 50.2), (30.8, 50.8), (30.2, 50.8)]],
+    )
+    after_nothing = shapely.GeometryCollection([Polygon(), line, holed])
+    assert polygon_area_km2(after_nothing) == pytest.approx(_proj_area_km2(holed), rel=1e-6)
     assert polygon_area_km2(Polygon()) == 0.0
     assert polygon_area_km2(shapely.GeometryCollection([line])) == 0.0
     assert polygon_area_km2(MultiPolygon()) == 0.0
