@@ -268,6 +268,13 @@ def test_inscribed_disks_of_nearly_a_hemisphere(lat: float, lon: float, radius: 
     _check_inscribed(lat, lon, radius)
 
 
+@pytest.mark.parametrize("radius", [19_985.0, 19_989.9])
+def test_circumscribed_disks_just_short_of_the_whole_earth(radius: float) -> None:
+    """Past 19,990 km the disk is the whole Earth; just short of it, a certified ring
+    around the antipode, which must hold no point within R."""
+    _check_circumscribed(12.0, -70.0, radius)
+
+
 def _check_circumscribed(lat: float, lon: float, radius: float) -> None:
     disk = geodesic_disk(lat, lon, radius)
     assert disk.is_valid
@@ -371,6 +378,37 @@ def test_degenerate_and_whole_earth_radii() -> None:
     near_all = geodesic_disk(30.0, 40.0, 19_800.0)
     assert not _inside(near_all, np.array([-30.0]), np.array([-140.0])).any()
     assert _inside(near_all, np.array([-30.0, 89.0, -89.0]), np.array([-100.0, 0.0, 0.0])).all()
+
+
+@pytest.mark.parametrize("radius", [1e-5, 2e-5, 5e-5, 19_950.0, 20_000.0])
+def test_inscribed_disks_too_small_or_too_large_to_certify_still_hold_only_their_points(
+    radius: float,
+) -> None:
+    """Below a few cm, and beyond pi b**2/a (~19,904 km, where the distance from the
+    centre is no longer smooth), a ring cannot be certified: the inner disk may be empty,
+    but never holds a point farther than R."""
+    lat, lon = 12.0, -70.0
+    inner = inscribed_disk(lat, lon, radius)
+    if inner.is_empty:
+        return
+    bl, bo = _border_points(inner)
+    assert float(dist_km(lat, lon, bl, bo).max(initial=0.0)) <= radius
+    rng = np.random.default_rng(11)
+    xmin, ymin, xmax, ymax = inner.bounds
+    x, y = rng.uniform(xmin, xmax, 4000), rng.uniform(ymin, ymax, 4000)
+    held = _inside(inner, y, x)
+    assert float(dist_km(lat, lon, y[held], x[held]).max(initial=0.0)) <= radius
+
+
+def test_the_disk_cache_stays_within_its_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """However many disks are asked for, two at a time, the cache never holds more than
+    its limit (memory stays bounded in a long-running verifier)."""
+    from chiploc.solver import _geodesy
+
+    monkeypatch.setattr(_geodesy, "_DISK_CACHE_SIZE", 3)
+    for k in range(6):
+        geodesic_disks([10.0, 20.0], [float(k), float(k)], [50.0, 60.0])
+        assert len(_geodesy._DISK_CACHE) <= 3
 
 
 def test_disk_arguments_that_are_no_disk_are_refused() -> None:
