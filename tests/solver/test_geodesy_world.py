@@ -416,7 +416,10 @@ def test_disk_arguments_that_are_no_disk_are_refused() -> None:
         geodesic_disk(0.0, 180.5, 10.0)
     with pytest.raises(ValueError, match="coordinates out of range"):
         geodesic_disks([0.0, -90.5], [0.0, 0.0], [1.0, 1.0])
-    with pytest.raises(ValueError, match="same length"):
+    for lat, lon in ((90.5, 0.0), (-90.5, 0.0), (0.0, -180.5), (0.0, 180.5)):
+        with pytest.raises(ValueError, match="coordinates out of range"):
+            geodesic_disk(lat, lon, 10.0)
+    with pytest.raises(ValueError, match=r"^lat, lon and radius_km must have the same length$"):
         geodesic_disks([0.0, 1.0], [0.0], [1.0, 1.0])
     with pytest.raises(ValueError, match="radius_km must be >= 0"):
         geodesic_disks([0.0, 1.0], [0.0, 1.0], [1.0, math.nan])
