@@ -564,6 +564,7 @@ RINGS = [
     (5.0, 100.0, 5000.0, 256),
     (60.0, 0.0, 5000.0, 64),
     (-20.0, -70.0, 300.0, 9),
+    (10.0, 40.0, 15_000.0, 256),  # beyond a quarter meridian: the distance is concave there
 ]
 
 
@@ -600,7 +601,7 @@ def test_rings_are_certified_by_bounds_the_real_edges_keep_and_nearly_reach() ->
         sag, bulge = _true_sag(c_lat, c_lon, c_r, ring_la, ring_lo)
         assert outer[k] >= sag > 0.0
         assert inner[k] >= bulge
-        if abs(c_lat) <= 30.0 and n >= 16:
+        if abs(c_lat) <= 30.0 and n >= 16 and c_r < 10_000.0:
             assert outer[k] <= 1.35 * sag, (k, outer[k], sag)
     assert inner[4] <= 2.5 * _true_sag(60.0, 0.0, 5000.0, *_ring(la, lo, start, 4))[1]
 
