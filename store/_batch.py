@@ -26,9 +26,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from chiploc.common.canonical import canonical_json
+from chiploc.common.canonical import canonical_json, parse_json_strict
 from chiploc.common.errors import DecodeError, IntegrityError, StoreError
 from chiploc.store._audit import GENESIS_HASH_HEX, AuditEntry, audit_entry_hash
+from chiploc.store._mesh import MeshFlagRecord, MeshMinimum, MeshRoundRecord
 from chiploc.store._records import (
     MODELS,
     VERDICTS,
@@ -51,6 +52,10 @@ __all__ = [
     "batch_result",
     "chain_audit",
     "check_evidence",
+    "mesh_flag_details_json",
+    "mesh_flag_from_row",
+    "mesh_minima_from_rows",
+    "mesh_round_from_row",
     "new_audit_items",
     "plan_rounds",
     "plan_verdicts",
@@ -285,3 +290,71 @@ def batch_result(
         audit_entries=audit_entries,
         rows_written=len(new_rounds) + len(new_verdicts) + evidence_rows + audit_entries,
     )
+
+
+# -- mesh rows (both backends) ----------------------------------------------------------
+
+
+def _bytes_only(value: object) -> bytes:
+    """A mesh row's bytes column: exactly bytes (unlike :func:`as_bytes`, nothing converted)."""
+    if isinstance(value, bytes):
+        return value
+    raise ValueError(f"expected bytes, got {type(value).__name__}")
+
+
+def mesh_round_from_row(r: Sequence[Any]) -> MeshRoundRecord:
+    with row_guard("mesh_rounds", r[0]):
+        return MeshRoundRecord(
+            mesh_round_id=r[0],
+            digest_hex=r[1],
+            landmark_id=r[2],
+            peer_id=r[3],
+            min_rtt_ns=r[4],
+            overhead_ns=r[5],
+            received_at_unix_ns=r[6],
+            raw=_bytes_only(r[7]),
+        )
+
+
+def mesh_flag_from_row(r: Sequence[Any]) -> MeshFlagRecord:
+    with row_guard("mesh_flags", r[0]):
+        return MeshFlagRecord(
+            flag_id=r[0],
+            landmark_id=r[1],
+            action=r[2],
+            details=parse_json_strict(_bytes_only(r[3]), what="mesh flag details"),
+            recorded_at_unix_ns=r[4],
+        )
+
+
+def mesh_minima_from_rows(rows: Sequence[Sequence[Any]]) -> list[MeshMinimum]:
+    """Each (landmark, peer)'s minimum from ranked mesh_rounds rows (rank 1 only), sorted."""
+    return [
+        MeshMinimum(
+            landmark_id=r[0],
+            peer_id=r[1],
+            min_rtt_ns=int(r[2]),
+            overhead_ns=int(r[3]),
+            digest_hex=r[4],
+            rounds=int(r[5]),
+        )
+        for r in sorted(rows, key=lambda r: (r[0], r[1]))
+        if r[6] == 1
+    ]
+
+
+def mesh_flag_details_json(
+    landmark_id: str, action: str, details: Mapping[str, object], now_unix_ns: int
+) -> bytes:
+    """Check a mesh flag before it is written; its details as canonical JSON."""
+    try:
+        MeshFlagRecord(
+            flag_id=1,
+            landmark_id=landmark_id,
+            action=action,
+            details=details,
+            recorded_at_unix_ns=now_unix_ns,
+        )
+        return canonical_json(dict(details))
+    except (TypeError, ValueError) as e:
+        raise StoreError(f"mesh flag not stored: {e}", reason="bad_record") from e

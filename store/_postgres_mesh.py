@@ -16,6 +16,12 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from chiploc.common.canonical import canonical_json, parse_json_strict, sha256_hex
 from chiploc.common.errors import StoreError
+from chiploc.store._batch import (
+    mesh_flag_details_json,
+    mesh_flag_from_row,
+    mesh_minima_from_rows,
+    mesh_round_from_row,
+)
 from chiploc.store._mesh import (
     MeshFlagRecord,
     MeshMinimum,
@@ -25,7 +31,6 @@ from chiploc.store._mesh import (
     mesh_flag_audit_payload,
     mesh_round_audit_payload,
 )
-from chiploc.store._sqlite_mesh import _flag_from_row, _mesh_from_row
 
 if TYPE_CHECKING:
     import psycopg
@@ -101,7 +106,7 @@ class PostgresMeshMixin(MeshViewsMixin):
                 (digest,),
             ).fetchone()
             if existing is not None:
-                return _mesh_from_row(tuple(existing)), False
+                return mesh_round_from_row(tuple(existing)), False
             row = conn.execute(
                 "INSERT INTO mesh_rounds (digest, landmark_id, peer_id, min_rtt_ns, "
                 "overhead_ns, received_at_unix_ns, raw) VALUES (%s, %s, %s, %s, %s, %s, %s) "
@@ -143,7 +148,7 @@ class PostgresMeshMixin(MeshViewsMixin):
             (),
             "mesh_round_id",
         ):
-            yield _mesh_from_row(tuple(r))
+            yield mesh_round_from_row(tuple(r))
 
     def mesh_minimums(self, *, received_after_unix_ns: int = -(2**63)) -> list[MeshMinimum]:
         rows = self._run(
@@ -158,18 +163,7 @@ class PostgresMeshMixin(MeshViewsMixin):
             ).fetchall(),
             write=False,
         )
-        return [
-            MeshMinimum(
-                landmark_id=r[0],
-                peer_id=r[1],
-                min_rtt_ns=int(r[2]),
-                overhead_ns=int(r[3]),
-                digest_hex=r[4],
-                rounds=int(r[5]),
-            )
-            for r in sorted(rows, key=lambda r: (r[0], r[1]))
-            if r[6] == 1
-        ]
+        return mesh_minima_from_rows(rows)
 
     def add_mesh_flag(
         self,
@@ -179,17 +173,7 @@ class PostgresMeshMixin(MeshViewsMixin):
         details: Mapping[str, object],
         now_unix_ns: int,
     ) -> MeshFlagRecord:
-        try:
-            MeshFlagRecord(
-                flag_id=1,
-                landmark_id=landmark_id,
-                action=action,
-                details=details,
-                recorded_at_unix_ns=now_unix_ns,
-            )
-            details_json = canonical_json(dict(details))
-        except (TypeError, ValueError) as e:
-            raise StoreError(f"mesh flag not stored: {e}", reason="bad_record") from e
+        details_json = mesh_flag_details_json(landmark_id, action, details, now_unix_ns)
 
         def tx(conn: psycopg.Connection[Any]) -> MeshFlagRecord:
             row = conn.execute(
@@ -219,4 +203,4 @@ class PostgresMeshMixin(MeshViewsMixin):
             (),
             "flag_id",
         ):
-            yield _flag_from_row(tuple(r))
+            yield mesh_flag_from_row(tuple(r))

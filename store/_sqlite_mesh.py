@@ -10,12 +10,17 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
-from chiploc.common.canonical import canonical_json, parse_json_strict, sha256_hex
+from chiploc.common.canonical import parse_json_strict, sha256_hex
 from chiploc.common.errors import StoreError
 from chiploc.store._audit import AuditEntry
-from chiploc.store._batch import row_guard
+from chiploc.store._batch import (
+    mesh_flag_details_json,
+    mesh_flag_from_row,
+    mesh_minima_from_rows,
+    mesh_round_from_row,
+)
 from chiploc.store._mesh import (
     MeshFlagRecord,
     MeshMinimum,
@@ -69,7 +74,7 @@ class SqliteMeshMixin(MeshViewsMixin):
         with self._write() as c:
             existing = c.execute(_MESH_SELECT + " WHERE digest = ?", (digest,)).fetchone()
             if existing is not None:
-                return _mesh_from_row(existing), False
+                return mesh_round_from_row(existing), False
             cur = c.execute(
                 "INSERT INTO mesh_rounds (digest, landmark_id, peer_id, min_rtt_ns, overhead_ns, "
                 "received_at_unix_ns, raw) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -107,7 +112,7 @@ class SqliteMeshMixin(MeshViewsMixin):
             cur = c.execute(_MESH_SELECT + " ORDER BY mesh_round_id")
             while rows := cur.fetchmany(_BATCH):
                 for row in rows:
-                    yield _mesh_from_row(row)
+                    yield mesh_round_from_row(row)
 
     def mesh_minimums(self, *, received_after_unix_ns: int = -(2**63)) -> list[MeshMinimum]:
         with self._read("mesh minimums") as c:
@@ -119,18 +124,7 @@ class SqliteMeshMixin(MeshViewsMixin):
                 "FROM mesh_rounds WHERE min_rtt_ns IS NOT NULL AND received_at_unix_ns > ?",
                 (received_after_unix_ns,),
             ).fetchall()
-        return [
-            MeshMinimum(
-                landmark_id=r[0],
-                peer_id=r[1],
-                min_rtt_ns=int(r[2]),
-                overhead_ns=int(r[3]),
-                digest_hex=r[4],
-                rounds=int(r[5]),
-            )
-            for r in sorted(rows, key=lambda r: (r[0], r[1]))
-            if r[6] == 1
-        ]
+        return mesh_minima_from_rows(rows)
 
     def add_mesh_flag(
         self,
@@ -140,17 +134,7 @@ class SqliteMeshMixin(MeshViewsMixin):
         details: Mapping[str, object],
         now_unix_ns: int,
     ) -> MeshFlagRecord:
-        try:
-            MeshFlagRecord(
-                flag_id=1,
-                landmark_id=landmark_id,
-                action=action,
-                details=details,
-                recorded_at_unix_ns=now_unix_ns,
-            )
-            details_json = canonical_json(dict(details))
-        except (TypeError, ValueError) as e:
-            raise StoreError(f"mesh flag not stored: {e}", reason="bad_record") from e
+        details_json = mesh_flag_details_json(landmark_id, action, details, now_unix_ns)
         with self._write() as c:
             cur = c.execute(
                 "INSERT INTO mesh_flags (landmark_id, action, details, recorded_at_unix_ns) "
@@ -181,35 +165,4 @@ class SqliteMeshMixin(MeshViewsMixin):
             )
             while rows := cur.fetchmany(_BATCH):
                 for row in rows:
-                    yield _flag_from_row(row)
-
-
-def _as_bytes(value: object) -> bytes:
-    if isinstance(value, bytes):
-        return value
-    raise ValueError(f"expected bytes, got {type(value).__name__}")
-
-
-def _mesh_from_row(r: tuple[Any, ...]) -> MeshRoundRecord:
-    with row_guard("mesh_rounds", r[0]):
-        return MeshRoundRecord(
-            mesh_round_id=r[0],
-            digest_hex=r[1],
-            landmark_id=r[2],
-            peer_id=r[3],
-            min_rtt_ns=r[4],
-            overhead_ns=r[5],
-            received_at_unix_ns=r[6],
-            raw=_as_bytes(r[7]),
-        )
-
-
-def _flag_from_row(r: tuple[Any, ...]) -> MeshFlagRecord:
-    with row_guard("mesh_flags", r[0]):
-        return MeshFlagRecord(
-            flag_id=r[0],
-            landmark_id=r[1],
-            action=r[2],
-            details=parse_json_strict(_as_bytes(r[3]), what="mesh flag details"),
-            recorded_at_unix_ns=r[4],
-        )
+                    yield mesh_flag_from_row(row)
