@@ -36,6 +36,9 @@ from chiploc.store._records import (
     BatchResult,
     BatchRound,
     BatchVerdict,
+    ChipRecord,
+    EnrolmentRecord,
+    LandmarkRecord,
     RoundRecord,
     VerdictRecord,
     prepare_round,
@@ -52,6 +55,9 @@ __all__ = [
     "batch_result",
     "chain_audit",
     "check_evidence",
+    "chip_from_row",
+    "enrolment_from_row",
+    "landmark_from_row",
     "mesh_flag_details_json",
     "mesh_flag_from_row",
     "mesh_minima_from_rows",
@@ -124,6 +130,41 @@ def verdict_from_row(r: Sequence[Any], evidence: tuple[str, ...]) -> VerdictReco
             evidence=evidence,
             issued_at_unix_ns=r[8],
             verdict_round=r[9],
+        )
+
+
+def landmark_from_row(r: Sequence[Any]) -> LandmarkRecord:
+    with row_guard("landmarks", r[0]):
+        return LandmarkRecord(
+            landmark_id=r[0],
+            lat=r[1],
+            lon=r[2],
+            operator=r[3],
+            public_key=as_bytes(r[4]),
+            revoked=bool(r[5]),
+        )
+
+
+def chip_from_row(r: Sequence[Any]) -> ChipRecord:
+    with row_guard("chips", r[0]):
+        return ChipRecord(
+            chip_id=r[0], region_spec=r[1], public_key=as_bytes(r[2]), revoked=bool(r[3])
+        )
+
+
+def enrolment_from_row(r: Sequence[Any]) -> EnrolmentRecord:
+    with row_guard("enrolments", r[0]):
+        details = parse_json_strict(as_bytes(r[5]), what="enrolment details")
+        if not isinstance(details, dict):
+            raise ValueError("details is not a JSON object")
+        return EnrolmentRecord(
+            enrolment_id=int(r[0]),
+            role=r[1],
+            identity_id=r[2],
+            public_key=as_bytes(r[3]),
+            revoked=bool(r[4]),
+            details=details,
+            recorded_at_unix_ns=int(r[6]),
         )
 
 

@@ -37,7 +37,7 @@ import psycopg
 import psycopg_pool
 from psycopg import sql
 
-from chiploc.common.canonical import canonical_json, parse_json_strict
+from chiploc.common.canonical import canonical_json
 from chiploc.common.errors import StoreError, StoreUnavailable
 from chiploc.store._audit import AuditEntry
 from chiploc.store._batch import (
@@ -46,12 +46,14 @@ from chiploc.store._batch import (
     batch_result,
     chain_audit,
     check_evidence,
+    chip_from_row,
+    enrolment_from_row,
+    landmark_from_row,
     new_audit_items,
     plan_rounds,
     plan_verdicts,
     prepare_batch,
     round_from_row,
-    row_guard,
     verdict_from_row,
 )
 from chiploc.store._postgres_mesh import PostgresMeshMixin
@@ -481,20 +483,7 @@ class PostgresStore(PostgresMeshMixin):
             ).fetchall(),
             write=False,
         )
-        out = []
-        for r in rows:
-            with row_guard("landmarks", r[0]):
-                out.append(
-                    LandmarkRecord(
-                        landmark_id=r[0],
-                        lat=r[1],
-                        lon=r[2],
-                        operator=r[3],
-                        public_key=bytes(r[4]),
-                        revoked=bool(r[5]),
-                    )
-                )
-        return out
+        return [landmark_from_row(r) for r in rows]
 
     def chips(self) -> list[ChipRecord]:
         rows = self._run(
@@ -504,18 +493,7 @@ class PostgresStore(PostgresMeshMixin):
             ).fetchall(),
             write=False,
         )
-        out = []
-        for r in rows:
-            with row_guard("chips", r[0]):
-                out.append(
-                    ChipRecord(
-                        chip_id=r[0],
-                        region_spec=r[1],
-                        public_key=bytes(r[2]),
-                        revoked=bool(r[3]),
-                    )
-                )
-        return out
+        return [chip_from_row(r) for r in rows]
 
     def enrolments(self) -> Iterator[EnrolmentRecord]:
         for r in self._paged(
@@ -525,19 +503,7 @@ class PostgresStore(PostgresMeshMixin):
             (),
             "enrolment_id",
         ):
-            with row_guard("enrolments", r[0]):
-                details = parse_json_strict(str(r[5]).encode(), what="enrolment details")
-                if not isinstance(details, dict):
-                    raise ValueError("details is not a JSON object")
-                yield EnrolmentRecord(
-                    enrolment_id=int(r[0]),
-                    role=r[1],
-                    identity_id=r[2],
-                    public_key=bytes(r[3]),
-                    revoked=bool(r[4]),
-                    details=details,
-                    recorded_at_unix_ns=int(r[6]),
-                )
+            yield enrolment_from_row(r)
 
     def _paged(
         self, what: str, query: str, params: tuple[Any, ...], key: str

@@ -25,7 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, TypeVar
 
-from chiploc.common.canonical import canonical_json, parse_json_strict
+from chiploc.common.canonical import canonical_json
 from chiploc.common.errors import StoreError
 from chiploc.store._audit import AuditEntry, next_audit_entry
 from chiploc.store._batch import (
@@ -35,12 +35,14 @@ from chiploc.store._batch import (
     batch_result,
     chain_audit,
     check_evidence,
+    chip_from_row,
+    enrolment_from_row,
+    landmark_from_row,
     new_audit_items,
     plan_rounds,
     plan_verdicts,
     prepare_batch,
     round_from_row,
-    row_guard,
     verdict_from_row,
 )
 from chiploc.store._records import (
@@ -394,38 +396,14 @@ class SqliteStore(SqliteMeshMixin):
                 "SELECT landmark_id, lat, lon, operator, public_key, revoked FROM landmarks "
                 "ORDER BY landmark_id"
             ).fetchall()
-        out = []
-        for r in rows:
-            with row_guard("landmarks", r[0]):
-                out.append(
-                    LandmarkRecord(
-                        landmark_id=r[0],
-                        lat=r[1],
-                        lon=r[2],
-                        operator=r[3],
-                        public_key=as_bytes(r[4]),
-                        revoked=bool(r[5]),
-                    )
-                )
-        return out
+        return [landmark_from_row(r) for r in rows]
 
     def chips(self) -> list[ChipRecord]:
         with self._read("chips") as c:
             rows = c.execute(
                 "SELECT chip_id, region_spec, public_key, revoked FROM chips ORDER BY chip_id"
             ).fetchall()
-        out = []
-        for r in rows:
-            with row_guard("chips", r[0]):
-                out.append(
-                    ChipRecord(
-                        chip_id=r[0],
-                        region_spec=r[1],
-                        public_key=as_bytes(r[2]),
-                        revoked=bool(r[3]),
-                    )
-                )
-        return out
+        return [chip_from_row(r) for r in rows]
 
     def enrolments(self) -> Iterator[EnrolmentRecord]:
         with self._read("enrolments") as c:
@@ -435,19 +413,7 @@ class SqliteStore(SqliteMeshMixin):
             )
             while rows := cur.fetchmany(_BATCH):
                 for r in rows:
-                    with row_guard("enrolments", r[0]):
-                        details = parse_json_strict(as_bytes(r[5]), what="enrolment details")
-                        if not isinstance(details, dict):
-                            raise ValueError("details is not a JSON object")
-                        yield EnrolmentRecord(
-                            enrolment_id=r[0],
-                            role=r[1],
-                            identity_id=r[2],
-                            public_key=as_bytes(r[3]),
-                            revoked=bool(r[4]),
-                            details=details,
-                            recorded_at_unix_ns=r[6],
-                        )
+                    yield enrolment_from_row(r)
 
     # rounds -------------------------------------------------------------
     def add_round(self, report: ReportLike, *, received_at_unix_ns: int) -> RoundInsert:
