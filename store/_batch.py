@@ -26,10 +26,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from chiploc.common.canonical import canonical_json, parse_json_strict
+from chiploc.common.canonical import canonical_json, parse_json_strict, sha256_hex
 from chiploc.common.errors import DecodeError, IntegrityError, StoreError
 from chiploc.store._audit import GENESIS_HASH_HEX, AuditEntry, audit_entry_hash
-from chiploc.store._mesh import MeshFlagRecord, MeshMinimum, MeshRoundRecord
+from chiploc.store._mesh import MeshFlagRecord, MeshMinimum, MeshReportLike, MeshRoundRecord
 from chiploc.store._records import (
     MODELS,
     VERDICTS,
@@ -66,6 +66,7 @@ __all__ = [
     "plan_rounds",
     "plan_verdicts",
     "prepare_batch",
+    "prepare_mesh_round",
     "round_from_row",
     "row_guard",
     "verdict_from_row",
@@ -341,6 +342,35 @@ def _bytes_only(value: object) -> bytes:
     if isinstance(value, bytes):
         return value
     raise ValueError(f"expected bytes, got {type(value).__name__}")
+
+
+#: Both backends store integers as signed 64-bit.
+_I64_MAX = 2**63 - 1
+
+
+def prepare_mesh_round(report: MeshReportLike, *, received_at_unix_ns: int) -> MeshRoundRecord:
+    """The mesh round to store for ``report`` (id 1 until written), or ``bad_record``."""
+    raw = bytes(report.raw)
+    try:
+        candidate = MeshRoundRecord(
+            mesh_round_id=1,
+            digest_hex=sha256_hex(raw),
+            landmark_id=report.landmark_id,
+            peer_id=report.chip_id,
+            min_rtt_ns=report.min_rtt_ns,
+            overhead_ns=report.overhead_lower_bound_ns,
+            received_at_unix_ns=received_at_unix_ns,
+            raw=raw,
+        )
+        for name, value in (
+            ("min_rtt_ns", candidate.min_rtt_ns or 0),
+            ("overhead_ns", candidate.overhead_ns),
+        ):
+            if value > _I64_MAX:
+                raise ValueError(f"{name} out of range")
+    except ValueError as e:
+        raise StoreError(f"mesh round not stored: {e}", reason="bad_record") from e
+    return candidate
 
 
 def mesh_round_from_row(r: Sequence[Any]) -> MeshRoundRecord:

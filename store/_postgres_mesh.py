@@ -14,13 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from chiploc.common.canonical import canonical_json, parse_json_strict, sha256_hex
-from chiploc.common.errors import StoreError
+from chiploc.common.canonical import canonical_json, parse_json_strict
 from chiploc.store._batch import (
     mesh_flag_details_json,
     mesh_flag_from_row,
     mesh_minima_from_rows,
     mesh_round_from_row,
+    prepare_mesh_round,
 )
 from chiploc.store._mesh import (
     MeshFlagRecord,
@@ -40,7 +40,6 @@ if TYPE_CHECKING:
 __all__ = ["PostgresMeshMixin"]
 
 _T = TypeVar("_T")
-_I64_MAX: Final = 2**63 - 1
 _MESH_COLS: Final = (
     "mesh_round_id, digest, landmark_id, peer_id, min_rtt_ns, overhead_ns, received_at_unix_ns, raw"
 )
@@ -78,27 +77,8 @@ class PostgresMeshMixin(MeshViewsMixin):
     def add_mesh_round(
         self, report: MeshReportLike, *, received_at_unix_ns: int
     ) -> tuple[MeshRoundRecord, bool]:
-        raw = bytes(report.raw)
-        digest = sha256_hex(raw)
-        try:
-            candidate = MeshRoundRecord(
-                mesh_round_id=1,
-                digest_hex=digest,
-                landmark_id=report.landmark_id,
-                peer_id=report.chip_id,
-                min_rtt_ns=report.min_rtt_ns,
-                overhead_ns=report.overhead_lower_bound_ns,
-                received_at_unix_ns=received_at_unix_ns,
-                raw=raw,
-            )
-            for name, value in (
-                ("min_rtt_ns", candidate.min_rtt_ns or 0),
-                ("overhead_ns", candidate.overhead_ns),
-            ):
-                if value > _I64_MAX:
-                    raise ValueError(f"{name} out of range")
-        except ValueError as e:
-            raise StoreError(f"mesh round not stored: {e}", reason="bad_record") from e
+        candidate = prepare_mesh_round(report, received_at_unix_ns=received_at_unix_ns)
+        digest, raw = candidate.digest_hex, candidate.raw
 
         def tx(conn: psycopg.Connection[Any]) -> tuple[MeshRoundRecord, bool]:
             existing = conn.execute(

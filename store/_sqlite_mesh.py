@@ -12,14 +12,14 @@ from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Final
 
-from chiploc.common.canonical import parse_json_strict, sha256_hex
-from chiploc.common.errors import StoreError
+from chiploc.common.canonical import parse_json_strict
 from chiploc.store._audit import AuditEntry
 from chiploc.store._batch import (
     mesh_flag_details_json,
     mesh_flag_from_row,
     mesh_minima_from_rows,
     mesh_round_from_row,
+    prepare_mesh_round,
 )
 from chiploc.store._mesh import (
     MeshFlagRecord,
@@ -56,21 +56,8 @@ class SqliteMeshMixin(MeshViewsMixin):
     def add_mesh_round(
         self, report: MeshReportLike, *, received_at_unix_ns: int
     ) -> tuple[MeshRoundRecord, bool]:
-        raw = bytes(report.raw)
-        digest = sha256_hex(raw)
-        try:
-            candidate = MeshRoundRecord(
-                mesh_round_id=1,
-                digest_hex=digest,
-                landmark_id=report.landmark_id,
-                peer_id=report.chip_id,
-                min_rtt_ns=report.min_rtt_ns,
-                overhead_ns=report.overhead_lower_bound_ns,
-                received_at_unix_ns=received_at_unix_ns,
-                raw=raw,
-            )
-        except ValueError as e:
-            raise StoreError(f"mesh round not stored: {e}", reason="bad_record") from e
+        candidate = prepare_mesh_round(report, received_at_unix_ns=received_at_unix_ns)
+        digest, raw = candidate.digest_hex, candidate.raw
         with self._write() as c:
             existing = c.execute(_MESH_SELECT + " WHERE digest = ?", (digest,)).fetchone()
             if existing is not None:

@@ -72,6 +72,19 @@ def test_minimums_per_direction_and_after_a_time(store: Store) -> None:
         store.add_mesh_round(_mesh(7, "a", "a", 1), received_at_unix_ns=T0)
 
 
+def test_a_mesh_round_beyond_64_bits_is_refused_on_every_backend(store: Store) -> None:
+    """Both databases keep signed 64-bit integers: an RTT of 2**63 ns (292 years) is bad
+    input, refused as such, never an overflow inside the driver; the store keeps working."""
+    for i, (rtt, overhead) in enumerate(((2**63, 0), (5_000_000, 2**63))):
+        with pytest.raises(StoreError) as err:
+            store.add_mesh_round(_mesh(20 + i, "a", "b", rtt, overhead), received_at_unix_ns=T0)
+        assert err.value.reason == "bad_record"
+        assert "out of range" in str(err.value)
+    _, inserted = store.add_mesh_round(_mesh(22, "a", "b", 2**63 - 1), received_at_unix_ns=T0)
+    assert inserted
+    assert [m.min_rtt_ns for m in store.mesh_minimums()] == [2**63 - 1]
+
+
 def test_flag_log_is_append_only_and_latest_wins(store: Store) -> None:
     store.add_mesh_flag("x", action="suspect", details={"pairs": [["a", "x"]]}, now_unix_ns=T0)
     assert set(store.mesh_suspects()) == {"x"}
