@@ -198,6 +198,7 @@ def prepare_batch(
             certificate=v.certificate,
             issued_at_unix_ns=v.issued_at_unix_ns,
             verdict_round=v.verdict_round,
+            result_json=v.result_json,
         )
         for v in verdicts
     ]

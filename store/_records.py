@@ -278,6 +278,12 @@ class BatchVerdict:
 
     With ``verdict_round`` set, (chip, verdict round) is the verdict's key: the
     same pair again is not a second row (a retried batch lands once).
+
+    ``result_json``: ``canonical_json(result)`` when the caller has encoded it already
+    (``verifier.encode_result``, which also gives the certificate its region digest from
+    the same encoding): the store keeps these bytes instead of encoding the result again.
+    They must be that encoding; :func:`prepare_verdict` checks that they name the same
+    chip, verdict, model, proof and region spec as ``result`` (the row's columns).
     """
 
     result: Mapping[str, Any]
@@ -285,11 +291,16 @@ class BatchVerdict:
     certificate: bytes | None
     issued_at_unix_ns: int
     verdict_round: str | None = None
+    result_json: bytes | None = None
 
     def __post_init__(self) -> None:
         _check_int("issued_at_unix_ns", self.issued_at_unix_ns)
         if self.verdict_round is not None:
             _check_id("verdict_round", self.verdict_round)
+        if self.result_json is not None and (
+            not isinstance(self.result_json, bytes) or not self.result_json.startswith(b"{")
+        ):
+            raise StoreError("result_json must be a JSON object's bytes", reason="bad_record")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -336,6 +347,10 @@ def prepare_round(report: ReportLike, *, received_at_unix_ns: int) -> RoundRecor
         raise StoreError(f"round not stored: {e}", reason="bad_record") from e
 
 
+#: The result's keys that are also a verdict row's columns.
+_COLUMN_KEYS: Final = ("target", "verdict", "model", "proof", "region_spec")
+
+
 def prepare_verdict(
     result: Mapping[str, Any],
     *,
@@ -343,12 +358,22 @@ def prepare_verdict(
     certificate: bytes | None,
     issued_at_unix_ns: int,
     verdict_round: str | None = None,
+    result_json: bytes | None = None,
 ) -> VerdictRecord:
     """The row a solve result becomes (``verdict_id`` 1 until the store assigns one).
 
+    ``result_json``: the result's canonical JSON when the caller encoded it already (kept
+    as given after checking that it carries the row's columns: ``"target":<chip>`` and
+    the verdict, model, proof and region spec, each as ``result`` has them).
     Raises StoreError ``bad_record`` for a malformed result.
     """
     try:
+        if result_json is None:
+            result_json = canonical_json(dict(result))
+        else:
+            for key in _COLUMN_KEYS:
+                if b'"%s":%s' % (key.encode(), canonical_json(result[key])) not in result_json:
+                    raise ValueError(f"result_json does not carry the result's {key}")
         return VerdictRecord(
             verdict_id=1,
             chip_id=result["target"],
@@ -356,7 +381,7 @@ def prepare_verdict(
             model=result["model"],
             proof=result["proof"],
             region_spec=result["region_spec"],
-            result_json=canonical_json(dict(result)),
+            result_json=result_json,
             certificate=None if certificate is None else bytes(certificate),
             evidence=tuple(sorted(set(evidence_digests))),
             issued_at_unix_ns=issued_at_unix_ns,

@@ -63,8 +63,10 @@ __all__ = [
     "MAX_CERTIFICATE_BYTES",
     "Certificate",
     "CertificateStatus",
+    "EncodedResult",
     "SignedCertificate",
     "certificate_status",
+    "encode_result",
     "issue_certificate",
     "region_digest_hex",
     "verify_certificate",
@@ -118,6 +120,45 @@ def _unix_s(name: str, value: object) -> int:
 def region_digest_hex(region_geojson: Mapping[str, Any]) -> str:
     """SHA-256 of the canonical JSON of a computed region (GeoJSON geometry)."""
     return sha256_hex(canonical_json(region_geojson))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EncodedResult:
+    """A solve result's canonical JSON (what the store keeps) and the digest of its region's
+    canonical JSON (what its certificate names), from ONE encoding of the region."""
+
+    json: bytes
+    region_digest_hex: str | None
+
+
+#: Stands for the region while the rest of a result is encoded. Should another value of the
+#: result encode to the same bytes, the marker is found twice and the result is encoded
+#: whole instead.
+_REGION_MARK: Final = "\x00chiploc-region\x00"
+_REGION_MARK_JSON: Final = canonical_json(_REGION_MARK)
+
+
+def encode_result(result: Mapping[str, Any]) -> EncodedResult:
+    """``canonical_json(result)`` and ``region_digest_hex(result["region"])``, encoding the
+    region (most of the bytes: its coordinates) once instead of twice.
+
+    Canonical JSON has no whitespace and sorts keys at every level, so a value's encoding
+    does not depend on where it sits: the result encoded with a marker for its region, the
+    marker then replaced by the region's encoding, is byte for byte the result's encoding.
+    """
+    region = result.get("region")
+    if region is None:
+        return EncodedResult(json=canonical_json(dict(result)), region_digest_hex=None)
+    region_json = canonical_json(region)
+    rest = canonical_json({**result, "region": _REGION_MARK})
+    if rest.count(_REGION_MARK_JSON) != 1:  # the marker inside some other value: no splice
+        return EncodedResult(
+            json=canonical_json(dict(result)), region_digest_hex=sha256_hex(region_json)
+        )
+    return EncodedResult(
+        json=rest.replace(_REGION_MARK_JSON, region_json),
+        region_digest_hex=sha256_hex(region_json),
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -305,13 +346,16 @@ def issue_certificate(
     signer: Signer,
     issued_at_unix_s: int,
     validity_s: int = DEFAULT_VALIDITY_S,
+    encoded: EncodedResult | None = None,
 ) -> bytes:
     """Sign a certificate for a solve result; return the canonical file bytes.
 
     ``result`` is a ``solver.SolveResult`` or its ``to_json_dict()``;
     ``authorized_region_digest_hex`` is ``AuthorizedRegion.digest_hex`` of the
     region the chip was judged against; ``evidence_digests`` are the
-    ``digest_hex`` of every report the verdict used.
+    ``digest_hex`` of every report the verdict used. ``encoded``:
+    :func:`encode_result` of the same result, when the caller has it (its region
+    digest is used instead of encoding the region again).
     """
     obj = result if isinstance(result, Mapping) else result.to_json_dict()
     if not isinstance(validity_s, int) or validity_s <= 0:
@@ -319,6 +363,12 @@ def issue_certificate(
     try:
         region = obj["region"]
         margin = obj["margin_km"]
+        if encoded is None:
+            region_digest = None if region is None else region_digest_hex(region)
+        elif (region is None) != (encoded.region_digest_hex is None):
+            raise ValueError("the encoded result is not this result's (region)")
+        else:
+            region_digest = encoded.region_digest_hex
         certificate = Certificate(
             chip_id=obj["target"],
             authorized_region_spec=obj["region_spec"],
@@ -326,7 +376,7 @@ def issue_certificate(
             verdict=obj["verdict"],
             model=obj["model"],
             proof=obj["proof"],
-            region_digest_hex=None if region is None else region_digest_hex(region),
+            region_digest_hex=region_digest,
             margin_km=None if margin is None else float(margin),
             evidence=tuple(sorted(set(evidence_digests))),
             issued_at_unix_s=issued_at_unix_s,

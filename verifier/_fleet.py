@@ -38,7 +38,7 @@ from chiploc.common.errors import ChiplocError, InputError, StoreUnavailable
 from chiploc.protocol import Registry
 from chiploc.solver import Calibration, Model, load_region, prepare_zone
 from chiploc.store import BatchRound, BatchVerdict, Store
-from chiploc.verifier._certificate import DEFAULT_VALIDITY_S, issue_certificate
+from chiploc.verifier._certificate import DEFAULT_VALIDITY_S, encode_result, issue_certificate
 from chiploc.verifier._lazy import LazyVerification
 from chiploc.verifier._pipeline import (
     DEFAULT_MAX_AGE_S,
@@ -319,23 +319,27 @@ class StoreSink:
             for d, lm, c, m in result.accepted
         ]
         issued_s = params.now_unix_ns // _NS_PER_S
-        verdicts = [
-            BatchVerdict(
-                result=chip.result,
-                evidence_digests=chip.evidence_digests,
-                certificate=issue_certificate(
-                    chip.result,
-                    authorized_region_digest_hex=chip.region_digest_hex,
+        verdicts = []
+        for chip in result.chips:
+            encoded = encode_result(chip.result)  # once: the stored row and the certificate
+            verdicts.append(
+                BatchVerdict(
+                    result=chip.result,
+                    result_json=encoded.json,
                     evidence_digests=chip.evidence_digests,
-                    signer=self.signer,
-                    issued_at_unix_s=issued_s,
-                    validity_s=self.validity_s,
-                ),
-                issued_at_unix_ns=params.now_unix_ns,
-                verdict_round=params.round_key,
+                    certificate=issue_certificate(
+                        chip.result,
+                        authorized_region_digest_hex=chip.region_digest_hex,
+                        evidence_digests=chip.evidence_digests,
+                        signer=self.signer,
+                        issued_at_unix_s=issued_s,
+                        validity_s=self.validity_s,
+                        encoded=encoded,
+                    ),
+                    issued_at_unix_ns=params.now_unix_ns,
+                    verdict_round=params.round_key,
+                )
             )
-            for chip in result.chips
-        ]
         return rounds, verdicts
 
 

@@ -357,6 +357,32 @@ def test_failed_batch_leaves_nothing_behind(
     verify_audit(store)
 
 
+def test_pre_encoded_result_lands_as_given_and_a_mismatched_one_is_refused(
+    store: Store, make_report: Callable[..., Any], make_result: Callable[..., Any]
+) -> None:
+    """The verifier encodes a result once (``BatchVerdict.result_json``); the store keeps
+    those bytes, and refuses bytes of another chip's result before writing anything."""
+    from dataclasses import replace
+
+    from chiploc.store import canonical_json
+
+    rounds, verdicts = _batch(make_report, make_result, 6)
+    swapped = [
+        replace(v, result_json=canonical_json(dict(w.result)))
+        for v, w in zip(verdicts, [*verdicts[1:], verdicts[0]], strict=True)
+    ]
+    with pytest.raises(StoreError) as info:
+        store.add_batch(rounds, swapped)
+    assert info.value.reason == "bad_record"
+    assert list(store.rounds()) == []
+    assert store.audit_head() is None
+    encoded = [replace(v, result_json=canonical_json(dict(v.result))) for v in verdicts]
+    assert store.add_batch(rounds, encoded).verdicts_inserted == 3
+    stored = {v.chip_id: v.result_json for v in store.verdicts()}
+    assert stored == {str(v.result["target"]): v.result_json for v in encoded}
+    verify_audit(store)
+
+
 def test_read_only_store_refuses_writes(
     open_backend: Callable[..., Store], make_report: Callable[..., Any]
 ) -> None:

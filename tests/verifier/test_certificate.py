@@ -616,3 +616,43 @@ def test_a_changed_zone_names_both_digests(verifier_key: PrivateKey, registry: R
             _issue(verifier_key), registry, now_unix_s=NOW_S + 1, region_digest_hex="ae" * 32
         )
     assert f"(digest {'ae' * 6}..., certified {AUTH_REGION_DIGEST[:12]}...)" in str(info.value)
+
+
+# -- encoding a result once for its row and its certificate -------------------------------
+
+_json_scalar = (
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+)
+_json_text = st.text() | st.just("\x00chiploc-region\x00")  # the splice's own marker too
+_json = st.recursive(
+    _json_scalar | _json_text,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_json_text, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(extra=st.dictionaries(st.text(max_size=8), _json, max_size=5), region=_json)
+def test_encode_result_is_the_canonical_encoding(extra: dict[str, Any], region: Any) -> None:
+    """Whatever the result holds (the marker text included), the one-pass encoding is the
+    canonical JSON the store keeps and the certificate's region digest is of the region's."""
+    from chiploc.verifier._certificate import encode_result
+
+    result = {**extra, **result_dict(), "region": region}
+    enc = encode_result(result)
+    assert enc.json == canonical_json(result)
+    assert enc.region_digest_hex == (None if region is None else region_digest_hex(region))
+
+
+def test_certificate_from_an_encoded_result_is_the_same_certificate(
+    verifier_key: PrivateKey, registry: Registry
+) -> None:
+    from chiploc.verifier._certificate import encode_result
+
+    for result in (result_dict(), result_dict("UNREACHABLE", region=None, margin_km=None)):
+        assert _issue(verifier_key, result, encoded=encode_result(result)) == _issue(
+            verifier_key, result
+        )
+    # the encoding of another result (one without a region) is refused, not signed
+    with pytest.raises(LocalProtocolError) as info:
+        _issue(verifier_key, result_dict(), encoded=encode_result(result_dict(region=None)))
+    assert info.value.reason == "bad_certificate"
