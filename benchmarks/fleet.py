@@ -62,6 +62,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from chiploc.protocol import Registry
 from chiploc.sim._adaptive import run_adaptive
@@ -170,6 +171,34 @@ def fleet_reports(
 # -- stores -------------------------------------------------------------------------------
 
 
+def _postgres_cpu(url: str) -> dict[int, float]:
+    """CPU seconds used so far by each process of the PostgreSQL server at ``url`` (the
+    postmaster and its children: our backends, WAL writer, checkpointer...), by pid; empty
+    when the server is not on this machine. Deltas are taken per pid (``_cpu_delta``): a
+    backend that lives through a run is counted whole, whatever exits meanwhile."""
+    import psutil  # type: ignore[import-untyped]  # comes with distributed; no stubs
+
+    port = urlsplit(url).port or 5432
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = proc.info["cmdline"] or []
+        if cmd and cmd[0].endswith("postgres") and "-p" in cmd and str(port) in cmd:
+            out: dict[int, float] = {}
+            for p in (proc, *proc.children()):
+                try:
+                    t = p.cpu_times()
+                except psutil.Error:
+                    continue
+                out[p.pid] = t.user + t.system
+            return out
+    return {}
+
+
+def _cpu_delta(before: dict[int, float], after: dict[int, float]) -> float | None:
+    if not after:
+        return None
+    return sum(t - before.get(pid, 0.0) for pid, t in after.items())
+
+
 class _TimedStore:
     """Counts the time spent inside ``add_batch`` (the database's share of a run)."""
 
@@ -222,16 +251,21 @@ def _run(
     signer: Any,
     quiet: bool,
     audit: bool = True,
+    postgres_url: str | None = None,
 ) -> dict[str, Any]:
     timed = _TimedStore(store)
     sink = StoreSink(store=timed, signer=signer)  # type: ignore[arg-type]
     update, stop = _progress(label, quiet)
+    pg0 = {} if postgres_url is None else _postgres_cpu(postgres_url)
     t = time.perf_counter()
+    cpu0 = time.process_time()
     try:
         run = run_fleet(batches, params, executor=executor, sink=sink, progress=update)
     finally:
         stop()
     wall = time.perf_counter() - t
+    driver_cpu = time.process_time() - cpu0
+    pg1 = {} if postgres_url is None else _postgres_cpu(postgres_url)
     chips = len(run.verdicts)
     stored = run.verdicts_written
     audit_s = None
@@ -248,6 +282,8 @@ def _run(
         "audit_s": audit_s,
         "db_s": timed.seconds,
         "rows": timed.rows,
+        "driver_cpu_s": driver_cpu,
+        "postgres_cpu_s": _cpu_delta(pg0, pg1),
     }
 
 
@@ -261,6 +297,7 @@ def _dask_run(
     store: Store,
     signer: Any,
     quiet: bool,
+    postgres_url: str,
 ) -> dict[str, Any]:
     with dask_client(ClusterSpec(workers=workers)) as client:
         client.wait_for_workers(workers)
@@ -271,8 +308,22 @@ def _dask_run(
             client, registry_json=registry_json, authority_public_key=authority_key
         )
         setup_s = time.perf_counter() - t
-        out = _run(label, batches, params, executor, store, signer, quiet, audit=workers == 2)
+        before = client.run(time.process_time)
+        out = _run(
+            label,
+            batches,
+            params,
+            executor,
+            store,
+            signer,
+            quiet,
+            audit=workers == 2,
+            postgres_url=postgres_url,
+        )
         out["worker_setup_s"] = setup_s
+        after = client.run(time.process_time)
+        # Whole worker processes (tasks, (de)serialisation, comms), not only verify_batch.
+        out["worker_process_cpu_s"] = sum(after[w] - before.get(w, 0.0) for w in after)
         rss = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
         out["peak_rss_mb_per_worker"] = max(rss.values()) / 1024
     return out
@@ -361,15 +412,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 store,
                 signer,
                 args.quiet,
+                server,
             )
         r = dask[workers]
         out[f"end_to_end_chips_per_s_dask{workers}_postgres"] = round(r["chips_per_s"], 1)
         if r["audit_s"] is not None:
             out[f"audit_verify_s_dask{workers}_postgres"] = r["audit_s"]
         out[f"worker_setup_s_dask{workers}"] = round(r["worker_setup_s"], 1)
-        out[f"worker_cpu_ms_per_chip_dask{workers}"] = round(
-            1000 * r["run"].worker_cpu_s / len(r["run"].verdicts), 2
+        n = len(r["run"].verdicts)
+        out[f"worker_cpu_ms_per_chip_dask{workers}"] = round(1000 * r["run"].worker_cpu_s / n, 2)
+        out[f"driver_cpu_ms_per_chip_dask{workers}"] = round(1000 * r["driver_cpu_s"] / n, 2)
+        out[f"worker_process_cpu_ms_per_chip_dask{workers}"] = round(
+            1000 * r["worker_process_cpu_s"] / n, 2
         )
+        total = r["worker_process_cpu_s"] + r["driver_cpu_s"]
+        if r["postgres_cpu_s"] is not None:
+            out[f"postgres_cpu_ms_per_chip_dask{workers}"] = round(
+                1000 * r["postgres_cpu_s"] / n, 2
+            )
+            total += r["postgres_cpu_s"]
+        out[f"cpu_ms_per_chip_dask{workers}"] = round(1000 * total / n, 2)
         if workers == 2:
             out["peak_rss_mb_per_worker"] = round(r["peak_rss_mb_per_worker"], 1)
             out["postgres_rows_per_s"] = round(r["rows"] / r["db_s"])
@@ -382,6 +444,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     out["scaling_efficiency_1_to_2"] = round(
         dask[2]["chips_per_s"] / (2 * dask[1]["chips_per_s"]), 3
     )
+    # Derived, not measured: what 2 otherwise idle cores would give at the CPU each party
+    # used per chip (1 worker: the worker on one core, driver + PostgreSQL on the other;
+    # 2 workers: everything shares both). The wall-clock figures above move with the load.
+    if all(f"postgres_cpu_ms_per_chip_dask{w}" in out for w in (1, 2)):
+        one = 1000 / max(
+            out["worker_process_cpu_ms_per_chip_dask1"],
+            out["driver_cpu_ms_per_chip_dask1"] + out["postgres_cpu_ms_per_chip_dask1"],
+        )
+        two = 2000 / out["cpu_ms_per_chip_dask2"]
+        out["cpu_bound_chips_per_s_dask1_2_cores"] = round(one, 1)
+        out["cpu_bound_chips_per_s_dask2_2_cores"] = round(two, 1)
+        out["cpu_bound_scaling_efficiency_1_to_2"] = round(two / (2 * one), 3)
     partial()
     if not args.skip_inprocess:
         t = time.perf_counter()
@@ -399,6 +473,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 audit=False,
             )
         out["end_to_end_chips_per_s_inprocess_sqlite"] = round(r["chips_per_s"], 1)
+        out["cpu_ms_per_chip_inprocess_sqlite"] = round(
+            1000 * r["driver_cpu_s"] / len(r["run"].verdicts), 2
+        )
         out["sqlite_rows_per_s"] = round(r["rows"] / r["db_s"])
         log(f"in-process + SQLite: {r['chips_per_s']:.0f} chips/s")
         if dict(r["run"].verdicts) != dict(dask[2]["run"].verdicts):
