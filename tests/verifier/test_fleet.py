@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import dask
 import psycopg
 import pytest
 
@@ -153,6 +154,16 @@ def test_a_local_cluster_run_equals_the_in_process_run_verdict_for_verdict(
             sink=world.sink(store),
         )
         _check_store(store, world)
+        # The worker processes run quiet: no stack sampling every 10 ms, no 20 ms ticks
+        # (LOCAL_CLUSTER_CONFIG reached them through their nannies).
+        seen = client.run(
+            lambda: (
+                dask.config.get("distributed.worker.profile.enabled"),
+                dask.config.get("distributed.admin.tick.interval"),
+            )
+        )
+        assert len(seen) == 2
+        assert set(seen.values()) == {(False, "1s")}
         # Writing the same batches again (a re-run of the same verdict round) adds nothing.
         again = run_fleet(
             world.batches, params, executor=in_process(world.registry), sink=world.sink(store)
