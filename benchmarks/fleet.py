@@ -33,7 +33,16 @@ Figures (one JSON object):
   ``audit_verify_s_dask2_postgres`` is :func:`verifier.verify_audit` of the 2-worker store
   afterwards (not in chips/s; minutes at full size, so the other runs only check the
   number of verdicts they wrote);
+- ``*_cpu_ms_per_chip_*``: CPU per chip of each party of a Dask run: the worker processes
+  (``worker_process_``: whole processes, read through ``client.run``; ``worker_`` alone is
+  ``verify_batch``), the driver process (``driver_``: the sink, the client, and the local
+  cluster's scheduler and nannies) and the PostgreSQL server (``postgres_``: its processes
+  by pid, with psutil), and their sum (``cpu_ms_per_chip_*``); on a shared machine these,
+  not the wall-clock rates, are the figures to compare;
 - ``scaling_efficiency_1_to_2``: (2-worker chips/s) / (2 x 1-worker chips/s);
+- ``cpu_bound_*`` (derived, not measured): what 2 otherwise idle cores would give at the
+  CPU per chip above (1 worker: the worker on one core, driver + PostgreSQL on the other;
+  2 workers: 2000 / the total ms), and the scaling efficiency between the two;
 - ``peak_rss_mb_per_worker``: the largest peak RSS of a Dask worker (2-worker run);
 - ``postgres_rows_per_s``: rows (rounds, verdicts, evidence links, audit entries) over the
   time spent inside ``add_batch`` during the 2-worker run;
