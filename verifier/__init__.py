@@ -16,9 +16,9 @@
 
 - fleet scale: :func:`make_batches` / :func:`run_fleet` verify and judge a
   fleet in batches, in-process or on Dask distributed (:func:`parse_cluster`,
-  :func:`dask_client`, :func:`dask_executor`), writing each batch through a
-  :class:`StoreSink`; :func:`plan_step` plans adaptive measurement (which
-  landmarks measure which chip next). ``docs/scale.md``.
+  :func:`dask_client` with :data:`LOCAL_CLUSTER_CONFIG`, :func:`dask_executor`),
+  writing each batch through a :class:`StoreSink`; :func:`plan_step` plans adaptive
+  measurement (which landmarks measure which chip next). ``docs/scale.md``.
 
 Formats: ``docs/store.md``; the demo that runs it all: ``docs/demo.md``.
 """
@@ -38,7 +38,13 @@ from chiploc.verifier._certificate import (
     verify_certificate,
 )
 from chiploc.verifier._collector import Collection, Collector, RoundTarget, TriggerOutcome
-from chiploc.verifier._dask import ClusterSpec, dask_client, dask_executor, parse_cluster
+from chiploc.verifier._dask import (
+    LOCAL_CLUSTER_CONFIG,
+    ClusterSpec,
+    dask_client,
+    dask_executor,
+    parse_cluster,
+)
 from chiploc.verifier._enrol import RegistryTables, record_registry
 from chiploc.verifier._fleet import (
     DEFAULT_BATCH_CHIPS,
@@ -100,6 +106,7 @@ __all__ = [
     "DEFAULT_MAX_AGE_S",
     "DEFAULT_MAX_SKEW_S",
     "DEFAULT_VALIDITY_S",
+    "LOCAL_CLUSTER_CONFIG",
     "MAX_CERTIFICATE_BYTES",
     "SETTLED",
     "AuditReport",
