@@ -41,7 +41,13 @@ from types import MappingProxyType
 from typing import Any
 
 from chiploc.common.errors import ChiplocError, InputError
-from chiploc.protocol import MeasurementReport, Registry, verify_report, verify_report_lazy
+from chiploc.protocol import (
+    MeasurementReport,
+    Registry,
+    VerifiedRoots,
+    verify_report,
+    verify_report_lazy,
+)
 from chiploc.solver import (
     AuthorizedRegion,
     Calibration,
@@ -76,6 +82,9 @@ DEFAULT_MAX_AGE_S = 3600
 DEFAULT_MAX_SKEW_S = 60
 
 _NS_PER_S = 1_000_000_000
+#: Landmark batch signatures verified by this process, by their exact bytes
+#: (``protocol.VerifiedRoots``): each distinct (key, root, signature) is checked once.
+PROCESS_ROOTS: VerifiedRoots = VerifiedRoots()
 _NS_PER_MS = 1_000_000
 
 
@@ -142,6 +151,7 @@ def screen_reports(
     max_age_s: int = DEFAULT_MAX_AGE_S,
     max_skew_s: int = DEFAULT_MAX_SKEW_S,
     lazy: LazyVerification | None = None,
+    roots: VerifiedRoots | None = None,
 ) -> Screened:
     """Verify each report's bytes against ``registry``; count and drop every failure.
 
@@ -156,7 +166,14 @@ def screen_reports(
     sample; a sampled report failing it counts as ``forged_transcript``, flags
     its landmark (``Screened.flagged``) and rejects that landmark's other
     reports in the batch as ``landmark_flagged``.
+
+    A batch-signed report's root signature is checked through ``roots`` (default: this
+    process's :data:`PROCESS_ROOTS`), so a landmark's batch costs one Ed25519 check however
+    many of its reports arrive; its path is checked for every report
+    (``batch_path_mismatch``, ``bad_batch_signature``, ``batch_bad_position``).
     """
+    if roots is None:
+        roots = PROCESS_ROOTS
     if max_age_s <= 0 or max_skew_s < 0:
         raise InputError("max_age_s must be positive and max_skew_s non-negative")
     oldest_ns = now_unix_ns - max_age_s * _NS_PER_S
@@ -168,10 +185,10 @@ def screen_reports(
     for raw in raw_reports:
         try:
             if lazy is None:
-                report = verify_report(bytes(raw), registry)
+                report = verify_report(bytes(raw), registry, roots=roots)
                 full_checked += 1
             else:
-                report = verify_report_lazy(bytes(raw), registry)
+                report = verify_report_lazy(bytes(raw), registry, roots=roots)
         except ChiplocError as e:
             rejected[e.reason] += 1
             continue
@@ -182,7 +199,7 @@ def screen_reports(
         if lazy is not None and lazy.selects(digest):
             full_checked += 1
             try:
-                verify_report(report.raw, registry)
+                verify_report(report.raw, registry, roots=roots)
             except ChiplocError as e:
                 rejected["forged_transcript"] += 1
                 flagged.setdefault(
