@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import itertools
+import operator
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -197,7 +197,7 @@ class MeasurementReport:
         if not isinstance(self.probes, tuple) or not 1 <= len(self.probes) <= MAX_REPORT_PROBES:
             raise ValueError(f"a report has 1..{MAX_REPORT_PROBES} probes")
         seqs = [p.seq for p in self.probes]
-        if any(b <= a for a, b in itertools.pairwise(seqs)):
+        if not all(map(operator.lt, seqs, seqs[1:])):
             raise ValueError("probe sequence numbers must strictly increase")
         if len({p.nonce for p in self.probes}) != len(self.probes):
             raise ValueError("probe nonces must be distinct")
@@ -425,6 +425,32 @@ def _decoded_probe(seq: int, nonce: bytes, rtt: int, code: int, signature: bytes
     return probe
 
 
+_ANSWERED_CODES: Final = {_SOURCE_CODE[name]: name for name in _ANSWERED_SOURCES}
+
+
+def _decoded_probes(block: bytes) -> tuple[ProbeRecord, ...]:
+    """Every probe record of ``block``, as :func:`_decoded_probe` builds each: answered
+    probes (the common case) inline, anything else through it (``test_report_lazy.py``
+    checks both agree on every record)."""
+    out: list[ProbeRecord] = []
+    append = out.append
+    answered = _ANSWERED_CODES.get
+    set_seq, set_nonce, set_rtt, set_signature, set_source = _SET_PROBE_FIELDS
+    for seq, nonce, rtt, code, signature in _PROBE_RECORD.iter_unpack(block):
+        source = answered(code)
+        if source is None or rtt == _LOST or rtt == 0:
+            append(_decoded_probe(seq, nonce, rtt, code, signature))
+            continue
+        probe: ProbeRecord = _new(ProbeRecord)
+        set_seq(probe, seq)
+        set_nonce(probe, nonce)
+        set_rtt(probe, rtt)
+        set_signature(probe, signature)
+        set_source(probe, source)
+        append(probe)
+    return tuple(out)
+
+
 def decode_report(data: bytes) -> MeasurementReport:
     """Parse report bytes (structure and derived fields only; signatures NOT checked)."""
     message_type = check_header(data, max_bytes=MAX_REPORT_BYTES)
@@ -446,10 +472,7 @@ def decode_report(data: bytes) -> MeasurementReport:
         raise DecodeError("too many probes", reason="oversized")
     try:
         source = TIMESTAMP_SOURCES[source_code]
-        probes = [
-            _decoded_probe(*fields)
-            for fields in _PROBE_RECORD.iter_unpack(r.take(count * _PROBE_RECORD.size))
-        ]
+        probes = _decoded_probes(r.take(count * _PROBE_RECORD.size))
         batch = _decode_proof(r) if batched else None
         if batch is None:
             r.take(SIGNATURE_BYTES)
@@ -462,7 +485,7 @@ def decode_report(data: bytes) -> MeasurementReport:
             started_at_unix_ns=started,
             finished_at_unix_ns=finished,
             timestamp_source=source,
-            probes=tuple(probes),
+            probes=probes,
             min_rtt_ns=None if min_rtt == _LOST else min_rtt,
             overhead_lower_bound_ns=overhead,
             target_role=role,
@@ -638,11 +661,11 @@ def verify_report_lazy(
     _verify_landmark_signature(report, landmark, target_role, roots)
     # Ascending RTT order (ties by seq), up to the first chip signature that holds: the
     # first is the minimum probe, and a failure there raises, so one check suffices.
-    first = min(
-        (p for p in report.probes if p.rtt_ns is not None),
-        key=lambda p: (p.rtt_ns or 0, p.seq),
-        default=None,
-    )
+    # The report's own invariants (checked when it was decoded) make that the first probe,
+    # in seq order, whose RTT is min_rtt_ns: seqs strictly increase, and min_rtt_ns is the
+    # minimum of the answered probes' RTTs (None when none answered).
+    best = report.min_rtt_ns
+    first = None if best is None else next(p for p in report.probes if p.rtt_ns == best)
     if first is not None:
         _verify_chip_signature(report, chip, landmark, first, target_role)  # never skipped
     return report
