@@ -500,3 +500,44 @@ def test_bad_cache_settings_and_proofs_are_refused() -> None:
     ):
         with pytest.raises(ValueError, match=match):
             BatchProof(**{**good, **change})  # type: ignore[arg-type]
+
+
+def test_the_json_view_shows_the_batch_place_and_a_batch_must_be_a_proof() -> None:
+    report = _SIGNED_5[4]
+    assert report.batch is not None
+    view = verify_report(report.raw, _registry()).to_json_dict()
+    assert view["batch"] == {"index": 4, "size": 5, "root": report.batch.root.hex()}
+    assert view["digest"] == hashlib.sha256(report.raw).hexdigest()
+    with pytest.raises(ValueError, match="BatchProof or None"):
+        dataclasses.replace(report, batch=report.batch.to_bytes())  # type: ignore[arg-type]
+
+
+def test_the_largest_batched_report_decodes() -> None:
+    """10,000 probes, 64-character ids, a 255-byte address and a 16-sibling path: decodes
+    (the size limit leaves room for the proof); the path's length is the batch's depth."""
+    lm_id, chip_id = "l" * 64, "c" * 64
+    probes = [
+        ProbeRecord(
+            seq=i, nonce=i.to_bytes(16, "big"), rtt_ns=None, chip_signature=bytes(64),
+            timestamp_source="none",
+        )
+        for i in range(10_000)
+    ]  # fmt: skip
+    draft = draft_report(
+        landmark_id=lm_id,
+        chip_id=chip_id,
+        session_id=bytes(16),
+        chip_address="a" * 255,
+        started_at_unix_ns=0,
+        finished_at_unix_ns=0,
+        probes=probes,
+    )
+    proof = BatchProof(
+        index=65_535, size=65_536, path=(b"\x01" * 32,) * 16, root=b"\x02" * 32,
+        signature=bytes(64),
+    )  # fmt: skip
+    leaf = dataclasses.replace(draft, batch=proof).body_bytes()
+    assert leaf[3] == 0x09
+    report = decode_report(leaf + proof.to_bytes())
+    assert report.batch == proof
+    assert len(report.probes) == 10_000
