@@ -283,7 +283,7 @@ class MeasurementReport:
         }
 
 
-def _report_type(role: Role, *, batched: bool = False) -> int:
+def _report_type(role: Role, *, batched: bool) -> int:
     if batched:
         return MessageType.BATCH_PEER_REPORT if role is Role.LANDMARK else MessageType.BATCH_REPORT
     return MessageType.PEER_REPORT if role is Role.LANDMARK else MessageType.REPORT
@@ -385,8 +385,10 @@ def sign_report_batch(
     size = len(leaves)
     signature = key.sign(batch_statement(key.id, size, root))
     out = []
-    for index, (leaf, path) in enumerate(zip(leaves, paths, strict=True)):
-        proof = BatchProof(index=index, size=size, path=path, root=root, signature=signature)
+    for index, leaf in enumerate(leaves):
+        proof = BatchProof(
+            index=index, size=size, path=paths[index], root=root, signature=signature
+        )
         out.append(decode_report(leaf + proof.to_bytes()))
     return out
 

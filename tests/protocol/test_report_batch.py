@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 
 import nacl.exceptions
 import nacl.signing
@@ -162,12 +163,21 @@ def _with_proof(raw: bytes, **change: object) -> bytes:
     return leaf + proof.to_bytes()
 
 
+_MESSAGES = {
+    "batch_path_mismatch": r"^the batch path of landmark 'lm-fra' does not join this report "
+    r"at index \d+ to the signed root$",
+    "bad_batch_signature": r"^landmark 'lm-fra' signature over the batch root does not verify$",
+}
+
+
 def _reason(raw: bytes, registry: Registry, roots: VerifiedRoots | None = None) -> str:
     reasons = set()
     for verify in (verify_report, verify_report_lazy):
         with pytest.raises(ChiplocError) as e:
             verify(raw, registry, roots=roots)
         reasons.add(e.value.reason)
+        if e.value.reason in _MESSAGES:
+            assert re.match(_MESSAGES[e.value.reason], str(e.value)), str(e.value)
     assert len(reasons) == 1, reasons  # lazy and full agree
     return reasons.pop()
 
@@ -190,6 +200,7 @@ def test_a_valid_batch_verifies_and_is_exactly_the_documented_tree(size: int) ->
             trusted = verify(report.raw, registry)
             assert (trusted.chip_id, trusted.min_rtt_ns) == (draft.chip_id, draft.min_rtt_ns)
             assert trusted.probes == draft.probes
+            assert trusted.overhead_lower_bound_ns == 0  # a draft subtracts nothing unasked
     root = _independent_root(leaves)
     for report in signed:
         assert _leaf_and_proof(report.raw)[4] == root
@@ -333,7 +344,7 @@ def test_a_root_signed_by_another_landmark_is_refused() -> None:
         raw = _with_proof(honest[0].raw, signature=forged_sig)
         assert _reason(raw, _registry(), VerifiedRoots()) == "bad_batch_signature"
     # and lm-par cannot batch-sign reports that name lm-fra at all
-    with pytest.raises(InputError) as e:
+    with pytest.raises(InputError, match=r"^a batch holds reports of landmark 'lm-par' only$") as e:
         sign_report_batch(OTHER_LM, drafts)
     assert e.value.reason == "foreign_report"
 
@@ -351,23 +362,36 @@ def test_a_revoked_landmarks_batch_is_refused_even_when_its_root_was_cached() ->
 def test_a_batch_mixing_chip_and_mesh_reports_is_not_signed() -> None:
     chip = _draft(CHIPS[0], 0)
     mesh = dataclasses.replace(chip, chip_id=OTHER_LM.id, target_role=Role.LANDMARK)
-    with pytest.raises(InputError) as e:
+    with pytest.raises(
+        InputError, match=r"^a batch holds chip reports or mesh reports, not both$"
+    ) as e:
         sign_report_batch(LM, [chip, mesh])
     assert e.value.reason == "mixed_batch"
-    with pytest.raises(InputError) as e:
+    with pytest.raises(InputError, match=r"^a batch has 1\.\.65536 reports$") as e:
         sign_report_batch(LM, [])
     assert e.value.reason == "batch_size"
 
 
+def test_a_batch_holds_at_most_65536_reports() -> None:
+    one = dataclasses.replace(_draft(CHIPS[0], 0), probes=_draft(CHIPS[0], 0).probes[:1])
+    with pytest.raises(InputError) as e:
+        sign_report_batch(LM, [one] * 65_537)
+    assert e.value.reason == "batch_size"
+    signed = sign_report_batch(LM, [one] * 65_536)
+    assert signed[-1].batch is not None
+    assert (signed[-1].batch.index, len(signed[-1].batch.path)) == (65_535, 16)
+    verify_report(signed[-1].raw, _registry())
+
+
 def test_an_impossible_position_does_not_decode() -> None:
     raw = _SIGNED_5[1].raw
-    for index, size in ((5, 5), (8, 5), (0, 0), (0, 1 << 17)):
+    for index, size in ((5, 5), (8, 5), (0, 0), (0, 1 << 17), (1 << 31, 5), (0, 1 << 31)):
         leaf = _leaf_and_proof(raw)[0]
         b = _SIGNED_5[1].batch
         assert b is not None
         bad = leaf + index.to_bytes(4, "big") + size.to_bytes(4, "big") + b"".join(b.path)
         bad += b.root + b.signature
-        with pytest.raises(DecodeError) as e:
+        with pytest.raises(DecodeError, match=rf"^leaf index {index} in a batch of {size} \(") as e:
             decode_report(bad)
         assert e.value.reason == "batch_bad_position"
     # one sibling short, one too many: the path's length is the batch's depth, exactly
@@ -508,7 +532,7 @@ def test_the_json_view_shows_the_batch_place_and_a_batch_must_be_a_proof() -> No
     view = verify_report(report.raw, _registry()).to_json_dict()
     assert view["batch"] == {"index": 4, "size": 5, "root": report.batch.root.hex()}
     assert view["digest"] == hashlib.sha256(report.raw).hexdigest()
-    with pytest.raises(ValueError, match="BatchProof or None"):
+    with pytest.raises(ValueError, match=r"^batch must be a BatchProof or None$"):
         dataclasses.replace(report, batch=report.batch.to_bytes())  # type: ignore[arg-type]
 
 

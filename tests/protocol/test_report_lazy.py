@@ -277,6 +277,8 @@ def test_a_block_of_probe_records_decodes_as_each_record_alone(
     per-record decoder does (itself checked against the constructor above)."""
     from chiploc.protocol._report import _PROBE_RECORD, _decoded_probe, _decoded_probes
 
+    # the smallest positive RTT is an answered probe's, through either path
+    assert _decoded_probe(0, bytes(16), 1, 1, b"\x01" * 64).rtt_ns == 1
     block = b"".join(_PROBE_RECORD.pack(*r) for r in records)
     try:
         expected: object = tuple(_decoded_probe(*r) for r in records)
