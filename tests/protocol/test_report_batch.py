@@ -565,3 +565,49 @@ def test_the_largest_batched_report_decodes() -> None:
     report = decode_report(leaf + proof.to_bytes())
     assert report.batch == proof
     assert len(report.probes) == 10_000
+
+
+def test_the_cache_is_a_bounded_lru_of_verified_roots() -> None:
+    batches = _CACHE_BATCHES
+    keys = [
+        (LM.public_key.key_bytes, _statement(LM.id, b.size, b.root), b.signature) for b in batches
+    ]
+    roots = VerifiedRoots(max_entries=3)
+    assert VerifiedRoots().max_entries == 65_536  # the documented default
+    for k in keys[:3]:
+        roots.check(*k)
+    assert (len(roots), roots.misses, roots.hits) == (3, 3, 0)
+    roots.check(*keys[0])  # a hit refreshes it: keys[1] is now the least recently used
+    roots.check(*keys[3])
+    assert len(roots) == 3
+    assert VerifiedRoots.key(*keys[1]) not in roots
+    assert all(VerifiedRoots.key(*k) in roots for k in (keys[0], keys[2], keys[3]))
+    assert (roots.misses, roots.hits) == (4, 1)
+    one = VerifiedRoots(max_entries=1)
+    one.check(*keys[0])
+    one.check(*keys[1])
+    assert len(one) == 1
+    assert VerifiedRoots.key(*keys[1]) in one
+    roots.clear()
+    assert (len(roots), roots.misses, roots.hits) == (0, 0, 0)
+
+
+def test_bad_trees_and_cache_keys_are_refused_with_their_reasons() -> None:
+    from chiploc.protocol import merkle_tree
+
+    with pytest.raises(ValueError, match=r"^a batch has 1\.\.65536 leaves, got 0$"):
+        merkle_tree([])
+    with pytest.raises(ValueError, match=r"^max_entries must be a positive integer$"):
+        VerifiedRoots(max_entries=0)
+    with pytest.raises(ValueError, match=r"^a public key is 32 bytes and a signature 64$"):
+        VerifiedRoots.key(b"\x00" * 32, b"", b"\x00" * 63)
+    good = {"index": 0, "size": 2, "path": (b"\x00" * 32,), "root": b"\x00" * 32}
+    for change, message in (
+        ({"size": True}, r"^batch size must be in 1\.\.65536$"),
+        ({"index": 2}, r"^leaf index must be below the batch size$"),
+        ({"path": ()}, r"^a path has exactly ceil\(log2 size\) siblings$"),
+        ({"root": b"\x00"}, r"^hashes are 32 bytes$"),
+        ({"signature": b"\x00"}, r"^the root signature is 64 bytes$"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            BatchProof(**{**good, "signature": bytes(64), **change})  # type: ignore[arg-type]
