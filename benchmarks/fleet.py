@@ -6,7 +6,8 @@
 The fleet is a :class:`sim.FleetWorld` (seeded): ``--landmarks`` landmarks worldwide (the
 embedded cities, then random points on land) and ``--chips`` chips in data-centre
 countries, each with an authorized zone. Its signed reports are GENERATED, not measured
-(real Ed25519 keys; the landmark signs each report, the chip signs every probe; 8
+(real Ed25519 keys; each landmark signs one Merkle root over its reports of every 500
+chips generated, ``sim.sign_fleet_reports``, the chip signs every probe; 8
 landmarks a chip, the nearest, 32 probes a report; RTTs from the world's path model) and
 generated once: they are cached on disk in ``benchmarks/.cache/`` (gitignored; delete it to
 regenerate), with the fixed ``now`` they were made for (time is an argument: the cached day
@@ -75,7 +76,7 @@ from urllib.parse import urlsplit
 
 from chiploc.protocol import Registry
 from chiploc.sim._adaptive import run_adaptive
-from chiploc.sim._fleet import FleetWorld, sign_chip_reports
+from chiploc.sim._fleet import FleetWorld, sign_fleet_reports
 from chiploc.sim._fleet_faults import postgres_server_url, scratch_database
 from chiploc.store import PostgresStore, Store, open_store
 from chiploc.verifier import (
@@ -119,15 +120,16 @@ def _sign_range(args: tuple[int, int, int, int]) -> bytes:
     lo, hi, per_chip, probes = args
     world: FleetWorld = _WORLD["world"]
     out = bytearray()
+    # each landmark signs one Merkle root over its reports of this range of chips
+    signed = sign_fleet_reports(
+        world,
+        {k: world.nearest_landmarks(k, per_chip) for k in range(lo, hi)},
+        now_unix_ns=NOW_NS,
+        probes=probes,
+        keys=_WORLD["keys"],
+    )
     for k in range(lo, hi):
-        raws = sign_chip_reports(
-            world,
-            k,
-            world.nearest_landmarks(k, per_chip),
-            now_unix_ns=NOW_NS,
-            probes=probes,
-            keys=_WORLD["keys"],
-        )
+        raws = signed[k]
         out += _LEN.pack(len(raws))
         for raw in raws:
             out += _LEN.pack(len(raw)) + raw
@@ -139,7 +141,8 @@ def fleet_reports(
 ) -> dict[str, list[bytes]]:
     """Chip -> signed reports, from the cache or generated (both cores) and cached."""
     n = len(world.chips)
-    name = f"fleet-s{world.seed}-c{n}-l{len(world.landmarks)}-k{per_chip}-p{probes}.bin"
+    # "-b": landmark batch signatures (one root per landmark per 500 chips of generation)
+    name = f"fleet-s{world.seed}-c{n}-l{len(world.landmarks)}-k{per_chip}-p{probes}-b.bin"
     path = CACHE / name
     if not path.is_file():
         log(f"generating {n * per_chip} signed reports into {path} (once) ...")

@@ -115,7 +115,7 @@ def _verify_report(args: argparse.Namespace) -> int:
             raise InputError(f"{args.report}: neither a raw report nor base64") from e
     registry = load_registry_pinned(args.registry, args.authority_key)
     # a mesh report (a landmark measuring a peer) is verified as one, never as a chip's
-    peer = len(data) > 3 and data[3] == MessageType.PEER_REPORT
+    peer = len(data) > 3 and data[3] in (MessageType.PEER_REPORT, MessageType.BATCH_PEER_REPORT)
     report = verify_report(data, registry, target_role=Role.LANDMARK if peer else Role.CHIP)
     summary = {k: v for k, v in report.to_json_dict().items() if k not in ("probes", "report_b64")}
     print(json.dumps(summary, indent=1))

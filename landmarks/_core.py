@@ -45,6 +45,7 @@ from chiploc.protocol import (
     Probe,
     ProbeRecord,
     Role,
+    draft_report,
     header,
     response_message,
     sign_report,
@@ -228,12 +229,28 @@ class RoundCore:
 
     def finish(self, *, finished_at_unix_ns: int) -> MeasurementReport:
         """Sign the report over every probe issued (at least one)."""
+        draft = self.finish_draft(finished_at_unix_ns=finished_at_unix_ns)
+        return sign_report(
+            self._key,
+            chip_id=draft.chip_id,
+            session_id=draft.session_id,
+            chip_address=draft.chip_address,
+            started_at_unix_ns=draft.started_at_unix_ns,
+            finished_at_unix_ns=draft.finished_at_unix_ns,
+            probes=draft.probes,
+            overhead_lower_bound_ns=draft.overhead_lower_bound_ns,
+            target_role=draft.target_role,
+        )
+
+    def finish_draft(self, *, finished_at_unix_ns: int) -> MeasurementReport:
+        """The unsigned report over every probe issued (at least one), for a batch signature
+        (``protocol.sign_report_batch``)."""
         if self._outstanding is not None:
             self.record_lost()
         if not self._records:
             raise LocalProtocolError("no probe was issued", reason="empty_round")
-        return sign_report(
-            self._key,
+        return draft_report(
+            landmark_id=self._key.id,
             chip_id=self.chip.id,
             session_id=self.session_id,
             chip_address=self.chip_address,

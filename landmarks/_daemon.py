@@ -21,7 +21,7 @@ import asyncio
 import base64
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -41,6 +41,7 @@ from chiploc.landmarks._openapi import openapi_document
 from chiploc.landmarks._store import ReportStore
 from chiploc.landmarks._udp import UdpProber
 from chiploc.protocol import (
+    MAX_BATCH_SIZE,
     ChipEntry,
     LandmarkEntry,
     MeasurementReport,
@@ -50,6 +51,7 @@ from chiploc.protocol import (
     decode_report,
     load_private_key,
     load_registry_pinned,
+    sign_report_batch,
 )
 from chiploc.solver import LinkCheck, MeshLink, check_link
 
@@ -226,9 +228,66 @@ class LandmarkDaemon:
         task.add_done_callback(self._inflight.discard)
         return await asyncio.shield(task)
 
+    async def measure_batch(
+        self, targets: Sequence[tuple[str, tuple[str, int], int]]
+    ) -> list[MeasurementReport | ChiplocError]:
+        """Measure several chips (chip id, address, probes) at once and sign ONE Merkle root
+        over all their reports (``protocol.sign_report_batch``, docs/protocol.md "Batch
+        signatures"); per target, in order, its signed and stored report or the error."""
+        if self._closing or self._prober is None:
+            raise TransportError("landmark is shutting down", reason="draining")
+        task = asyncio.ensure_future(self._measure_batch(targets))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+        return await asyncio.shield(task)
+
+    async def _measure_batch(
+        self, targets: Sequence[tuple[str, tuple[str, int], int]]
+    ) -> list[MeasurementReport | ChiplocError]:
+        async def one(
+            chip_id: str, address: tuple[str, int], probes: int
+        ) -> MeasurementReport | ChiplocError:
+            try:
+                return await self._measure(chip_id, address, probes, Role.CHIP, draft=True)
+            except ChiplocError as e:
+                return e
+
+        results = list(await asyncio.gather(*(one(*t) for t in targets)))
+        drafts = [r for r in results if isinstance(r, MeasurementReport)]
+        signed: list[MeasurementReport] = []
+        for lo in range(0, len(drafts), MAX_BATCH_SIZE):
+            signed += sign_report_batch(self._key, drafts[lo : lo + MAX_BATCH_SIZE])
+        if not signed:
+            return results
+        try:
+            loop = asyncio.get_running_loop()
+            store, executor = self._store, self._db_executor
+            if store is None or executor is None:
+                raise TransportError("landmark is shutting down", reason="draining")
+            await loop.run_in_executor(executor, store.add_many, signed)
+        except ChiplocError as e:  # nothing is returned that was not stored
+            return [e if isinstance(r, MeasurementReport) else r for r in results]
+        it = iter(signed)
+        out: list[MeasurementReport | ChiplocError] = []
+        for r in results:
+            if isinstance(r, MeasurementReport):
+                report = next(it)
+                self._after_measured(report)
+                out.append(report)
+            else:
+                out.append(r)
+        return out
+
     async def _measure(
-        self, chip_id: str, address: tuple[str, int], probes: int | None, target_role: Role
+        self,
+        chip_id: str,
+        address: tuple[str, int],
+        probes: int | None,
+        target_role: Role,
+        *,
+        draft: bool = False,
     ) -> MeasurementReport:
+        """One round; ``draft``: return the unsigned report (not stored, not counted yet)."""
         try:
             chip: ChipEntry | LandmarkEntry = (
                 self._registry.landmark(chip_id)
@@ -263,17 +322,22 @@ class LandmarkDaemon:
                 self._count("hello_timeout")
                 self._count_round("unreachable")
                 raise ProbeTimeout(f"chip {chip_id} at {address[0]}:{address[1]} did not answer")
+            if draft:
+                return core.finish_draft(finished_at_unix_ns=self._realtime_ns())
             report = core.finish(finished_at_unix_ns=self._realtime_ns())
         await self._store_report(report)
+        self._after_measured(report)
+        return report
+
+    def _after_measured(self, report: MeasurementReport) -> None:
         self._count_round("measured")
-        if target_role is Role.LANDMARK:
+        if report.target_role is Role.LANDMARK:
             self._note_mesh(report)
         answered = report.answered
         self._counters["probes_answered"] = self._counters.get("probes_answered", 0) + answered
         self._counters["probes_lost"] = (
             self._counters.get("probes_lost", 0) + len(report.probes) - answered
         )
-        return report
 
     # -- the mesh ---------------------------------------------------------------------
     async def measure_peers(
@@ -530,13 +594,17 @@ class LandmarkDaemon:
                 return self._error(_status_for(e), str(e), e.reason)
             return web.json_response(self._report_json(report))
 
-        async def one(chip_id: str, address: tuple[str, int], probes: int) -> dict[str, Any]:
-            try:
-                return self._report_json(await self.measure(chip_id, address, probes=probes))
-            except ChiplocError as e:
-                return {"chip_id": chip_id, "error": str(e), "reason": e.reason}
-
-        results = await asyncio.gather(*(one(*t) for t in parsed))
+        # several targets: one batch signature over all their reports
+        try:
+            measured = await self.measure_batch(parsed)
+        except ChiplocError as e:
+            return self._error(_status_for(e), str(e), e.reason)
+        results = [
+            {"chip_id": chip_id, "error": str(r), "reason": r.reason}
+            if isinstance(r, ChiplocError)
+            else self._report_json(r)
+            for (chip_id, _, _), r in zip(parsed, measured, strict=True)
+        ]
         return web.json_response({"results": results})
 
     async def _reports(self, request: web.Request) -> web.Response:

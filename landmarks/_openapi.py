@@ -91,6 +91,16 @@ SCHEMAS: dict[str, Any] = {
                 },
             },
             "digest": {"type": "string", "description": "hex SHA-256 of the signed bytes"},
+            "batch": {
+                "type": ["object", "null"],
+                "description": "null: signed on its own; else its place in the landmark's "
+                "signed batch (docs/protocol.md, batch signatures)",
+                "properties": {
+                    "index": {"type": "integer"},
+                    "size": {"type": "integer"},
+                    "root": {"type": "string", "description": "hex"},
+                },
+            },
             "report_b64": {"type": "string", "contentEncoding": "base64"},
         },
     },

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from chiploc.common.errors import StoreError
@@ -63,6 +64,29 @@ class ReportStore:
                 raise StoreError(f"{self.path}: cannot store report: {e}") from e
             assert cur.lastrowid is not None  # noqa: S101 - INSERT always sets it
             return int(cur.lastrowid)
+
+    def add_many(self, reports: Sequence[MeasurementReport]) -> list[int]:
+        """Append ``reports`` in one transaction (all or none); return their cursors."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    cursors = [
+                        self._db.execute(
+                            "INSERT INTO reports"
+                            " (session_id, chip_id, started_at_unix_ns, digest, raw)"
+                            " VALUES (?, ?, ?, ?, ?)",
+                            (r.session_id, r.chip_id, r.started_at_unix_ns, r.digest_hex, r.raw),
+                        ).lastrowid
+                        for r in reports
+                    ]
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as e:
+                raise StoreError(f"{self.path}: cannot store reports: {e}") from e
+        return [int(c) for c in cursors if c is not None]
 
     def since(self, cursor: int, *, limit: int = 100) -> list[tuple[int, bytes]]:
         """Reports with a cursor greater than ``cursor``, oldest first."""

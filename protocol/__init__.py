@@ -6,6 +6,15 @@ See ``docs/protocol.md`` for the byte-level format and its test vectors.
 
 from __future__ import annotations
 
+from chiploc.protocol._batch import (
+    BATCH_DOMAIN,
+    MAX_BATCH_SIZE,
+    BatchProof,
+    VerifiedRoots,
+    batch_statement,
+    merkle_tree,
+    root_from_path,
+)
 from chiploc.protocol._keys import (
     PRIVATE_KEY_FORMAT,
     PUBLIC_KEY_FORMAT,
@@ -42,7 +51,9 @@ from chiploc.protocol._report import (
     MeasurementReport,
     ProbeRecord,
     decode_report,
+    draft_report,
     sign_report,
+    sign_report_batch,
     verify_report,
     verify_report_lazy,
 )
@@ -80,10 +91,12 @@ from chiploc.protocol._wire import (
 )
 
 __all__ = [
+    "BATCH_DOMAIN",
     "HEADER_BYTES",
     "HELLO_ACK_DOMAIN",
     "HELLO_DOMAIN",
     "MAGIC",
+    "MAX_BATCH_SIZE",
     "MAX_DATAGRAM_BYTES",
     "MAX_REPORT_BYTES",
     "MAX_REPORT_PROBES",
@@ -105,6 +118,7 @@ __all__ = [
     "TARGET_ROLES",
     "TIMESTAMP_SOURCES",
     "VERSION",
+    "BatchProof",
     "ChipEntry",
     "Hello",
     "HelloAck",
@@ -118,12 +132,15 @@ __all__ = [
     "Registry",
     "Response",
     "Role",
+    "VerifiedRoots",
     "VerifierEntry",
+    "batch_statement",
     "canonical_json",
     "check_header",
     "check_target_role",
     "decode_datagram",
     "decode_report",
+    "draft_report",
     "generate_private_key",
     "header",
     "index_by_id",
@@ -131,11 +148,14 @@ __all__ = [
     "load_public_key",
     "load_registry",
     "load_registry_pinned",
+    "merkle_tree",
     "reload_registry",
     "resolve_authority_key",
     "response_message",
     "response_prefix",
+    "root_from_path",
     "sign_report",
+    "sign_report_batch",
     "validate_id",
     "verify_hello",
     "verify_hello_ack",

@@ -18,6 +18,14 @@ Invariants enforced here:
   domain ``chiploc/peer-report/v1``, every answer a ``chiploc/peer-response/v1`` signature by
   the peer's landmark key). :func:`verify_report` verifies one role only (default: chip), so a
   mesh report never enters a chip's evidence, nor a chip report the mesh.
+* A report may instead be signed in a **batch** (type BATCH_REPORT 0x09, BATCH_PEER_REPORT
+  0x0A): the same body under its own type byte is one leaf of a Merkle tree whose root the
+  landmark signs once (``_batch.py``), followed by the leaf's proof (index, size, path, root,
+  root signature) instead of a signature of its own. :func:`verify_report` then checks that
+  the path joins this leaf at this index to the root (``batch_path_mismatch``) and that the
+  root's signature verifies under the report's landmark key (``bad_batch_signature``), through
+  a :class:`VerifiedRoots` cache when one is passed; everything else is checked as for a
+  singly signed report.
 * Parsing never raises anything but :class:`~chiploc.common.errors.DecodeError`; verification raises
   :class:`~chiploc.common.errors.VerificationError` subclasses.
 """
@@ -26,13 +34,23 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import itertools
+import operator
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from chiploc.common.errors import BadSignature, DecodeError
+from chiploc.common.errors import BadSignature, DecodeError, InputError
+from chiploc.protocol._batch import (
+    HASH_BYTES,
+    MAX_BATCH_SIZE,
+    BatchProof,
+    VerifiedRoots,
+    batch_depth,
+    batch_statement,
+    merkle_tree,
+    root_from_path,
+)
 from chiploc.protocol._keys import PrivateKey, Role, validate_id, verify_signature
 from chiploc.protocol._registry import ChipEntry, LandmarkEntry, Registry
 from chiploc.protocol._wire import (
@@ -58,7 +76,9 @@ __all__ = [
     "MeasurementReport",
     "ProbeRecord",
     "decode_report",
+    "draft_report",
     "sign_report",
+    "sign_report_batch",
     "verify_report",
     "verify_report_lazy",
 ]
@@ -67,7 +87,8 @@ REPORT_DOMAIN: Final = b"chiploc/report/v1\x00"
 PEER_REPORT_DOMAIN: Final = b"chiploc/peer-report/v1\x00"
 MAX_REPORT_PROBES: Final = 10_000
 _PROBE_RECORD_BYTES: Final = 4 + NONCE_BYTES + 8 + 1 + SIGNATURE_BYTES  # 93
-MAX_REPORT_BYTES: Final = 1024 + MAX_REPORT_PROBES * _PROBE_RECORD_BYTES
+_MAX_PROOF_BYTES: Final = 8 + (batch_depth(MAX_BATCH_SIZE) + 1) * HASH_BYTES + SIGNATURE_BYTES
+MAX_REPORT_BYTES: Final = 1024 + _MAX_PROOF_BYTES + MAX_REPORT_PROBES * _PROBE_RECORD_BYTES
 _LOST: Final = (1 << 64) - 1
 _NO_SIGNATURE: Final = bytes(SIGNATURE_BYTES)
 
@@ -154,6 +175,8 @@ class MeasurementReport:
     overhead_lower_bound_ns: int = 0
     target_role: Role = Role.CHIP
     raw: bytes = field(default=b"", repr=False, compare=False)
+    #: The report's place in its landmark's signed batch; None when signed on its own.
+    batch: BatchProof | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         validate_id(self.landmark_id, what="landmark_id")
@@ -174,7 +197,7 @@ class MeasurementReport:
         if not isinstance(self.probes, tuple) or not 1 <= len(self.probes) <= MAX_REPORT_PROBES:
             raise ValueError(f"a report has 1..{MAX_REPORT_PROBES} probes")
         seqs = [p.seq for p in self.probes]
-        if any(b <= a for a, b in itertools.pairwise(seqs)):
+        if not all(map(operator.lt, seqs, seqs[1:])):
             raise ValueError("probe sequence numbers must strictly increase")
         if len({p.nonce for p in self.probes}) != len(self.probes):
             raise ValueError("probe nonces must be distinct")
@@ -184,6 +207,8 @@ class MeasurementReport:
             raise ValueError("timestamp_source does not match the probes")
         if self.min_rtt_ns is not None and self.overhead_lower_bound_ns > self.min_rtt_ns:
             raise ValueError("overhead lower bound exceeds the minimum RTT")
+        if self.batch is not None and not isinstance(self.batch, BatchProof):
+            raise ValueError("batch must be a BatchProof or None")
 
     @property
     def digest_hex(self) -> str:
@@ -195,9 +220,13 @@ class MeasurementReport:
         return sum(1 for p in self.probes if p.rtt_ns is not None)
 
     def body_bytes(self) -> bytes:
-        """``header(REPORT) | body`` — everything the landmark signature covers after the domain."""
+        """``header(type) | body``: what the landmark signature covers after the domain (a
+        single report), or the leaf of the landmark's batch tree (a batched one)."""
+        return self._body_bytes(batched=self.batch is not None)
+
+    def _body_bytes(self, *, batched: bool) -> bytes:
         parts = [
-            header(_report_type(self.target_role)),
+            header(_report_type(self.target_role, batched=batched)),
             self.session_id,
             encode_id(self.landmark_id),
             encode_id(self.chip_id),
@@ -243,12 +272,29 @@ class MeasurementReport:
             "probes_answered": self.answered,
             "probes": [p.to_json_dict() for p in self.probes],
             "digest": self.digest_hex,
+            "batch": None
+            if self.batch is None
+            else {
+                "index": self.batch.index,
+                "size": self.batch.size,
+                "root": self.batch.root.hex(),
+            },
             "report_b64": base64.b64encode(self.raw).decode("ascii"),
         }
 
 
-def _report_type(role: Role) -> int:
+def _report_type(role: Role, *, batched: bool) -> int:
+    if batched:
+        return MessageType.BATCH_PEER_REPORT if role is Role.LANDMARK else MessageType.BATCH_REPORT
     return MessageType.PEER_REPORT if role is Role.LANDMARK else MessageType.REPORT
+
+
+_REPORT_TYPES: Final = {
+    MessageType.REPORT: (Role.CHIP, False),
+    MessageType.PEER_REPORT: (Role.LANDMARK, False),
+    MessageType.BATCH_REPORT: (Role.CHIP, True),
+    MessageType.BATCH_PEER_REPORT: (Role.LANDMARK, True),
+}
 
 
 def _report_domain(role: Role) -> bytes:
@@ -270,8 +316,38 @@ def sign_report(
     """Build and sign a report; derived fields (minimum, source) are computed, not passed.
 
     ``target_role=Role.LANDMARK`` signs a mesh report (``chip_id`` is the peer landmark)."""
-    unsigned = MeasurementReport(
+    unsigned = draft_report(
         landmark_id=key.id,
+        chip_id=chip_id,
+        session_id=session_id,
+        chip_address=chip_address,
+        started_at_unix_ns=started_at_unix_ns,
+        finished_at_unix_ns=finished_at_unix_ns,
+        probes=probes,
+        overhead_lower_bound_ns=overhead_lower_bound_ns,
+        target_role=target_role,
+    )
+    body = unsigned.body_bytes()
+    raw = body + key.sign(_report_domain(unsigned.target_role) + body)
+    return decode_report(raw)
+
+
+def draft_report(
+    *,
+    landmark_id: str,
+    chip_id: str,
+    session_id: bytes,
+    chip_address: str,
+    started_at_unix_ns: int,
+    finished_at_unix_ns: int,
+    probes: Sequence[ProbeRecord],
+    overhead_lower_bound_ns: int = 0,
+    target_role: Role = Role.CHIP,
+) -> MeasurementReport:
+    """An unsigned report (``raw`` empty), for :func:`sign_report_batch`; derived fields
+    (minimum, source) are computed, not passed."""
+    return MeasurementReport(
+        landmark_id=landmark_id,
         chip_id=chip_id,
         session_id=session_id,
         chip_address=chip_address,
@@ -283,9 +359,38 @@ def sign_report(
         overhead_lower_bound_ns=overhead_lower_bound_ns,
         target_role=target_role,
     )
-    body = unsigned.body_bytes()
-    raw = body + key.sign(_report_domain(unsigned.target_role) + body)
-    return decode_report(raw)
+
+
+def sign_report_batch(
+    key: PrivateKey, drafts: Sequence[MeasurementReport]
+) -> list[MeasurementReport]:
+    """Sign ``drafts`` (unsigned reports of this landmark) with ONE signature over the Merkle
+    root of their leaves; return them, in order, each carrying its proof.
+
+    A batch is one landmark's and one role's: a draft naming another landmark, or a chip
+    report beside a mesh report, is an InputError (``foreign_report``, ``mixed_batch``)."""
+    if not 1 <= len(drafts) <= MAX_BATCH_SIZE:
+        raise InputError(f"a batch has 1..{MAX_BATCH_SIZE} reports", reason="batch_size")
+    roles = {d.target_role for d in drafts}
+    if len(roles) != 1:
+        raise InputError(
+            "a batch holds chip reports or mesh reports, not both", reason="mixed_batch"
+        )
+    if any(d.landmark_id != key.id for d in drafts):
+        raise InputError(
+            f"a batch holds reports of landmark {key.id!r} only", reason="foreign_report"
+        )
+    leaves = [d._body_bytes(batched=True) for d in drafts]
+    root, paths = merkle_tree(leaves)
+    size = len(leaves)
+    signature = key.sign(batch_statement(key.id, size, root))
+    out = []
+    for index, leaf in enumerate(leaves):
+        proof = BatchProof(
+            index=index, size=size, path=paths[index], root=root, signature=signature
+        )
+        out.append(decode_report(leaf + proof.to_bytes()))
+    return out
 
 
 _new = object.__new__
@@ -322,11 +427,39 @@ def _decoded_probe(seq: int, nonce: bytes, rtt: int, code: int, signature: bytes
     return probe
 
 
+_ANSWERED_CODES: Final = {_SOURCE_CODE[name]: name for name in _ANSWERED_SOURCES}
+
+
+def _decoded_probes(block: bytes) -> tuple[ProbeRecord, ...]:
+    """Every probe record of ``block``, as :func:`_decoded_probe` builds each: answered
+    probes (the common case) inline, anything else through it (``test_report_lazy.py``
+    checks both agree on every record)."""
+    out: list[ProbeRecord] = []
+    append = out.append
+    answered = _ANSWERED_CODES.get
+    set_seq, set_nonce, set_rtt, set_signature, set_source = _SET_PROBE_FIELDS
+    for seq, nonce, rtt, code, signature in _PROBE_RECORD.iter_unpack(block):
+        source = answered(code)
+        if source is None or rtt == _LOST or rtt == 0:
+            append(_decoded_probe(seq, nonce, rtt, code, signature))
+            continue
+        probe: ProbeRecord = _new(ProbeRecord)
+        set_seq(probe, seq)
+        set_nonce(probe, nonce)
+        set_rtt(probe, rtt)
+        set_signature(probe, signature)
+        set_source(probe, source)
+        append(probe)
+    return tuple(out)
+
+
 def decode_report(data: bytes) -> MeasurementReport:
     """Parse report bytes (structure and derived fields only; signatures NOT checked)."""
     message_type = check_header(data, max_bytes=MAX_REPORT_BYTES)
-    if message_type not in (MessageType.REPORT, MessageType.PEER_REPORT):
+    kind = _REPORT_TYPES.get(message_type)
+    if kind is None:
         raise DecodeError("not a REPORT", reason="unexpected_type")
+    role, batched = kind
     raw = bytes(data)
     r = _Reader(raw, HEADER_BYTES)
     session_id = r.take(SESSION_ID_BYTES)
@@ -341,11 +474,10 @@ def decode_report(data: bytes) -> MeasurementReport:
         raise DecodeError("too many probes", reason="oversized")
     try:
         source = TIMESTAMP_SOURCES[source_code]
-        probes = [
-            _decoded_probe(*fields)
-            for fields in _PROBE_RECORD.iter_unpack(r.take(count * _PROBE_RECORD.size))
-        ]
-        r.take(SIGNATURE_BYTES)
+        probes = _decoded_probes(r.take(count * _PROBE_RECORD.size))
+        batch = _decode_proof(r) if batched else None
+        if batch is None:
+            r.take(SIGNATURE_BYTES)
         r.end()
         return MeasurementReport(
             landmark_id=landmark_id,
@@ -355,11 +487,12 @@ def decode_report(data: bytes) -> MeasurementReport:
             started_at_unix_ns=started,
             finished_at_unix_ns=finished,
             timestamp_source=source,
-            probes=tuple(probes),
+            probes=probes,
             min_rtt_ns=None if min_rtt == _LOST else min_rtt,
             overhead_lower_bound_ns=overhead,
-            target_role=Role.LANDMARK if message_type == MessageType.PEER_REPORT else Role.CHIP,
+            target_role=role,
             raw=raw,
+            batch=batch,
         )
     except DecodeError:
         raise
@@ -367,9 +500,59 @@ def decode_report(data: bytes) -> MeasurementReport:
         raise DecodeError(f"invalid report: {e}", reason="bad_field") from e
 
 
-def _verify_landmark_signature(
-    report: MeasurementReport, landmark: LandmarkEntry, target_role: Role
+def _decode_proof(r: _Reader) -> BatchProof:
+    index, size = struct.unpack(">II", r.take(8))
+    if index >= size or size > MAX_BATCH_SIZE:  # size 0: every index is refused
+        raise DecodeError(
+            f"leaf index {index} in a batch of {size} (1..{MAX_BATCH_SIZE})",
+            reason="batch_bad_position",
+        )
+    path = r.take(batch_depth(size) * HASH_BYTES)
+    return BatchProof(
+        index=index,
+        size=size,
+        path=tuple(path[i : i + HASH_BYTES] for i in range(0, len(path), HASH_BYTES)),
+        root=r.take(HASH_BYTES),
+        signature=r.take(SIGNATURE_BYTES),
+    )
+
+
+def _verify_batch(
+    report: MeasurementReport,
+    batch: BatchProof,
+    landmark: LandmarkEntry,
+    roots: VerifiedRoots | None,
 ) -> None:
+    """The leaf's path leads to the root, and the landmark signed that root."""
+    leaf = report.raw[: len(report.raw) - 8 - (len(batch.path) + 1) * HASH_BYTES - SIGNATURE_BYTES]
+    if root_from_path(leaf, batch.index, batch.path) != batch.root:
+        raise BadSignature(
+            f"the batch path of landmark {landmark.id!r} does not join this report at index "
+            f"{batch.index} to the signed root",
+            reason="batch_path_mismatch",
+        )
+    statement = batch_statement(landmark.id, batch.size, batch.root)
+    try:
+        if roots is None:
+            verify_signature(landmark.public_key, statement, batch.signature)
+        else:
+            roots.check(landmark.public_key, statement, batch.signature)
+    except BadSignature as e:
+        raise BadSignature(
+            f"landmark {landmark.id!r} signature over the batch root does not verify",
+            reason="bad_batch_signature",
+        ) from e
+
+
+def _verify_landmark_signature(
+    report: MeasurementReport,
+    landmark: LandmarkEntry,
+    target_role: Role,
+    roots: VerifiedRoots | None = None,
+) -> None:
+    if report.batch is not None:
+        _verify_batch(report, report.batch, landmark, roots)
+        return
     raw = report.raw
     body, signature = raw[:-SIGNATURE_BYTES], raw[-SIGNATURE_BYTES:]
     try:
@@ -424,7 +607,11 @@ def _decode_for_role(
 
 
 def verify_report(
-    data: bytes, registry: Registry, *, target_role: Role = Role.CHIP
+    data: bytes,
+    registry: Registry,
+    *,
+    target_role: Role = Role.CHIP,
+    roots: VerifiedRoots | None = None,
 ) -> MeasurementReport:
     """Parse and fully verify a report against ``registry``; return the trusted report.
 
@@ -433,9 +620,13 @@ def verify_report(
     DecodeError ``wrong_role``. Raises DecodeError (malformed; derived fields that do not
     recompute), UnknownIdentity / RevokedIdentity (landmark or chip/peer), BadSignature
     (landmark signature, or any chip/peer signature, naming the probe's seq).
+
+    A batched report's root signature is checked through ``roots`` when given (a cache of
+    signatures verified before, by their exact bytes; None checks it every time), its path
+    always: BadSignature ``batch_path_mismatch`` or ``bad_batch_signature``.
     """
     report, landmark, chip = _decode_for_role(data, registry, target_role)
-    _verify_landmark_signature(report, landmark, target_role)
+    _verify_landmark_signature(report, landmark, target_role, roots)
     for probe in report.probes:
         if probe.rtt_ns is not None:
             _verify_chip_signature(report, chip, landmark, probe, target_role)
@@ -443,7 +634,11 @@ def verify_report(
 
 
 def verify_report_lazy(
-    data: bytes, registry: Registry, *, target_role: Role = Role.CHIP
+    data: bytes,
+    registry: Registry,
+    *,
+    target_role: Role = Role.CHIP,
+    roots: VerifiedRoots | None = None,
 ) -> MeasurementReport:
     """Verify what the distance bound rests on, at a cost independent of probes per report.
 
@@ -465,14 +660,14 @@ def verify_report_lazy(
     verification"). Raises as :func:`verify_report`.
     """
     report, landmark, chip = _decode_for_role(data, registry, target_role)
-    _verify_landmark_signature(report, landmark, target_role)
+    _verify_landmark_signature(report, landmark, target_role, roots)
     # Ascending RTT order (ties by seq), up to the first chip signature that holds: the
     # first is the minimum probe, and a failure there raises, so one check suffices.
-    first = min(
-        (p for p in report.probes if p.rtt_ns is not None),
-        key=lambda p: (p.rtt_ns or 0, p.seq),
-        default=None,
-    )
+    # The report's own invariants (checked when it was decoded) make that the first probe,
+    # in seq order, whose RTT is min_rtt_ns: seqs strictly increase, and min_rtt_ns is the
+    # minimum of the answered probes' RTTs (None when none answered).
+    best = report.min_rtt_ns
+    first = None if best is None else next(p for p in report.probes if p.rtt_ns == best)
     if first is not None:
         _verify_chip_signature(report, chip, landmark, first, target_role)  # never skipped
     return report

@@ -108,6 +108,8 @@ class MessageType:
     PEER_HELLO: Final = 0x06
     PEER_HELLO_ACK: Final = 0x07
     PEER_REPORT: Final = 0x08
+    BATCH_REPORT: Final = 0x09
+    BATCH_PEER_REPORT: Final = 0x0A
 
 
 def check_target_role(role: object) -> Role:

@@ -15,7 +15,9 @@ Public API (re-exported from private modules):
   :data:`CASES`, :data:`DEFAULT_LANDMARK_CODES`
 - runtime: :class:`SimulatedWorld` (landmarks + agents + emulators on 127.0.0.1)
 - fleet scale (pure data, no sockets): :class:`FleetWorld` (thousands of chips, hundreds
-  of landmarks), :func:`sign_chip_reports`, :func:`world_rtts_ms`, :func:`probe_rtts_ns`;
+  of landmarks), :func:`sign_chip_reports` (each report signed alone),
+  :func:`sign_fleet_reports` (landmark batch signatures), :func:`world_rtts_ms`,
+  :func:`probe_rtts_ns`;
   adaptive vs all-landmarks measurement: :func:`run_adaptive`, :class:`AdaptiveOutcome`
   (fault scenarios of fleet runs on Dask and PostgreSQL: ``chiploc.sim._fleet_faults``)
 """
@@ -47,6 +49,7 @@ from ._fleet import (
     FleetWorld,
     probe_rtts_ns,
     sign_chip_reports,
+    sign_fleet_reports,
     world_rtts_ms,
 )
 from ._fuzz_daemons import HttpFuzzTally, fuzz_agent, fuzz_http
@@ -128,6 +131,7 @@ __all__ = [
     "run_faults",
     "run_load",
     "sign_chip_reports",
+    "sign_fleet_reports",
     "verifier_kill",
     "wall_clock_jump",
     "world_rtts_ms",

@@ -43,14 +43,17 @@ from chiploc.common.units import SPEED_OF_LIGHT_KM_PER_MS
 from chiploc.protocol import (
     ChipEntry,
     LandmarkEntry,
+    MeasurementReport,
     PrivateKey,
     ProbeRecord,
     Registry,
     Role,
     VerifierEntry,
+    draft_report,
     generate_private_key,
     response_message,
     sign_report,
+    sign_report_batch,
 )
 
 from ._cities import CITIES
@@ -61,6 +64,7 @@ __all__ = [
     "FleetWorld",
     "probe_rtts_ns",
     "sign_chip_reports",
+    "sign_fleet_reports",
     "world_rtts_ms",
 ]
 
@@ -285,20 +289,82 @@ def sign_chip_reports(
     probes: int = 32,
     keys: Mapping[int, PrivateKey] | None = None,
 ) -> list[bytes]:
-    """Real signed reports of ``chip`` by each of ``landmarks`` (one round each)."""
+    """Real signed reports of ``chip`` by each of ``landmarks`` (one round each), each
+    signed on its own."""
+    out = []
+    for lm, draft in zip(
+        landmarks,
+        _chip_drafts(world, chip, landmarks, now_unix_ns=now_unix_ns, probes=probes),
+        strict=True,
+    ):
+        lkey = keys[lm] if keys is not None and lm in keys else world.landmark_key(lm)
+        report = sign_report(
+            lkey,
+            chip_id=draft.chip_id,
+            session_id=draft.session_id,
+            chip_address=draft.chip_address,
+            started_at_unix_ns=draft.started_at_unix_ns,
+            finished_at_unix_ns=draft.finished_at_unix_ns,
+            probes=draft.probes,
+        )
+        out.append(report.raw)
+    return out
+
+
+def sign_fleet_reports(
+    world: FleetWorld,
+    plan: Mapping[int, Sequence[int]],
+    *,
+    now_unix_ns: int,
+    probes: int = 32,
+    keys: Mapping[int, PrivateKey] | None = None,
+    batch_size: int = 1024,
+) -> dict[int, list[bytes]]:
+    """Real signed reports for ``plan`` (chip -> the landmarks measuring it), each landmark
+    signing one Merkle root per ``batch_size`` of its reports (``protocol.sign_report_batch``),
+    as a landmark uploading a day's rounds does; per chip, in ``plan``'s landmark order."""
+    if batch_size < 1:
+        raise InputError("batch_size must be at least 1")
+    drafts: dict[int, list[tuple[int, MeasurementReport]]] = {}
+    for chip, landmarks in plan.items():
+        for lm, draft in zip(
+            landmarks,
+            _chip_drafts(world, chip, landmarks, now_unix_ns=now_unix_ns, probes=probes),
+            strict=True,
+        ):
+            drafts.setdefault(lm, []).append((chip, draft))
+    signed: dict[tuple[int, str], bytes] = {}
+    for lm, mine in drafts.items():
+        lkey = keys[lm] if keys is not None and lm in keys else world.landmark_key(lm)
+        for lo in range(0, len(mine), batch_size):
+            part = mine[lo : lo + batch_size]
+            for (chip, _), report in zip(
+                part, sign_report_batch(lkey, [d for _, d in part]), strict=True
+            ):
+                signed[chip, report.landmark_id] = report.raw
+    return {
+        chip: [signed[chip, world.landmarks[lm].id] for lm in landmarks]
+        for chip, landmarks in plan.items()
+    }
+
+
+def _chip_drafts(
+    world: FleetWorld, chip: int, landmarks: Sequence[int], *, now_unix_ns: int, probes: int
+) -> list[MeasurementReport]:
+    """Unsigned reports of ``chip`` by each of ``landmarks`` (chip signatures real)."""
     chip_key = world.chip_key(chip)
     chip_id = world.chips[chip].id
     all_rtts = probe_rtts_ns(world, chip, probes=probes)
     out = []
     for lm in landmarks:
-        lkey = keys[lm] if keys is not None and lm in keys else world.landmark_key(lm)
+        landmark_id = world.landmarks[lm].id
         session = hashlib.sha256(f"{world.seed}/s/{chip}/{lm}".encode()).digest()[:16]
         rtts = [int(x) for x in all_rtts[lm]]
         records = []
         for seq, rtt in enumerate(rtts):
             nonce = hashlib.sha256(f"{world.seed}/n/{chip}/{lm}/{seq}".encode()).digest()[:16]
             message = response_message(
-                session_id=session, chip_id=chip_id, landmark_id=lkey.id, seq=seq, nonce=nonce
+                session_id=session, chip_id=chip_id, landmark_id=landmark_id, seq=seq, nonce=nonce
             )
             records.append(
                 ProbeRecord(
@@ -310,14 +376,15 @@ def sign_chip_reports(
                 )
             )
         started = now_unix_ns - 600 * 1_000_000_000
-        report = sign_report(
-            lkey,
-            chip_id=chip_id,
-            session_id=session,
-            chip_address="127.0.0.1:9",
-            started_at_unix_ns=started,
-            finished_at_unix_ns=started + sum(rtts) + probes * 1_000_000,
-            probes=records,
+        out.append(
+            draft_report(
+                landmark_id=landmark_id,
+                chip_id=chip_id,
+                session_id=session,
+                chip_address="127.0.0.1:9",
+                started_at_unix_ns=started,
+                finished_at_unix_ns=started + sum(rtts) + probes * 1_000_000,
+                probes=records,
+            )
         )
-        out.append(report.raw)
     return out

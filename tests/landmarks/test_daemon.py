@@ -27,6 +27,7 @@ from chiploc.protocol import (
     Registry,
     Response,
     Role,
+    VerifiedRoots,
     generate_private_key,
     response_message,
     verify_report,
@@ -121,6 +122,47 @@ async def test_http_control_plane(
             text = await r.text()
         assert 'chiploc_landmark_rounds_total{outcome="measured"} 4' in text
         assert 'chiploc_landmark_probes_total{outcome="answered"} 17' in text
+
+
+async def test_several_targets_are_uploaded_under_one_batch_signature(
+    daemon: LandmarkDaemon, agent: ChipAgent, registry: Registry
+) -> None:
+    """A landmark asked for several rounds signs one Merkle root over their reports: each
+    report verifies alone (its path and the root's signature), all share one root, an
+    unreachable target stays an error beside them, and what is returned was stored."""
+    address = f"127.0.0.1:{agent.address[1]}"
+    targets = {
+        "targets": [
+            {"chip_id": "chip-1", "address": address},
+            {"chip_id": "nobody", "address": address},
+            {"chip_id": "chip-1", "address": address},
+            {"chip_id": "chip-1", "address": address},
+        ],
+        "probes": 3,
+    }
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{daemon.http_url}/v1/rounds", json=targets) as r:
+            assert r.status == 200
+            results = (await r.json())["results"]
+        assert results[1]["reason"] == "unknown_identity"
+        raws = [base64.b64decode(x["report_b64"]) for i, x in enumerate(results) if i != 1]
+        roots = VerifiedRoots()
+        reports = [verify_report(raw, registry, roots=roots) for raw in raws]
+        assert [r.batch.index if r.batch else None for r in reports] == [0, 1, 2]
+        assert {r.batch.root if r.batch else None for r in reports} == {
+            bytes.fromhex(results[0]["report"]["batch"]["root"])
+        }
+        assert (roots.misses, roots.hits) == (1, 2)  # one landmark signature for three
+        async with http.get(f"{daemon.http_url}/v1/reports?since=0") as r:
+            stored = [base64.b64decode(x["report_b64"]) for x in (await r.json())["reports"]]
+        assert stored == raws
+        # one target alone keeps the single-signature format
+        async with http.post(
+            f"{daemon.http_url}/v1/rounds", json={"chip_id": "chip-1", "address": address}
+        ) as r:
+            single = verify_report(base64.b64decode((await r.json())["report_b64"]), registry)
+        assert single.batch is None
+    assert daemon.counters["probes_answered"] == 3 * 3 + single.answered
 
 
 @pytest.mark.parametrize(

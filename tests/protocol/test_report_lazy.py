@@ -256,3 +256,38 @@ def test_fast_probe_decoding_accepts_and_builds_exactly_what_the_constructor_doe
         assert got.to_json_dict() == slow().to_json_dict()
         with pytest.raises(dataclasses.FrozenInstanceError):
             got.seq = 0  # type: ignore[misc]
+
+
+@given(
+    records=st.lists(
+        st.tuples(
+            st.integers(0, 2**32 - 1),
+            st.binary(min_size=16, max_size=16),
+            st.one_of(st.just((1 << 64) - 1), st.just(0), st.integers(0, (1 << 64) - 1)),
+            st.integers(0, 5),
+            st.one_of(st.just(bytes(64)), st.binary(min_size=64, max_size=64)),
+        ),
+        max_size=6,
+    )
+)
+def test_a_block_of_probe_records_decodes_as_each_record_alone(
+    records: list[tuple[int, bytes, int, int, bytes]],
+) -> None:
+    """The inline fast path for answered probes builds and refuses exactly what the
+    per-record decoder does (itself checked against the constructor above)."""
+    from chiploc.protocol._report import _PROBE_RECORD, _decoded_probe, _decoded_probes
+
+    # the smallest positive RTT is an answered probe's, through either path
+    assert _decoded_probe(0, bytes(16), 1, 1, b"\x01" * 64).rtt_ns == 1
+    block = b"".join(_PROBE_RECORD.pack(*r) for r in records)
+    try:
+        expected: object = tuple(_decoded_probe(*r) for r in records)
+    except (ValueError, IndexError) as e:
+        expected = type(e)
+    try:
+        got: object = _decoded_probes(block)
+    except (ValueError, IndexError) as e:
+        got = type(e)
+    assert got == expected
+    if isinstance(got, tuple):
+        assert [p.to_json_dict() for p in got] == [p.to_json_dict() for p in expected]  # type: ignore[union-attr]

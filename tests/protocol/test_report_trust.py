@@ -208,6 +208,7 @@ def test_the_json_view_shows_what_the_signed_bytes_say() -> None:
             for seq, nonce, rtt, code in PROBES
         ],
         "digest": hashlib.sha256(raw).hexdigest(),
+        "batch": None,
         "report_b64": base64.b64encode(raw).decode(),
     }
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+from collections.abc import Iterator
 
 import pytest
 
@@ -158,3 +159,27 @@ def test_full_screening_counts_every_report_as_fully_checked(registry: Registry)
     raws = [signed_report(keys[i], [5 * 10**6], chip=chip_key()).raw for i in keys]
     s = screen_reports(raws, registry, now_unix_ns=NOW_NS)
     assert (len(s.reports), s.full_checked, dict(s.flagged)) == (3, 3, {})
+
+
+def test_screening_leaves_the_garbage_collector_as_it_found_it(registry: Registry) -> None:
+    """Screening pauses the cyclic collector for speed; it is back on afterwards, even when
+    the input fails midway, and a collector someone else turned off stays off."""
+    import gc
+
+    def failing() -> Iterator[bytes]:
+        yield b"not a report"
+        raise RuntimeError("the source broke")
+
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError):
+        screen_reports(failing(), registry, now_unix_ns=NOW_NS)
+    assert gc.isenabled()
+    screened = screen_reports([b"junk"], registry, now_unix_ns=NOW_NS)
+    assert dict(screened.rejected) == {"bad_magic": 1}
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        screen_reports([b"junk"], registry, now_unix_ns=NOW_NS)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
