@@ -103,7 +103,7 @@ class RawElement(Element):
     ``{{``, ``{%`` or ``{#`` in it as template syntax."""
 
     def __init__(self, text: str) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
+        super().__init__()
         self._name = "RawElement"
         self.text = text
 
