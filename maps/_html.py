@@ -95,6 +95,22 @@ def _style(css: str) -> str:
     return "<style>" + css.replace("</style", "<\\/style") + "</style>"
 
 
+class RawElement(Element):
+    """Text placed in the page as it is: not a jinja template.
+
+    branca's ``Element(text)`` compiles ``text`` as a template, which for the inlined
+    Leaflet (150 kB of JavaScript) took most of a map's rendering time, and would read any
+    ``{{``, ``{%`` or ``{#`` in it as template syntax."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self._name = "RawElement"
+        self.text = text
+
+    def render(self, **kwargs: Any) -> str:
+        return self.text
+
+
 class OfflineMap(folium.Map):
     """A folium ``Map`` that links nothing: its scripts are inlined by :func:`render_html`."""
 
@@ -282,7 +298,7 @@ def figure_of(m: folium.Map) -> Figure:
 def add_banner(m: folium.Map, html: str, *, colour: str) -> None:
     """A banner centred at the top of the page (``html`` already escaped)."""
     figure_of(m).html.add_child(
-        Element(
+        RawElement(
             "<div class='chiploc-box chiploc-banner' id='chiploc-banner' "
             "style='position:absolute;top:10px;left:50%;transform:translateX(-50%);"
             f"z-index:1000;border-left-color:{colour}'>{html}</div>"
@@ -402,20 +418,20 @@ def render_html(
     figure = figure_of(m)
     figure.title = escape(title)
     leaflet_js, leaflet_css = _leaflet_assets()
-    figure.header.add_child(Element(_style(leaflet_css)), name="leaflet_css", index=0)
-    figure.header.add_child(Element(_script(leaflet_js)), name="leaflet_js", index=1)
+    figure.header.add_child(RawElement(_style(leaflet_css)), name="leaflet_css", index=0)
+    figure.header.add_child(RawElement(_script(leaflet_js)), name="leaflet_js", index=1)
     if cluster:
         mc_js, mc_css = _markercluster_assets()
-        figure.header.add_child(Element(_style(mc_css)), name="markercluster_css")
-        figure.header.add_child(Element(_script(mc_js)), name="markercluster_js")
-    figure.header.add_child(Element(_style(_BASE_CSS)), name="chiploc_css")
+        figure.header.add_child(RawElement(_style(mc_css)), name="markercluster_css")
+        figure.header.add_child(RawElement(_script(mc_js)), name="markercluster_js")
+    figure.header.add_child(RawElement(_style(_BASE_CSS)), name="chiploc_css")
     footer = (
         '<div style="display:none" id="chiploc-licences">Leaflet '
         f"{LEAFLET_VERSION} (BSD-2-Clause, (c) 2010-2023 Volodymyr Agafonkin)"
         + (f"; Leaflet.markercluster {MARKERCLUSTER_VERSION} (MIT)" if cluster else "")
         + "</div>"
     )
-    figure.html.add_child(Element(footer), name="licences")
+    figure.html.add_child(RawElement(footer), name="licences")
     m.add_child(JsBlock(_READY_JS, {"layers": {k: v.get_name() for k, v in layers.items()}}))
     page: str = figure.render()
     bad = [ref for ref in network_references(page) if tiles is None or ref != tiles]

@@ -40,6 +40,10 @@ def child_main(conn: Connection, seed: int, max_queue: int) -> None:  # pragma: 
     scheduler.start()
     emulators: dict[str, DelayEmulator] = {}
     try:
+        try:
+            conn.send(("ready", None))  # imported and running: calls may start
+        except OSError:
+            return  # the parent is gone
         while True:
             try:
                 if not conn.poll(1.0):
@@ -82,10 +86,20 @@ def child_main(conn: Connection, seed: int, max_queue: int) -> None:  # pragma: 
 class EmulatorHost:
     """A child process hosting a :class:`DelayScheduler` and its emulators."""
 
-    def __init__(self, *, seed: int, max_queue: int = 100_000, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        *,
+        seed: int,
+        max_queue: int = 100_000,
+        timeout_s: float = 10.0,
+        start_timeout_s: float = 60.0,
+    ) -> None:
         self._seed = int(seed)
         self._max_queue = int(max_queue)
         self._timeout_s = timeout_s
+        # A new interpreter importing chiploc (numpy, shapely, ...): seconds on a busy
+        # machine, which is not an unanswered call. ``start`` waits for it, apart.
+        self._start_timeout_s = start_timeout_s
         self._conn: Connection | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._stopped = False
@@ -113,6 +127,18 @@ class EmulatorHost:
         finally:
             child_sock.close()
         self._conn = Connection(parent_sock.detach())
+        try:
+            ready = self._conn.poll(self._start_timeout_s) and self._conn.recv() == ("ready", None)
+        except (OSError, EOFError):
+            ready = False
+        if not ready:
+            self._stopped = True
+            self._conn.close()
+            self._process.kill()
+            self._process.wait(5.0)
+            raise TransportError(
+                f"emulator host did not start within {self._start_timeout_s:g} s", reason="spawn"
+            )
 
     @property
     def pid(self) -> int | None:

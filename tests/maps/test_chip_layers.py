@@ -127,3 +127,17 @@ def test_whole_earth_bound_is_listed_but_not_drawn() -> None:
     html = chip_map(result)
     assert "bound covers the whole Earth" in html
     assert network_references(html) == []
+
+
+def test_text_from_a_result_reaches_the_page_as_text_not_as_a_template() -> None:
+    """A result's own strings (the chip id, the message) are escaped HTML in the banner: a
+    ``{{ ... }}`` or ``{% ... %}`` in them is shown as typed, never evaluated by the page's
+    template engine (jinja would have run ``{{ 7 * 7 }}`` as Python-side code)."""
+    result = copy.deepcopy(scenario("compliant"))
+    result["target"] = "chip-{{ 7 * 7 }}"
+    result["message"] = "{% for x in [1, 2] %}loop{{ x }}{% endfor %} <b>bold</b>"
+    page = chip_map(result)
+    assert "chip-{{ 7 * 7 }}" in page
+    assert "chip-49" not in page
+    assert "{% for x in [1, 2] %}loop{{ x }}{% endfor %} &lt;b&gt;bold&lt;/b&gt;" in page
+    assert "loop1" not in page

@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
@@ -18,6 +18,9 @@ import pytest
 from chiploc.common.errors import IntegrityError, StoreError, StoreUnavailable
 from chiploc.store import PostgresStore, redact_url
 from chiploc.verifier import verify_audit
+
+if TYPE_CHECKING:
+    from ..conftest import OwnPostgres
 
 T0 = 1_700_000_000_000_000_000
 REPO = Path(__file__).resolve().parents[2]
@@ -129,8 +132,9 @@ def test_the_same_batches_written_at_once_by_several_processes_land_once(
     ids=["restart", "crash"],
 )
 def test_server_restart_mid_write_loses_nothing_and_duplicates_nothing(
-    postgres_url: str, outage: list[str]
+    own_postgres: tuple[OwnPostgres, str], outage: list[str]
 ) -> None:
+    server, postgres_url = own_postgres  # a server of this test's own: it goes down
     PostgresStore.open(postgres_url).close()
     started_before = _postmaster_started(postgres_url)
     # >= 3 s of writing (a pause after each batch): the outage falls inside it.
@@ -140,13 +144,7 @@ def test_server_restart_mid_write_loses_nothing_and_duplicates_nothing(
     seen = [writer.stdout.readline() for _ in range(3)]
     assert all(line.startswith("batch") for line in seen), seen
     for action in outage:
-        done = subprocess.run(
-            [str(REPO / "scripts" / "postgres"), action],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        done = server.control(action)
         assert done.returncode == 0, done.stderr
     # The test proves something only if the server really went down while the writer
     # was mid-run: it restarted, and the writer had not finished by then.

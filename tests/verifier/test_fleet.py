@@ -10,7 +10,7 @@ import subprocess
 import threading
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dask
 import psycopg
@@ -37,7 +37,9 @@ from chiploc.verifier import (
     verify_audit,
 )
 
-REPO = Path(__file__).resolve().parents[2]
+if TYPE_CHECKING:
+    from ..conftest import OwnPostgres
+
 NOW = 1_800_000_000 * 1_000_000_000
 
 
@@ -205,21 +207,14 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_duplicates_nothing(
 
 
 def test_a_postgres_restart_mid_run_loses_nothing_and_duplicates_nothing(
-    world: _World, postgres_url: str
+    world: _World, own_postgres: tuple[OwnPostgres, str]
 ) -> None:
+    server, postgres_url = own_postgres  # a server of this test's own: it goes down
     params = BatchParams(now_unix_ns=NOW)
     restarts: list[subprocess.CompletedProcess[str]] = []
 
     def pg(action: str) -> None:
-        restarts.append(
-            subprocess.run(
-                [str(REPO / "scripts" / "postgres"), action],
-                capture_output=True,
-                text=True,
-                timeout=120,
-                check=False,
-            )
-        )
+        restarts.append(server.control(action))
 
     thread = threading.Thread(target=pg, args=("start",))
     after_stop: list[int] = []
