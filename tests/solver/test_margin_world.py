@@ -1,0 +1,100 @@
+"""Margins at the edges of what the margin code assumes, against an independent computation.
+
+Each case has a true clearance computed without the solver (pyproj ``Geod`` in
+``tests/solver/_world.py``, a nearest point known from the geometry), and states that the
+margin never exceeds it and, where the case is tight, comes within centimetres of it:
+
+* **A chip metres from a sharp tip.** A zone drawn with 11 m edges narrowing to a point,
+  a chip 33 m beyond the point, a region 5 m wide: the bounds the margin code prunes with
+  differ by less than a metre here, so whole segments lie within rounding of each other.
+* **Any outer region, even one whose vertices average to the Earth's centre.** The
+  margin is promised for the exact feasible set; the region handed in is only an outer
+  approximation of it, and the answer must hold for any such region.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import shapely
+from shapely.geometry import Polygon
+
+from chiploc.common.units import MAX_CLOCK_RATE_ERROR_PPM
+from chiploc.common.units import SPEED_OF_LIGHT_KM_PER_MS as C
+from chiploc.solver import AuthorizedRegion, Measurement, Model, Verdict, load_region, solve
+from chiploc.solver._intersect import _Problem
+from chiploc.solver._verdict import _margin_km
+
+from ._world import chord_bound_km, dist_km, feasible_boundary
+
+
+def _zone(tmp_path: Path, name: str, ring: list[list[float]]) -> AuthorizedRegion:
+    path = tmp_path / f"{name}.geojson"
+    path.write_text(json.dumps({"type": "Polygon", "coordinates": [ring]}), encoding="utf-8")
+    return load_region(str(path))
+
+
+def _densify(ring: list[list[float]], step_deg: float) -> list[list[float]]:
+    out: list[list[float]] = []
+    for (lo1, la1), (lo2, la2) in itertools.pairwise(ring):
+        n = max(1, int(np.ceil(max(abs(lo2 - lo1), abs(la2 - la1)) / step_deg)))
+        out += [[lo1 + (lo2 - lo1) * k / n, la1 + (la2 - la1) * k / n] for k in range(n)]
+    return [*out, out[0]]
+
+
+def _one(lat: float, lon: float, radius_km: float) -> list[Measurement]:
+    return [Measurement(landmark="l", lat=lat, lon=lon, rtt_ms=2.0 * radius_km / C)]
+
+
+#: A wedge opening east from its tip at (0, 0), 1.1 km long and 44 m wide at its base.
+WEDGE = [[0.0, 0.0], [0.01, 0.0002], [0.01, -0.0002], [0.0, 0.0]]
+
+
+@pytest.mark.parametrize(("west_deg", "radius_km"), [(0.0003, 0.005), (0.0002, 0.002)])
+def test_a_chip_metres_beyond_a_sharp_tip(
+    tmp_path: Path, west_deg: float, radius_km: float
+) -> None:
+    """The wedge drawn with ~11 m edges; a chip on the equator 22-33 m west of its tip,
+    proven within 2-5 m: VIOLATION, with a margin of its distance to the tip (the nearest
+    point of the zone: both edges leave the tip eastward within 1.2 deg of the equator)
+    less the proven radius, within 5 cm and never above."""
+    zone = _zone(tmp_path, "wedge", _densify(WEDGE, 0.0001))
+    res = solve("chip", _one(0.0, -west_deg, radius_km), zone, estimate=False)
+    assert res.verdict is Verdict.VIOLATION, res.message
+    true_km = float(dist_km(0.0, -west_deg, 0.0, 0.0)) - res.landmarks[0].radius_km
+    assert res.margin_km is not None
+    assert true_km - 5e-5 <= res.margin_km <= true_km + 1e-9, (res.margin_km, true_km)
+
+
+def test_any_outer_region_gives_a_sound_margin(tmp_path: Path) -> None:
+    """The margin bounds the distance from the exact feasible set to the border, whatever
+    outer approximation of that set the caller passes. Here a lon/lat triangle holding a
+    landmark's 3 km feasible set whose vertices' directions sum to zero (the margin code
+    centres its search on their mean), against a box whose edge passes 0.4 km from the
+    feasible set: the true clearance, from points on the exact boundary of the feasible set,
+    is below 0.5 km, and the margin must not exceed it."""
+    lat, lon, r = 0.0, 0.0, 3.0
+    ms = _one(lat, lon, r)
+    prob = _Problem(ms, Model.VACUUM, None, MAX_CLOCK_RATE_ERROR_PPM)
+    # (0, -1, 0) twice (the ring's closing vertex), (0, 1, 0), (0, 1/2, +-sqrt(3)/2).
+    region = Polygon([(-90.0, 0.0), (90.0, -60.0), (90.0, 0.0), (90.0, 60.0), (-90.0, 0.0)])
+    xy = shapely.get_coordinates(region)
+    la, lo = np.radians(xy[:, 1]), np.radians(xy[:, 0])
+    mean = np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)]).mean(axis=1)
+    assert float(np.linalg.norm(mean)) < 1e-9  # the case this test is about
+    f_lat, f_lon = feasible_boundary([(lat, lon, chord_bound_km(ms[0].rtt_ms))], 720)
+    assert shapely.covers(region, shapely.MultiPoint(np.column_stack([f_lon, f_lat])))
+    # A box whose western edge is the meridian 3.4 km east of the landmark.
+    east = 3.4 / 111.32
+    ring = [[east, -1.0], [2.0, -1.0], [2.0, 1.0], [east, 1.0], [east, -1.0]]
+    border = _zone(tmp_path, "box", ring).outer_border
+    # The feasible set's eastern points against the edge every metre near the equator.
+    near = f_lon >= f_lon.max() - 0.002
+    edge = np.linspace(-0.01, 0.01, 2001)
+    clear = float(dist_km(f_lat[near, None], f_lon[near, None], edge[None, :], east).min())
+    assert 0.0 < clear < 0.5
+    assert _margin_km(prob, [0], region, border) <= clear
