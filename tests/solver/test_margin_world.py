@@ -29,7 +29,7 @@ from chiploc.solver import AuthorizedRegion, Measurement, Model, Verdict, load_r
 from chiploc.solver._intersect import _Problem
 from chiploc.solver._verdict import _margin_km
 
-from ._world import chord_bound_km, dist_km, feasible_boundary
+from ._world import chord_bound_km, dist_km, feasible_boundary, fwd
 
 
 def _zone(tmp_path: Path, name: str, ring: list[list[float]]) -> AuthorizedRegion:
@@ -98,3 +98,33 @@ def test_any_outer_region_gives_a_sound_margin(tmp_path: Path) -> None:
     clear = float(dist_km(f_lat[near, None], f_lon[near, None], edge[None, :], east).min())
     assert 0.0 < clear < 0.5
     assert _margin_km(prob, [0], region, border) <= clear
+
+
+def test_the_nearest_point_of_a_zone_is_never_missed_behind_a_long_edge(tmp_path: Path) -> None:
+    """A region 1,000 km wide drawn with ~45 km edges, and a wedge zone pointing at it: the
+    wedge's tip 245 km away is drawn with 1 km edges, its long sides start 4 km up from the
+    tip (at ~249 km). The margin is the tip's clearance (from points on the exact boundary
+    of the feasible set), never the long sides' 249 km: the margin code's first search ring
+    (250 km) must reach the short edges even though the region's own edges are long."""
+    lat_tip = float(fwd(0.0, 0.0, 0.0, 500.0 + 245.0)[0][0])
+    near = [[0.0005 * k, lat_tip + 0.01 * k] for k in range(5)]
+    ring = [
+        *near,
+        [0.5, lat_tip + 5.0],
+        [-0.5, lat_tip + 5.0],
+        *[[-lo, la] for lo, la in reversed(near)],
+    ]
+    zone = _zone(tmp_path, "wedge", ring)
+    ms = _one(0.0, 0.0, 500.0)
+    res = solve("chip", ms, zone, estimate=False)
+    assert res.verdict is Verdict.VIOLATION, res.message
+    f_lat, f_lon = feasible_boundary([(0.0, 0.0, chord_bound_km(ms[0].rtt_ms))], 720)
+    b = np.array(_densify(ring, 0.001))
+    b = b[b[:, 1] <= lat_tip + 0.2]  # the border near the tip (the rest is farther)
+    north = f_lat >= f_lat.max() - 0.1
+    clear = float(
+        dist_km(f_lat[north, None], f_lon[north, None], b[None, :, 1], b[None, :, 0]).min()
+    )
+    assert 240.0 < clear < 250.0
+    assert res.margin_km is not None
+    assert clear - 0.26 <= res.margin_km <= clear + 1e-6, (res.margin_km, clear)
