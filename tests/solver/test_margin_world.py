@@ -29,7 +29,7 @@ from chiploc.solver import AuthorizedRegion, Measurement, Model, Verdict, load_r
 from chiploc.solver._intersect import _Problem
 from chiploc.solver._verdict import _margin_km
 
-from ._world import chord_bound_km, dist_km, feasible_boundary, fwd
+from ._world import HALF_MERIDIAN_KM, chord_bound_km, dist_km, feasible_boundary, fwd
 
 
 def _zone(tmp_path: Path, name: str, ring: list[list[float]]) -> AuthorizedRegion:
@@ -128,3 +128,16 @@ def test_the_nearest_point_of_a_zone_is_never_missed_behind_a_long_edge(tmp_path
     assert 240.0 < clear < 250.0
     assert res.margin_km is not None
     assert clear - 0.26 <= res.margin_km <= clear + 1e-6, (res.margin_km, clear)
+
+
+def test_a_zone_without_a_border_gives_an_earthly_margin(tmp_path: Path) -> None:
+    """The whole Earth as a GeoJSON zone has no border (its edges are the poles and the
+    antimeridian): every region is COMPLIANT, and the margin is still a distance on the
+    Earth, between 0 and half a meridian (no two points are farther apart)."""
+    ring = [[-180.0, -90.0], [180.0, -90.0], [180.0, 90.0], [-180.0, 90.0], [-180.0, -90.0]]
+    zone = _zone(tmp_path, "earth", ring)
+    for radius_km in (100.0, 25_000.0):
+        res = solve("chip", _one(10.0, 10.0, radius_km), zone, estimate=False)
+        assert res.verdict is Verdict.COMPLIANT, res.message
+        assert res.margin_km is not None
+        assert 0.0 <= res.margin_km <= HALF_MERIDIAN_KM, res.margin_km
