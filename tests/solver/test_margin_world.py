@@ -21,12 +21,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import shapely
+from scipy.optimize import brentq
 from shapely.geometry import Polygon
 
 from chiploc.common.units import MAX_CLOCK_RATE_ERROR_PPM
 from chiploc.common.units import SPEED_OF_LIGHT_KM_PER_MS as C
 from chiploc.solver import AuthorizedRegion, Measurement, Model, Verdict, load_region, solve
-from chiploc.solver._intersect import _Problem
+from chiploc.solver._intersect import _Problem, _Shape
 from chiploc.solver._verdict import _margin_km
 
 from ._world import HALF_MERIDIAN_KM, chord_bound_km, dist_km, feasible_boundary, fwd
@@ -141,3 +142,51 @@ def test_a_zone_without_a_border_gives_an_earthly_margin(tmp_path: Path) -> None
         assert res.verdict is Verdict.COMPLIANT, res.message
         assert res.margin_km is not None
         assert 0.0 <= res.margin_km <= HALF_MERIDIAN_KM, res.margin_km
+
+
+def _notched_box(lat0: float, lb: float) -> list[tuple[float, float]]:
+    """A lon/lat box (lon +-20, lat lb..30) with a notch from its southern edge up to a
+    vertex at (lat0, 0): the region the next test hands in (lon, lat)."""
+    return [(0.0, lat0), (20.0, lb), (20.0, 30.0), (-20.0, 30.0), (-20.0, lb), (0.0, lat0)]
+
+
+def _rounding_above_one() -> tuple[float, float]:
+    """A notched box whose vertices' mean direction is the notch's vertex (lb solved for
+    it), and for which the dot product of that vertex with the mean rounds above 1."""
+    for lat0 in np.arange(10.0, 20.0, 0.137):
+
+        def tilt(lb: float, lat0: float = float(lat0)) -> float:
+            u = _Shape.of(Polygon(_notched_box(lat0, lb))).unit.mean(axis=0)
+            return float(np.arctan2(u[2], u[0]) - np.radians(lat0))
+
+        lb = float(brentq(tilt, -30.0, float(lat0) - 0.5, xtol=1e-15))
+        u = _Shape.of(Polygon(_notched_box(float(lat0), lb))).unit
+        u0 = u.mean(axis=0) / float(np.linalg.norm(u.mean(axis=0)))
+        if float(u[0] @ u0) > 1.0:
+            return float(lat0), lb
+    raise AssertionError("no notched box where the dot product rounds above 1")
+
+
+def test_a_margin_holds_when_rounding_puts_a_cosine_above_one(tmp_path: Path) -> None:
+    """A feasible set 100 km wide inside a notched box (an outer region), and a wedge zone
+    whose tip is the notch's vertex, at the region's mean direction: the cosine of the
+    angle between them rounds to just above 1 (an arccosine of it is NaN). The margin is
+    still at most the true clearance, from the exact feasible set to the wedge (its tip)."""
+    lat0, lb = _rounding_above_one()
+    ms = _one(27.0, 0.0, 100.0)
+    prob = _Problem(ms, Model.VACUUM, None, MAX_CLOCK_RATE_ERROR_PPM)
+    region = Polygon(_notched_box(lat0, lb))
+    f_lat, f_lon = feasible_boundary([(27.0, 0.0, chord_bound_km(ms[0].rtt_ms))], 720)
+    assert shapely.covers(region, shapely.MultiPoint(np.column_stack([f_lon, f_lat])))
+    ring = [[0.0, lat0], [5.0, lat0 - 10.0], [-5.0, lat0 - 10.0], [0.0, lat0]]
+    border = _zone(tmp_path, "wedge", ring).outer_border
+    # The feasible set's southern points against the wedge's sides near its tip.
+    b = np.array(_densify(ring, 0.0005))
+    b = b[b[:, 1] >= lat0 - 0.1]
+    south = f_lat <= f_lat.min() + 0.02
+    clear = float(
+        dist_km(f_lat[south, None], f_lon[south, None], b[None, :, 1], b[None, :, 0]).min()
+    )
+    assert 1000.0 < clear < 1400.0
+    margin = _margin_km(prob, [0], region, border)
+    assert clear - 1.0 <= margin <= clear + 1e-6, (margin, clear)
