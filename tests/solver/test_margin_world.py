@@ -14,6 +14,7 @@ margin never exceeds it and, where the case is tight, comes within centimetres o
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 from pathlib import Path
@@ -150,6 +151,7 @@ def _notched_box(lat0: float, lb: float) -> list[tuple[float, float]]:
     return [(0.0, lat0), (20.0, lb), (20.0, 30.0), (-20.0, 30.0), (-20.0, lb), (0.0, lat0)]
 
 
+@functools.cache
 def _rounding_above_one() -> tuple[float, float]:
     """A notched box whose vertices' mean direction is the notch's vertex (lb solved for
     it), and for which the dot product of that vertex with the mean rounds above 1."""
@@ -167,26 +169,25 @@ def _rounding_above_one() -> tuple[float, float]:
     raise AssertionError("no notched box where the dot product rounds above 1")
 
 
-def test_a_margin_holds_when_rounding_puts_a_cosine_above_one(tmp_path: Path) -> None:
-    """A feasible set 100 km wide inside a notched box (an outer region), and a wedge zone
-    whose tip is the notch's vertex, at the region's mean direction: the cosine of the
-    angle between them rounds to just above 1 (an arccosine of it is NaN). The margin is
-    still at most the true clearance, from the exact feasible set to the wedge (its tip)."""
+@pytest.mark.parametrize("side", [1.0, -1.0], ids=["east", "west"])
+def test_a_margin_holds_when_rounding_puts_a_cosine_above_one(tmp_path: Path, side: float) -> None:
+    """A feasible set 200 km wide inside a notched box (an outer region of it), and a wedge
+    zone whose tip is the notch's vertex, at the region's mean direction: the cosine of the
+    angle between them rounds to just above 1 (its arccosine is NaN). The feasible set lies
+    east (west) of the wedge, nearest to the middle of one side, a side that ends at the
+    tip. The margin is the true clearance, from points on the exact boundary of the
+    feasible set to points every ~2 km along the wedge, within 1 km and never above."""
     lat0, lb = _rounding_above_one()
-    ms = _one(27.0, 0.0, 100.0)
+    ms = _one(10.0, 12.0 * side, 100.0)
     prob = _Problem(ms, Model.VACUUM, None, MAX_CLOCK_RATE_ERROR_PPM)
     region = Polygon(_notched_box(lat0, lb))
-    f_lat, f_lon = feasible_boundary([(27.0, 0.0, chord_bound_km(ms[0].rtt_ms))], 720)
+    f_lat, f_lon = feasible_boundary([(10.0, 12.0 * side, chord_bound_km(ms[0].rtt_ms))], 180)
     assert shapely.covers(region, shapely.MultiPoint(np.column_stack([f_lon, f_lat])))
     ring = [[0.0, lat0], [5.0, lat0 - 10.0], [-5.0, lat0 - 10.0], [0.0, lat0]]
     border = _zone(tmp_path, "wedge", ring).outer_border
-    # The feasible set's southern points against the wedge's sides near its tip.
-    b = np.array(_densify(ring, 0.0005))
-    b = b[b[:, 1] >= lat0 - 0.1]
-    south = f_lat <= f_lat.min() + 0.02
-    clear = float(
-        dist_km(f_lat[south, None], f_lon[south, None], b[None, :, 1], b[None, :, 0]).min()
-    )
-    assert 1000.0 < clear < 1400.0
+    b = np.array(_densify(ring, 0.02))
+    clear = float(dist_km(f_lat[:, None], f_lon[:, None], b[None, :, 1], b[None, :, 0]).min())
+    tip = float(dist_km(f_lat, f_lon, lat0, 0.0).min())
+    assert 400.0 < clear < tip - 300.0  # nearest to a side's middle, far from the tip
     margin = _margin_km(prob, [0], region, border)
     assert clear - 1.0 <= margin <= clear + 1e-6, (margin, clear)
