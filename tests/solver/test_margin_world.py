@@ -176,7 +176,7 @@ def test_a_margin_holds_when_rounding_puts_a_cosine_above_one(tmp_path: Path, si
     angle between them rounds to just above 1 (its arccosine is NaN). The feasible set lies
     east (west) of the wedge, nearest to the middle of one side, a side that ends at the
     tip. The margin is the true clearance, from points on the exact boundary of the
-    feasible set to points every ~2 km along the wedge, within 1 km and never above."""
+    feasible set to points every ~4 km along the wedge, within 1 km and never above."""
     lat0, lb = _rounding_above_one()
     ms = _one(10.0, 12.0 * side, 100.0)
     prob = _Problem(ms, Model.VACUUM, None, MAX_CLOCK_RATE_ERROR_PPM)
@@ -185,9 +185,34 @@ def test_a_margin_holds_when_rounding_puts_a_cosine_above_one(tmp_path: Path, si
     assert shapely.covers(region, shapely.MultiPoint(np.column_stack([f_lon, f_lat])))
     ring = [[0.0, lat0], [5.0, lat0 - 10.0], [-5.0, lat0 - 10.0], [0.0, lat0]]
     border = _zone(tmp_path, "wedge", ring).outer_border
-    b = np.array(_densify(ring, 0.02))
-    clear = float(dist_km(f_lat[:, None], f_lon[:, None], b[None, :, 1], b[None, :, 0]).min())
+    b = np.array(_densify(ring, 0.04))
+    near = side * f_lon <= 12.0  # the half of the feasible set that faces the wedge
+    clear = float(dist_km(f_lat[near, None], f_lon[near, None], b[None, :, 1], b[None, :, 0]).min())
     tip = float(dist_km(f_lat, f_lon, lat0, 0.0).min())
     assert 400.0 < clear < tip - 300.0  # nearest to a side's middle, far from the tip
     margin = _margin_km(prob, [0], region, border)
     assert clear - 1.0 <= margin <= clear + 1e-6, (margin, clear)
+
+
+def test_margin_of_a_region_cut_by_two_disks(tmp_path: Path) -> None:
+    """A 50 km disk cut by a 100 km one 111 km east of it: the region is the small disk's
+    eastern part. A box zone whose eastern edge lies ~17 km past the region, inside the
+    larger disk: the margin is the true clearance (from points on the exact boundary of
+    the feasible set to the edge) within half a 0.5 km piece, never above; each point of
+    the edge is outside the small disk but inside the large one, so a bound that took
+    either disk's distance alone would say 0 there."""
+    ms = [
+        Measurement(landmark="a", lat=0.0, lon=0.0, rtt_ms=2.0 * 50.0 / C),
+        Measurement(landmark="b", lat=0.0, lon=1.0, rtt_ms=2.0 * 100.0 / C),
+    ]
+    ring = [[-1.0, -1.0], [0.6, -1.0], [0.6, 1.0], [-1.0, 1.0], [-1.0, -1.0]]
+    res = solve("chip", ms, _zone(tmp_path, "box", ring), estimate=False)
+    assert res.verdict is Verdict.COMPLIANT, res.message
+    assert set(res.binding_landmarks) == {"a", "b"}
+    f_lat, f_lon = feasible_boundary([(m.lat, m.lon, chord_bound_km(m.rtt_ms)) for m in ms], 720)
+    east = f_lon >= f_lon.max() - 0.02
+    edge = np.linspace(-0.1, 0.1, 1001)  # every 22 m, around the region's eastern tip
+    clear = float(dist_km(f_lat[east, None], f_lon[east, None], edge[None, :], 0.6).min())
+    assert 15.0 < clear < 20.0
+    assert res.margin_km is not None
+    assert clear - 0.26 <= res.margin_km <= clear + 1e-6, (res.margin_km, clear)
