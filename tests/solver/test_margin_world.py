@@ -216,3 +216,49 @@ def test_margin_of_a_region_cut_by_two_disks(tmp_path: Path) -> None:
     assert 15.0 < clear < 20.0
     assert res.margin_km is not None
     assert clear - 0.26 <= res.margin_km <= clear + 1e-6, (res.margin_km, clear)
+
+
+def _long_triangle(h: float, t: float) -> list[tuple[float, float]]:
+    """A lon/lat triangle from (0, -170) to the meridian 10, where it spans lat -h..h, with
+    a vertex on that side at (0, t): an outer region for the next test (lon, lat)."""
+    return [(-170.0, 0.0), (10.0, -h), (t, 0.0), (10.0, h), (-170.0, 0.0)]
+
+
+@functools.cache
+def _rounding_below_minus_one() -> tuple[float, float]:
+    """A long triangle whose vertices' mean direction is the antipode of its vertex at
+    (0, -170) (t solved for it), for which their dot product rounds below -1."""
+    for h in np.arange(15.0, 25.0, 0.173):
+
+        def turn(t: float, h: float = float(h)) -> float:
+            u = _Shape.of(Polygon(_long_triangle(h, t))).unit
+            m = u.mean(axis=0)
+            return float(np.arctan2(m[1], m[0]) - np.arctan2(-u[0][1], -u[0][0]))
+
+        t = float(brentq(turn, 0.0, 20.0, xtol=1e-15))
+        u = _Shape.of(Polygon(_long_triangle(float(h), t))).unit
+        u0 = u.mean(axis=0) / float(np.linalg.norm(u.mean(axis=0)))
+        if float((u @ u0).min()) < -1.0:
+            return float(h), t
+    raise AssertionError("no long triangle where the dot product rounds below -1")
+
+
+def test_a_margin_holds_when_rounding_puts_a_cosine_below_minus_one(tmp_path: Path) -> None:
+    """A feasible set 200 km wide at (0, -80) inside a lon/lat triangle 180 deg long (an
+    outer region of it) one of whose vertices is the antipode of the vertices' mean
+    direction: their cosine rounds to just below -1. A box zone 1 deg east of the feasible
+    set: the margin is its true clearance within half a 0.5 km piece, never above."""
+    h, t = _rounding_below_minus_one()
+    ms = _one(0.0, -80.0, 100.0)
+    prob = _Problem(ms, Model.VACUUM, None, MAX_CLOCK_RATE_ERROR_PPM)
+    region = Polygon(_long_triangle(h, t))
+    f_lat, f_lon = feasible_boundary([(0.0, -80.0, chord_bound_km(ms[0].rtt_ms))], 720)
+    assert shapely.covers(region, shapely.MultiPoint(np.column_stack([f_lon, f_lat])))
+    ring = [[-78.0, -1.0], [-77.0, -1.0], [-77.0, 1.0], [-78.0, 1.0], [-78.0, -1.0]]
+    border = _zone(tmp_path, "box", ring).outer_border
+    east = f_lon >= f_lon.max() - 0.02
+    edge = np.linspace(-0.1, 0.1, 1001)  # the box's western edge every 22 m, near the equator
+    clear = float(dist_km(f_lat[east, None], f_lon[east, None], edge[None, :], -78.0).min())
+    assert 100.0 < clear < 130.0
+    margin = _margin_km(prob, [0], region, border)
+    assert clear - 0.26 <= margin <= clear + 1e-6, (margin, clear)
