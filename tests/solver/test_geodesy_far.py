@@ -225,3 +225,21 @@ def test_a_batch_mixing_far_and_near_disks_gives_each_its_own_disk() -> None:
         c_la, c_lo = _on_circle(la0, lo0, r0, n=180)
         assert _inside(disk, c_la, c_lo).all()
     assert HALF_MERIDIAN_KM > PI_R0
+
+
+# --------------------------------------------------------------------------- size
+
+
+@pytest.mark.parametrize(("lat", "radius"), [(0.0, 17_000.0), (0.0, 19_000.0), (-20.0, 19_000.0)])
+def test_far_disks_have_about_the_vertices_their_bulge_needs(lat: float, radius: float) -> None:
+    """Past a quarter meridian a circle of radius R is a small circle around the antipode
+    (radius 20,004 - R km) and curves as ``|cot(R / 6371)| / 6371``; edges that bulge 0.1 %
+    of R need ``sqrt(8 * 0.1 % * R / kappa)`` of length. Around an antipode near the
+    equator (where lon/lat edges barely curve) both polygons hold no more than 1.45 times
+    that, plus 4: no vertices spent where the ring does not need them."""
+    s = 6371.0
+    kappa = abs(1.0 / (s * math.tan(radius / s)))
+    need = 2 * math.pi * s * math.sin(radius / s) / math.sqrt(8e-3 * radius / kappa)
+    for disk in (geodesic_disk(lat, 30.0, radius), inscribed_disk(lat, 30.0, radius)):
+        n = len(shapely.get_coordinates(disk)) - 1
+        assert n <= 1.45 * need + 4, (n, need)
