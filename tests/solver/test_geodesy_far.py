@@ -243,3 +243,31 @@ def test_far_disks_have_about_the_vertices_their_bulge_needs(lat: float, radius:
     for disk in (geodesic_disk(lat, 30.0, radius), inscribed_disk(lat, 30.0, radius)):
         n = len(shapely.get_coordinates(disk)) - 1
         assert n <= 1.45 * need + 4, (n, need)
+
+
+# --------------------------------------------------------------------------- batches
+
+#: One batch: every latitude band (poles, near-polar, middle, equator, both hemispheres)
+#: with radii from 50 m to 19,800 km, in an order that puts small rings after large ones.
+BATCH = [
+    (lat, (37.0 * i + 11.0 * j) % 360.0 - 180.0, r)
+    for i, lat in enumerate((0.0, 20.0, 45.0, 70.0, 85.0, 89.5, 90.0, -30.0, -60.0, -89.0))
+    for j, r in enumerate((19_800.0, 0.05, 3000.0, 1.0, 15_000.0, 40.0, 10_500.0, 900.0))
+]
+
+
+def test_a_large_batch_of_disks_each_hold_their_circle_tightly() -> None:
+    """80 disks asked for at once (as a solve asks for every landmark's bound): each holds
+    every point of its true circle and its border lies between R and R + 0.3 % + 20 m
+    (so none is the whole world, none belongs to another ring of the batch)."""
+    disks = geodesic_disks([b[0] for b in BATCH], [b[1] for b in BATCH], [b[2] for b in BATCH])
+    assert len(disks) == len(BATCH)
+    for (lat, lon, radius), disk in zip(BATCH, disks, strict=True):
+        assert disk.is_valid, (lat, lon, radius)
+        c_la, c_lo = _on_circle(lat, lon, radius, n=180)
+        assert _inside(disk, c_la, c_lo).all(), (lat, lon, radius)
+        la, lo = _edges_densely(disk, per_edge=4)
+        assert la.size > 0, (lat, lon, radius)
+        d = dist_km(lat, lon, la, lo)
+        assert float(d.min()) >= radius * (1 - 1e-12), (lat, lon, radius)
+        assert float(d.max()) <= radius * (1 + 3e-3) + 0.02, (lat, lon, radius, float(d.max()))
