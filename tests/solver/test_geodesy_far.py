@@ -138,7 +138,7 @@ def test_inscribed_disks_on_either_side_of_the_cap_are_nested() -> None:
 #: their edges bulge tens of km beyond R, the bulge a certificate must cover.
 COARSE = [
     (lat, 20.0, r, n)
-    for lat in (0.0, 10.0, 30.0, -45.0, 60.0)
+    for lat in (0.0, 30.0, -45.0, 60.0)
     for r in (16_000.0, 18_000.0, 19_000.0, 19_500.0)
     for n in (8, 12, 16)
 ]
@@ -146,7 +146,7 @@ COARSE = [
 
 def _sag_and_bulge(lat: float, lon: float, r: float, la: Arr, lo: Arr) -> tuple[float, float]:
     """How far the straight lon/lat edges of a ring come inside r and reach beyond it."""
-    t = np.linspace(0.0, 1.0, 201)[:, None]
+    t = np.linspace(0.0, 1.0, 101)[:, None]
     d = dist_km(lat, lon, la[:-1] + t * (la[1:] - la[:-1]), lo[:-1] + t * (lo[1:] - lo[:-1]))
     return r - float(d.min()), float(d.max()) - r
 
