@@ -320,3 +320,15 @@ def test_disks_hold_no_more_than_about_the_vertices_the_world_requires(
     for disk in (geodesic_disk(lat, lon, radius), inscribed_disk(lat, lon, radius)):
         n = len(shapely.get_coordinates(disk)) - 1
         assert n <= 2.55 * need + 2, (n, need)
+
+
+def test_a_circle_zone_of_nearly_half_a_meridian_loads_as_nearly_the_whole_earth() -> None:
+    """``circle:0,0,19995`` was refused as "the authorized zone is empty"; its zone is now
+    nearly the whole Earth and still holds only points within 19,995 km of (0, 0)."""
+    from chiploc.solver import load_region
+
+    zone = load_region("circle:0,0,19995").geometry
+    assert polygon_area_km2(zone) >= 510_065_621.7 - 70_000.0
+    la, lo = _edges_densely(zone, per_edge=16)
+    assert la.size > 0
+    assert float(dist_km(0.0, 0.0, la, lo).max()) <= 19_995.0
