@@ -53,6 +53,7 @@ __all__ = [
     "B_KM",
     "GEOD",
     "HALF_MERIDIAN_KM",
+    "INSCRIBED_MAX_KM",
     "R0_KM",
     "R1_KM",
     "WHOLE_EARTH_KM",
@@ -79,6 +80,10 @@ R1_KM: Final = A_KM * A_KM / B_KM
 HALF_MERIDIAN_KM: Final = 20003.931458625
 #: Disks at least this large are returned as the whole world (a sound superset).
 WHOLE_EARTH_KM: Final = 19990.0
+#: Inscribed disks of a larger radius (short of half a meridian) are the inscribed disk of
+#: this radius, a subset: past ``pi * R0`` (19,903.4 km) the distance from the centre is no
+#: longer smooth, so no ring there can be certified (rings certify up to ~19,925 km).
+INSCRIBED_MAX_KM: Final = 19910.0
 
 GEOD: Final = Geod(ellps="WGS84")
 WORLD: Final = box(-180.0, -90.0, 180.0, 90.0)
@@ -297,8 +302,10 @@ def _plan_azimuths_many(
     )  # NaN and inf too: above the cap
     # One interpolation for all rings: ring i's cumulative sum shifted past ring i-1's.
     ok = np.flatnonzero(count <= _N_MAX)
+    if ok.size == 0:
+        return np.empty(0), count
     n = count[ok]
-    gap = max(total[i] for i in ok.tolist()) + 1.0 if ok.size else 0.0
+    gap = max(total[i] for i in ok.tolist()) + 1.0
     shift = np.arange(ok.size) * gap
     step = cum[ok, -1] / n
     t = np.arange(int(n.sum()), dtype=np.float64)
@@ -432,6 +439,7 @@ def _disks(
         for i in np.flatnonzero(r >= HALF_MERIDIAN_KM).tolist():
             out[i] = WORLD
         todo = np.flatnonzero((r < HALF_MERIDIAN_KM) & (r > 2 * _FLOOR_KM))
+        np.minimum(r, INSCRIBED_MAX_KM, out=r)  # a smaller disk inside: still inscribed
     else:
         r = np.maximum(r, _MIN_RADIUS_KM)
         todo = np.flatnonzero(r < WHOLE_EARTH_KM)
