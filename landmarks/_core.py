@@ -48,7 +48,7 @@ from chiploc.protocol import (
     draft_report,
     header,
     response_message,
-    sign_report,
+    sign_draft,
     verify_hello_ack,
     verify_signature,
 )
@@ -229,18 +229,7 @@ class RoundCore:
 
     def finish(self, *, finished_at_unix_ns: int) -> MeasurementReport:
         """Sign the report over every probe issued (at least one)."""
-        draft = self.finish_draft(finished_at_unix_ns=finished_at_unix_ns)
-        return sign_report(
-            self._key,
-            chip_id=draft.chip_id,
-            session_id=draft.session_id,
-            chip_address=draft.chip_address,
-            started_at_unix_ns=draft.started_at_unix_ns,
-            finished_at_unix_ns=draft.finished_at_unix_ns,
-            probes=draft.probes,
-            overhead_lower_bound_ns=draft.overhead_lower_bound_ns,
-            target_role=draft.target_role,
-        )
+        return sign_draft(self._key, self.finish_draft(finished_at_unix_ns=finished_at_unix_ns))
 
     def finish_draft(self, *, finished_at_unix_ns: int) -> MeasurementReport:
         """The unsigned report over every probe issued (at least one), for a batch signature

@@ -316,20 +316,29 @@ def sign_report(
     """Build and sign a report; derived fields (minimum, source) are computed, not passed.
 
     ``target_role=Role.LANDMARK`` signs a mesh report (``chip_id`` is the peer landmark)."""
-    unsigned = draft_report(
-        landmark_id=key.id,
-        chip_id=chip_id,
-        session_id=session_id,
-        chip_address=chip_address,
-        started_at_unix_ns=started_at_unix_ns,
-        finished_at_unix_ns=finished_at_unix_ns,
-        probes=probes,
-        overhead_lower_bound_ns=overhead_lower_bound_ns,
-        target_role=target_role,
+    return sign_draft(
+        key,
+        draft_report(
+            landmark_id=key.id,
+            chip_id=chip_id,
+            session_id=session_id,
+            chip_address=chip_address,
+            started_at_unix_ns=started_at_unix_ns,
+            finished_at_unix_ns=finished_at_unix_ns,
+            probes=probes,
+            overhead_lower_bound_ns=overhead_lower_bound_ns,
+            target_role=target_role,
+        ),
     )
-    body = unsigned.body_bytes()
-    raw = body + key.sign(_report_domain(unsigned.target_role) + body)
-    return decode_report(raw)
+
+
+def sign_draft(key: PrivateKey, draft: MeasurementReport) -> MeasurementReport:
+    """Sign one unsigned report of this landmark on its own (a single-signed report); a
+    draft naming another landmark is an InputError (``foreign_report``)."""
+    if draft.landmark_id != key.id:
+        raise InputError(f"a report of landmark {key.id!r} only", reason="foreign_report")
+    body = draft._body_bytes(batched=False)
+    return decode_report(body + key.sign(_report_domain(draft.target_role) + body))
 
 
 def draft_report(
@@ -344,8 +353,8 @@ def draft_report(
     overhead_lower_bound_ns: int = 0,
     target_role: Role = Role.CHIP,
 ) -> MeasurementReport:
-    """An unsigned report (``raw`` empty), for :func:`sign_report_batch`; derived fields
-    (minimum, source) are computed, not passed."""
+    """An unsigned report (``raw`` empty), for :func:`sign_draft` or
+    :func:`sign_report_batch`; derived fields (minimum, source) are computed, not passed."""
     return MeasurementReport(
         landmark_id=landmark_id,
         chip_id=chip_id,

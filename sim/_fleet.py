@@ -52,7 +52,7 @@ from chiploc.protocol import (
     draft_report,
     generate_private_key,
     response_message,
-    sign_report,
+    sign_draft,
     sign_report_batch,
 )
 
@@ -298,16 +298,7 @@ def sign_chip_reports(
         strict=True,
     ):
         lkey = keys[lm] if keys is not None and lm in keys else world.landmark_key(lm)
-        report = sign_report(
-            lkey,
-            chip_id=draft.chip_id,
-            session_id=draft.session_id,
-            chip_address=draft.chip_address,
-            started_at_unix_ns=draft.started_at_unix_ns,
-            finished_at_unix_ns=draft.finished_at_unix_ns,
-            probes=draft.probes,
-        )
-        out.append(report.raw)
+        out.append(sign_draft(lkey, draft).raw)
     return out
 
 
