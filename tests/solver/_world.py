@@ -10,9 +10,12 @@ light, times a stretch >= 1.
 
 from __future__ import annotations
 
+import itertools
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -22,7 +25,7 @@ from shapely.geometry.base import BaseGeometry
 
 from chiploc.common.units import MAX_CLOCK_RATE_ERROR_PPM
 from chiploc.common.units import SPEED_OF_LIGHT_KM_PER_MS as C
-from chiploc.solver import country_geometries
+from chiploc.solver import AuthorizedRegion, country_geometries, load_region
 
 Arr = npt.NDArray[np.float64]
 
@@ -227,3 +230,19 @@ def world(spec: str) -> World:
     table = country_geometries()
     geom = shapely.union_all([table[c][1] for c in rest.split(",")])
     return _polygon_world(spec, geom)
+
+
+def polygon_zone(tmp_path: Path, name: str, ring: list[list[float]]) -> AuthorizedRegion:
+    """The authorized zone of one GeoJSON polygon ``ring`` (lon/lat), loaded from a file."""
+    path = tmp_path / f"{name}.geojson"
+    path.write_text(json.dumps({"type": "Polygon", "coordinates": [ring]}), encoding="utf-8")
+    return load_region(str(path))
+
+
+def densify(ring: list[list[float]], step_deg: float) -> list[list[float]]:
+    """``ring`` with vertices added along its straight lon/lat edges, ``step_deg`` apart."""
+    out: list[list[float]] = []
+    for (lo1, la1), (lo2, la2) in itertools.pairwise(ring):
+        n = max(1, int(np.ceil(max(abs(lo2 - lo1), abs(la2 - la1)) / step_deg)))
+        out += [[lo1 + (lo2 - lo1) * k / n, la1 + (la2 - la1) * k / n] for k in range(n)]
+    return [*out, out[0]]

@@ -15,8 +15,6 @@ margin never exceeds it and, where the case is tight, comes within centimetres o
 from __future__ import annotations
 
 import functools
-import itertools
-import json
 from pathlib import Path
 
 import numpy as np
@@ -27,25 +25,19 @@ from shapely.geometry import Polygon
 
 from chiploc.common.units import MAX_CLOCK_RATE_ERROR_PPM
 from chiploc.common.units import SPEED_OF_LIGHT_KM_PER_MS as C
-from chiploc.solver import AuthorizedRegion, Measurement, Model, Verdict, load_region, solve
+from chiploc.solver import Measurement, Model, Verdict, solve
 from chiploc.solver._intersect import _Problem, _Shape
 from chiploc.solver._verdict import _margin_km
 
-from ._world import HALF_MERIDIAN_KM, chord_bound_km, dist_km, feasible_boundary, fwd
-
-
-def _zone(tmp_path: Path, name: str, ring: list[list[float]]) -> AuthorizedRegion:
-    path = tmp_path / f"{name}.geojson"
-    path.write_text(json.dumps({"type": "Polygon", "coordinates": [ring]}), encoding="utf-8")
-    return load_region(str(path))
-
-
-def _densify(ring: list[list[float]], step_deg: float) -> list[list[float]]:
-    out: list[list[float]] = []
-    for (lo1, la1), (lo2, la2) in itertools.pairwise(ring):
-        n = max(1, int(np.ceil(max(abs(lo2 - lo1), abs(la2 - la1)) / step_deg)))
-        out += [[lo1 + (lo2 - lo1) * k / n, la1 + (la2 - la1) * k / n] for k in range(n)]
-    return [*out, out[0]]
+from ._world import (
+    HALF_MERIDIAN_KM,
+    chord_bound_km,
+    densify,
+    dist_km,
+    feasible_boundary,
+    fwd,
+    polygon_zone,
+)
 
 
 def _one(lat: float, lon: float, radius_km: float) -> list[Measurement]:
@@ -64,7 +56,7 @@ def test_a_chip_metres_beyond_a_sharp_tip(
     proven within 2-5 m: VIOLATION, with a margin of its distance to the tip (the nearest
     point of the zone: both edges leave the tip eastward within 1.2 deg of the equator)
     less the proven radius, within 5 cm and never above."""
-    zone = _zone(tmp_path, "wedge", _densify(WEDGE, 0.0001))
+    zone = polygon_zone(tmp_path, "wedge", densify(WEDGE, 0.0001))
     res = solve("chip", _one(0.0, -west_deg, radius_km), zone, estimate=False)
     assert res.verdict is Verdict.VIOLATION, res.message
     true_km = float(dist_km(0.0, -west_deg, 0.0, 0.0)) - res.landmarks[0].radius_km
@@ -93,7 +85,7 @@ def test_any_outer_region_gives_a_sound_margin(tmp_path: Path) -> None:
     # A box whose western edge is the meridian 3.4 km east of the landmark.
     east = 3.4 / 111.32
     ring = [[east, -1.0], [2.0, -1.0], [2.0, 1.0], [east, 1.0], [east, -1.0]]
-    border = _zone(tmp_path, "box", ring).outer_border
+    border = polygon_zone(tmp_path, "box", ring).outer_border
     # The feasible set's eastern points against the edge every metre near the equator.
     near = f_lon >= f_lon.max() - 0.002
     edge = np.linspace(-0.01, 0.01, 2001)
@@ -116,12 +108,12 @@ def test_the_nearest_point_of_a_zone_is_never_missed_behind_a_long_edge(tmp_path
         [-0.5, lat_tip + 5.0],
         *[[-lo, la] for lo, la in reversed(near)],
     ]
-    zone = _zone(tmp_path, "wedge", ring)
+    zone = polygon_zone(tmp_path, "wedge", ring)
     ms = _one(0.0, 0.0, 500.0)
     res = solve("chip", ms, zone, estimate=False)
     assert res.verdict is Verdict.VIOLATION, res.message
     f_lat, f_lon = feasible_boundary([(0.0, 0.0, chord_bound_km(ms[0].rtt_ms))], 720)
-    b = np.array(_densify(ring, 0.001))
+    b = np.array(densify(ring, 0.001))
     b = b[b[:, 1] <= lat_tip + 0.2]  # the border near the tip (the rest is farther)
     north = f_lat >= f_lat.max() - 0.1
     clear = float(
@@ -137,7 +129,7 @@ def test_a_zone_without_a_border_gives_an_earthly_margin(tmp_path: Path) -> None
     antimeridian): every region is COMPLIANT, and the margin is still a distance on the
     Earth, between 0 and half a meridian (no two points are farther apart)."""
     ring = [[-180.0, -90.0], [180.0, -90.0], [180.0, 90.0], [-180.0, 90.0], [-180.0, -90.0]]
-    zone = _zone(tmp_path, "earth", ring)
+    zone = polygon_zone(tmp_path, "earth", ring)
     for radius_km in (100.0, 25_000.0):
         res = solve("chip", _one(10.0, 10.0, radius_km), zone, estimate=False)
         assert res.verdict is Verdict.COMPLIANT, res.message
@@ -184,8 +176,8 @@ def test_a_margin_holds_when_rounding_puts_a_cosine_above_one(tmp_path: Path, si
     f_lat, f_lon = feasible_boundary([(10.0, 12.0 * side, chord_bound_km(ms[0].rtt_ms))], 180)
     assert shapely.covers(region, shapely.MultiPoint(np.column_stack([f_lon, f_lat])))
     ring = [[0.0, lat0], [5.0, lat0 - 10.0], [-5.0, lat0 - 10.0], [0.0, lat0]]
-    border = _zone(tmp_path, "wedge", ring).outer_border
-    b = np.array(_densify(ring, 0.04))
+    border = polygon_zone(tmp_path, "wedge", ring).outer_border
+    b = np.array(densify(ring, 0.04))
     near = side * f_lon <= 12.0  # the half of the feasible set that faces the wedge
     clear = float(dist_km(f_lat[near, None], f_lon[near, None], b[None, :, 1], b[None, :, 0]).min())
     tip = float(dist_km(f_lat, f_lon, lat0, 0.0).min())
@@ -206,7 +198,7 @@ def test_margin_of_a_region_cut_by_two_disks(tmp_path: Path) -> None:
         Measurement(landmark="b", lat=0.0, lon=1.0, rtt_ms=2.0 * 100.0 / C),
     ]
     ring = [[-1.0, -1.0], [0.6, -1.0], [0.6, 1.0], [-1.0, 1.0], [-1.0, -1.0]]
-    res = solve("chip", ms, _zone(tmp_path, "box", ring), estimate=False)
+    res = solve("chip", ms, polygon_zone(tmp_path, "box", ring), estimate=False)
     assert res.verdict is Verdict.COMPLIANT, res.message
     assert set(res.binding_landmarks) == {"a", "b"}
     f_lat, f_lon = feasible_boundary([(m.lat, m.lon, chord_bound_km(m.rtt_ms)) for m in ms], 720)
@@ -255,7 +247,7 @@ def test_a_margin_holds_when_rounding_puts_a_cosine_below_minus_one(tmp_path: Pa
     f_lat, f_lon = feasible_boundary([(0.0, -80.0, chord_bound_km(ms[0].rtt_ms))], 720)
     assert shapely.covers(region, shapely.MultiPoint(np.column_stack([f_lon, f_lat])))
     ring = [[-78.0, -1.0], [-77.0, -1.0], [-77.0, 1.0], [-78.0, 1.0], [-78.0, -1.0]]
-    border = _zone(tmp_path, "box", ring).outer_border
+    border = polygon_zone(tmp_path, "box", ring).outer_border
     east = f_lon >= f_lon.max() - 0.02
     edge = np.linspace(-0.1, 0.1, 1001)  # the box's western edge every 22 m, near the equator
     clear = float(dist_km(f_lat[east, None], f_lon[east, None], edge[None, :], -78.0).min())

@@ -21,7 +21,6 @@ These state what the verdict module promises, each against an independent comput
 from __future__ import annotations
 
 import itertools
-import json
 from pathlib import Path
 
 import numpy as np
@@ -30,27 +29,13 @@ import shapely
 from shapely.geometry import Polygon
 
 from chiploc.common.units import SPEED_OF_LIGHT_KM_PER_MS as C
-from chiploc.solver import AuthorizedRegion, Measurement, Verdict, load_region, solve
+from chiploc.solver import Measurement, Verdict, load_region, solve
 from chiploc.solver._verdict import _decide
 
-from ._world import chord_bound_km, dist_km, feasible_boundary, fwd, world
+from ._world import chord_bound_km, densify, dist_km, feasible_boundary, fwd, polygon_zone, world
 
 #: Half a 0.5 km piece, and the ellipsoidal slack of the length bound (R1 over the local radius).
 TIGHT_KM = 0.26
-
-
-def _zone(tmp_path: Path, name: str, ring: list[list[float]]) -> AuthorizedRegion:
-    path = tmp_path / f"{name}.geojson"
-    path.write_text(json.dumps({"type": "Polygon", "coordinates": [ring]}), encoding="utf-8")
-    return load_region(str(path))
-
-
-def _densify(ring: list[list[float]], step_deg: float) -> list[list[float]]:
-    out: list[list[float]] = []
-    for (lo1, la1), (lo2, la2) in itertools.pairwise(ring):
-        n = max(1, int(np.ceil(max(abs(lo2 - lo1), abs(la2 - la1)) / step_deg)))
-        out += [[lo1 + (lo2 - lo1) * k / n, la1 + (la2 - la1) * k / n] for k in range(n)]
-    return [*out, out[0]]
 
 
 def _true_border_km(ring: list[list[float]], lat: float, lon: float) -> float:
@@ -93,7 +78,7 @@ def _one(lat: float, lon: float, radius_km: float) -> list[Measurement]:
 BOX = [[7.0, 49.0], [10.0, 49.0], [10.0, 51.5], [7.0, 51.5], [7.0, 49.0]]
 TRIANGLE = [[0.0, 0.0], [30.0, 40.0], [-10.0, 40.0], [0.0, 0.0]]
 # About 0.9 km edges: a zone drawn finely, every edge longer than one 0.5 km piece.
-FINE_BOX = _densify([[20.0, -1.0], [22.0, -1.0], [22.0, 1.0], [20.0, 1.0], [20.0, -1.0]], 0.008)
+FINE_BOX = densify([[20.0, -1.0], [22.0, -1.0], [22.0, 1.0], [20.0, 1.0], [20.0, -1.0]], 0.008)
 
 
 @pytest.mark.parametrize(
@@ -113,7 +98,7 @@ def test_margin_gives_up_at_most_half_a_piece(
     centre: tuple[float, float],
     radius_km: float,
 ) -> None:
-    zone = _zone(tmp_path, name, ring)
+    zone = polygon_zone(tmp_path, name, ring)
     res = solve("chip", _one(*centre, radius_km), zone, estimate=False)
     assert res.verdict is Verdict.COMPLIANT, res.message
     r = res.landmarks[0].radius_km
@@ -127,7 +112,7 @@ def test_margin_gives_up_at_most_half_a_piece(
 def test_margin_never_overstates_next_to_a_corner(tmp_path: Path, inward_km: float) -> None:
     """Tiny regions tens of metres inside the border, 0.05 to 0.45 km from each corner."""
     ring = BOX
-    zone = _zone(tmp_path, "zone", ring)
+    zone = polygon_zone(tmp_path, "zone", ring)
     poly = Polygon(ring)
     checked = 0
     for (lo1, la1), (lo2, la2) in itertools.pairwise(ring):
@@ -192,7 +177,7 @@ def test_chips_at_mixed_corner_coordinates_are_judged_where_they_are(tmp_path: P
     """For every pair of corners (i, j) of a quadrilateral zone, a chip at (lon_i, lat_j)
     (points inside and outside the zone, 0.6 deg or more from its border): a 10 km region
     around it is COMPLIANT inside the zone, VIOLATION outside."""
-    zone = _zone(tmp_path, "quad", QUAD)
+    zone = polygon_zone(tmp_path, "quad", QUAD)
     poly = Polygon(QUAD)
     corners = QUAD[:-1]
     seen = []
@@ -230,7 +215,7 @@ def test_a_hemisphere_zone_with_one_border_segment(tmp_path: Path) -> None:
     other sides are the pole and the antimeridian, no border). A chip 30 deg south: COMPLIANT
     with a margin of its true distance to the equator (~3,300 km), within 1 %."""
     ring = [[-180.0, -90.0], [180.0, -90.0], [180.0, 0.0], [-180.0, 0.0], [-180.0, -90.0]]
-    zone = _zone(tmp_path, "south", ring)
+    zone = polygon_zone(tmp_path, "south", ring)
     lat, lon = -30.0, 25.0
     res = solve("chip", _one(lat, lon, 50.0), zone, estimate=False)
     assert res.verdict is Verdict.COMPLIANT, res.message
@@ -250,8 +235,8 @@ def test_margin_of_a_long_lens_is_its_distance_to_the_nearest_border(tmp_path: P
     Inside a finely drawn box whose northern edge lies ~50 km past the lens's tip and whose
     sides lie ~150 km from its middle, the margin never exceeds the tip's clearance, checked
     against points on the exact boundary of the feasible set."""
-    box = _densify([[-2.0, -5.0], [2.0, -5.0], [2.0, 4.09], [-2.0, 4.09], [-2.0, -5.0]], 0.008)
-    zone = _zone(tmp_path, "lens-box", box)
+    box = densify([[-2.0, -5.0], [2.0, -5.0], [2.0, 4.09], [-2.0, 4.09], [-2.0, -5.0]], 0.008)
+    zone = polygon_zone(tmp_path, "lens-box", box)
     ms = [
         Measurement(landmark=n, lat=0.0, lon=lon, rtt_ms=2.0 * 1180.0 / C)
         for n, lon in (("w", -10.0), ("e", 10.0))
@@ -260,7 +245,7 @@ def test_margin_of_a_long_lens_is_its_distance_to_the_nearest_border(tmp_path: P
     assert res.verdict is Verdict.COMPLIANT, res.message
     f_lat, f_lon = feasible_boundary([(m.lat, m.lon, chord_bound_km(m.rtt_ms)) for m in ms], 1500)
     # Border points every ~1 km (on the border, so their nearest is at least the truth).
-    b = np.array(_densify(box, 0.01))
+    b = np.array(densify(box, 0.01))
     d = dist_km(f_lat[:, None], f_lon[:, None], b[None, :, 1], b[None, :, 0])
     clear = float(d.min())
     assert 40.0 < clear < 60.0
