@@ -115,6 +115,19 @@ def round_from_row(r: Sequence[Any]) -> RoundRecord:
         )
 
 
+def round_row(r: RoundRecord) -> tuple[int, str, str, str, int | None, int, bytes]:
+    """The ``rounds`` columns of ``r``, in the order :func:`round_from_row` reads them."""
+    return (
+        r.round_id,
+        r.digest_hex,
+        r.landmark_id,
+        r.chip_id,
+        r.min_rtt_ns,
+        r.received_at_unix_ns,
+        r.raw,
+    )
+
+
 def verdict_from_row(r: Sequence[Any], evidence: tuple[str, ...]) -> VerdictRecord:
     with row_guard("verdicts", r[0]):
         if r[2] not in VERDICTS or r[3] not in MODELS:

@@ -54,6 +54,7 @@ from chiploc.store._batch import (
     plan_verdicts,
     prepare_batch,
     round_from_row,
+    round_row,
     verdict_from_row,
 )
 from chiploc.store._postgres_mesh import PostgresMeshMixin
@@ -676,17 +677,7 @@ class PostgresStore(PostgresMeshMixin):
             ) as copy:
                 copy.set_types(["int8", "text", "text", "text", "int8", "int8", "bytea"])
                 for r in new_rounds:
-                    copy.write_row(
-                        (
-                            r.round_id,
-                            r.digest_hex,
-                            r.landmark_id,
-                            r.chip_id,
-                            r.min_rtt_ns,
-                            r.received_at_unix_ns,
-                            r.raw,
-                        )
-                    )
+                    copy.write_row(round_row(r))
         if new_verdicts:
             with conn.cursor().copy(
                 f"COPY verdicts ({_VERDICT_COLS}) FROM STDIN (FORMAT BINARY)"

@@ -43,6 +43,7 @@ from chiploc.store._batch import (
     plan_verdicts,
     prepare_batch,
     round_from_row,
+    round_row,
     verdict_from_row,
 )
 from chiploc.store._records import (
@@ -608,18 +609,7 @@ class SqliteStore(SqliteMeshMixin):
         c.executemany(
             "INSERT INTO rounds (round_id, digest, landmark_id, chip_id, min_rtt_ns, "
             "received_at_unix_ns, raw) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    r.round_id,
-                    r.digest_hex,
-                    r.landmark_id,
-                    r.chip_id,
-                    r.min_rtt_ns,
-                    r.received_at_unix_ns,
-                    r.raw,
-                )
-                for r in new_rounds
-            ],
+            [round_row(r) for r in new_rounds],
         )
         c.executemany(
             "INSERT INTO verdicts (verdict_id, chip_id, verdict, model, proof, region_spec, "
