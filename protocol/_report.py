@@ -36,9 +36,9 @@ import base64
 import hashlib
 import operator
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, final, overload
 
 from chiploc.common.errors import BadSignature, DecodeError, InputError
 from chiploc.protocol._batch import (
@@ -74,6 +74,7 @@ __all__ = [
     "REPORT_DOMAIN",
     "TIMESTAMP_SOURCES",
     "MeasurementReport",
+    "ProbeBlock",
     "ProbeRecord",
     "decode_report",
     "draft_report",
@@ -170,7 +171,8 @@ class MeasurementReport:
     started_at_unix_ns: int
     finished_at_unix_ns: int
     timestamp_source: str
-    probes: tuple[ProbeRecord, ...]
+    #: A tuple when built, a :class:`ProbeBlock` (same records, decoded on use) when parsed.
+    probes: tuple[ProbeRecord, ...] | ProbeBlock
     min_rtt_ns: int | None
     overhead_lower_bound_ns: int = 0
     target_role: Role = Role.CHIP
@@ -194,16 +196,21 @@ class MeasurementReport:
                 raise ValueError(f"{name} must be a non-negative 64-bit integer")
         if self.finished_at_unix_ns < self.started_at_unix_ns:
             raise ValueError("finished_at_unix_ns precedes started_at_unix_ns")
-        if not isinstance(self.probes, tuple) or not 1 <= len(self.probes) <= MAX_REPORT_PROBES:
+        probes = self.probes
+        if not isinstance(probes, tuple | ProbeBlock) or not 1 <= len(probes) <= MAX_REPORT_PROBES:
             raise ValueError(f"a report has 1..{MAX_REPORT_PROBES} probes")
-        seqs = [p.seq for p in self.probes]
-        if not all(map(operator.lt, seqs, seqs[1:])):
-            raise ValueError("probe sequence numbers must strictly increase")
-        if len({p.nonce for p in self.probes}) != len(self.probes):
-            raise ValueError("probe nonces must be distinct")
-        if self.min_rtt_ns != _min_rtt(self.probes):
+        if isinstance(probes, ProbeBlock):  # decoded: checked and derived when parsed
+            best, source = probes.min_rtt_ns, probes.timestamp_source
+        else:
+            seqs = [p.seq for p in probes]
+            if not all(map(operator.lt, seqs, seqs[1:])):
+                raise ValueError("probe sequence numbers must strictly increase")
+            if len({p.nonce for p in probes}) != len(probes):
+                raise ValueError("probe nonces must be distinct")
+            best, source = _min_rtt(probes), _report_source(probes)
+        if self.min_rtt_ns != best:
             raise ValueError("min_rtt_ns is not the minimum of the probes' RTTs")
-        if self.timestamp_source != _report_source(self.probes):
+        if self.timestamp_source != source:
             raise ValueError("timestamp_source does not match the probes")
         if self.min_rtt_ns is not None and self.overhead_lower_bound_ns > self.min_rtt_ns:
             raise ValueError("overhead lower bound exceeds the minimum RTT")
@@ -217,7 +224,16 @@ class MeasurementReport:
 
     @property
     def answered(self) -> int:
+        if isinstance(self.probes, ProbeBlock):
+            return self.probes.answered
         return sum(1 for p in self.probes if p.rtt_ns is not None)
+
+    def min_probe(self) -> ProbeRecord | None:
+        """The first probe, in sequence order, whose RTT is ``min_rtt_ns`` (None: all lost)."""
+        if isinstance(self.probes, ProbeBlock):
+            return self.probes.min_probe()
+        best = self.min_rtt_ns
+        return None if best is None else next(p for p in self.probes if p.rtt_ns == best)
 
     def body_bytes(self) -> bytes:
         """``header(type) | body``: what the landmark signature covers after the domain (a
@@ -242,6 +258,9 @@ class MeasurementReport:
                 len(self.probes),
             ),
         ]
+        if isinstance(self.probes, ProbeBlock):  # the records' own wire bytes
+            parts.append(self.probes._block)
+            return b"".join(parts)
         for p in self.probes:
             parts.append(
                 struct.pack(
@@ -462,6 +481,109 @@ def _decoded_probes(block: bytes) -> tuple[ProbeRecord, ...]:
     return tuple(out)
 
 
+_CODES_ANSWERED: Final = frozenset(_ANSWERED_CODES)
+
+
+@final
+class ProbeBlock(Sequence[ProbeRecord]):
+    """A decoded report's probe records, kept as their wire bytes: a read-only sequence of
+    :class:`ProbeRecord` built on first use.
+
+    Constructing one checks everything a report's probes must satisfy -- each record as
+    :func:`_decoded_probe` does, strictly increasing sequence numbers, distinct nonces --
+    and derives the minimum RTT, the report-level timestamp source and the answered count,
+    without building 32 objects: lazy verification needs only the minimum probe
+    (:meth:`min_probe`), and screening keeps thousands of reports alive. Equal to a tuple
+    of the same records (and hashes like it), so a decoded report equals the report it
+    was encoded from.
+    """
+
+    __slots__ = ("_block", "_min_index", "_records", "answered", "min_rtt_ns", "timestamp_source")
+
+    _block: bytes
+    _records: tuple[ProbeRecord, ...] | None
+    _min_index: int
+    answered: int
+    min_rtt_ns: int | None
+    timestamp_source: str
+
+    def __init__(self, block: bytes) -> None:
+        """Parse ``block`` (whole 93-byte records); ValueError or IndexError if invalid."""
+        if len(block) % _PROBE_RECORD.size:
+            raise ValueError("a probe block is whole 93-byte records")
+        rows = list(_PROBE_RECORD.iter_unpack(block))
+        self._block = bytes(block)
+        self._records = None
+        if not rows:
+            self.answered, self.min_rtt_ns, self.timestamp_source = 0, None, "none"
+            self._min_index = -1
+            return
+        seqs, nonces, rtts, codes, _ = zip(*rows, strict=True)
+        codes_seen = set(codes)
+        if codes_seen <= _CODES_ANSWERED and _LOST not in rtts and 0 not in rtts:
+            # every probe answered (the common case): each record is valid as it stands
+            self.answered = len(rows)
+            best: int | None = min(rtts)
+            source = _ANSWERED_CODES[codes[0]] if len(codes_seen) == 1 else "mixed"
+        else:  # lost probes or a bad record: build each one, with its exact checks
+            records = tuple(_decoded_probe(*row) for row in rows)
+            self._records = records
+            self.answered = sum(1 for p in records if p.rtt_ns is not None)
+            best = _min_rtt(records)
+            source = _report_source(records)
+        if not all(map(operator.lt, seqs, seqs[1:])):
+            raise ValueError("probe sequence numbers must strictly increase")
+        if len(set(nonces)) != len(nonces):
+            raise ValueError("probe nonces must be distinct")
+        self.min_rtt_ns = best
+        self.timestamp_source = source
+        self._min_index = -1 if best is None else rtts.index(best)
+
+    def _all(self) -> tuple[ProbeRecord, ...]:
+        records = self._records
+        if records is None:
+            records = self._records = _decoded_probes(self._block)
+        return records
+
+    def min_probe(self) -> ProbeRecord | None:
+        """The first probe, in sequence order, whose RTT is the minimum (None: all lost)."""
+        if self._min_index < 0:
+            return None
+        if self._records is not None:
+            return self._records[self._min_index]
+        row = _PROBE_RECORD.unpack_from(self._block, self._min_index * _PROBE_RECORD.size)
+        return _decoded_probe(*row)
+
+    def __len__(self) -> int:
+        return len(self._block) // _PROBE_RECORD.size
+
+    @overload
+    def __getitem__(self, index: int) -> ProbeRecord: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[ProbeRecord, ...]: ...
+    def __getitem__(self, index: int | slice) -> ProbeRecord | tuple[ProbeRecord, ...]:
+        return self._all()[index]
+
+    def __iter__(self) -> Iterator[ProbeRecord]:
+        return iter(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ProbeBlock):
+            return self._block == other._block  # the encoding is one-to-one
+        if isinstance(other, tuple):
+            return self._all() == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._all())
+
+    def __repr__(self) -> str:
+        return f"ProbeBlock({len(self)} probes, min_rtt_ns={self.min_rtt_ns})"
+
+    def __reduce__(self) -> tuple[type[ProbeBlock], tuple[bytes]]:
+        return (ProbeBlock, (self._block,))
+
+
 def decode_report(data: bytes) -> MeasurementReport:
     """Parse report bytes (structure and derived fields only; signatures NOT checked)."""
     message_type = check_header(data, max_bytes=MAX_REPORT_BYTES)
@@ -483,7 +605,7 @@ def decode_report(data: bytes) -> MeasurementReport:
         raise DecodeError("too many probes", reason="oversized")
     try:
         source = TIMESTAMP_SOURCES[source_code]
-        probes = _decoded_probes(r.take(count * _PROBE_RECORD.size))
+        probes = ProbeBlock(r.take(count * _PROBE_RECORD.size))
         batch = _decode_proof(r) if batched else None
         if batch is None:
             r.take(SIGNATURE_BYTES)
@@ -675,8 +797,7 @@ def verify_report_lazy(
     # The report's own invariants (checked when it was decoded) make that the first probe,
     # in seq order, whose RTT is min_rtt_ns: seqs strictly increase, and min_rtt_ns is the
     # minimum of the answered probes' RTTs (None when none answered).
-    best = report.min_rtt_ns
-    first = None if best is None else next(p for p in report.probes if p.rtt_ns == best)
+    first = report.min_probe()
     if first is not None:
         _verify_chip_signature(report, chip, landmark, first, target_role)  # never skipped
     return report

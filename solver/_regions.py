@@ -41,7 +41,14 @@ from shapely.geometry.base import BaseGeometry
 
 from chiploc.common.errors import RegionSpecError
 
-from ._geodesy import WORLD, _polygonal, edge_length_bound_km, geodesic_disk, inscribed_disk
+from ._geodesy import (
+    R0_KM,
+    WORLD,
+    _polygonal,
+    edge_length_bound_km,
+    geodesic_disk,
+    inscribed_disk,
+)
 
 __all__ = [
     "AuthorizedRegion",
@@ -58,10 +65,27 @@ _CODE = re.compile(r"^[A-Z]{3}$")
 _MAX_GEOJSON_BYTES = 64 * 1024 * 1024
 
 
+#: Consecutive border segments per cluster of :class:`BorderSegments` (a ring's neighbours
+#: lie close together, so a cluster's cap is small).
+CLUSTER_SEGMENTS = 32
+
+
 @dataclass(frozen=True, slots=True)
 class BorderSegments:
     """Border segments of a zone (artificial cuts at +-180 and +-90 removed): endpoints,
-    the endpoints as unit vectors (geodetic latitude), upper bounds of the lengths (km)."""
+    the endpoints as unit vectors (geodetic latitude), upper bounds of the lengths (km).
+
+    The segments are also grouped, in order, into clusters of :data:`CLUSTER_SEGMENTS`
+    (``cluster_start[k]:cluster_start[k + 1]``), each with a cap that holds every point of
+    its segments as drawn: centre ``cluster_unit[k]`` (a unit vector), angular radius
+    ``cluster_rho[k]`` (radians). A point of a drawn segment is within half the segment's
+    length bound of one of its ends (the two parts add up to at most that bound), and a
+    geodesic of ``d`` km spans at most ``d / R0`` radians between geodetic unit vectors;
+    so the cap's radius is the farthest end's angle plus the cluster's longest half
+    length over R0 (and a rounding allowance). ``cluster_max_len_km[k]`` is the longest
+    length bound in the cluster. The margin bound prunes whole clusters with these
+    (``_verdict._margin_km``) before it looks at a single segment.
+    """
 
     lat_a: npt.NDArray[np.float64]
     lon_a: npt.NDArray[np.float64]
@@ -70,6 +94,15 @@ class BorderSegments:
     unit_a: npt.NDArray[np.float64]
     unit_b: npt.NDArray[np.float64]
     len_km: npt.NDArray[np.float64]
+    cluster_start: npt.NDArray[np.intp] = field(default_factory=lambda: np.zeros(1, np.intp))
+    cluster_unit: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 3)))
+    cluster_rho: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    cluster_max_len_km: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+
+    def __post_init__(self) -> None:
+        if self.cluster_rho.size == 0 and self.len_km.size:
+            for name, value in _clusters(self.unit_a, self.unit_b, self.len_km).items():
+                object.__setattr__(self, name, value)
 
     @classmethod
     def of(cls, geom: BaseGeometry) -> BorderSegments:
@@ -91,6 +124,37 @@ class BorderSegments:
             unit_b=_unit_xy(b),
             len_km=edge_length_bound_km(lat_a, lon_a, lat_b, lon_b),
         )
+
+
+#: Rounding allowance of a cluster's cap (radians; arccos near 0 is good to ~1e-8).
+_CAP_SLACK_RAD = 1e-7
+
+
+def _clusters(
+    unit_a: npt.NDArray[np.float64],
+    unit_b: npt.NDArray[np.float64],
+    len_km: npt.NDArray[np.float64],
+) -> dict[str, npt.NDArray[Any]]:
+    """The clusters of :class:`BorderSegments`: consecutive runs of segments and their caps."""
+    n = len_km.size
+    start = np.arange(0, n, CLUSTER_SEGMENTS, dtype=np.intp)
+    summed = np.add.reduceat(unit_a + unit_b, start, axis=0)
+    norm = np.linalg.norm(summed, axis=1)
+    centre = np.where(norm[:, None] > 1e-9, summed / np.maximum(norm, 1e-300)[:, None], 0.0)
+    centre[norm <= 1e-9] = (1.0, 0.0, 0.0)  # ends cancel out: any centre, the cap says how far
+    owner = np.repeat(np.arange(start.size), np.diff(np.append(start, n)))
+    ang = np.maximum(
+        np.arccos(np.clip(np.einsum("ij,ij->i", unit_a, centre[owner]), -1.0, 1.0)),
+        np.arccos(np.clip(np.einsum("ij,ij->i", unit_b, centre[owner]), -1.0, 1.0)),
+    )
+    max_len = np.maximum.reduceat(len_km, start)
+    rho = np.maximum.reduceat(ang, start) + max_len / (2 * R0_KM) + _CAP_SLACK_RAD
+    return {
+        "cluster_start": np.append(start, n).astype(np.intp),
+        "cluster_unit": centre,
+        "cluster_rho": rho,
+        "cluster_max_len_km": max_len,
+    }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

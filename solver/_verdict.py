@@ -62,6 +62,10 @@ _MARGIN_STEP_KM = 0.5
 _MARGIN_MAX_PIECES = 200_000
 #: Rounding room when a whole segment is ruled out before cutting (km; 1 m).
 _PRUNE_SLACK_KM = 1e-3
+#: Rounding allowance of an angle from arccos (radians; ~1e-8 near 0, with room).
+_ANGLE_SLACK_RAD = 1e-7
+#: Clusters whose vertices give the first upper bound of the margin.
+_PROBE_CLUSTERS = 4
 
 
 def _pieces(
@@ -99,20 +103,26 @@ def _pieces(
 def _margin_km(
     prob: _Problem, members: Iterable[int], region: BaseGeometry, border: BorderSegments
 ) -> float:
-    """Lower bound (km) of the distance from the exact intersection to ``border``."""
+    """Lower bound (km) of the distance from the exact intersection to ``border``.
+
+    The minimum over the border's pieces of ``(f(P) + f(Q) - |PQ|) / 2``, found without
+    looking at most of the border (``region`` is not needed: ``f`` bounds the distance to
+    the exact intersection of the disks ``members`` on its own):
+
+    1. clusters: every point ``p`` of cluster ``k``'s cap (centre ``c_k``, radius
+       ``rho_k``) has ``f(p) >= L_k = max_i (R0 (angle(c_k, c_i) - rho_k) - r_i)`` (the
+       spherical triangle inequality; R0 times an angle never exceeds the geodesic), so
+       every segment of the cluster has a whole-segment bound of at least
+       ``L_k - maxlen_k / 2``;
+    2. ``U``, an upper bound of the minimum: ``f`` (on the larger sphere) at the ends of
+       the segments of the clusters with the smallest ``L_k`` (the piece at a vertex V
+       bounds at most ``f(V)``);
+    3. only clusters with ``L_k - maxlen_k / 2 <= U`` can hold the minimum: their segments
+       go through the whole-segment pruning and the cutting below, exactly as before.
+    """
     idx = np.array(sorted(members), dtype=np.int64)
     if idx.size == 0 or border.lat_a.size == 0:
         return 0.0
-    shape = prob.shape(region)
-    u = shape.unit
-    u0 = u.mean(axis=0)
-    norm = float(np.linalg.norm(u0))
-    if norm < 1e-6:
-        return 0.0
-    u0 /= norm
-    alpha = float(np.arccos(np.clip(u @ u0, -1, 1)).max()) + shape.half_edge_km / R0_KM
-    ang_a = np.arccos(np.clip(border.unit_a @ u0, -1, 1))
-    ang_b = np.arccos(np.clip(border.unit_b @ u0, -1, 1))
     seg_len = border.len_km
     lat_c, lon_c, r_c = prob.lat[idx, None], prob.lon[idx, None], prob.r[idx, None]
 
@@ -123,44 +133,73 @@ def _margin_km(
         angle = _sphere_km(lat_c, lon_c, lat[None, :], lon[None, :], 1.0)
         return (R0_KM * angle - r_c).max(axis=0), (R1_KM * angle - r_c).max(axis=0)
 
-    beta_km = 250.0
-    while True:
-        sel = np.minimum(ang_a, ang_b) <= alpha + (beta_km + seg_len) / R0_KM
-        if not sel.any():
-            best = math.inf
-        else:
-            step = max(_MARGIN_STEP_KM, float(seg_len[sel].sum()) / _MARGIN_MAX_PIECES)
-            sel = np.flatnonzero(sel)
-            # Whole segments first: a piece PQ of segment AB has (f(P) + f(Q) - |PQ|) / 2
-            # >= (f(A) + f(B) - |AB|) / 2 (f is 1-Lipschitz and the pieces' length bounds
-            # add up to at most |AB|'s), and the piece at a vertex V gives at most f(V).
-            # So a segment whose whole-segment lower bound exceeds the smallest upper
-            # bound of f at a vertex holds no piece that can be the minimum: cutting
-            # only the others gives the same minimum, at a fraction of the pieces.
-            (lo_a, hi_a), (lo_b, hi_b) = (
-                f_bound(border.lat_a[sel], border.lon_a[sel]),
-                f_bound(border.lat_b[sel], border.lon_b[sel]),
-            )
-            upper = min(float(hi_a.min()), float(hi_b.min()))
-            sel = sel[(lo_a + lo_b - seg_len[sel]) / 2 <= upper + _PRUNE_SLACK_KM]
-            la, loa, lb, lob, ln = _pieces(
-                border.lat_a[sel],
-                border.lon_a[sel],
-                border.lat_b[sel],
-                border.lon_b[sel],
-                seg_len[sel],
-                step,
-            )
-            (lo_a, hi_a), (lo_b, hi_b) = f_bound(la, loa), f_bound(lb, lob)
-            lo = (lo_a + lo_b - ln) / 2
-            hi = (hi_a + hi_b - ln) / 2
-            cand = lo <= float(hi.min())
-            ea = (geodesic_km(lat_c, lon_c, la[None, cand], loa[None, cand]) - r_c).max(axis=0)
-            eb = (geodesic_km(lat_c, lon_c, lb[None, cand], lob[None, cand]) - r_c).max(axis=0)
-            best = float(((ea + eb - ln[cand]) / 2).min())
-        if best <= beta_km or beta_km >= 40000.0:
-            return max(0.0, min(best, beta_km))
-        beta_km *= 4
+    # 1. a lower bound of f over each cluster's cap
+    cos_k = np.clip(border.cluster_unit @ prob.unit[idx].T, -1.0, 1.0)  # (clusters, disks)
+    low_k = (R0_KM * (np.arccos(cos_k) - border.cluster_rho[:, None]) - r_c.T).max(axis=1)
+    low_k -= R0_KM * _ANGLE_SLACK_RAD  # arccos rounds by ~1e-8 rad near 0
+    floor_k = low_k - border.cluster_max_len_km / 2
+    # 2. an upper bound of the minimum, at the vertices of the most promising clusters
+    start = border.cluster_start
+    best_k = np.argsort(low_k)[:_PROBE_CLUSTERS]
+    probe = np.concatenate([np.arange(start[k], start[k + 1]) for k in best_k])
+    upper = float(f_bound(border.lat_a[probe], border.lon_a[probe])[1].min())
+    # 3. every segment of a cluster that may hold the minimum
+    keep = np.flatnonzero(floor_k <= upper + _PRUNE_SLACK_KM)
+    sel = np.concatenate([np.arange(start[k], start[k + 1]) for k in keep])
+    step = max(_MARGIN_STEP_KM, float(seg_len[sel].sum()) / _MARGIN_MAX_PIECES)
+    # Whole segments first: a piece PQ of segment AB has (f(P) + f(Q) - |PQ|) / 2
+    # >= (f(A) + f(B) - |AB|) / 2 (f is 1-Lipschitz and the pieces' length bounds
+    # add up to at most |AB|'s), and the piece at a vertex V gives at most f(V).
+    # So a segment whose whole-segment lower bound exceeds the smallest upper
+    # bound of f at a vertex holds no piece that can be the minimum: cutting
+    # only the others gives the same minimum, at a fraction of the pieces.
+    (lo_a, hi_a), (lo_b, hi_b) = (
+        f_bound(border.lat_a[sel], border.lon_a[sel]),
+        f_bound(border.lat_b[sel], border.lon_b[sel]),
+    )
+    upper = min(upper, float(hi_a.min()), float(hi_b.min()))
+    sel = sel[(lo_a + lo_b - seg_len[sel]) / 2 <= upper + _PRUNE_SLACK_KM]
+    la, loa, lb, lob, ln = _pieces(
+        border.lat_a[sel],
+        border.lon_a[sel],
+        border.lat_b[sel],
+        border.lon_b[sel],
+        seg_len[sel],
+        step,
+    )
+    (lo_a, hi_a), (lo_b, hi_b) = f_bound(la, loa), f_bound(lb, lob)
+    lo = (lo_a + lo_b - ln) / 2
+    hi = (hi_a + hi_b - ln) / 2
+    cand = lo <= float(hi.min())
+    ea = _f_exact(lat_c, lon_c, r_c, la[cand], loa[cand])
+    eb = _f_exact(lat_c, lon_c, r_c, lb[cand], lob[cand])
+    return max(0.0, float(((ea + eb - ln[cand]) / 2).min()))
+
+
+#: Rounding room when a disk is ruled out of the maximum at a point (km).
+_MAX_SLACK_KM = 1e-6
+
+
+def _f_exact(
+    lat_c: npt.NDArray[np.float64],
+    lon_c: npt.NDArray[np.float64],
+    r_c: npt.NDArray[np.float64],
+    lat: npt.NDArray[np.float64],
+    lon: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]:
+    """``f(v) = max_i (geodesic(v, c_i) - r_i)`` at each point, exactly (WGS84).
+
+    A geodesic is computed only for the disks that can attain the maximum at the point:
+    disk ``i`` cannot if even its largest value, ``R1 angle_i - r_i``, is below another
+    disk's smallest, ``R0 angle_j - r_j`` (the true ``geodesic - r`` lies between the two
+    for every disk). Usually one disk of the 8 or more is left.
+    """
+    angle = _sphere_km(lat_c, lon_c, lat[None, :], lon[None, :], 1.0)  # (disks, points)
+    floor = (R0_KM * angle - r_c).max(axis=0)
+    ii, jj = np.nonzero(R1_KM * angle - r_c >= floor - _MAX_SLACK_KM)
+    exact = np.full(angle.shape, -np.inf)
+    exact[ii, jj] = geodesic_km(lat_c[ii, 0], lon_c[ii, 0], lat[jj], lon[jj]) - r_c[ii, 0]
+    return np.asarray(exact.max(axis=0))
 
 
 _WHOLE_PLANE_DEG2 = 360.0 * 180.0 * (1.0 - 1e-9)
