@@ -179,6 +179,7 @@ class MeasurementReport:
     raw: bytes = field(default=b"", repr=False, compare=False)
     #: The report's place in its landmark's signed batch; None when signed on its own.
     batch: BatchProof | None = field(default=None, repr=False, compare=False)
+    _digest_hex: str = field(default="", init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         validate_id(self.landmark_id, what="landmark_id")
@@ -219,8 +220,13 @@ class MeasurementReport:
 
     @property
     def digest_hex(self) -> str:
-        """SHA-256 of the exact signed bytes (the report's identity in stores and audit logs)."""
-        return hashlib.sha256(self.raw).hexdigest()
+        """SHA-256 of the exact signed bytes (the report's identity in stores and audit logs);
+        computed once (screening, grouping and the batch result each ask for it)."""
+        digest = self._digest_hex
+        if not digest:
+            digest = hashlib.sha256(self.raw).hexdigest()
+            object.__setattr__(self, "_digest_hex", digest)
+        return digest
 
     @property
     def answered(self) -> int:

@@ -38,7 +38,12 @@ from chiploc.common.errors import ChiplocError, InputError, StoreUnavailable
 from chiploc.protocol import Registry
 from chiploc.solver import Calibration, Model, load_region, prepare_zone
 from chiploc.store import BatchRound, BatchVerdict, Store
-from chiploc.verifier._certificate import DEFAULT_VALIDITY_S, encode_result, issue_certificate
+from chiploc.verifier._certificate import (
+    DEFAULT_VALIDITY_S,
+    EncodedResult,
+    encode_result,
+    issue_certificate,
+)
 from chiploc.verifier._lazy import LazyVerification
 from chiploc.verifier._pipeline import (
     DEFAULT_MAX_AGE_S,
@@ -170,7 +175,11 @@ class JudgedChip:
     chip_id: str
     verdict: str
     result: Mapping[str, Any]  # SolveResult.to_json_dict()
-    region_digest_hex: str
+    #: ``encode_result(result)``, done on the worker: the stored row's bytes and the
+    #: certificate's region digest (the driver, one process for the whole cluster, does
+    #: not encode every region again).
+    encoded: EncodedResult
+    region_digest_hex: str  # the AUTHORIZED zone's digest (the certificate names it)
     evidence_digests: tuple[str, ...]
 
 
@@ -225,7 +234,8 @@ def verify_batch(batch: WorkBatch, registry: Registry, params: BatchParams) -> B
             JudgedChip(
                 chip_id=j.chip_id,
                 verdict=j.result.verdict.value,
-                result=j.result.to_json_dict(),
+                result=(result := j.result.to_json_dict()),
+                encoded=encode_result(result),
                 region_digest_hex=j.region.digest_hex,
                 evidence_digests=j.evidence_digests,
             )
@@ -321,7 +331,7 @@ class StoreSink:
         issued_s = params.now_unix_ns // _NS_PER_S
         verdicts = []
         for chip in result.chips:
-            encoded = encode_result(chip.result)  # once: the stored row and the certificate
+            encoded = chip.encoded  # once, on the worker: the stored row and the certificate
             verdicts.append(
                 BatchVerdict(
                     result=chip.result,

@@ -13,7 +13,7 @@ import dataclasses
 import nacl.exceptions
 import nacl.signing
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from chiploc.common.errors import BadSignature, ChiplocError
@@ -291,3 +291,93 @@ def test_a_block_of_probe_records_decodes_as_each_record_alone(
     assert got == expected
     if isinstance(got, tuple):
         assert [p.to_json_dict() for p in got] == [p.to_json_dict() for p in expected]  # type: ignore[union-attr]
+
+
+_STEP = st.integers(0, 2)  # a seq's step from the previous record's (0: repeated)
+_NONCE = st.sampled_from([bytes(16), b"\x01" * 16]) | st.binary(min_size=16, max_size=16)
+_SIG = st.binary(min_size=64, max_size=64)
+_ANSWERED = st.tuples(_STEP, _NONCE, st.integers(1, 9), st.integers(1, 2), _SIG)
+_LOST_RECORD = st.tuples(_STEP, _NONCE, st.just((1 << 64) - 1), st.just(0), st.just(bytes(64)))
+_ANY_RECORD = st.tuples(
+    _STEP,
+    _NONCE,
+    st.one_of(st.just((1 << 64) - 1), st.just(0), st.integers(1, 9)),
+    st.integers(0, 4),
+    st.one_of(st.just(bytes(64)), _SIG),
+)
+
+
+@given(
+    records=st.lists(
+        st.one_of(_ANSWERED, _ANSWERED, _LOST_RECORD, _ANY_RECORD), min_size=1, max_size=6
+    )
+)
+@example(records=[(0, b"\x01" * 16, 5, 1, b"\x01" * 64), (1, b"\x02" * 16, 5, 2, b"\x02" * 64)])
+@example(records=[(1, b"\x01" * 16, (1 << 64) - 1, 0, bytes(64)), (2, bytes(16), 3, 1, bytes(64))])
+@settings(max_examples=300)
+def test_a_probe_block_accepts_and_derives_exactly_what_the_records_do(
+    records: list[tuple[int, bytes, int, int, bytes]],
+) -> None:
+    """What a decoded report keeps (the records' wire bytes, summarised once) refuses the
+    blocks and derives the fields that the report built from ProbeRecord objects does:
+    the records' own checks, increasing seqs, distinct nonces, the minimum RTT (and the
+    probe carrying it, first in seq order), the report's source and the answered count.
+    Small RTTs (1..9) make ties for the minimum common."""
+    from chiploc.protocol._report import _PROBE_RECORD, ProbeBlock, _decoded_probe
+
+    seq = -1
+    rows = []
+    for step, *rest in records:
+        seq = max(seq + step, 0)
+        rows.append((seq, *rest))
+    block = b"".join(_PROBE_RECORD.pack(*r) for r in rows)
+    try:
+        probes = tuple(_decoded_probe(*r) for r in rows)
+        report = MeasurementReport(
+            landmark_id="lm-fra",
+            chip_id="chip-1",
+            session_id=SID,
+            chip_address="192.0.2.1:4433",
+            started_at_unix_ns=1,
+            finished_at_unix_ns=2,
+            timestamp_source=_source_of(probes),
+            probes=probes,
+            min_rtt_ns=_min_of(probes),
+        )
+    except (ValueError, IndexError) as e:
+        with pytest.raises(type(e)):
+            ProbeBlock(block)
+        return
+    got = ProbeBlock(block)
+    assert got == probes
+    assert probes == got
+    assert tuple(got) == probes
+    assert len(got) == len(probes)
+    assert hash(got) == hash(probes)
+    assert (got.min_rtt_ns, got.timestamp_source) == (report.min_rtt_ns, report.timestamp_source)
+    assert got.answered == report.answered == sum(p.rtt_ns is not None for p in probes)
+    best = [p for p in probes if p.rtt_ns is not None and p.rtt_ns == report.min_rtt_ns]
+    assert got.min_probe() == (best[0] if best else None) == report.min_probe()
+    again = dataclasses.replace(report, probes=got)  # a report accepts the block as is
+    assert again == report
+    assert again.body_bytes() == report.body_bytes()
+
+
+def _source_of(probes: tuple[ProbeRecord, ...]) -> str:
+    sources = {p.timestamp_source for p in probes if p.rtt_ns is not None}
+    return "none" if not sources else sources.pop() if len(sources) == 1 else "mixed"
+
+
+def _min_of(probes: tuple[ProbeRecord, ...]) -> int | None:
+    rtts = [p.rtt_ns for p in probes if p.rtt_ns is not None]
+    return min(rtts) if rtts else None
+
+
+def test_a_probe_block_is_whole_records() -> None:
+    from chiploc.protocol._report import _PROBE_RECORD, ProbeBlock
+
+    record = _PROBE_RECORD.pack(0, bytes(16), 5, 1, b"\x01" * 64)
+    with pytest.raises(ValueError, match="whole 93-byte records"):
+        ProbeBlock(record[:-1])
+    assert len(ProbeBlock(record)) == 1
+    assert ProbeBlock(record) != ProbeBlock(_PROBE_RECORD.pack(0, bytes(16), 6, 1, b"\x01" * 64))
