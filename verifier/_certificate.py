@@ -355,17 +355,19 @@ def issue_certificate(
     region the chip was judged against; ``evidence_digests`` are the
     ``digest_hex`` of every report the verdict used. ``encoded``:
     :func:`encode_result` of the same result, when the caller has it (its region
-    digest is used instead of encoding the region again).
+    digest is used instead of encoding the region again; ``result`` may then leave its
+    region out, as a fleet worker's summary of a result does: the region travels only inside
+    ``encoded``).
     """
     obj = result if isinstance(result, Mapping) else result.to_json_dict()
     if not isinstance(validity_s, int) or validity_s <= 0:
         raise LocalProtocolError("validity_s must be a positive integer", reason="bad_certificate")
     try:
-        region = obj["region"]
         margin = obj["margin_km"]
         if encoded is None:
+            region = obj["region"]
             region_digest = None if region is None else region_digest_hex(region)
-        elif (region is None) != (encoded.region_digest_hex is None):
+        elif "region" in obj and (obj["region"] is None) != (encoded.region_digest_hex is None):
             raise ValueError("the encoded result is not this result's (region)")
         else:
             region_digest = encoded.region_digest_hex

@@ -27,6 +27,7 @@ Invariants:
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -48,6 +49,7 @@ from chiploc.verifier._lazy import LazyVerification
 from chiploc.verifier._pipeline import (
     DEFAULT_MAX_AGE_S,
     DEFAULT_MAX_SKEW_S,
+    ChipJudgement,
     judge_all,
     screen_reports,
 )
@@ -174,13 +176,24 @@ class JudgedChip:
 
     chip_id: str
     verdict: str
-    result: Mapping[str, Any]  # SolveResult.to_json_dict()
-    #: ``encode_result(result)``, done on the worker: the stored row's bytes and the
-    #: certificate's region digest (the driver, one process for the whole cluster, does
-    #: not encode every region again).
+    #: The result's fields that its verdict row and certificate need (``SUMMARY_KEYS``).
+    summary: Mapping[str, Any]
+    #: ``encode_result`` of the whole ``SolveResult.to_json_dict()``, done on the worker:
+    #: the stored row's bytes and the certificate's region digest. The driver, one process
+    #: for the whole cluster, neither encodes every region again nor unpickles it.
     encoded: EncodedResult
     region_digest_hex: str  # the AUTHORIZED zone's digest (the certificate names it)
     evidence_digests: tuple[str, ...]
+
+    @property
+    def result(self) -> dict[str, Any]:
+        """The whole ``SolveResult.to_json_dict()`` (decoded from ``encoded``)."""
+        result: dict[str, Any] = json.loads(self.encoded.json)
+        return result
+
+
+#: What the driver reads of a result: the verdict row's columns and the certificate's fields.
+SUMMARY_KEYS: Final = ("target", "verdict", "model", "proof", "region_spec", "margin_km")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -230,17 +243,7 @@ def verify_batch(batch: WorkBatch, registry: Registry, params: BatchParams) -> B
         rejected["other_chip"] += sum(foreign.values())
     return BatchOutcome(
         batch_id=batch.batch_id,
-        chips=tuple(
-            JudgedChip(
-                chip_id=j.chip_id,
-                verdict=j.result.verdict.value,
-                result=(result := j.result.to_json_dict()),
-                encoded=encode_result(result),
-                region_digest_hex=j.region.digest_hex,
-                evidence_digests=j.evidence_digests,
-            )
-            for j in judgements
-        ),
+        chips=tuple(_judged(j) for j in judgements),
         accepted=tuple(
             (r.digest_hex, r.landmark_id, r.chip_id, r.min_rtt_ns)
             for r in screened.reports
@@ -251,6 +254,18 @@ def verify_batch(batch: WorkBatch, registry: Registry, params: BatchParams) -> B
         flagged=screened.flagged,
         worker_pid=os.getpid(),
         cpu_s=time.process_time() - cpu0,
+    )
+
+
+def _judged(j: ChipJudgement) -> JudgedChip:
+    result = j.result.to_json_dict()
+    return JudgedChip(
+        chip_id=j.chip_id,
+        verdict=j.result.verdict.value,
+        summary={k: result[k] for k in SUMMARY_KEYS},
+        encoded=encode_result(result),
+        region_digest_hex=j.region.digest_hex,
+        evidence_digests=j.evidence_digests,
     )
 
 
@@ -334,11 +349,11 @@ class StoreSink:
             encoded = chip.encoded  # once, on the worker: the stored row and the certificate
             verdicts.append(
                 BatchVerdict(
-                    result=chip.result,
+                    result=chip.summary,
                     result_json=encoded.json,
                     evidence_digests=chip.evidence_digests,
                     certificate=issue_certificate(
-                        chip.result,
+                        chip.summary,
                         authorized_region_digest_hex=chip.region_digest_hex,
                         evidence_digests=chip.evidence_digests,
                         signer=self.signer,

@@ -656,3 +656,14 @@ def test_certificate_from_an_encoded_result_is_the_same_certificate(
     with pytest.raises(LocalProtocolError) as info:
         _issue(verifier_key, result_dict(), encoded=encode_result(result_dict(region=None)))
     assert info.value.reason == "bad_certificate"
+    # a summary without the region (what a fleet worker ships) and the encoding of the
+    # whole result sign the same certificate; the region's digest comes from the encoding
+    for result in (result_dict(), result_dict("UNREACHABLE", region=None, margin_km=None)):
+        summary = {k: v for k, v in result.items() if k != "region"}
+        assert _issue(verifier_key, summary, encoded=encode_result(result)) == _issue(
+            verifier_key, result
+        )
+    # without the encoding a result must carry its region
+    with pytest.raises(LocalProtocolError) as info:
+        _issue(verifier_key, {k: v for k, v in result_dict().items() if k != "region"})
+    assert str(info.value) == "cannot issue certificate: KeyError('region')"
