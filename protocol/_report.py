@@ -518,12 +518,10 @@ class ProbeBlock(Sequence[ProbeRecord]):
         if len(block) % _PROBE_RECORD.size:
             raise ValueError("a probe block is whole 93-byte records")
         rows = list(_PROBE_RECORD.iter_unpack(block))
+        if not rows:  # a report's own refusal, word for word
+            raise ValueError(f"a report has 1..{MAX_REPORT_PROBES} probes")
         self._block = bytes(block)
         self._records = None
-        if not rows:
-            self.answered, self.min_rtt_ns, self.timestamp_source = 0, None, "none"
-            self._min_index = -1
-            return
         seqs, nonces, rtts, codes, _ = zip(*rows, strict=True)
         codes_seen = set(codes)
         if codes_seen <= _CODES_ANSWERED and _LOST not in rtts and 0 not in rtts:

@@ -348,6 +348,9 @@ def test_a_probe_block_accepts_and_derives_exactly_what_the_records_do(
         with pytest.raises(type(e)):
             ProbeBlock(block)
         return
+    best = [p for p in probes if p.rtt_ns is not None and p.rtt_ns == report.min_rtt_ns]
+    # the minimum probe straight from the bytes, before anything decodes every record
+    assert ProbeBlock(block).min_probe() == (best[0] if best else None)
     got = ProbeBlock(block)
     assert got == probes
     assert probes == got
@@ -356,7 +359,6 @@ def test_a_probe_block_accepts_and_derives_exactly_what_the_records_do(
     assert hash(got) == hash(probes)
     assert (got.min_rtt_ns, got.timestamp_source) == (report.min_rtt_ns, report.timestamp_source)
     assert got.answered == report.answered == sum(p.rtt_ns is not None for p in probes)
-    best = [p for p in probes if p.rtt_ns is not None and p.rtt_ns == report.min_rtt_ns]
     assert got.min_probe() == (best[0] if best else None) == report.min_probe()
     again = dataclasses.replace(report, probes=got)  # a report accepts the block as is
     assert again == report
@@ -377,7 +379,35 @@ def test_a_probe_block_is_whole_records() -> None:
     from chiploc.protocol._report import _PROBE_RECORD, ProbeBlock
 
     record = _PROBE_RECORD.pack(0, bytes(16), 5, 1, b"\x01" * 64)
-    with pytest.raises(ValueError, match="whole 93-byte records"):
+    with pytest.raises(ValueError, match=r"^a probe block is whole 93-byte records$"):
         ProbeBlock(record[:-1])
+    with pytest.raises(ValueError, match=r"^a report has 1\.\.10000 probes$"):
+        ProbeBlock(b"")
     assert len(ProbeBlock(record)) == 1
     assert ProbeBlock(record) != ProbeBlock(_PROBE_RECORD.pack(0, bytes(16), 6, 1, b"\x01" * 64))
+
+
+def test_probes_built_by_hand_are_refused_with_the_records_reasons() -> None:
+    """A report built from ProbeRecord objects (a landmark's draft) checks what a decoded
+    block checks, with the same words."""
+    p0, p1 = _probes(generate_private_key(Role.CHIP, "chip-1", seed=b"c" * 32), [700, 900])
+    fields: dict[str, object] = {
+        "landmark_id": "lm-fra",
+        "chip_id": "chip-1",
+        "session_id": SID,
+        "chip_address": "192.0.2.1:4433",
+        "started_at_unix_ns": 1,
+        "finished_at_unix_ns": 2,
+        "timestamp_source": "kernel",
+        "min_rtt_ns": 700,
+    }
+    for probes, message in (
+        (
+            (p0, dataclasses.replace(p1, seq=p0.seq)),
+            "probe sequence numbers must strictly increase",
+        ),
+        ((p0, dataclasses.replace(p1, nonce=p0.nonce)), "probe nonces must be distinct"),
+    ):
+        with pytest.raises(ValueError) as info:
+            MeasurementReport(probes=probes, **fields)  # type: ignore[arg-type]
+        assert str(info.value) == message
