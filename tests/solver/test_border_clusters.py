@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import shapely
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pyproj import Geod
 
 from chiploc import solver
@@ -154,3 +156,59 @@ def test_margins_of_several_disks_match_the_brute_force_bound(
     margin = result["margin_km"]
     assert margin <= true_km + 1e-6, f"{spec}: margin {margin:.3f} km overstates {true_km:.3f}"
     assert margin >= true_km - 1.0, f"{spec}: margin {margin:.3f} km, bound {true_km:.3f} km"
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n=st.integers(33, 90),
+    seed=st.integers(0, 2**31 - 1),
+    inside=st.booleans(),
+    disks=st.integers(1, 3),
+)
+def test_margins_on_random_many_cornered_zones_match_the_brute_force_bound(
+    tmp_path_factory: pytest.TempPathFactory, n: int, seed: int, inside: bool, disks: int
+) -> None:
+    """Zones of 33-90 corners (2-3 clusters), star-shaped around a random centre with radii
+    from 0.3 to 6 degrees, so long edges and short ones share clusters; 1-3 disks near the
+    border, inside or outside. The margin never exceeds the brute-force bound and is
+    within 1 km of it."""
+    rng = np.random.default_rng(seed)
+    lat0, lon0 = rng.uniform(-60, 60), rng.uniform(-170, 170)
+    ang = np.sort(rng.uniform(0, 2 * np.pi, n))
+    rad = rng.uniform(0.3, 6.0, n)
+    ring = [[lon0 + r * np.cos(a), lat0 + r * np.sin(a)] for a, r in zip(ang, rad, strict=True)]
+    ring.append(ring[0])
+    path = tmp_path_factory.mktemp("zone") / "zone.geojson"
+    path.write_text(json.dumps({"type": "Polygon", "coordinates": [ring]}), encoding="utf-8")
+    zone = solver.load_region(str(path))
+    # disk centres near a random border point, pulled toward (inside) or away from the centre
+    k = int(rng.integers(0, n))
+    t = rng.uniform(0.0, 1.0)
+    blon = ring[k][0] + t * (ring[k + 1][0] - ring[k][0])
+    blat = ring[k][1] + t * (ring[k + 1][1] - ring[k][1])
+    pull = rng.uniform(0.2, 0.6) if inside else -rng.uniform(0.3, 2.0)
+    clat, clon = blat + pull * (lat0 - blat), blon + pull * (lon0 - blon)
+    ms = []
+    for i in range(disks):
+        dlat, dlon = rng.normal(0, 0.05, 2)
+        r_km = float(rng.uniform(5.0, 40.0))
+        lat, lon = float(np.clip(clat + dlat, -89, 89)), float(clon + dlon)
+        ms.append(
+            solver.Measurement(
+                landmark=f"lm{i}", lat=lat, lon=lon, rtt_ms=2 * r_km / SPEED_OF_LIGHT_KM_PER_MS
+            )
+        )
+    result = solver.solve("chip", ms, zone).to_json_dict()
+    if result["verdict"] not in {"COMPLIANT", "VIOLATION"}:
+        return  # the region straddles the border: no margin to check
+    border = zone.geometry if result["verdict"] == "COMPLIANT" else zone.outer_geometry
+    pts = _densified(border, step_deg=0.001)
+    m = len(pts)
+    f = np.full(m, -np.inf)
+    for lm in result["landmarks"]:
+        _, _, d_m = _GEOD.inv(np.full(m, lm["lon"]), np.full(m, lm["lat"]), pts[:, 0], pts[:, 1])
+        f = np.maximum(f, d_m / 1000.0 - lm["radius_km"])
+    true_km = max(0.0, float(f.min()))
+    margin = result["margin_km"]
+    assert margin <= true_km + 1e-6, f"margin {margin:.4f} km overstates {true_km:.4f} km"
+    assert margin >= true_km - 1.0, f"margin {margin:.3f} km, bound {true_km:.3f} km"
