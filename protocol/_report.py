@@ -504,14 +504,27 @@ class ProbeBlock(Sequence[ProbeRecord]):
     was encoded from.
     """
 
-    __slots__ = ("_block", "_min_index", "_records", "answered", "min_rtt_ns", "timestamp_source")
+    __slots__ = ("_answered", "_block", "_min_index", "_min_rtt_ns", "_records", "_source")
 
     _block: bytes
     _records: tuple[ProbeRecord, ...] | None
     _min_index: int
-    answered: int
-    min_rtt_ns: int | None
-    timestamp_source: str
+    _answered: int
+    _min_rtt_ns: int | None
+    _source: str
+
+    # Read-only: a report trusts these (``MeasurementReport.__post_init__``).
+    @property
+    def answered(self) -> int:
+        return self._answered
+
+    @property
+    def min_rtt_ns(self) -> int | None:
+        return self._min_rtt_ns
+
+    @property
+    def timestamp_source(self) -> str:
+        return self._source
 
     def __init__(self, block: bytes) -> None:
         """Parse ``block`` (whole 93-byte records); ValueError or IndexError if invalid."""
@@ -526,21 +539,21 @@ class ProbeBlock(Sequence[ProbeRecord]):
         codes_seen = set(codes)
         if codes_seen <= _CODES_ANSWERED and _LOST not in rtts and 0 not in rtts:
             # every probe answered (the common case): each record is valid as it stands
-            self.answered = len(rows)
+            self._answered = len(rows)
             best: int | None = min(rtts)
             source = _ANSWERED_CODES[codes[0]] if len(codes_seen) == 1 else "mixed"
         else:  # lost probes or a bad record: build each one, with its exact checks
             records = tuple(_decoded_probe(*row) for row in rows)
             self._records = records
-            self.answered = sum(1 for p in records if p.rtt_ns is not None)
+            self._answered = sum(1 for p in records if p.rtt_ns is not None)
             best = _min_rtt(records)
             source = _report_source(records)
         if not all(map(operator.lt, seqs, seqs[1:])):
             raise ValueError("probe sequence numbers must strictly increase")
         if len(set(nonces)) != len(nonces):
             raise ValueError("probe nonces must be distinct")
-        self.min_rtt_ns = best
-        self.timestamp_source = source
+        self._min_rtt_ns = best
+        self._source = source
         self._min_index = -1 if best is None else rtts.index(best)
 
     def _all(self) -> tuple[ProbeRecord, ...]:

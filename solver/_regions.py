@@ -23,6 +23,7 @@ Invariants enforced here:
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import re
@@ -36,7 +37,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import shapely
-from shapely.geometry import MultiPolygon, Polygon, shape
+from shapely.geometry import MultiLineString, MultiPolygon, Polygon, shape
 from shapely.geometry.base import BaseGeometry
 
 from chiploc.common.errors import RegionSpecError
@@ -110,10 +111,11 @@ class BorderSegments:
         coords, idx = shapely.get_coordinates(rings, return_index=True)
         same = idx[1:] == idx[:-1]
         a, b = coords[:-1][same], coords[1:][same]
-        cut = ((np.abs(a[:, 0]) == 180.0) & (a[:, 0] == b[:, 0])) | (
-            (np.abs(a[:, 1]) == 90.0) & (a[:, 1] == b[:, 1])
-        )
-        a, b = a[~cut], b[~cut]
+        on_antimeridian = (np.abs(a[:, 0]) == 180.0) & (a[:, 0] == b[:, 0])
+        cut = on_antimeridian | ((np.abs(a[:, 1]) == 90.0) & (a[:, 1] == b[:, 1]))
+        real = _antimeridian_border(a[on_antimeridian], b[on_antimeridian])
+        a = np.concatenate([a[~cut], real[0]])
+        b = np.concatenate([b[~cut], real[1]])
         lat_a, lon_a, lat_b, lon_b = a[:, 1], a[:, 0], b[:, 1], b[:, 0]
         return cls(
             lat_a=lat_a,
@@ -124,6 +126,32 @@ class BorderSegments:
             unit_b=_unit_xy(b),
             len_km=edge_length_bound_km(lat_a, lon_a, lat_b, lon_b),
         )
+
+
+def _antimeridian_border(
+    a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The parts of a zone's edges along lon +180 and -180 that are a real border.
+
+    A zone that crosses the antimeridian is split there, and the two halves meet along
+    matching edges at +180 and -180: those are not a border. But a zone may also END at
+    the antimeridian (a GeoJSON box from lon 170 to 180): that edge is a border, and
+    dropping it would let a margin overstate by the distance to the next real edge. So an
+    edge at +180 is a border over the latitudes that no edge at -180 covers, and the reverse
+    (lines along one meridian, compared as intervals of latitude).
+    """
+    east = [((0.0, p[1]), (0.0, q[1])) for p, q in zip(a, b, strict=True) if p[0] > 0]
+    west = [((0.0, p[1]), (0.0, q[1])) for p, q in zip(a, b, strict=True) if p[0] < 0]
+    side = {180.0: MultiLineString(east), -180.0: MultiLineString(west)}
+    ends: list[tuple[float, float, float]] = []
+    for lon, other in ((180.0, -180.0), (-180.0, 180.0)):
+        rest = shapely.difference(shapely.line_merge(side[lon]), side[other])
+        for line in shapely.get_parts(shapely.line_merge(rest) if not rest.is_empty else rest):
+            xy = shapely.get_coordinates(line)
+            ends.extend((lon, float(p[1]), float(q[1])) for p, q in itertools.pairwise(xy))
+    out_a = np.array([(lon, y0) for lon, y0, _ in ends], dtype=np.float64).reshape(-1, 2)
+    out_b = np.array([(lon, y1) for lon, _, y1 in ends], dtype=np.float64).reshape(-1, 2)
+    return out_a, out_b
 
 
 #: Rounding allowance of a cluster's cap (radians; arccos near 0 is good to ~1e-8).

@@ -191,7 +191,8 @@ class SolveResult:
                 }
             ),
             "area_km2": None if self.area_km2 is None else round(self.area_km2, 3),
-            "margin_km": None if self.margin_km is None else round(self.margin_km, 3),
+            # down to the metre, never up: the figure is a lower bound a regulator relies on
+            "margin_km": None if self.margin_km is None else math.floor(self.margin_km * 1e3) / 1e3,
             "binding_landmarks": list(self.binding_landmarks),
             "conflicting_landmarks": list(self.conflicting_landmarks),
             "settle": [s.to_json_dict() for s in self.settle],

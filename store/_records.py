@@ -274,7 +274,8 @@ class BatchRound:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BatchVerdict:
-    """A verdict (``SolveResult.to_json_dict()``), its evidence and certificate.
+    """A verdict (``SolveResult.to_json_dict()``, or with ``result_json`` only the row's
+    columns from it: a fleet worker's summary), its evidence and certificate.
 
     With ``verdict_round`` set, (chip, verdict round) is the verdict's key: the
     same pair again is not a second row (a retried batch lands once).

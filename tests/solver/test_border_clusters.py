@@ -212,3 +212,22 @@ def test_margins_on_random_many_cornered_zones_match_the_brute_force_bound(
     margin = result["margin_km"]
     assert margin <= true_km + 1e-6, f"margin {margin:.4f} km overstates {true_km:.4f} km"
     assert margin >= true_km - 1.0, f"margin {margin:.3f} km, bound {true_km:.3f} km"
+
+
+def test_a_zone_ending_at_the_antimeridian_is_bordered_there(tmp_path: Path) -> None:
+    """Seen from the other side of lon 180 (a VIOLATION 35 km away across it), the edge along
+    the antimeridian is the nearest border; a zone split there keeps no such edge."""
+    zone = _zone("[[170,0],[180,0],[180,10],[170,10],[170,0]]", tmp_path)
+    ms = [solver.Measurement(landmark="lm", lat=5.0, lon=-179.5, rtt_ms=40.0 / 299.792458)]
+    result = solver.solve("chip", ms, zone).to_json_dict()
+    assert result["verdict"] == "VIOLATION", result["message"]
+    _, _, d_m = _GEOD.inv(-179.5, 5.0, 180.0, 5.0)
+    true_km = d_m / 1000.0 - result["landmarks"][0]["radius_km"]
+    assert true_km - 1.0 <= result["margin_km"] <= true_km + 1e-6
+    for spec in ("circle:-17,179.5,400", "not:circle:-17,179.5,400"):
+        for border in (
+            solver.load_region(spec).inner_border,
+            solver.load_region(spec).outer_border,
+        ):
+            along = (np.abs(border.lon_a) == 180.0) & (border.lon_a == border.lon_b)
+            assert not along.any(), f"{spec}: its halves meet along the antimeridian"

@@ -43,6 +43,10 @@ CASES = [
     ("triangle", [[0, 0], [30, 40], [-10, 40], [0, 0]], (30.0, 5.0), 200.0),
     # A box across the equator, chip near its long southern edge.
     ("equator", [[-40, -10], [40, -10], [40, 10], [-40, 10], [-40, -10]], (-5.0, 3.0), 300.0),
+    # A zone that ENDS at the antimeridian: its edge along lon 180 is a real border (a zone
+    # split there is not; this one has nothing at -180 to continue into). Dropped as a cut,
+    # the margin read 532.6 km against a true 35.4 km.
+    ("antimeridian-edge", [[170, 0], [180, 0], [180, 10], [170, 10], [170, 0]], (5.0, 179.5), 20.0),
 ]
 
 

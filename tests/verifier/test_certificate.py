@@ -663,6 +663,13 @@ def test_certificate_from_an_encoded_result_is_the_same_certificate(
         assert _issue(verifier_key, summary, encoded=encode_result(result)) == _issue(
             verifier_key, result
         )
+    # a summary that says something else than the encoding is refused, field by field
+    result = result_dict()
+    for key, other in (("margin_km", 9999.0), ("verdict", "VIOLATION"), ("target", "chip-2")):
+        summary = {k: v for k, v in result.items() if k != "region"} | {key: other}
+        with pytest.raises(LocalProtocolError) as info:
+            _issue(verifier_key, summary, encoded=encode_result(result))
+        assert f"the encoded result is not this result's ({key})" in str(info.value)
     # without the encoding a result must carry its region
     with pytest.raises(LocalProtocolError) as info:
         _issue(verifier_key, {k: v for k, v in result_dict().items() if k != "region"})
