@@ -63,7 +63,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import struct
 import sys
 import tempfile
@@ -79,6 +78,7 @@ from chiploc.protocol import Registry
 from chiploc.sim._adaptive import run_adaptive
 from chiploc.sim._fleet import FleetWorld, sign_fleet_reports
 from chiploc.sim._fleet_faults import postgres_server_url, scratch_database
+from chiploc.sim._load import _peak_rss_mb
 from chiploc.store import PostgresStore, Store, open_store
 from chiploc.verifier import (
     DEFAULT_FULL_CHECK_RATE,
@@ -298,22 +298,6 @@ def _run(
         "driver_cpu_s": driver_cpu,
         "postgres_cpu_s": _cpu_delta(pg0, pg1),
     }
-
-
-def _peak_rss_mb() -> float:
-    """This process's own peak resident memory (MB): the high-water mark of its address
-    space (``VmHWM``), not ``ru_maxrss``. A Dask worker is spawned by fork + exec, and
-    Linux carries the forking process's peak over the exec into ``ru_maxrss``: a worker
-    spawned by a driver holding the 535 MB report cache reported 1,157 MB while its own
-    memory never passed 417 MB."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux
 
 
 def _dask_run(
