@@ -339,7 +339,7 @@ class _HasJsonDict(Protocol):
 
 
 #: The result's fields a certificate states (beside the region's digest).
-_CERTIFIED_KEYS: Final = ("target", "region_spec", "verdict", "model", "proof", "margin_km")
+CERTIFIED_KEYS: Final = ("target", "verdict", "model", "proof", "region_spec", "margin_km")
 
 
 def issue_certificate(
@@ -374,7 +374,7 @@ def issue_certificate(
         elif "region" in obj and (obj["region"] is None) != (encoded.region_digest_hex is None):
             raise ValueError("the encoded result is not this result's (region)")
         else:
-            for key in _CERTIFIED_KEYS:  # what the certificate states, as the encoding has it
+            for key in CERTIFIED_KEYS:  # what the certificate states, as the encoding has it
                 if b'"%s":%s' % (key.encode(), canonical_json(obj[key])) not in encoded.json:
                     raise ValueError(f"the encoded result is not this result's ({key})")
             region_digest = encoded.region_digest_hex

@@ -40,6 +40,7 @@ from chiploc.protocol import Registry
 from chiploc.solver import Calibration, Model, load_region, prepare_zone
 from chiploc.store import BatchRound, BatchVerdict, Store
 from chiploc.verifier._certificate import (
+    CERTIFIED_KEYS,
     DEFAULT_VALIDITY_S,
     EncodedResult,
     encode_result,
@@ -176,7 +177,8 @@ class JudgedChip:
 
     chip_id: str
     verdict: str
-    #: The result's fields that its verdict row and certificate need (``SUMMARY_KEYS``).
+    #: The result's fields its certificate states (``CERTIFIED_KEYS``; the verdict row's
+    #: columns are among them).
     summary: Mapping[str, Any]
     #: ``encode_result`` of the whole ``SolveResult.to_json_dict()``, done on the worker:
     #: the stored row's bytes and the certificate's region digest. The driver, one process
@@ -190,10 +192,6 @@ class JudgedChip:
         """The whole ``SolveResult.to_json_dict()`` (decoded from ``encoded``)."""
         result: dict[str, Any] = json.loads(self.encoded.json)
         return result
-
-
-#: What the driver reads of a result: the verdict row's columns and the certificate's fields.
-SUMMARY_KEYS: Final = ("target", "verdict", "model", "proof", "region_spec", "margin_km")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -262,7 +260,7 @@ def _judged(j: ChipJudgement) -> JudgedChip:
     return JudgedChip(
         chip_id=j.chip_id,
         verdict=j.result.verdict.value,
-        summary={k: result[k] for k in SUMMARY_KEYS},
+        summary={k: result[k] for k in CERTIFIED_KEYS},
         encoded=encode_result(result),
         region_digest_hex=j.region.digest_hex,
         evidence_digests=j.evidence_digests,
@@ -344,27 +342,25 @@ class StoreSink:
             for d, lm, c, m in result.accepted
         ]
         issued_s = params.now_unix_ns // _NS_PER_S
-        verdicts = []
-        for chip in result.chips:
-            encoded = chip.encoded  # once, on the worker: the stored row and the certificate
-            verdicts.append(
-                BatchVerdict(
-                    result=chip.summary,
-                    result_json=encoded.json,
+        verdicts = [
+            BatchVerdict(
+                result=chip.summary,
+                result_json=chip.encoded.json,  # encoded once, on the worker
+                evidence_digests=chip.evidence_digests,
+                certificate=issue_certificate(
+                    chip.summary,
+                    authorized_region_digest_hex=chip.region_digest_hex,
                     evidence_digests=chip.evidence_digests,
-                    certificate=issue_certificate(
-                        chip.summary,
-                        authorized_region_digest_hex=chip.region_digest_hex,
-                        evidence_digests=chip.evidence_digests,
-                        signer=self.signer,
-                        issued_at_unix_s=issued_s,
-                        validity_s=self.validity_s,
-                        encoded=encoded,
-                    ),
-                    issued_at_unix_ns=params.now_unix_ns,
-                    verdict_round=params.round_key,
-                )
+                    signer=self.signer,
+                    issued_at_unix_s=issued_s,
+                    validity_s=self.validity_s,
+                    encoded=chip.encoded,
+                ),
+                issued_at_unix_ns=params.now_unix_ns,
+                verdict_round=params.round_key,
             )
+            for chip in result.chips
+        ]
         return rounds, verdicts
 
 
