@@ -95,15 +95,21 @@ class BorderSegments:
     unit_a: npt.NDArray[np.float64]
     unit_b: npt.NDArray[np.float64]
     len_km: npt.NDArray[np.float64]
-    cluster_start: npt.NDArray[np.intp] = field(default_factory=lambda: np.zeros(1, np.intp))
-    cluster_unit: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 3)))
-    cluster_rho: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
-    cluster_max_len_km: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    cluster_start: npt.NDArray[np.intp] = field(init=False, repr=False)
+    cluster_unit: npt.NDArray[np.float64] = field(init=False, repr=False)
+    cluster_rho: npt.NDArray[np.float64] = field(init=False, repr=False)
+    cluster_max_len_km: npt.NDArray[np.float64] = field(init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        if self.cluster_rho.size == 0 and self.len_km.size:
-            for name, value in _clusters(self.unit_a, self.unit_b, self.len_km).items():
-                object.__setattr__(self, name, value)
+    def __post_init__(self) -> None:  # derived from the segments, always
+        for name, value in _clusters(self.unit_a, self.unit_b, self.len_km).items():
+            object.__setattr__(self, name, value)
+
+    def segments_of(self, clusters: npt.NDArray[np.intp]) -> npt.NDArray[np.intp]:
+        """The indices of the segments of these clusters, in order."""
+        start = self.cluster_start
+        if clusters.size == 0:
+            return np.zeros(0, np.intp)
+        return np.concatenate([np.arange(start[k], start[k + 1]) for k in clusters])
 
     @classmethod
     def of(cls, geom: BaseGeometry) -> BorderSegments:
@@ -165,6 +171,13 @@ def _clusters(
 ) -> dict[str, npt.NDArray[Any]]:
     """The clusters of :class:`BorderSegments`: consecutive runs of segments and their caps."""
     n = len_km.size
+    if n == 0:  # no border at all (a zone of the whole Earth)
+        return {
+            "cluster_start": np.zeros(1, np.intp),
+            "cluster_unit": np.zeros((0, 3)),
+            "cluster_rho": np.zeros(0),
+            "cluster_max_len_km": np.zeros(0),
+        }
     start = np.arange(0, n, CLUSTER_SEGMENTS, dtype=np.intp)
     summed = np.add.reduceat(unit_a + unit_b, start, axis=0)
     norm = np.linalg.norm(summed, axis=1)

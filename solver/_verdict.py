@@ -139,13 +139,11 @@ def _margin_km(
     low_k -= R0_KM * _ANGLE_SLACK_RAD  # arccos rounds by ~1e-8 rad near 0
     floor_k = low_k - border.cluster_max_len_km / 2
     # 2. an upper bound of the minimum, at the vertices of the most promising clusters
-    start = border.cluster_start
-    best_k = np.argsort(low_k)[:_PROBE_CLUSTERS]
-    probe = np.concatenate([np.arange(start[k], start[k + 1]) for k in best_k])
+    probe = border.segments_of(np.argsort(low_k)[:_PROBE_CLUSTERS])
     upper = float(f_bound(border.lat_a[probe], border.lon_a[probe])[1].min())
     # 3. every segment of a cluster that may hold the minimum
     keep = np.flatnonzero(floor_k <= upper + _PRUNE_SLACK_KM)
-    sel = np.concatenate([np.arange(start[k], start[k + 1]) for k in keep])
+    sel = border.segments_of(keep)
     step = max(_MARGIN_STEP_KM, float(seg_len[sel].sum()) / _MARGIN_MAX_PIECES)
     # Whole segments first: a piece PQ of segment AB has (f(P) + f(Q) - |PQ|) / 2
     # >= (f(A) + f(B) - |AB|) / 2 (f is 1-Lipschitz and the pieces' length bounds
