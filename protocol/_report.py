@@ -543,8 +543,7 @@ class ProbeBlock(Sequence[ProbeRecord]):
             best: int | None = min(rtts)
             source = _ANSWERED_CODES[codes[0]] if len(codes_seen) == 1 else "mixed"
         else:  # lost probes or a bad record: build each one, with its exact checks
-            records = tuple(_decoded_probe(*row) for row in rows)
-            self._records = records
+            records = self._records = _decoded_probes(self._block)
             self._answered = sum(1 for p in records if p.rtt_ns is not None)
             best = _min_rtt(records)
             source = _report_source(records)
